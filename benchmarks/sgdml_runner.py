@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Train and benchmark an sGDML baseline model on fixed train/test indices.
+
+This script is meant to be run with the interpreter of a *separate* virtual
+environment that has sGDML installed (it imports only sgdml, numpy and the
+standard library), e.g.::
+
+    /work/sgdml-venv/bin/python benchmarks/sgdml_runner.py \
+        --data ethanol.npz --train-idx train.npy --test-idx test.npy \
+        --sigma 10 --lam 1e-10 --out-json out.json --out-model model.npz \
+        --threads 1
+
+What it does:
+
+1. Trains a plain GDML model with sGDML's Python API (no symmetries, i.e. like
+   the CLI's ``--gdml``; energies are used only for the integration constant:
+   ``use_E=True, use_E_cstr=False``; analytic Cholesky solver) on exactly the
+   given training indices.
+2. Times kernel assembly, the linear solve and the whole ``train`` call, and
+   records the peak resident memory of this process.
+3. Saves the model ``.npz`` exactly as sGDML's CLI does
+   (``np.savez_compressed(path, **model)``).
+4. Predicts the test geometries with ``GDMLPredict(model, max_processes=1)``
+   and with a default ``GDMLPredict(model)``: errors, single-geometry latency
+   and batched throughput.
+5. Writes all numbers to a JSON file.
+
+Notes on sGDML conventions (see also notes/sgdml.md):
+
+* ``sig`` is used as given (the Matern length scale; the kernel code uses
+  ``sqrt(5) * |d| / sig``).  The CLI only accepts integer sigmas, but the
+  Python API works with floats (only some of sGDML's printing/file naming
+  formats ``sig`` as an integer, which we do not use).
+* ``lam`` is added to the diagonal of the (label-scaled) kernel matrix;
+  sGDML's default is ``lam=1e-10`` (``GDMLTrain.create_task``) and the CLI
+  never changes it.
+"""
+
+import argparse
+import os
+import sys
+
+
+def _parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', required=True, help='sGDML dataset .npz')
+    p.add_argument('--train-idx', required=True, help='.npy with training indices')
+    p.add_argument('--test-idx', required=True, help='.npy with test indices')
+    p.add_argument('--sigma', type=float, required=True, help='kernel length scale')
+    p.add_argument('--lam', type=float, default=1e-10,
+                   help='regularisation (sGDML default: 1e-10)')
+    p.add_argument('--out-json', required=True)
+    p.add_argument('--out-model', required=True, help='model .npz to write')
+    p.add_argument('--threads', type=int, default=None,
+                   help='BLAS/OpenMP threads (sets OMP_NUM_THREADS etc.); '
+                        'default: leave the environment alone')
+    p.add_argument('--train-processes', type=int, default=None,
+                   help='max_processes for GDMLTrain (default: --threads if '
+                        'given, else sGDML default = all cores)')
+    p.add_argument('--n-latency', type=int, default=200,
+                   help='timed single-geometry calls per setup')
+    p.add_argument('--n-warmup', type=int, default=20,
+                   help='untimed warm-up calls per setup')
+    p.add_argument('--n-batch-reps', type=int, default=5,
+                   help='repetitions of the batched (all test) prediction')
+    return p.parse_args(argv)
+
+
+ARGS = _parse_args()
+
+# Thread limits must be in the environment before numpy (and its BLAS) loads.
+if ARGS.threads is not None:
+    for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS',
+                 'BLIS_NUM_THREADS', 'VECLIB_MAXIMUM_THREADS',
+                 'NUMEXPR_NUM_THREADS'):
+        os.environ[_var] = str(ARGS.threads)
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy.linalg  # noqa: E402  (sgdml dependency; patched for timing)
+
+import sgdml  # noqa: E402
+from sgdml.predict import GDMLPredict  # noqa: E402
+from sgdml.solvers.analytic import Analytic  # noqa: E402
+from sgdml.train import GDMLTrain  # noqa: E402
+from sgdml.utils import io as sgdml_io  # noqa: E402
+
+
+class _Timer:
+    """Accumulates wall time spent in wrapped callables, by label."""
+
+    def __init__(self):
+        self.totals = {}
+
+    def wrap(self, label, fn):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.totals[label] = (self.totals.get(label, 0.0)
+                                      + time.perf_counter() - t0)
+        return timed
+
+    def get(self, label):
+        return self.totals.get(label, 0.0)
+
+
+def _peak_rss_mb():
+    # On Linux ru_maxrss is in KiB.  Children are reported separately (sGDML
+    # forks worker pools), we report the larger of the two.
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return own / 1024.0, kids / 1024.0
+
+
+def _load_dataset(path):
+    with np.load(path, allow_pickle=True) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _subset(dataset, idx):
+    """A dataset dict holding only the geometries `idx` (in that order)."""
+    sub = {'R': dataset['R'][idx], 'F': dataset['F'][idx], 'E': dataset['E'][idx],
+           'z': dataset['z']}
+    for key in ('name', 'theory', 'r_unit', 'e_unit', 'type'):
+        if key in dataset:
+            sub[key] = dataset[key]
+    sub['md5'] = sgdml_io.dataset_md5(sub)
+    return sub
+
+
+def make_task(gdml_train, dataset, train_idx, sigma, lam):
+    """Build an sGDML training task on exactly `train_idx`.
+
+    ``create_task`` samples its own (energy-stratified) training set; when the
+    requested size equals the dataset size it returns ``arange(n)``
+    unchanged.  So we hand it a dataset that holds only the chosen geometries
+    and then point the bookkeeping entries back at the full dataset.
+    """
+    sub = _subset(dataset, train_idx)
+    n = len(train_idx)
+    task = gdml_train.create_task(
+        sub, n, sub, 0, sig=sigma, lam=lam,
+        use_sym=False, use_E=True, use_E_cstr=False)
+
+    # Sanity: the task holds our geometries in our order.
+    assert np.array_equal(task['idxs_train'], np.arange(n))
+    assert np.array_equal(task['R_train'], dataset['R'][train_idx])
+    assert task['perms'].shape == (1, dataset['R'].shape[1])  # identity only
+
+    # Record the indices/fingerprint of the real dataset in the model.
+    full_md5 = dataset['md5'] if 'md5' in dataset else sgdml_io.dataset_md5(dataset)
+    task['idxs_train'] = np.asarray(train_idx)
+    task['md5_train'] = full_md5
+    task['md5_valid'] = full_md5
+    return task
+
+
+def train(gdml_train, task):
+    """Train and time the phases; returns (model, timings dict)."""
+    timer = _Timer()
+
+    # Kernel assembly: Analytic.solve calls gdml_train._assemble_kernel_mat,
+    # so an instance attribute shadows the method for this object only.
+    gdml_train._assemble_kernel_mat = timer.wrap(
+        'assemble', gdml_train._assemble_kernel_mat)
+
+    # Solve: time the dense factorisation + back substitution that
+    # Analytic.solve runs (Cholesky, or LU as its fallback), plus the whole
+    # Analytic.solve (which also negates K and adds lam to its diagonal).
+    saved = (scipy.linalg.cho_factor, scipy.linalg.cho_solve,
+             scipy.linalg.solve, Analytic.solve)
+    scipy.linalg.cho_factor = timer.wrap('cholesky', scipy.linalg.cho_factor)
+    scipy.linalg.cho_solve = timer.wrap('cholesky', scipy.linalg.cho_solve)
+    scipy.linalg.solve = timer.wrap('lu', scipy.linalg.solve)
+    Analytic.solve = timer.wrap('analytic_solve', Analytic.solve)
+    try:
+        t0 = time.perf_counter()
+        model = gdml_train.train(task)
+        t_train = time.perf_counter() - t0
+    finally:
+        (scipy.linalg.cho_factor, scipy.linalg.cho_solve,
+         scipy.linalg.solve, Analytic.solve) = saved
+
+    if timer.get('analytic_solve') == 0.0:
+        raise RuntimeError('sGDML did not use the analytic solver')
+    t_analytic = timer.get('analytic_solve')
+    times = {
+        't_assemble_s': timer.get('assemble'),
+        # A failed Cholesky attempt is included: that time was spent too.
+        't_solve_s': timer.get('cholesky') + timer.get('lu'),
+        'solve_method': 'lu' if 'lu' in timer.totals else 'cholesky',
+        # Analytic.solve minus assembly: also covers K -> -K copy and diag add.
+        't_solve_total_s': t_analytic - timer.get('assemble'),
+        # Everything in train() outside Analytic.solve: descriptors, model
+        # creation and the integration-constant fit (a training-set predict).
+        't_other_s': t_train - t_analytic,
+        't_train_s': t_train,
+    }
+    del gdml_train._assemble_kernel_mat  # drop our instance-level wrapper
+    return model, times
+
+
+def _errors(pred, ref):
+    err = (pred - ref).ravel()
+    return float(np.mean(np.abs(err))), float(np.sqrt(np.mean(err ** 2)))
+
+
+def bench_predict(predictor, R_test, n_warmup, n_latency, n_batch_reps):
+    """Batched prediction (returns E, F) + single-geometry latency/throughput.
+
+    Throughput: all test geometries in one ``predict`` call, median time of
+    `n_batch_reps` calls.  Latency: median over `n_latency` one-geometry calls
+    (cycling through the test set) after `n_warmup` untimed ones.
+    """
+    n_test = R_test.shape[0]
+    flat = R_test.reshape(n_test, -1)
+
+    predictor.predict(flat[:1])  # warm-up (pools, caches)
+    t_batches = []
+    for _ in range(max(1, n_batch_reps)):
+        t0 = time.perf_counter()
+        E, F = predictor.predict(flat)
+        t_batches.append(time.perf_counter() - t0)
+    t_batch = float(np.median(t_batches))
+
+    for k in range(n_warmup):
+        predictor.predict(flat[k % n_test:k % n_test + 1])
+    lat = []
+    for k in range(n_latency):
+        i = k % n_test
+        t0 = time.perf_counter()
+        predictor.predict(flat[i:i + 1])
+        lat.append(time.perf_counter() - t0)
+    return E, F, {
+        'latency_ms': 1e3 * float(np.median(lat)),
+        'latency_p90_ms': 1e3 * float(np.percentile(lat, 90)),
+        'throughput_per_s': n_test / t_batch,
+        't_batch_s': t_batch,
+    }
+
+
+def main(args):
+    logging.basicConfig(level=logging.WARNING)
+
+    dataset = _load_dataset(args.data)
+    train_idx = np.asarray(np.load(args.train_idx), dtype=int).ravel()
+    test_idx = np.asarray(np.load(args.test_idx), dtype=int).ravel()
+    if len(np.intersect1d(train_idx, test_idx)):
+        print('warning: train and test indices overlap', file=sys.stderr)
+
+    max_proc = args.train_processes
+    if max_proc is None:
+        max_proc = args.threads  # None -> sGDML default (all cores)
+
+    # --- train --------------------------------------------------------------
+    # sGDML allows a single GDMLTrain instance per process: use it for both.
+    gdml_train = GDMLTrain(max_processes=max_proc)
+    task = make_task(gdml_train, dataset, train_idx, args.sigma, args.lam)
+    model, times = train(gdml_train, task)
+    del gdml_train
+    rss_self_mb, rss_children_mb = _peak_rss_mb()
+
+    np.savez_compressed(args.out_model, **model)
+
+    # --- predict ------------------------------------------------------------
+    R_test = dataset['R'][test_idx]
+    E_ref = dataset['E'][test_idx].ravel()
+    F_ref = dataset['F'][test_idx].reshape(len(test_idx), -1)
+
+    pred_1 = GDMLPredict(model, max_processes=1, log_level=logging.WARNING)
+    E1, F1, b1 = bench_predict(pred_1, R_test, args.n_warmup,
+                               args.n_latency, args.n_batch_reps)
+    del pred_1
+
+    pred_d = GDMLPredict(model, log_level=logging.WARNING)
+    Ed, Fd, bd = bench_predict(pred_d, R_test, args.n_warmup,
+                               args.n_latency, args.n_batch_reps)
+    n_workers_default = int(pred_d.num_workers)
+    del pred_d
+
+    e_mae, e_rmse = _errors(E1, E_ref)
+    f_mae, f_rmse = _errors(F1, F_ref)
+    max_diff_setups = float(max(np.max(np.abs(E1 - Ed)), np.max(np.abs(F1 - Fd))))
+
+    out = {
+        'e_mae': e_mae, 'e_rmse': e_rmse, 'f_mae': f_mae, 'f_rmse': f_rmse,
+        **times,
+        'peak_rss_mb': max(rss_self_mb, rss_children_mb),
+        'peak_rss_self_mb': rss_self_mb,
+        'peak_rss_children_mb': rss_children_mb,
+        'latency_1proc_ms': b1['latency_ms'],
+        'latency_default_ms': bd['latency_ms'],
+        'latency_p90_1proc_ms': b1['latency_p90_ms'],
+        'latency_p90_default_ms': bd['latency_p90_ms'],
+        'throughput_1proc_per_s': b1['throughput_per_s'],
+        'throughput_default_per_s': bd['throughput_per_s'],
+        'default_num_workers': n_workers_default,
+        'max_abs_diff_1proc_vs_default': max_diff_setups,
+        'sigma': float(model['sig']), 'lam': float(model['lam']),
+        'n_train': int(len(train_idx)), 'n_test': int(len(test_idx)),
+        'n_atoms': int(dataset['z'].shape[0]),
+        'c': float(model['c']), 'std': float(model['std']),
+        'sgdml_version': sgdml.__version__,
+        'numpy_version': np.__version__,
+        'threads': args.threads, 'train_max_processes': max_proc,
+        'cpu_count': os.cpu_count(), 'python': platform.python_version(),
+        'data': os.path.abspath(args.data),
+        'units': {'e': str(dataset.get('e_unit', '')),
+                  'r': str(dataset.get('r_unit', ''))},
+    }
+    with open(args.out_json, 'w') as fh:
+        json.dump(out, fh, indent=2)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == '__main__':
+    main(ARGS)

@@ -1,0 +1,17 @@
+"""gdmlx: fast gradient-domain (GDML) kernel force fields for molecular dynamics."""
+
+from gdmlx._version import __version__
+from gdmlx.errors import (EnergyConsistencyWarning, GeometryError, InputError,
+                          InsufficientMemoryError, ModelFileError)
+from gdmlx.dataset import Dataset, load_dataset
+from gdmlx.modelfile import load_model, save_model
+from gdmlx.options import ComputeOptions
+from gdmlx.regressor import GDMLRegressor, force_mae_scorer
+from gdmlx.sgdml_import import import_sgdml_model
+
+__all__ = [
+    "__version__", "GDMLRegressor", "Dataset", "load_dataset", "load_model", "save_model",
+    "ComputeOptions", "force_mae_scorer", "import_sgdml_model",
+    "InputError", "GeometryError", "ModelFileError", "InsufficientMemoryError",
+    "EnergyConsistencyWarning",
+]

@@ -1,0 +1,144 @@
+"""Reference datasets: geometries, atomic numbers, energies and forces, with units.
+
+Formats read: sGDML ``.npz`` (R, z, E, F, r_unit, e_unit, ...), gdmlx ``.h5`` (same names),
+and anything ASE reads with energies and forces (extended XYZ, ...; converted from eV and
+eV/A to kcal/mol and A). Written: sGDML-compatible ``.npz`` with its ``md5`` fingerprint.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from gdmlx.atomic_write import atomic_path
+from gdmlx.errors import InputError
+from gdmlx.units import energy_in_ev
+from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
+                              check_geometries)
+
+EV_TO_KCAL_MOL = 1.0 / energy_in_ev("kcal/mol")
+
+
+@dataclass
+class Dataset:
+    """Geometries and labels of one molecule.
+
+    R (n, N, 3) [length_unit]; z (N,); E (n,) [energy_unit] or None;
+    F (n, N, 3) [energy_unit / length_unit]; lattice (3, 3) or None.
+    """
+
+    R: np.ndarray
+    z: np.ndarray
+    F: np.ndarray
+    E: np.ndarray | None = None
+    energy_unit: str = "kcal/mol"
+    length_unit: str = "Ang"
+    name: str = ""
+    theory: str = ""
+    lattice: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.R = check_geometries(self.R)
+        self.z = check_atomic_numbers(self.z, self.R.shape[1])
+        self.F = check_forces(self.F, self.R.shape)
+        if self.E is not None:
+            self.E = check_energies(self.E, len(self.R), "E")
+
+    def __len__(self):
+        return len(self.R)
+
+    def subset(self, idx):
+        """A new Dataset with the geometries ``idx``."""
+        return Dataset(self.R[idx], self.z, self.F[idx], None if self.E is None else self.E[idx],
+                       self.energy_unit, self.length_unit, self.name, self.theory, self.lattice)
+
+    def md5(self):
+        """sGDML's dataset fingerprint (md5 of md5s of z, R, E, F), as bytes."""
+        h = hashlib.md5()
+        for a in (self.z, self.R) + (() if self.E is None else (self.E[:, None],)) + (self.F,):
+            h.update(hashlib.md5(np.ascontiguousarray(a).ravel()).digest())
+        return h.hexdigest().encode()
+
+    def save_npz(self, path):
+        """Write an sGDML-compatible ``.npz`` (with ``md5``), atomically."""
+        arrays = dict(R=self.R, z=self.z, F=self.F, name=self.name, theory=self.theory,
+                      r_unit=self.length_unit, e_unit=self.energy_unit, type="d", md5=self.md5())
+        if self.E is not None:
+            arrays["E"] = self.E[:, None]
+        if self.lattice is not None:
+            arrays["lattice"] = self.lattice
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+
+
+def load_dataset(path):
+    """Read a dataset from ``.npz`` (sGDML), ``.h5``/``.hdf5`` (gdmlx) or an ASE-readable file."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    if ext == ".npz":
+        return _load_npz(path)
+    if ext in (".h5", ".hdf5"):
+        return _load_h5(path)
+    return _load_ase(path)
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            data = {k: d[k] for k in d.files}
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{path}: not a readable .npz dataset ({exc})") from None
+    return _from_mapping(data, path)
+
+
+def _load_h5(path):
+    try:
+        with h5py.File(path, "r") as f:
+            data = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+            data.update({k: v for k, v in f.attrs.items()})
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 dataset ({exc})") from None
+    return _from_mapping(data, path)
+
+
+def _from_mapping(d, path):
+    missing = [k for k in ("R", "z", "F") if k not in d]
+    if missing:
+        raise InputError(f"{path}: dataset lacks {', '.join(missing)} (needs R, z, F; E optional)")
+    try:
+        return Dataset(R=d["R"], z=d["z"], F=d["F"], E=d.get("E"),
+                       energy_unit=_text(d, "e_unit", "kcal/mol"),
+                       length_unit=_text(d, "r_unit", "Ang"), name=_text(d, "name"),
+                       theory=_text(d, "theory"), lattice=d.get("lattice"))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _text(d, key, default=""):
+    v = d.get(key, default)
+    v = v.item() if isinstance(v, np.ndarray) else v
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _load_ase(path):
+    import ase.io
+    try:
+        frames = ase.io.read(path, index=":")
+    except Exception as exc:   # ASE raises many types for unreadable files
+        raise InputError(f"{path}: ASE could not read it as a trajectory ({exc})") from None
+    try:
+        E = np.array([a.get_potential_energy() for a in frames]) * EV_TO_KCAL_MOL
+        F = np.array([a.get_forces() for a in frames]) * EV_TO_KCAL_MOL
+    except Exception as exc:
+        raise InputError(f"{path}: every frame needs energy and forces ({exc})") from None
+    z = frames[0].numbers
+    if any(not np.array_equal(a.numbers, z) for a in frames):
+        raise InputError(f"{path}: frames do not all have the same atoms in the same order")
+    R = np.array([a.positions for a in frames])
+    return Dataset(R=R, z=z, F=F, E=E, name=os.path.basename(path))

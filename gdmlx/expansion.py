@@ -1,0 +1,87 @@
+"""The fitted kernel expansion: everything prediction needs, nothing training needs."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gdmlx.descriptor import descriptors
+from gdmlx.kernels.descriptor import scatter_batch
+from gdmlx.kernels.predict import predict_desc_batch, predict_one
+
+_CHUNK_ELEMENTS = 4_000_000   # (batch x training points) float64 elements: ~32 MB a work array
+
+
+@dataclass(frozen=True)
+class KernelExpansion:
+    """Energy and force model ``E(R), F(R)`` of a fitted GDML model.
+
+    Attributes
+    ----------
+    pairs : (D, 2) int64
+        Descriptor pair list.
+    n_atoms : int
+    sigma : float
+        Kernel length scale (inverse length units of the descriptor).
+    X : (M, D) float64
+        Training descriptors.
+    B : (M, D) float64
+        ``beta_m = J_m alpha_m`` for each training point (energy units).
+    a : (M,) float64
+        Energy-label coefficients (zeros for a force-only model).
+    c : float
+        Integration constant (energy units).
+
+    The formulas are in :mod:`gdmlx.kernels.predict`.
+    """
+
+    pairs: np.ndarray
+    n_atoms: int
+    sigma: float
+    X: np.ndarray
+    B: np.ndarray
+    a: np.ndarray
+    c: float
+    _XB: np.ndarray = field(init=False, repr=False, compare=False)
+    _X_sq: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("X", "B", "a"):
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=np.float64))
+        object.__setattr__(self, "pairs", np.ascontiguousarray(self.pairs, dtype=np.int64))
+        object.__setattr__(self, "sigma", float(self.sigma))
+        object.__setattr__(self, "c", float(self.c))
+        object.__setattr__(self, "_XB", np.einsum("md,md->m", self.X, self.B))
+        object.__setattr__(self, "_X_sq", np.einsum("md,md->m", self.X, self.X))
+
+    @property
+    def n_train(self):
+        return self.X.shape[0]
+
+    @property
+    def min_training_distance(self):
+        """Shortest atom-atom distance among the descriptor's pairs in the training data."""
+        return 1.0 / self.X.max()
+
+    def predict_one(self, R):
+        """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path."""
+        D = len(self.pairs)
+        F = np.empty((self.n_atoms, 3))
+        E = predict_one(np.ascontiguousarray(R, dtype=np.float64), self.pairs, self.X, self.B,
+                        self.a, self.sigma, self.c, np.empty(D), np.empty((D, 3)), np.empty(D), F)
+        return E, F
+
+    def predict(self, R, batch_size=None):
+        """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3)."""
+        n = R.shape[0]
+        if n == 1:
+            E, F = self.predict_one(R[0])
+            return np.array([E]), F[None]
+        step = batch_size or max(1, _CHUNK_ELEMENTS // self.n_train)
+        E = np.empty(n)
+        F = np.empty((n, self.n_atoms, 3))
+        for s in range(0, n, step):
+            x, G = descriptors(R[s:s + step], self.pairs)
+            E[s:s + step], fd = predict_desc_batch(x, self.X, self.B, self.a, self.sigma, self.c,
+                                                   self._XB, self._X_sq)
+            F[s:s + step] = scatter_batch(np.ascontiguousarray(fd), G, self.pairs, self.n_atoms)
+        return E, F

@@ -1,0 +1,97 @@
+"""Training kernel matrix assembly (numba, parallel over blocks).
+
+The force-force block of training points m and n (3N x 3N) is
+
+    K_mn = J_m^T H(x_m - x_n) J_n = c2 J_m^T J_n - c1 (J_m^T d)(J_n^T d)^T,   d = x_m - x_n,
+
+(coefficients from :mod:`gdmlx.matern`). With the compressed Jacobian, ``J_m^T J_n`` has
+one 3x3 outer product ``g_m,k g_n,k^T`` per pair k = (i, j), added to atom blocks (i, i)
+and (j, j) and subtracted from (i, j) and (j, i): O(N^2) work per block instead of O(N^4).
+
+Only the lower triangle (row >= column) of the matrix is written; rows and columns are
+ordered ``m * 3N + 3 * atom + xyz``, with optional energy rows ``3NM + m`` after them.
+"""
+
+import numba
+import numpy as np
+
+from gdmlx.matern import matern_terms_jit
+
+
+@numba.njit(cache=True, inline="always")
+def _project(d, G, pairs, u):
+    """``u`` (3N,) = J^T d for one training point's Jacobian ``G`` (D, 3)."""
+    u[:] = 0.0
+    for k in range(pairs.shape[0]):
+        i = 3 * pairs[k, 0]
+        j = 3 * pairs[k, 1]
+        for c in range(3):
+            v = d[k] * G[k, c]
+            u[i + c] += v
+            u[j + c] -= v
+
+
+@numba.njit(cache=True, parallel=True)
+def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
+    """Write the force-force blocks K_mn (m >= n) into the lower triangle of ``K``.
+
+    X (M, D) training descriptors, G (M, D, 3) their Jacobians, pairs (D, 2) int64,
+    K (>= 3NM, >= 3NM) C-contiguous float64, written in place.
+    """
+    M, D = X.shape
+    n3 = 3 * n_atoms
+    n_blocks = M * (M + 1) // 2
+    for b in numba.prange(n_blocks):
+        # block index b -> (m, n) with n <= m, row-major over the lower triangle
+        m = int((np.sqrt(8.0 * b + 1.0) - 1.0) / 2.0)
+        while m * (m + 1) // 2 > b:
+            m -= 1
+        while (m + 1) * (m + 2) // 2 <= b:
+            m += 1
+        n = b - m * (m + 1) // 2
+        d = X[m] - X[n]
+        _, c2, c1 = matern_terms_jit(np.dot(d, d), sigma)
+        u_m = np.empty(n3)
+        u_n = np.empty(n3)
+        _project(d, G[m], pairs, u_m)
+        _project(d, G[n], pairs, u_n)
+        r0 = m * n3
+        q0 = n * n3
+        for p in range(n3):
+            f = -c1 * u_m[p]
+            for q in range(n3):
+                K[r0 + p, q0 + q] = f * u_n[q]
+        for k in range(D):
+            i = 3 * pairs[k, 0]
+            j = 3 * pairs[k, 1]
+            for a in range(3):
+                gm = c2 * G[m, k, a]
+                for c in range(3):
+                    v = gm * G[n, k, c]
+                    K[r0 + i + a, q0 + i + c] += v
+                    K[r0 + j + a, q0 + j + c] += v
+                    K[r0 + i + a, q0 + j + c] -= v
+                    K[r0 + j + a, q0 + i + c] -= v
+
+
+@numba.njit(cache=True, parallel=True)
+def assemble_energy_rows(X, G, pairs, n_atoms, sigma, K):
+    """Write the energy rows (index 3NM + m) of the lower triangle of ``K``.
+
+    Energy-force entries ``Cov(E_m, F_n) = -c2 (J_n^T d)^T`` for all n and energy-energy
+    entries ``phi(d)`` for n <= m, with ``d = x_m - x_n``. Shapes as in
+    :func:`assemble_force_blocks`; K must be (3NM + M) square.
+    """
+    M = X.shape[0]
+    n3 = 3 * n_atoms
+    e0 = M * n3
+    for m in numba.prange(M):
+        u_n = np.empty(n3)
+        for n in range(M):
+            d = X[m] - X[n]
+            phi, c2, _ = matern_terms_jit(np.dot(d, d), sigma)
+            _project(d, G[n], pairs, u_n)
+            for q in range(n3):
+                K[e0 + m, n * n3 + q] = -c2 * u_n[q]
+            if n <= m:
+                K[e0 + m, e0 + n] = phi

@@ -1,0 +1,80 @@
+"""Energy and force prediction of a fitted kernel expansion.
+
+A fitted model is the expansion (see :mod:`gdmlx.matern` for c1, c2, phi)::
+
+    E(x)      = c + sum_m [ -c2_m (d_m . beta_m) + phi_m a_m ]
+    F_desc(x) =     sum_m [  c2_m beta_m + (c2_m a_m - c1_m (d_m . beta_m)) d_m ]
+    F(R)      = J(R)^T F_desc,                 d_m = x - x_m,
+
+with training descriptors ``X`` (M, D), ``B`` (M, D) the rows ``beta_m = J_m alpha_m`` and
+``a`` (M,) the energy-label coefficients (zero for a force-only model). F = -dE/dR exactly.
+
+Two paths: :func:`predict_one` is a fused loop for one geometry (MD: latency), and
+:func:`predict_desc_batch` evaluates many geometries with matrix products (throughput).
+"""
+
+import numba
+import numpy as np
+
+from gdmlx.kernels.descriptor import descriptor_one, scatter_one
+from gdmlx.matern import matern_terms, matern_terms_jit
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def expansion_one(x, X, B, a, sigma, c, fd):
+    """Energy of descriptor ``x`` (D,); writes the descriptor-space force into ``fd`` (D,)."""
+    M, D = X.shape
+    fd[:] = 0.0
+    E = c
+    for m in range(M):
+        r2 = 0.0
+        db = 0.0
+        for k in range(D):
+            dk = x[k] - X[m, k]
+            r2 += dk * dk
+            db += dk * B[m, k]
+        phi, c2, c1 = matern_terms_jit(r2, sigma)
+        E += phi * a[m] - c2 * db
+        coef = c2 * a[m] - c1 * db
+        for k in range(D):
+            fd[k] += c2 * B[m, k] + coef * (x[k] - X[m, k])
+    return E
+
+
+@numba.njit(cache=True)
+def predict_one(R, pairs, X, B, a, sigma, c, x, G, fd, F):
+    """Energy of geometry ``R`` (N, 3); forces written into ``F`` (N, 3).
+
+    ``x`` (D,), ``G`` (D, 3) and ``fd`` (D,) are caller-owned work arrays, so that an MD
+    loop can call this without allocating.
+    """
+    descriptor_one(R, pairs, x, G)
+    E = expansion_one(x, X, B, a, sigma, c, fd)
+    scatter_one(fd, G, pairs, F)
+    return E
+
+
+def predict_desc_batch(x, X, B, a, sigma, c, XB_diag=None, X_sq=None):
+    """Energies (n,) and descriptor-space forces (n, D) for descriptors ``x`` (n, D).
+
+    The sums over training points are written as matrix products (BLAS)::
+
+        |d|^2   = |x|^2 + |x_m|^2 - 2 x . x_m
+        d.beta  = x . beta_m - x_m . beta_m
+        F_desc  = C2 @ B + rowsum(W) x - W @ X,    W = c2 a - c1 (d.beta)
+
+    ``XB_diag`` (M,) = rowwise ``x_m . beta_m`` and ``X_sq`` (M,) = ``|x_m|^2`` may be passed
+    precomputed.
+    """
+    if XB_diag is None:
+        XB_diag = np.einsum("md,md->m", X, B)
+    if X_sq is None:
+        X_sq = np.einsum("md,md->m", X, X)
+    r2 = np.einsum("nd,nd->n", x, x)[:, None] + X_sq[None, :] - 2.0 * (x @ X.T)
+    np.maximum(r2, 0.0, out=r2)
+    db = x @ B.T - XB_diag[None, :]
+    phi, c2, c1 = matern_terms(r2, sigma)
+    E = c + phi @ a - np.einsum("nm,nm->n", c2, db)
+    W = c2 * a[None, :] - c1 * db
+    fd = c2 @ B + W.sum(axis=1)[:, None] * x - W @ X
+    return E, fd

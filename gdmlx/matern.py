@@ -1,0 +1,47 @@
+"""Matern 5/2 kernel on descriptor differences: value, gradient and Hessian coefficients.
+
+For a descriptor difference ``d = x - x'`` (length D) and length scale ``sigma``,
+with ``s = sqrt(5) |d| / sigma``::
+
+    phi(d)       = (1 + s + s^2/3) exp(-s)
+    grad phi(d)  = -c2 d
+    hess phi(d)  =  c1 d d^T - c2 I
+    c2 = 5 / (3 sigma^2) (1 + s) exp(-s)
+    c1 = 25 / (3 sigma^4) exp(-s)
+
+The force-force covariance of a GDML model is ``H(d) = -hess phi(d) = c2 I - c1 d d^T``
+(positive semi-definite), see Chmiela et al., Sci. Adv. 3, e1603015 (2017).
+
+This is the only place the Matern expressions are written. ``matern_terms`` works on numpy
+scalars and arrays; ``matern_terms_jit`` is the same function compiled for numba kernels.
+"""
+
+import numba
+import numpy as np
+
+
+def matern_terms(r2, sigma):
+    """Kernel value and derivative coefficients from the squared descriptor distance.
+
+    Parameters
+    ----------
+    r2 : float or ndarray
+        Squared distance ``|x - x'|^2`` between descriptors (descriptor units squared).
+    sigma : float
+        Length scale (descriptor units).
+
+    Returns
+    -------
+    phi, c2, c1 : same shape as ``r2``
+        ``phi`` the kernel value, ``c2`` and ``c1`` the coefficients defined in the
+        module docstring.
+    """
+    s = np.sqrt(5.0 * r2) / sigma
+    e = np.exp(-s)
+    phi = (1.0 + s + s * s / 3.0) * e
+    c2 = 5.0 / (3.0 * sigma * sigma) * (1.0 + s) * e
+    c1 = 25.0 / (3.0 * sigma**4) * e
+    return phi, c2, c1
+
+
+matern_terms_jit = numba.njit(cache=True, inline="always")(matern_terms)

@@ -1,0 +1,121 @@
+"""Model files: HDF5, self-describing, versioned, no pickle.
+
+Layout (format version 1)::
+
+    /                    attrs: format="gdmlx-model", format_version, gdmlx_version,
+                                energy_unit, length_unit, sigma, lam, solver,
+                                use_energy_labels, train_hash, energy_fit_slope, energy_fit_r
+    /z (N,) int64
+    /expansion/          attrs: sigma, c;  datasets: pairs (D,2), X (M,D), B (M,D), a (M,)
+    /training/           optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
+    /indices/            optional: train, valid, test (int64) into the source dataset
+
+Only numbers and strings are stored; loading never runs code from the file.
+"""
+
+import h5py
+import numpy as np
+
+from gdmlx._version import __version__
+from gdmlx.atomic_write import atomic_path
+from gdmlx.errors import ModelFileError
+from gdmlx.expansion import KernelExpansion
+
+FORMAT = "gdmlx-model"
+FORMAT_VERSION = 1
+
+
+def save_model(model, path):
+    """Write a fitted :class:`GDMLRegressor` to ``path`` (HDF5), atomically."""
+    exp = model._fitted_expansion()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, gdmlx_version=__version__,
+                       energy_unit=model.energy_unit_, length_unit=model.length_unit_,
+                       sigma=float(model.sigma), lam=float(model.lam), solver=model.solver,
+                       use_energy_labels=bool(model.use_energy_labels),
+                       train_hash=model.train_hash_,
+                       energy_fit_slope=model.energy_fit_.get("slope", np.nan),
+                       energy_fit_r=model.energy_fit_.get("r", np.nan))
+        f["z"] = model.z_
+        write_expansion(f.create_group("expansion"), exp)
+        if getattr(model, "R_train_", None) is not None:
+            g = f.create_group("training")
+            g["R"], g["F"], g["alphas"] = model.R_train_, model.F_train_, model.alphas_
+            if model.E_train_ is not None:
+                g["E"] = model.E_train_
+        for name, idx in (getattr(model, "indices_", None) or {}).items():
+            f[f"indices/{name}"] = np.asarray(idx, dtype=np.int64)
+
+
+def write_expansion(group, exp):
+    """Store a :class:`KernelExpansion` in an HDF5 group."""
+    group.attrs.update(sigma=exp.sigma, c=exp.c)
+    for name in ("pairs", "X", "B", "a"):
+        group[name] = getattr(exp, name)
+
+
+def read_expansion(group, n_atoms):
+    """Read and check a :class:`KernelExpansion` from an HDF5 group."""
+    pairs, X, B, a = (_dataset(group, n) for n in ("pairs", "X", "B", "a"))
+    M, D = X.shape if X.ndim == 2 else (-1, -1)
+    if (pairs.shape != (D, 2) or B.shape != (M, D) or a.shape != (M,)
+            or pairs.min() < 0 or pairs.max() >= n_atoms):
+        raise ModelFileError(f"{group.file.filename}: expansion arrays have inconsistent shapes "
+                             f"(pairs {pairs.shape}, X {X.shape}, B {B.shape}, a {a.shape})")
+    sigma, c = float(group.attrs["sigma"]), float(group.attrs["c"])
+    if not all(np.all(np.isfinite(v)) for v in (X, B, a, sigma, c)) or sigma <= 0:
+        raise ModelFileError(f"{group.file.filename}: expansion holds NaN/inf or sigma <= 0")
+    return KernelExpansion(pairs, n_atoms, sigma, X, B, a, c)
+
+
+def load_model(path):
+    """Read a model file written by :func:`save_model`; returns a fitted GDMLRegressor."""
+    from gdmlx.regressor import GDMLRegressor
+    with open_model_file(path) as f:
+        try:
+            z = _dataset(f, "z").astype(np.int64)
+            exp = read_expansion(f["expansion"], len(z))
+            a = dict(f.attrs)
+            model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
+                                  pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]))
+            model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
+            model.train_hash_ = str(a["train_hash"])
+            model.energy_fit_ = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
+            train = f.get("training")
+            model.R_train_ = _dataset(train, "R") if train else None
+            model.F_train_ = _dataset(train, "F") if train else None
+            model.alphas_ = _dataset(train, "alphas") if train else None
+            model.E_train_ = _dataset(train, "E") if train and "E" in train else None
+            model.indices_ = {k: _dataset(f["indices"], k) for k in f.get("indices", {})}
+        except KeyError as exc:
+            raise ModelFileError(f"{path}: model file lacks an entry ({exc}); it is truncated "
+                                 "or was not written by gdmlx") from None
+    model.expansion_, model.z_, model.pairs_ = exp, z, exp.pairs
+    model.fit_info_ = {}
+    return model
+
+
+def open_model_file(path):
+    """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ModelFileError(f"{path}: not a readable HDF5 model file ({exc})") from None
+    fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
+    if fmt != FORMAT:
+        f.close()
+        raise ModelFileError(f"{path}: not a gdmlx model file (format attribute {fmt!r})")
+    if version != FORMAT_VERSION:
+        f.close()
+        raise ModelFileError(f"{path}: model format version {version} is not supported by gdmlx "
+                             f"{__version__} (supports {FORMAT_VERSION})")
+    return f
+
+
+def _dataset(group, name):
+    ds = group[name]
+    if not isinstance(ds, h5py.Dataset):
+        raise ModelFileError(f"{group.file.filename}: '{name}' is not a dataset")
+    return ds[()]

@@ -1,0 +1,152 @@
+"""scikit-learn style estimator for GDML force fields."""
+
+import hashlib
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from gdmlx.descriptor import all_pairs, check_pairs
+from gdmlx.options import ComputeOptions
+from gdmlx.training import fit_expansion
+from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
+                              check_geometries, check_min_distance)
+
+
+class GDMLRegressor(BaseEstimator):
+    """Gradient-domain machine learning (GDML) force field.
+
+    A Matern 5/2 kernel on inverse pairwise distances, trained on forces (and optionally
+    energies), predicting forces that are exactly minus the gradient of the predicted
+    energy. Chmiela et al., Sci. Adv. 3, e1603015 (2017).
+
+    Parameters
+    ----------
+    sigma : float
+        Kernel length scale, in the descriptor's units (inverse length).
+    lam : float
+        Regularisation added to the kernel diagonal (labels are scaled to unit std).
+    solver : {"analytic"}
+        Linear solver: dense Cholesky factorisation.
+    pairs : (D, 2) array of int or None
+        Descriptor pair list; None means all N(N-1)/2 pairs.
+    use_energy_labels : bool
+        Add energies as extra rows of the linear system (otherwise energies only set the
+        integration constant).
+    options : ComputeOptions or None
+        Performance settings (memory budget, batch size, verbosity).
+
+    Attributes
+    ----------
+    expansion_ : KernelExpansion
+        What prediction uses.
+    pairs_ : (D, 2) int64
+    z_ : (N,) int64
+    R_train_, F_train_ : (M, N, 3); E_train_ : (M,) or None
+        The training data, kept so that the model can be refitted (e.g. on fewer pairs).
+    alphas_ : (M, N, 3)
+        Force coefficients.
+    energy_fit_ : dict
+        Slope and correlation of training energies against model energies.
+    fit_info_ : dict
+        Timings of kernel assembly and solve (s).
+    train_hash_ : str
+        SHA-256 of the training data (z, R, F, E).
+    energy_unit_, length_unit_ : str
+    """
+
+    def __init__(self, sigma=10.0, lam=1e-10, solver="analytic", pairs=None,
+                 use_energy_labels=False, options=None):
+        self.sigma = sigma
+        self.lam = lam
+        self.solver = solver
+        self.pairs = pairs
+        self.use_energy_labels = use_energy_labels
+        self.options = options
+
+    def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
+        """Fit to geometries ``R`` (M, N, 3) and forces ``F`` (M, N, 3); returns self.
+
+        ``energies`` (M,) set the integration constant (and are fitted with
+        ``use_energy_labels``); ``z`` (N,) are the atomic numbers (required).
+        """
+        self._check_params()
+        R = check_geometries(R)
+        M, N = R.shape[:2]
+        F = check_forces(F, R.shape)
+        E = None if energies is None else check_energies(energies, M)
+        if z is None:
+            raise ValueError("fit needs the atomic numbers z (N,)")
+        z = check_atomic_numbers(z, N)
+        check_min_distance(R, 1e-3)
+        pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
+        if self.use_energy_labels and E is None:
+            raise ValueError("use_energy_labels=True needs energies")
+        options = self.options or ComputeOptions()
+        self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(
+            R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options)
+        self.energy_fit_ = self.fit_info_.pop("energy_fit", {})
+        self.pairs_, self.z_ = pairs, z
+        self.R_train_, self.F_train_, self.E_train_ = R, F, E
+        self.energy_unit_, self.length_unit_ = energy_unit, length_unit
+        self.train_hash_ = training_data_hash(z, R, F, E)
+        return self
+
+    def _check_params(self):
+        if not np.isfinite(self.sigma) or self.sigma <= 0:
+            raise ValueError(f"sigma must be a positive number, got {self.sigma!r}")
+        if not np.isfinite(self.lam) or self.lam < 0:
+            raise ValueError(f"lam must be >= 0, got {self.lam!r}")
+        if self.solver != "analytic":
+            raise ValueError(f"solver must be 'analytic', got {self.solver!r}")
+
+    def predict(self, R):
+        """Forces (n, N, 3) for geometries ``R`` (n, N, 3) or (N, 3), in dataset units."""
+        return self.predict_energy_forces(R)[1]
+
+    def predict_energy(self, R):
+        """Energies (n,) for geometries ``R``, in dataset units."""
+        return self.predict_energy_forces(R)[0]
+
+    def predict_energy_forces(self, R):
+        """Energies (n,) and forces (n, N, 3) from one pass."""
+        exp = self._fitted_expansion()
+        R = check_geometries(R, exp.n_atoms)
+        check_min_distance(R, 0.5 * exp.min_training_distance)
+        batch = self.options.batch_size if self.options else None
+        return exp.predict(R, batch)
+
+    def score(self, R, F):
+        """Coefficient of determination R^2 of the predicted force components."""
+        F = check_forces(F, check_geometries(R).shape)
+        resid = F - self.predict(R)
+        return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
+
+    def _fitted_expansion(self):
+        from sklearn.utils.validation import check_is_fitted
+        check_is_fitted(self, "expansion_")
+        return self.expansion_
+
+    def save(self, path):
+        """Write the fitted model to ``path`` (HDF5); see :func:`gdmlx.load_model`."""
+        from gdmlx.modelfile import save_model
+        save_model(self, path)
+
+    def refit(self, **params):
+        """A new model with ``params`` changed (e.g. ``pairs=``), fitted on the stored data."""
+        from sklearn.base import clone
+        model = clone(self).set_params(**params)
+        return model.fit(self.R_train_, self.F_train_, self.E_train_, self.z_,
+                         self.energy_unit_, self.length_unit_)
+
+
+def force_mae_scorer(estimator, R, F):
+    """Scorer for model selection (GridSearchCV): minus the force mean absolute error."""
+    return -float(np.mean(np.abs(estimator.predict(R) - np.asarray(F))))
+
+
+def training_data_hash(z, R, F, E):
+    """SHA-256 hex digest of the training data, recorded in model files."""
+    h = hashlib.sha256()
+    for a in (z, R, F) + (() if E is None else (E,)):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()

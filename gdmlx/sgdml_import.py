@@ -1,0 +1,53 @@
+"""Read model files written by sGDML (https://github.com/stefanch/sGDML) without pickle.
+
+sGDML stores ``R_desc`` (D, M), ``R_d_desc_alpha`` (M, D) = J_m alpha_m with its own sign
+convention (alpha = -a, labels scaled by ``std``), ``sig``, ``std``, ``c``, ``z`` and
+``perms``. In gdmlx's convention (:mod:`gdmlx.kernels.predict`) this is
+``X = R_desc^T``, ``B = -std * R_d_desc_alpha``, ``a = 0``, same ``c`` and ``sigma``; the
+descriptor pair order (lower triangle, i > j) is the same.
+"""
+
+import numpy as np
+
+from gdmlx.descriptor import all_pairs
+from gdmlx.errors import ModelFileError
+from gdmlx.expansion import KernelExpansion
+
+
+def import_sgdml_model(path):
+    """A fitted :class:`gdmlx.GDMLRegressor` predicting what the sGDML model at ``path`` does.
+
+    Supported: GDML models and sGDML models with only the identity permutation, without
+    energy constraints or periodic lattices. Object arrays in the file are never loaded.
+    """
+    from gdmlx.regressor import GDMLRegressor
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if f.get("type", np.array("")).item() != "m":
+                raise ModelFileError(f"{path}: not an sGDML model file (no type='m')")
+            keys = set(f.files)
+            arr = {k: f[k] for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms")}
+            units = {k: str(f[k]) if k in keys else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
+    except KeyError as exc:
+        raise ModelFileError(f"{path}: sGDML model file lacks {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a readable sGDML .npz model ({exc})") from None
+    for unsupported in ("alphas_E", "lattice"):
+        if unsupported in keys:
+            raise ModelFileError(f"{path}: sGDML models with '{unsupported}' are not supported yet")
+    z = arr["z"].astype(np.int64)
+    if not np.array_equal(arr["perms"], np.arange(len(z))[None]):
+        raise ModelFileError(f"{path}: the model uses {len(arr['perms'])} permutational symmetries; "
+                             "only symmetry-free (GDML, --gdml) sGDML models can be imported yet")
+    X = arr["R_desc"].T
+    pairs = all_pairs(len(z))
+    if X.shape[1] != len(pairs) or arr["R_d_desc_alpha"].shape != X.shape:
+        raise ModelFileError(f"{path}: descriptor arrays do not fit {len(z)} atoms")
+    exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X,
+                          -float(arr["std"]) * arr["R_d_desc_alpha"], np.zeros(len(X)), float(arr["c"]))
+    model = GDMLRegressor(sigma=exp.sigma, pairs=pairs)
+    model.expansion_, model.pairs_, model.z_ = exp, pairs, z
+    model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
+    model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
+    model.train_hash_, model.energy_fit_, model.fit_info_, model.indices_ = "", {}, {}, {}
+    return model

@@ -1,0 +1,31 @@
+"""Unit names used in datasets and model files, and their values in ASE units (eV, Angstrom)."""
+
+import ase.units
+
+from gdmlx.errors import InputError
+
+ENERGY_IN_EV = {
+    "kcal/mol": ase.units.kcal / ase.units.mol,
+    "kj/mol": ase.units.kJ / ase.units.mol,
+    "ev": 1.0,
+    "ha": ase.units.Hartree,
+    "hartree": ase.units.Hartree,
+}
+LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr}
+
+
+def energy_in_ev(unit):
+    """Value of one ``unit`` of energy in eV (e.g. 'kcal/mol' -> 0.0434)."""
+    return _lookup(ENERGY_IN_EV, unit, "energy")
+
+
+def length_in_ang(unit):
+    """Value of one ``unit`` of length in Angstrom."""
+    return _lookup(LENGTH_IN_ANG, unit, "length")
+
+
+def _lookup(table, unit, what):
+    try:
+        return table[str(unit).strip().lower()]
+    except KeyError:
+        raise InputError(f"unknown {what} unit {unit!r}; known: {sorted(table)}") from None

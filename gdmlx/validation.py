@@ -1,0 +1,74 @@
+"""Checks of user input, with errors that name what is wrong."""
+
+import numpy as np
+
+from gdmlx.errors import GeometryError, InputError
+
+
+def check_geometries(R, n_atoms=None, name="R"):
+    """Return ``R`` as float64 (n, N, 3); a single (N, 3) geometry becomes n = 1."""
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim == 2:
+        R = R[None]
+    if R.ndim != 3 or R.shape[2] != 3:
+        raise InputError(f"{name} must have shape (n, N, 3) or (N, 3), got {R.shape}")
+    if R.shape[0] == 0:
+        raise InputError(f"{name} holds no geometries")
+    if n_atoms is not None and R.shape[1] != n_atoms:
+        raise InputError(f"{name} has {R.shape[1]} atoms per geometry, the model has {n_atoms}")
+    _check_finite(R, name)
+    return np.ascontiguousarray(R)
+
+
+def check_forces(F, shape, name="F"):
+    """Return forces as float64 with the same shape as the geometries."""
+    F = np.asarray(F, dtype=np.float64)
+    if F.ndim == 2 and len(shape) == 3 and shape[0] == 1:
+        F = F[None]
+    if F.shape != tuple(shape):
+        raise InputError(f"{name} must have shape {tuple(shape)} (like the geometries), got {F.shape}")
+    _check_finite(F, name)
+    return np.ascontiguousarray(F)
+
+
+def check_energies(E, n, name="energies"):
+    """Return energies as float64 (n,); (n, 1) is accepted."""
+    E = np.asarray(E, dtype=np.float64)
+    if E.ndim == 2 and E.shape[1] == 1:
+        E = E[:, 0]
+    if E.shape != (n,):
+        raise InputError(f"{name} must have shape ({n},), got {E.shape}")
+    _check_finite(E, name)
+    return E
+
+
+def check_atomic_numbers(z, n_atoms, expected=None):
+    """Return ``z`` as int64 (N,), checked against the geometry and, if given, the model."""
+    z = np.asarray(z)
+    if z.shape != (n_atoms,) or not np.issubdtype(z.dtype, np.integer):
+        raise InputError(f"z must be {n_atoms} integer atomic numbers, got shape {z.shape} dtype {z.dtype}")
+    z = z.astype(np.int64)
+    if np.any(z < 1) or np.any(z > 118):
+        raise InputError(f"z holds atomic numbers outside 1..118: {z}")
+    if expected is not None and not np.array_equal(z, expected):
+        raise InputError(f"atomic numbers {z.tolist()} do not match the model's {list(expected)}")
+    return z
+
+
+def check_min_distance(R, r_min, name="R"):
+    """Raise GeometryError if any two atoms of any geometry are closer than ``r_min``."""
+    i, j = np.triu_indices(R.shape[1], 1)
+    dist = np.linalg.norm(R[:, i] - R[:, j], axis=-1)
+    t, k = np.unravel_index(np.argmin(dist), dist.shape)
+    if dist[t, k] < r_min:
+        raise GeometryError(
+            f"{name}[{t}]: atoms {i[k]} and {j[k]} are {dist[t, k]:.3g} apart, closer than "
+            f"{r_min:.3g} (half the shortest distance in the training data); the model cannot "
+            "describe this geometry")
+    return dist.min()
+
+
+def _check_finite(a, name):
+    if not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise InputError(f"{name} contains NaN or inf (first at index {tuple(bad)})")

@@ -1,0 +1,52 @@
+"""Shared fixtures: a small analytic molecule, so tests need no external data."""
+
+import numpy as np
+import pytest
+
+import gdmlx
+
+
+def toy_energy_forces(R):
+    """Energy (n,) and forces (n, N, 3) of a toy potential: Morse bonds along a chain plus a
+    weak 1/r repulsion between all pairs. Exact forces; units arbitrary ("kcal/mol", "Ang")."""
+    R = np.atleast_3d(R) if R.ndim == 3 else R[None]
+    n, N, _ = R.shape
+    E = np.zeros(n)
+    F = np.zeros_like(R)
+    for i in range(N):
+        for j in range(i):
+            r_vec = R[:, i] - R[:, j]
+            r = np.linalg.norm(r_vec, axis=1)
+            if i == j + 1:
+                e = np.exp(-1.8 * (r - 1.2))
+                E += 40.0 * (1 - e) ** 2
+                dEdr = 40.0 * 2 * (1 - e) * 1.8 * e
+            else:
+                E += 5.0 / r
+                dEdr = -5.0 / r**2
+            f = -(dEdr / r)[:, None] * r_vec
+            F[:, i] += f
+            F[:, j] -= f
+    return E, F
+
+
+def toy_geometries(n, n_atoms=5, seed=0, noise=0.12):
+    """Perturbed zig-zag chains, (n, N, 3)."""
+    rng = np.random.default_rng(seed)
+    base = np.array([[1.2 * k * np.cos(0.5), 0.6 * (k % 2), 0.1 * k] for k in range(n_atoms)])
+    return base + noise * rng.standard_normal((n, n_atoms, 3))
+
+
+@pytest.fixture(scope="session")
+def toy_data():
+    """(R, F, E, z) for 60 geometries of a 5-atom toy molecule."""
+    R = toy_geometries(60)
+    E, F = toy_energy_forces(R)
+    z = np.array([6, 6, 8, 6, 1])
+    return R, F, E, z
+
+
+@pytest.fixture(scope="session")
+def toy_model(toy_data):
+    R, F, E, z = toy_data
+    return gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z)

@@ -1,0 +1,117 @@
+import h5py
+import numpy as np
+import pytest
+
+import gdmlx
+from conftest import toy_geometries
+
+
+def test_model_round_trip_is_exact(toy_model, tmp_path):
+    path = tmp_path / "m.h5"
+    toy_model.indices_ = {"train": np.arange(30)}
+    toy_model.save(path)
+    loaded = gdmlx.load_model(path)
+    R = toy_geometries(5, seed=7)
+    np.testing.assert_array_equal(loaded.predict(R), toy_model.predict(R))
+    np.testing.assert_array_equal(loaded.predict_energy(R), toy_model.predict_energy(R))
+    assert loaded.get_params()["sigma"] == toy_model.sigma
+    assert loaded.train_hash_ == toy_model.train_hash_
+    np.testing.assert_array_equal(loaded.indices_["train"], np.arange(30))
+    np.testing.assert_array_equal(loaded.R_train_, toy_model.R_train_)
+    refit = loaded.refit()
+    np.testing.assert_allclose(refit.predict(R), toy_model.predict(R), rtol=1e-12)
+
+
+def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"not a model at all" * 100)
+    with pytest.raises(gdmlx.ModelFileError, match="not a readable HDF5"):
+        gdmlx.load_model(garbage)
+
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(gdmlx.ModelFileError, match="not a gdmlx model"):
+        gdmlx.load_model(foreign)
+
+    good = tmp_path / "good.h5"
+    toy_model.save(good)
+    raw = good.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(gdmlx.ModelFileError):
+        gdmlx.load_model(cut)
+
+    with h5py.File(good, "a") as f:
+        del f["expansion/B"]
+    with pytest.raises(gdmlx.ModelFileError, match="lacks an entry"):
+        gdmlx.load_model(good)
+
+
+def test_future_version_and_inconsistent_arrays_are_refused(toy_model, tmp_path):
+    path = tmp_path / "m.h5"
+    toy_model.save(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["format_version"] = 99
+    with pytest.raises(gdmlx.ModelFileError, match="version 99"):
+        gdmlx.load_model(path)
+    toy_model.save(path)
+    with h5py.File(path, "a") as f:
+        del f["expansion/a"]
+        f["expansion/a"] = np.zeros(3)
+    with pytest.raises(gdmlx.ModelFileError, match="inconsistent"):
+        gdmlx.load_model(path)
+
+
+def test_interrupted_save_leaves_old_file(toy_model, tmp_path, monkeypatch):
+    path = tmp_path / "m.h5"
+    toy_model.save(path)
+    before = path.read_bytes()
+
+    def boom(group, exp):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gdmlx.modelfile.write_expansion", boom)
+    with pytest.raises(KeyboardInterrupt):
+        toy_model.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]
+
+
+def test_dataset_npz_round_trip_and_checks(toy_data, tmp_path):
+    R, F, E, z = toy_data
+    ds = gdmlx.Dataset(R=R, z=z, F=F, E=E[:, None], name="toy")
+    ds.save_npz(tmp_path / "toy.npz")
+    back = gdmlx.load_dataset(tmp_path / "toy.npz")
+    for k in ("R", "z", "F", "E"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(ds, k))
+    assert back.name == "toy" and back.energy_unit == "kcal/mol"
+    assert np.load(tmp_path / "toy.npz")["md5"] == ds.md5()
+    bad = dict(np.load(tmp_path / "toy.npz"))
+    bad["F"] = bad["F"][:, :3]
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(gdmlx.InputError, match="bad.npz.*F must have shape"):
+        gdmlx.load_dataset(tmp_path / "bad.npz")
+    del bad["F"]
+    np.savez(tmp_path / "nof.npz", **bad)
+    with pytest.raises(gdmlx.InputError, match="lacks F"):
+        gdmlx.load_dataset(tmp_path / "nof.npz")
+
+
+def test_extxyz_dataset_is_converted_from_ev(toy_data, tmp_path):
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    import ase.io
+    import ase.units
+    R, F, E, z = toy_data
+    EV = 1 / (ase.units.kcal / ase.units.mol)
+    frames = []
+    for t in range(3):
+        atoms = Atoms(numbers=z, positions=R[t])
+        atoms.calc = SinglePointCalculator(atoms, energy=E[t], forces=F[t])
+        frames.append(atoms)
+    ase.io.write(tmp_path / "t.extxyz", frames)
+    ds = gdmlx.load_dataset(tmp_path / "t.extxyz")
+    np.testing.assert_allclose(ds.E, E[:3] * EV, rtol=1e-10)
+    np.testing.assert_allclose(ds.F, F[:3] * EV, rtol=1e-6)
+    np.testing.assert_allclose(ds.R, R[:3], atol=1e-8)

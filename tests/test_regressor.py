@@ -1,0 +1,128 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import (check_no_attributes_set_in_init,
+                                            check_parameters_default_constructible)
+
+import gdmlx
+from conftest import toy_energy_forces, toy_geometries
+from gdmlx import reference
+
+
+def test_fit_reproduces_training_forces_with_tiny_lam(toy_data):
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-12).fit(R[:15], F[:15], E[:15], z=z)
+    np.testing.assert_allclose(model.predict(R[:15]), F[:15], atol=1e-4 * np.abs(F).max())
+
+
+def test_fit_matches_reference_solution(toy_data):
+    """Assembly + solve + scaling against a dense numpy solve of the same system."""
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6).fit(R[:8], F[:8], E[:8], z=z)
+    K = reference.kernel_matrix(R[:8], model.pairs_, 2.0)
+    std = F[:8].std()
+    alphas = np.linalg.solve(K + 1e-6 * np.eye(len(K)), F[:8].ravel() / std) * std
+    np.testing.assert_allclose(model.alphas_.ravel(), alphas, rtol=1e-6, atol=1e-8 * np.abs(alphas).max())
+
+
+def test_generalises_and_energy_constant_is_set(toy_model, toy_data):
+    R, F, E, z = toy_data
+    F_err = np.abs(toy_model.predict(R[30:]) - F[30:]).mean()
+    E_err = np.abs(toy_model.predict_energy(R[30:]) - E[30:]).mean()
+    assert F_err < 0.1 * np.abs(F).mean()
+    assert E_err < 0.1 * E.std()
+    assert abs(toy_model.energy_fit_["slope"] - 1) < 0.1
+
+
+def test_energy_labels_fit_training_energies(toy_data):
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-10, use_energy_labels=True).fit(R[:20], F[:20], E[:20], z=z)
+    np.testing.assert_allclose(model.predict_energy(R[:20]), E[:20], atol=1e-3 * E.std())
+    E_pred, F_pred = model.predict_energy_forces(R[20:22])
+    np.testing.assert_allclose(E_pred, model.predict_energy(R[20:22]))
+
+
+def test_inconsistent_energies_warn(toy_data):
+    R, F, E, z = toy_data
+    with pytest.warns(gdmlx.EnergyConsistencyWarning, match="slope"):
+        gdmlx.GDMLRegressor(sigma=2.0).fit(R[:20], F[:20], -E[:20], z=z)
+
+
+def test_sklearn_conventions(toy_model, toy_data):
+    check_no_attributes_set_in_init("GDMLRegressor", gdmlx.GDMLRegressor())
+    check_parameters_default_constructible("GDMLRegressor", gdmlx.GDMLRegressor())
+    est = gdmlx.GDMLRegressor(sigma=3.5, lam=1e-9)
+    assert est.get_params()["sigma"] == 3.5
+    c = clone(toy_model)
+    assert not hasattr(c, "expansion_") and c.get_params() == toy_model.get_params()
+    assert est.set_params(sigma=7.25).sigma == 7.25
+
+
+def test_grid_search_picks_a_sigma(toy_data):
+    R, F, E, z = toy_data
+    search = GridSearchCV(gdmlx.GDMLRegressor(lam=1e-8), {"sigma": [0.05, 2.0]}, cv=2,
+                          scoring=gdmlx.force_mae_scorer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
+        search.fit(R[:24], F[:24], z=z)
+    assert search.best_params_["sigma"] == 2.0
+    assert search.best_estimator_.predict(R[30:31]).shape == (1, 5, 3)
+
+
+def test_refit_on_fewer_pairs_uses_stored_data(toy_model, toy_data):
+    R, F, E, z = toy_data
+    pairs = toy_model.pairs_[::2]
+    small = toy_model.refit(pairs=pairs)
+    direct = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=pairs).fit(R[:30], F[:30], E[:30], z=z)
+    np.testing.assert_array_equal(small.predict(R[40:42]), direct.predict(R[40:42]))
+    assert small.expansion_.X.shape == (30, len(pairs))
+
+
+@pytest.mark.parametrize("mutate, err, msg", [
+    (lambda R, F, E, z: (R[:, :4], F, E, z), gdmlx.InputError, "shape"),
+    (lambda R, F, E, z: (R.reshape(len(R), -1), F, E, z), gdmlx.InputError, r"\(n, N, 3\)"),
+    (lambda R, F, E, z: (np.where(np.arange(R.size).reshape(R.shape) == 7, np.nan, R), F, E, z),
+     gdmlx.InputError, "NaN"),
+    (lambda R, F, E, z: (R, F, E[:-1], z), gdmlx.InputError, "energies"),
+    (lambda R, F, E, z: (R, F, E, z[:3]), gdmlx.InputError, "atomic numbers"),
+    (lambda R, F, E, z: (R, F, E, np.array([6, 6, 8, 6, 0])), gdmlx.InputError, "1..118"),
+    (lambda R, F, E, z: (np.concatenate([R[:, :1], R[:, :4]], axis=1), F, E, z), gdmlx.GeometryError,
+     "atoms 0 and 1"),
+])
+def test_bad_training_input_is_refused(toy_data, mutate, err, msg):
+    R, F, E, z = mutate(*(a[:10] if a.ndim and len(a) == 60 else a for a in toy_data))
+    with pytest.raises(err, match=msg):
+        gdmlx.GDMLRegressor(sigma=2.0).fit(R, F, E, z=z)
+
+
+def test_bad_prediction_input_is_refused(toy_model):
+    R = toy_geometries(2)
+    with pytest.raises(gdmlx.InputError, match="model has 5"):
+        toy_model.predict(R[:, :4])
+    R_close = R.copy()
+    R_close[1, 3] = R_close[1, 2] + 0.01
+    with pytest.raises(gdmlx.GeometryError, match="R\\[1\\]: atoms 2 and 3"):
+        toy_model.predict(R_close)
+    with pytest.raises(gdmlx.InputError, match="NaN"):
+        toy_model.predict(np.full((5, 3), np.nan))
+
+
+def test_unfitted_and_bad_hyperparameters():
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        gdmlx.GDMLRegressor().predict(toy_geometries(1))
+    R = toy_geometries(3)
+    E, F = toy_energy_forces(R)
+    for bad in ({"sigma": -1.0}, {"lam": np.nan}, {"solver": "magic"}):
+        with pytest.raises(ValueError):
+            gdmlx.GDMLRegressor(**bad).fit(R, F, E, z=np.ones(5, int))
+
+
+def test_refuses_matrix_larger_than_memory_budget(toy_data):
+    R, F, E, z = toy_data
+    opts = gdmlx.ComputeOptions(memory_limit_gb=1e-5)   # 10 kB
+    with pytest.raises(gdmlx.InsufficientMemoryError, match="fewer points"):
+        gdmlx.GDMLRegressor(options=opts).fit(R[:20], F[:20], E[:20], z=z)

@@ -1,0 +1,38 @@
+"""Import of sGDML model files, against predictions made by sGDML 1.0.3 itself.
+
+tests/data/sgdml_ethanol20_model.npz was trained by sGDML (GDMLTrain, use_sym=False,
+sigma 7.5, 20 ethanol geometries); sgdml_ethanol20_pred.npz holds GDMLPredict's energies and
+forces for 5 other geometries.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gdmlx
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_imported_model_predicts_what_sgdml_predicts():
+    model = gdmlx.import_sgdml_model(DATA / "sgdml_ethanol20_model.npz")
+    ref = np.load(DATA / "sgdml_ethanol20_pred.npz")
+    E, F = model.predict_energy_forces(ref["R"])
+    np.testing.assert_allclose(E, ref["E"], rtol=1e-12)
+    np.testing.assert_allclose(F, ref["F"], rtol=0, atol=1e-9 * np.abs(ref["F"]).max())
+    assert model.energy_unit_ == "kcal/mol" and model.sigma == 7.5
+
+
+def test_symmetric_and_foreign_files_are_refused(tmp_path):
+    data = dict(np.load(DATA / "sgdml_ethanol20_model.npz", allow_pickle=True))
+    data["perms"] = np.stack([np.arange(9), np.r_[0, 1, 2, 3, 4, 6, 5, 7, 8]])
+    np.savez(tmp_path / "sym.npz", **data)
+    with pytest.raises(gdmlx.ModelFileError, match="2 permutational symmetries"):
+        gdmlx.import_sgdml_model(tmp_path / "sym.npz")
+    np.savez(tmp_path / "other.npz", R=np.zeros((2, 3, 3)))
+    with pytest.raises(gdmlx.ModelFileError, match="not an sGDML model"):
+        gdmlx.import_sgdml_model(tmp_path / "other.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(gdmlx.ModelFileError, match="not a readable"):
+        gdmlx.import_sgdml_model(tmp_path / "junk.npz")
