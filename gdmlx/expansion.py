@@ -43,6 +43,7 @@ class KernelExpansion:
     c: float
     _XB: np.ndarray = field(init=False, repr=False, compare=False)
     _X_sq: np.ndarray = field(init=False, repr=False, compare=False)
+    min_training_distance: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("X", "B", "a"):
@@ -52,15 +53,12 @@ class KernelExpansion:
         object.__setattr__(self, "c", float(self.c))
         object.__setattr__(self, "_XB", np.einsum("md,md->m", self.X, self.B))
         object.__setattr__(self, "_X_sq", np.einsum("md,md->m", self.X, self.X))
+        # shortest atom-atom distance among the descriptor's pairs in the training data
+        object.__setattr__(self, "min_training_distance", 1.0 / self.X.max())
 
     @property
     def n_train(self):
         return self.X.shape[0]
-
-    @property
-    def min_training_distance(self):
-        """Shortest atom-atom distance among the descriptor's pairs in the training data."""
-        return 1.0 / self.X.max()
 
     def predict_one(self, R):
         """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path."""

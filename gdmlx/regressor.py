@@ -4,6 +4,7 @@ import hashlib
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from gdmlx.descriptor import all_pairs, check_pairs
 from gdmlx.options import ComputeOptions
@@ -77,7 +78,7 @@ class GDMLRegressor(BaseEstimator):
         if z is None:
             raise ValueError("fit needs the atomic numbers z (N,)")
         z = check_atomic_numbers(z, N)
-        check_min_distance(R, 1e-3)
+        check_min_distance(R, 1e-3, "atoms coincide")
         pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
         if self.use_energy_labels and E is None:
             raise ValueError("use_energy_labels=True needs energies")
@@ -111,7 +112,8 @@ class GDMLRegressor(BaseEstimator):
         """Energies (n,) and forces (n, N, 3) from one pass."""
         exp = self._fitted_expansion()
         R = check_geometries(R, exp.n_atoms)
-        check_min_distance(R, 0.5 * exp.min_training_distance)
+        check_min_distance(R, 0.5 * exp.min_training_distance,
+                           "half the shortest distance in the training data: outside the model's domain")
         batch = self.options.batch_size if self.options else None
         return exp.predict(R, batch)
 
@@ -122,8 +124,8 @@ class GDMLRegressor(BaseEstimator):
         return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
 
     def _fitted_expansion(self):
-        from sklearn.utils.validation import check_is_fitted
-        check_is_fitted(self, "expansion_")
+        if not hasattr(self, "expansion_"):
+            raise NotFittedError("this GDMLRegressor is not fitted yet; call fit or load a model")
         return self.expansion_
 
     def save(self, path):

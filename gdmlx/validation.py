@@ -3,6 +3,7 @@
 import numpy as np
 
 from gdmlx.errors import GeometryError, InputError
+from gdmlx.kernels.descriptor import closest_pairs
 
 
 def check_geometries(R, n_atoms=None, name="R"):
@@ -55,17 +56,18 @@ def check_atomic_numbers(z, n_atoms, expected=None):
     return z
 
 
-def check_min_distance(R, r_min, name="R"):
-    """Raise GeometryError if any two atoms of any geometry are closer than ``r_min``."""
-    i, j = np.triu_indices(R.shape[1], 1)
-    dist = np.linalg.norm(R[:, i] - R[:, j], axis=-1)
-    t, k = np.unravel_index(np.argmin(dist), dist.shape)
-    if dist[t, k] < r_min:
+def check_min_distance(R, r_min, reason, name="R"):
+    """Raise GeometryError if two atoms of a geometry ``R`` (n, N, 3) are closer than ``r_min``.
+
+    ``reason`` says where ``r_min`` comes from, for the message.
+    """
+    dist, i, j = closest_pairs(R)
+    t = int(np.argmin(dist))
+    if dist[t] < r_min:
         raise GeometryError(
-            f"{name}[{t}]: atoms {i[k]} and {j[k]} are {dist[t, k]:.3g} apart, closer than "
-            f"{r_min:.3g} (half the shortest distance in the training data); the model cannot "
-            "describe this geometry")
-    return dist.min()
+            f"{name}[{t}]: atoms {i[t]} and {j[t]} are {dist[t]:.3g} apart, closer than "
+            f"{r_min:.3g} ({reason})")
+    return dist[t]
 
 
 def _check_finite(a, name):

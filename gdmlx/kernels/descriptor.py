@@ -79,3 +79,25 @@ def gather_batch(v, G, pairs):
     for t in numba.prange(n):
         gather_one(v[t], G[t], pairs, out[t])
     return out
+
+
+@numba.njit(cache=True)
+def closest_pairs(R):
+    """Shortest atom-atom distance of each geometry in ``R`` (n, N, 3) and its atoms.
+
+    Returns ``dist`` (n,), ``i`` (n,), ``j`` (n,) int64.
+    """
+    n, N, _ = R.shape
+    dist = np.empty(n)
+    ii = np.zeros(n, dtype=np.int64)
+    jj = np.zeros(n, dtype=np.int64)
+    for t in range(n):
+        best = np.inf
+        for i in range(N):
+            for j in range(i + 1, N):
+                r2 = ((R[t, i, 0] - R[t, j, 0]) ** 2 + (R[t, i, 1] - R[t, j, 1]) ** 2
+                      + (R[t, i, 2] - R[t, j, 2]) ** 2)
+                if r2 < best:
+                    best, ii[t], jj[t] = r2, i, j
+        dist[t] = np.sqrt(best)
+    return dist, ii, jj
