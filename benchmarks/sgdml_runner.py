@@ -14,10 +14,16 @@ What it does:
 
 1. Trains a plain GDML model with sGDML's Python API (no symmetries, i.e. like
    the CLI's ``--gdml``; energies are used only for the integration constant:
-   ``use_E=True, use_E_cstr=False``; analytic Cholesky solver) on exactly the
-   given training indices.
+   ``use_E=True, use_E_cstr=False``) on exactly the given training indices,
+   with whichever solver sGDML itself picks: the analytic (Cholesky) solver
+   when its memory estimate ``3*(3NM)^2*8`` bytes (+ small overhead) is below
+   ``max_memory`` (default: total RAM in whole GiB, rounded down), otherwise
+   its iterative solver (Nystroem-preconditioned CG).  ``solver_name`` in the
+   JSON says which one ran.
 2. Times kernel assembly, the linear solve and the whole ``train`` call, and
-   records the peak resident memory of this process.
+   records the peak resident memory of this process.  With ``--train-timeout``
+   a training that takes longer is abandoned: the JSON then has
+   ``status='timeout'`` and the times measured so far.
 3. Saves the model ``.npz`` exactly as sGDML's CLI does
    (``np.savez_compressed(path, **model)``).
 4. Predicts the test geometries with ``GDMLPredict(model, max_processes=1)``
@@ -63,6 +69,13 @@ def _parse_args(argv=None):
                    help='untimed warm-up calls per setup')
     p.add_argument('--n-batch-reps', type=int, default=5,
                    help='repetitions of the batched (all test) prediction')
+    p.add_argument('--max-memory-gb', type=int, default=None,
+                   help='max_memory for GDMLTrain (GiB; sGDML default: total '
+                        'RAM); a smaller value makes sGDML use its iterative '
+                        'solver earlier (for testing that path)')
+    p.add_argument('--train-timeout', type=float, default=None,
+                   help='give up training after this many seconds and write '
+                        'a JSON with status="timeout" (default: no limit)')
     return p.parse_args(argv)
 
 
@@ -79,14 +92,17 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
+import signal  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402  (sgdml dependency; patched for timing)
+import scipy.sparse.linalg  # noqa: E402  (CG of the iterative solver; patched)
 
 import sgdml  # noqa: E402
 from sgdml.predict import GDMLPredict  # noqa: E402
 from sgdml.solvers.analytic import Analytic  # noqa: E402
+from sgdml.solvers.iterative import Iterative  # noqa: E402
 from sgdml.train import GDMLTrain  # noqa: E402
 from sgdml.utils import io as sgdml_io  # noqa: E402
 
@@ -162,9 +178,52 @@ def make_task(gdml_train, dataset, train_idx, sigma, lam):
     return task
 
 
-def train(gdml_train, task):
-    """Train and time the phases; returns (model, timings dict)."""
-    timer = _Timer()
+class TrainTimeout(Exception):
+    """Raised (from SIGALRM) when training runs past --train-timeout."""
+
+
+def _on_alarm(signum, frame):
+    raise TrainTimeout()
+
+
+def expected_solver(gdml_train, n_train, n_atoms):
+    """The solver sGDML's ``train`` will pick, with the numbers it decides on.
+
+    Mirrors train.py (sgdml 1.0.3, l.949-966): analytic iff the analytic
+    estimate plus the overhead (labels, R, descriptors, Jacobians) is below
+    ``max_memory`` GiB.
+    """
+    dim = 3 * n_atoms * n_train
+    d = n_atoms * (n_atoms - 1) // 2
+    est_analytic = Analytic.est_memory_requirement(n_train, n_atoms)
+    overhead = 8 * (dim + n_train * n_atoms * 3 + n_train * d + n_train * d * 3)
+    max_bytes = gdml_train._max_memory * 1024 ** 3
+    info = {
+        'max_memory_gib': int(gdml_train._max_memory),
+        'est_bytes_analytic': int(est_analytic + overhead),
+        'solver_expected': ('analytic' if est_analytic + overhead < max_bytes
+                            else 'cg'),
+    }
+    if info['solver_expected'] == 'cg':
+        k = Iterative.max_n_inducing_pts(n_train, n_atoms, max_bytes)
+        info['n_inducing_pts_expected'] = int(k)
+        info['est_bytes_iterative'] = int(
+            Iterative.est_memory_requirement(n_train, k, n_atoms) + overhead)
+    return info
+
+
+def train(gdml_train, task, timer=None):
+    """Train and time the phases; returns (model, timings dict).
+
+    Works with both of sGDML's solvers.  Analytic: ``t_assemble_s`` is the
+    full kernel matrix, ``t_solve_s`` the Cholesky (or LU) factorisation and
+    solve.  Iterative (``cg``): ``t_assemble_s`` is all kernel-column
+    assembly (the Nystroem columns for the leverage scores and for the
+    preconditioner), ``t_solve_s`` everything else in the iterative solver
+    (small Cholesky factorisations and the CG iterations, each a kernel-vector
+    product computed by a training-set prediction); ``t_cg_s`` is the CG part.
+    """
+    timer = timer if timer is not None else _Timer()
 
     # Kernel assembly: Analytic.solve calls gdml_train._assemble_kernel_mat,
     # so an instance attribute shadows the method for this object only.
@@ -174,36 +233,74 @@ def train(gdml_train, task):
     # Solve: time the dense factorisation + back substitution that
     # Analytic.solve runs (Cholesky, or LU as its fallback), plus the whole
     # Analytic.solve (which also negates K and adds lam to its diagonal).
+    # The iterative solver calls scipy.linalg.cho_factor too (Nystroem
+    # factors): those calls are only counted as 'cholesky' for the analytic
+    # solver's report.
     saved = (scipy.linalg.cho_factor, scipy.linalg.cho_solve,
-             scipy.linalg.solve, Analytic.solve)
+             scipy.linalg.solve, Analytic.solve, Iterative.solve,
+             Iterative._lev_scores, Iterative._init_precon_operator,
+             scipy.sparse.linalg.cg)
     scipy.linalg.cho_factor = timer.wrap('cholesky', scipy.linalg.cho_factor)
     scipy.linalg.cho_solve = timer.wrap('cholesky', scipy.linalg.cho_solve)
     scipy.linalg.solve = timer.wrap('lu', scipy.linalg.solve)
     Analytic.solve = timer.wrap('analytic_solve', Analytic.solve)
+    Iterative.solve = timer.wrap('iterative_solve', Iterative.solve)
+    Iterative._lev_scores = timer.wrap('lev_scores', Iterative._lev_scores)
+    Iterative._init_precon_operator = timer.wrap(
+        'precon', Iterative._init_precon_operator)
+    scipy.sparse.linalg.cg = timer.wrap('cg', scipy.sparse.linalg.cg)
+    timer.totals['t0'] = time.perf_counter()
     try:
         t0 = time.perf_counter()
         model = gdml_train.train(task)
         t_train = time.perf_counter() - t0
     finally:
         (scipy.linalg.cho_factor, scipy.linalg.cho_solve,
-         scipy.linalg.solve, Analytic.solve) = saved
+         scipy.linalg.solve, Analytic.solve, Iterative.solve,
+         Iterative._lev_scores, Iterative._init_precon_operator,
+         scipy.sparse.linalg.cg) = saved
+        del gdml_train._assemble_kernel_mat  # drop our instance-level wrapper
 
-    if timer.get('analytic_solve') == 0.0:
-        raise RuntimeError('sGDML did not use the analytic solver')
-    t_analytic = timer.get('analytic_solve')
-    times = {
-        't_assemble_s': timer.get('assemble'),
-        # A failed Cholesky attempt is included: that time was spent too.
-        't_solve_s': timer.get('cholesky') + timer.get('lu'),
-        'solve_method': 'lu' if 'lu' in timer.totals else 'cholesky',
-        # Analytic.solve minus assembly: also covers K -> -K copy and diag add.
-        't_solve_total_s': t_analytic - timer.get('assemble'),
-        # Everything in train() outside Analytic.solve: descriptors, model
+    solver_name = str(model.get('solver_name', ''))
+    if 'iterative_solve' in timer.totals:
+        t_solver = timer.get('iterative_solve')
+        times = {
+            't_assemble_s': timer.get('assemble'),
+            't_solve_s': t_solver - timer.get('assemble'),
+            'solve_method': 'cg',
+            't_lev_scores_s': timer.get('lev_scores'),
+            't_precon_s': timer.get('precon'),
+            't_cg_s': timer.get('cg'),
+            't_solve_total_s': t_solver - timer.get('assemble'),
+            'solver_iters': int(model.get('solver_iters', -1)),
+            'solver_resid': float(model.get('solver_resid', float('nan'))),
+            'solver_tol': float(model.get('solver_tol', float('nan'))),
+            'norm_y_train': float(model.get('norm_y_train', float('nan'))),
+            'n_inducing_cols': int(len(model.get('inducing_pts_idxs', []))),
+        }
+        times['n_inducing_pts'] = times['n_inducing_cols'] // (
+            3 * task['R_train'].shape[1])
+        # CG stops at resid <= tol * |y| (converged) or gives up.
+        times['solver_converged'] = bool(
+            times['solver_resid'] <= times['solver_tol']
+            * times['norm_y_train'] * (1 + 1e-9))
+    else:
+        t_solver = timer.get('analytic_solve')
+        times = {
+            't_assemble_s': timer.get('assemble'),
+            # A failed Cholesky attempt is included: that time was spent too.
+            't_solve_s': timer.get('cholesky') + timer.get('lu'),
+            'solve_method': 'lu' if 'lu' in timer.totals else 'cholesky',
+            # Analytic.solve minus assembly: also covers K -> -K and diag add.
+            't_solve_total_s': t_solver - timer.get('assemble'),
+        }
+    times.update({
+        'solver_name': solver_name,
+        # Everything in train() outside the solver: descriptors, model
         # creation and the integration-constant fit (a training-set predict).
-        't_other_s': t_train - t_analytic,
+        't_other_s': t_train - t_solver,
         't_train_s': t_train,
-    }
-    del gdml_train._assemble_kernel_mat  # drop our instance-level wrapper
+    })
     return model, times
 
 
@@ -261,9 +358,27 @@ def main(args):
 
     # --- train --------------------------------------------------------------
     # sGDML allows a single GDMLTrain instance per process: use it for both.
-    gdml_train = GDMLTrain(max_processes=max_proc)
+    gdml_train = GDMLTrain(max_memory=args.max_memory_gb,
+                           max_processes=max_proc)
     task = make_task(gdml_train, dataset, train_idx, args.sigma, args.lam)
-    model, times = train(gdml_train, task)
+    choice = expected_solver(gdml_train, len(train_idx),
+                             int(dataset['z'].shape[0]))
+    print('sGDML solver choice: ' + json.dumps(choice), file=sys.stderr,
+          flush=True)
+    timer = _Timer()
+    if args.train_timeout:
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, args.train_timeout)
+    try:
+        model, times = train(gdml_train, task, timer)
+    except TrainTimeout:
+        _write_timeout(args, choice, timer, max_proc, dataset, train_idx,
+                       test_idx)
+        return 3
+    finally:
+        if args.train_timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    times.update(choice)
     del gdml_train
     rss_self_mb, rss_children_mb = _peak_rss_mb()
 
@@ -315,10 +430,48 @@ def main(args):
         'units': {'e': str(dataset.get('e_unit', '')),
                   'r': str(dataset.get('r_unit', ''))},
     }
+    out['status'] = 'ok'
     with open(args.out_json, 'w') as fh:
         json.dump(out, fh, indent=2)
     print(json.dumps(out, indent=2))
+    return 0
+
+
+def _write_timeout(args, choice, timer, max_proc, dataset, train_idx,
+                   test_idx):
+    """JSON for a training abandoned at --train-timeout; stop the workers."""
+    import multiprocessing
+    elapsed = time.perf_counter() - timer.totals.get('t0', time.perf_counter())
+    rss_self_mb, rss_children_mb = _peak_rss_mb()
+    out = {
+        'status': 'timeout',
+        'train_timeout_s': args.train_timeout,
+        't_train_s': elapsed,
+        'partial_times_s': {k: v for k, v in timer.totals.items() if k != 't0'},
+        **choice,
+        'solver_name': choice['solver_expected'],
+        'peak_rss_mb': max(rss_self_mb, rss_children_mb),
+        'peak_rss_self_mb': rss_self_mb,
+        'peak_rss_children_mb': rss_children_mb,
+        'sigma': args.sigma, 'lam': args.lam,
+        'n_train': int(len(train_idx)), 'n_test': int(len(test_idx)),
+        'n_atoms': int(dataset['z'].shape[0]),
+        'sgdml_version': sgdml.__version__,
+        'threads': args.threads, 'train_max_processes': max_proc,
+        'cpu_count': os.cpu_count(),
+        'data': os.path.abspath(args.data),
+    }
+    with open(args.out_json, 'w') as fh:
+        json.dump(out, fh, indent=2)
+    print(json.dumps(out, indent=2))
+    # The alarm may have interrupted sGDML inside a worker pool: stop the
+    # workers this process started, then leave without waiting on them.
+    for child in multiprocessing.active_children():
+        child.terminate()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(3)
 
 
 if __name__ == '__main__':
-    main(ARGS)
+    sys.exit(main(ARGS))

@@ -95,6 +95,14 @@ def load_model(path):
     return model
 
 
+def load_any_model(path):
+    """A gdmlx model file, or an sGDML ``.npz`` model (imported)."""
+    if str(path).lower().endswith(".npz"):
+        from gdmlx.sgdml_import import import_sgdml_model
+        return import_sgdml_model(path)
+    return load_model(path)
+
+
 def open_model_file(path):
     """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
     try:

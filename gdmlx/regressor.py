@@ -123,6 +123,10 @@ class GDMLRegressor(BaseEstimator):
         resid = F - self.predict(R)
         return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
 
+    def force_parts(self):
+        """The kernel expansions whose sum is this model (MD and the ASE calculator use them)."""
+        return [self._fitted_expansion()]
+
     def _fitted_expansion(self):
         if not hasattr(self, "expansion_"):
             raise NotFittedError("this GDMLRegressor is not fitted yet; call fit or load a model")

@@ -1,0 +1,45 @@
+"""ASE calculator for gdmlx models."""
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.validation import check_atomic_numbers, check_min_distance
+
+
+class GDMLCalculator(Calculator):
+    """Energy (eV) and forces (eV/A) of a fitted gdmlx model, for ASE.
+
+    Parameters
+    ----------
+    model : fitted model (anything with ``force_parts()``, ``z_`` and units) or the path
+        of a model file (gdmlx .h5 or sGDML .npz)
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, model, **kwargs):
+        super().__init__(**kwargs)
+        if not hasattr(model, "predict_energy_forces"):
+            from gdmlx.modelfile import load_any_model
+            model = load_any_model(model)
+        self.model = model
+        self.z = np.asarray(model.z_)
+        self.r_scale = 1.0 / length_in_ang(model.length_unit_)
+        self.e_scale = energy_in_ev(model.energy_unit_)
+        self.parts = model.force_parts()
+        self.r_min = 0.5 * min(p.min_training_distance for p in self.parts) / self.r_scale
+
+    def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        check_atomic_numbers(self.atoms.numbers, len(self.z), self.z)
+        q = self.atoms.positions[None]
+        check_min_distance(q, self.r_min, "half the shortest distance in the training data",
+                           "atoms.positions")
+        E, F = 0.0, np.zeros_like(q[0])
+        for part in self.parts:
+            E_part, F_part = part.predict_one(q[0] * self.r_scale)
+            E, F = E + E_part, F + F_part
+        energy = float(E) * self.e_scale
+        self.results = {"energy": energy, "free_energy": energy,
+                        "forces": F * (self.e_scale * self.r_scale)}

@@ -1,0 +1,6 @@
+"""Molecular dynamics with gdmlx models: a compiled integration loop and its driver."""
+
+from gdmlx.md.simulation import MDInstabilityError, Simulation
+from gdmlx.md.trajectory import read_trajectory
+
+__all__ = ["Simulation", "MDInstabilityError", "read_trajectory"]

@@ -1,0 +1,194 @@
+"""MD driver: initial state, compiled chunks of steps, output, progress, stopping."""
+
+import sys
+import time
+
+import ase.data
+import ase.units
+import numpy as np
+from ase import Atoms
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+
+from gdmlx.errors import GeometryError
+from gdmlx.md import integrator
+from gdmlx.md.trajectory import open_trajectory
+from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.validation import check_geometries
+
+_STOP_REASONS = {
+    integrator.TOO_CLOSE: "two atoms came closer than half the shortest distance in the training data",
+    integrator.BOND_BROKEN: "a bond stretched beyond max_bond_stretch times the sum of covalent radii",
+    integrator.ENERGY_JUMP: "the potential energy jumped by more than max_energy_step_ev in one step",
+    integrator.NOT_FINITE: "the energy became NaN or infinite",
+}
+
+
+class MDInstabilityError(GeometryError):
+    """The trajectory left the model's domain; the message says how and when."""
+
+
+def force_groups(model, slow_every=1):
+    """Force groups and their periods (inner steps) for the compiled loop.
+
+    A plain model is one group evaluated every step; a model with a fast and a slow part
+    (multiple time steps) gives two groups, the slow one every ``slow_every`` steps.
+    """
+    parts = model.force_parts()
+    periods = [1, slow_every][:len(parts)]
+    groups = tuple((e.pairs, e.X, e.B, e.a, e.sigma, e.c) for e in parts)
+    return groups, np.array(periods, dtype=np.int64), parts
+
+
+class Simulation:
+    """Molecular dynamics of one molecule with a fitted gdmlx model.
+
+    Parameters
+    ----------
+    model : fitted GDMLRegressor, or any model with ``force_parts()``, ``z_`` and units
+    positions : (N, 3) start geometry in Angstrom
+    dt_fs : inner time step in fs
+    temperature_K : initial velocities (Maxwell-Boltzmann, no net momentum or rotation)
+        and the thermostat's target
+    thermostat : "nve" (velocity Verlet) or "langevin" (BAOAB)
+    friction_per_fs : Langevin friction gamma in 1/fs
+    slow_every : multiple-time-step period of the slow force group (inner steps)
+    seed : random seed for velocities and Langevin noise
+    velocities : (N, 3) initial velocities in A/fs, instead of drawing them
+    max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
+    """
+
+    def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
+                 friction_per_fs=0.01, slow_every=1, seed=None, velocities=None,
+                 max_bond_stretch=2.0, max_energy_step_ev=1.0):
+        if thermostat not in ("nve", "langevin"):
+            raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
+        self.z = np.asarray(model.z_)
+        q = check_geometries(positions, len(self.z), "positions")[0].copy()
+        self.groups, self.periods, parts = force_groups(model, slow_every)
+        self.r_scale = 1.0 / length_in_ang(model.length_unit_)
+        self.e_scale = energy_in_ev(model.energy_unit_)
+        self.masses = ase.data.atomic_masses[self.z].astype(np.float64)
+        self.dt = dt_fs * ase.units.fs
+        self.dt_fs = dt_fs
+        self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
+        self.kT = ase.units.kB * temperature_K
+        self.temperature_K = temperature_K
+        self.rng = np.random.default_rng(seed)
+        self.q = q
+        self.v = self._initial_velocities(velocities)
+        self.r_min = 0.5 * min(p.min_training_distance for p in parts) / self.r_scale
+        self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
+        self.max_energy_step = max_energy_step_ev
+        self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
+        self.step = 0
+        self.F = np.empty((len(self.groups), len(self.z), 3))
+        self.E = np.empty(len(self.groups))
+        integrator.evaluate_groups(self.groups, self.q, self.r_scale, self.e_scale, self.F, self.E)
+
+    def _initial_velocities(self, velocities):
+        if velocities is not None:
+            return check_geometries(velocities, len(self.z), "velocities")[0] / ase.units.fs
+        atoms = Atoms(numbers=self.z, positions=self.q, masses=self.masses)
+        thermalize_momenta(atoms, temperature_K=self.temperature_K, rng=self.rng)
+        Stationary(atoms)
+        ZeroRotation(atoms)
+        return atoms.get_velocities().copy()
+
+    def temperature(self, ekin):
+        """Kinetic temperature (K) from kinetic energy (eV)."""
+        return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
+
+    def run(self, n_steps, trajectory=None, save_every=10, report_every=1000, progress=True):
+        """Run ``n_steps`` inner steps; returns a summary dict (see :func:`summarize`).
+
+        Frames every ``save_every`` steps go to ``trajectory`` (.h5 or .xyz) as the run
+        goes; the file is closed properly if the run is interrupted or stopped.
+        Raises MDInstabilityError when the geometry leaves the model's domain.
+        """
+        top = int(self.periods[-1])
+        if save_every % top or report_every % save_every:
+            raise ValueError(f"save_every must be a multiple of the slow period {top}, and "
+                             "report_every a multiple of save_every")
+        if n_steps % save_every:
+            raise ValueError(f"n_steps ({n_steps}) must be a multiple of save_every ({save_every})")
+        writer = trajectory and open_trajectory(
+            trajectory, self.z, self.masses,
+            {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs})
+        frames = {"time_fs": [], "epot": [], "ekin": []}
+        status, done, t0 = integrator.OK, 0, time.perf_counter()
+        try:
+            while done < n_steps and status == integrator.OK:
+                chunk = min(report_every, n_steps - done)
+                status, ran, saved = self._chunk(chunk, save_every, writer, frames)
+                done += ran
+                if progress:
+                    self._report(done, n_steps, frames, time.perf_counter() - t0)
+        finally:
+            if writer:
+                writer.close(complete=done == n_steps, status=int(status))
+            if progress:
+                print(file=sys.stderr)
+        wall = time.perf_counter() - t0
+        summary = summarize(frames, done, wall, self.dt_fs, self.temperature)
+        if status != integrator.OK:
+            raise MDInstabilityError(
+                f"MD stopped at step {self.step} ({self.step * self.dt_fs / 1000:.4f} ps): "
+                f"{_STOP_REASONS[status]}; the model has left its training domain (more or "
+                f"closer training data, a smaller time step, or a lower temperature help). "
+                f"{len(frames['time_fs'])} frames were kept"
+                + (f" in {trajectory}" if trajectory else ""))
+        return summary
+
+    def _chunk(self, n, save_every, writer, frames):
+        N = len(self.z)
+        n_frames = n // save_every
+        out_q, out_v = np.empty((n_frames, N, 3)), np.empty((n_frames, N, 3))
+        out_e, out_k = np.empty(n_frames), np.empty(n_frames)
+        noise = self.rng.standard_normal((n, N, 3)) if self.gamma > 0 else np.empty((0, N, 3))
+        status, ran, saved = integrator.run_chunk(
+            self.q, self.v, self.F, self.E, self.groups, self.periods, self.masses, self.dt,
+            self.step, n, save_every, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
+            self.r_min, self.bonds, self.bond_max, self.max_energy_step, out_q, out_v, out_e, out_k)
+        time_fs = (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
+        self.step += ran
+        frames["time_fs"].extend(time_fs)
+        frames["epot"].extend(out_e[:saved])
+        frames["ekin"].extend(out_k[:saved])
+        if writer and saved:
+            writer.append(time_fs, out_q[:saved], out_v[:saved], out_e[:saved], out_k[:saved])
+        return status, ran, saved
+
+    def _report(self, done, n_steps, frames, wall):
+        if not frames["ekin"]:
+            return
+        T = self.temperature(frames["ekin"][-1])
+        etot = frames["epot"][-1] + frames["ekin"][-1]
+        print(f"\rMD step {done}/{n_steps}  t = {done * self.dt_fs / 1000:.3f} ps  T = {T:6.1f} K  "
+              f"E_tot = {etot:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s", end="",
+              file=sys.stderr, flush=True)
+
+
+def summarize(frames, steps, wall_s, dt_fs, temperature):
+    """Speed, temperature and energy conservation of a run, as plain floats."""
+    t_ps = np.asarray(frames["time_fs"]) / 1000.0
+    etot = np.asarray(frames["epot"]) + np.asarray(frames["ekin"])
+    out = {"steps": int(steps), "simulated_ps": steps * dt_fs / 1000.0, "wall_s": wall_s,
+           "steps_per_s": steps / wall_s if wall_s > 0 else float("nan")}
+    out["ns_per_day"] = out["simulated_ps"] / 1000.0 / wall_s * 86400 if wall_s > 0 else float("nan")
+    if len(t_ps) >= 2:
+        T = temperature(frames["ekin"])
+        out.update(mean_temperature_K=float(T.mean()), std_temperature_K=float(T.std()),
+                   etot_drift_eV_per_ps=float(np.polyfit(t_ps, etot, 1)[0]),
+                   etot_std_eV=float(etot.std()))
+    return out
+
+
+def _bonds(z, q, stretch):
+    """Bonded pairs of ``q`` (closer than 1.25 x the sum of covalent radii) and their largest
+    allowed length, ``stretch`` x the sum of covalent radii."""
+    r_cov = ase.data.covalent_radii[z]
+    i, j = np.triu_indices(len(z), 1)
+    r_ref = r_cov[i] + r_cov[j]
+    bonded = np.linalg.norm(q[i] - q[j], axis=1) < 1.25 * r_ref
+    return (np.ascontiguousarray(np.stack([i[bonded], j[bonded]], 1), dtype=np.int64),
+            stretch * r_ref[bonded])

@@ -1,0 +1,81 @@
+"""Trajectory files written chunk by chunk while MD runs.
+
+A run writes ``PATH.part`` and renames it to ``PATH`` when the writer is closed, also when
+the run was interrupted or stopped early: what was computed is kept, and a file under the
+final name is always complete and readable. Units: positions A, velocities A/fs, energies eV.
+"""
+
+import os
+
+import h5py
+import numpy as np
+from ase import Atoms
+import ase.io
+import ase.units
+
+
+def open_trajectory(path, z, masses, metadata):
+    """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for anything ASE writes."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    cls = HDF5Trajectory if ext in (".h5", ".hdf5") else XYZTrajectory
+    return cls(path, z, masses, metadata)
+
+
+class HDF5Trajectory:
+    """Resizable HDF5 datasets: positions, velocities (n, N, 3), time_fs, epot, ekin (n,)."""
+
+    def __init__(self, path, z, masses, metadata):
+        self.path = os.fspath(path)
+        self.f = h5py.File(self.path + ".part", "w")
+        self.f.attrs.update(format="gdmlx-trajectory", complete=False, **metadata)
+        self.f["z"], self.f["masses"] = z, masses
+        N = len(z)
+        for name, shape in (("positions", (N, 3)), ("velocities", (N, 3)), ("time_fs", ()),
+                            ("epot", ()), ("ekin", ())):
+            self.f.create_dataset(name, (0,) + shape, maxshape=(None,) + shape,
+                                  chunks=(64,) + shape, dtype="f8")
+
+    def append(self, time_fs, q, v, epot, ekin):
+        n0 = self.f["time_fs"].shape[0]
+        for name, data in (("positions", q), ("velocities", v * ase.units.fs), ("time_fs", time_fs),
+                           ("epot", epot), ("ekin", ekin)):
+            ds = self.f[name]
+            ds.resize(n0 + len(data), axis=0)
+            ds[n0:] = data
+        self.f.flush()
+
+    def close(self, complete, status):
+        self.f.attrs.update(complete=complete, status=status)
+        self.f.close()
+        os.replace(self.path + ".part", self.path)
+
+
+class XYZTrajectory:
+    """Extended XYZ frames with velocities, energies and time in each frame's info."""
+
+    def __init__(self, path, z, masses, metadata):
+        self.path = os.fspath(path)
+        self.fh = open(self.path + ".part", "w")
+        self.z, self.masses = z, masses
+
+    def append(self, time_fs, q, v, epot, ekin):
+        frames = []
+        for t, qi, vi, ep, ek in zip(time_fs, q, v, epot, ekin):
+            atoms = Atoms(numbers=self.z, positions=qi, masses=self.masses)
+            atoms.set_velocities(vi)
+            atoms.info.update(time_fs=float(t), epot_eV=float(ep), ekin_eV=float(ek))
+            frames.append(atoms)
+        ase.io.write(self.fh, frames, format="extxyz")
+        self.fh.flush()
+
+    def close(self, complete, status):
+        self.fh.close()
+        os.replace(self.path + ".part", self.path)
+
+
+def read_trajectory(path):
+    """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes."""
+    with h5py.File(path, "r") as f:
+        out = {k: f[k][()] for k in f}
+        out.update(dict(f.attrs))
+    return out

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.md.verlet import VelocityVerlet
+from ase.optimize import BFGS
+import ase.units
+
+import gdmlx
+from conftest import toy_geometries
+from gdmlx.md import MDInstabilityError, Simulation, read_trajectory
+
+
+@pytest.fixture(scope="module")
+def start():
+    """The unperturbed toy geometry, in the middle of the training data."""
+    return toy_geometries(1, noise=0.0)[0]
+
+
+def test_engine_matches_ase_velocity_verlet(toy_model, start):
+    """Same model, same start: the compiled loop and ASE's VelocityVerlet agree step by step."""
+    sim = Simulation(toy_model, start, dt_fs=0.5, temperature_K=300, seed=3)
+    v0 = sim.v.copy()
+    sim.run(200, save_every=10, report_every=100, progress=False)
+    atoms = Atoms(numbers=toy_model.z_, positions=start, masses=sim.masses)
+    atoms.set_velocities(v0)
+    atoms.calc = gdmlx.GDMLCalculator(toy_model)
+    VelocityVerlet(atoms, timestep=0.5 * ase.units.fs).run(200)
+    np.testing.assert_allclose(sim.q, atoms.positions, atol=1e-9)
+    np.testing.assert_allclose(sim.v, atoms.get_velocities(), rtol=1e-7, atol=1e-10)
+
+
+def test_nve_energy_error_is_second_order_and_does_not_drift(toy_model, start):
+    """Velocity Verlet's energy error oscillates with amplitude ~ dt^2 and has no drift:
+    halving dt divides the total-energy fluctuation by ~4."""
+    stds = []
+    for dt, n in ((0.5, 4000), (0.25, 8000)):
+        sim = Simulation(toy_model, start, dt_fs=dt, temperature_K=300, seed=1)
+        s = sim.run(n, save_every=20, report_every=2000, progress=False)
+        stds.append(s["etot_std_eV"])
+        assert abs(s["etot_drift_eV_per_ps"]) * s["simulated_ps"] < 2 * s["etot_std_eV"]
+    assert 3.0 < stds[0] / stds[1] < 5.5
+
+
+def test_langevin_thermalises_to_target_temperature(toy_model, start):
+    sim = Simulation(toy_model, start, dt_fs=0.5, temperature_K=400, thermostat="langevin",
+                     friction_per_fs=0.05, seed=7)
+    sim.run(2000, save_every=10, report_every=2000, progress=False)        # equilibrate
+    s = sim.run(40000, save_every=10, report_every=20000, progress=False)
+    assert abs(s["mean_temperature_K"] - 400) < 0.1 * 400
+    assert np.linalg.norm(sim.masses @ sim.v) < 1e-10                    # no centre-of-mass drift
+
+
+def test_seed_makes_langevin_reproducible(toy_model, start):
+    runs = []
+    for _ in range(2):
+        sim = Simulation(toy_model, start, thermostat="langevin", temperature_K=300, seed=11)
+        sim.run(100, save_every=10, report_every=100, progress=False)
+        runs.append(sim.q.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("ext", [".h5", ".xyz"])
+def test_trajectory_file_holds_every_frame(toy_model, start, tmp_path, ext):
+    path = tmp_path / f"traj{ext}"
+    sim = Simulation(toy_model, start, temperature_K=300, seed=2)
+    sim.run(300, trajectory=path, save_every=10, report_every=100, progress=False)
+    if ext == ".h5":
+        traj = read_trajectory(path)
+        assert traj["positions"].shape == (30, 5, 3) and traj["complete"]
+        np.testing.assert_array_equal(traj["positions"][-1], sim.q)
+        np.testing.assert_allclose(traj["time_fs"], 5.0 * np.arange(1, 31))
+    else:
+        import ase.io
+        frames = ase.io.read(path, ":")
+        assert len(frames) == 30
+        np.testing.assert_allclose(frames[-1].positions, sim.q, atol=1e-6)
+    assert not (tmp_path / f"traj{ext}.part").exists()
+
+
+def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_path):
+    path = tmp_path / "t.h5"
+    sim = Simulation(toy_model, start, temperature_K=3000, seed=0, max_bond_stretch=1.2)
+    with pytest.raises(MDInstabilityError, match="bond stretched.*frames were kept"):
+        sim.run(5000, trajectory=path, save_every=1, report_every=10, progress=False)
+    traj = read_trajectory(path)
+    assert not traj["complete"] and traj["status"] == 2 and len(traj["time_fs"]) >= 1
+
+
+def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monkeypatch):
+    path = tmp_path / "t.h5"
+    sim = Simulation(toy_model, start, temperature_K=300, seed=0)
+    calls = []
+
+    def interrupt_second_chunk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    original = sim._chunk
+    monkeypatch.setattr(sim, "_chunk", interrupt_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(1000, trajectory=path, save_every=10, report_every=100, progress=False)
+    traj = read_trajectory(path)
+    assert len(traj["time_fs"]) == 10 and not traj["complete"]
+
+
+def test_calculator_units_checks_and_bfgs(toy_model, start):
+    atoms = Atoms(numbers=toy_model.z_, positions=start)
+    atoms.calc = gdmlx.GDMLCalculator(toy_model)
+    E, F = toy_model.predict_energy_forces(start)
+    kcal = ase.units.kcal / ase.units.mol
+    assert atoms.get_potential_energy() == pytest.approx(E[0] * kcal, rel=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), F[0] * kcal, rtol=1e-12)
+    opt = BFGS(atoms, logfile=None)
+    assert opt.run(fmax=0.01, steps=500)
+    assert np.abs(atoms.get_forces()).max() < 0.01
+    wrong = Atoms(numbers=[6, 6, 8, 6, 8], positions=start)
+    wrong.calc = gdmlx.GDMLCalculator(toy_model)
+    with pytest.raises(gdmlx.InputError, match="do not match the model"):
+        wrong.get_potential_energy()
