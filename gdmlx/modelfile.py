@@ -4,7 +4,8 @@ Layout (format version 1)::
 
     /                    attrs: format="gdmlx-model", format_version, gdmlx_version,
                                 energy_unit, length_unit, sigma, lam, solver,
-                                use_energy_labels, train_hash, energy_fit_slope, energy_fit_r
+                                use_energy_labels, train_hash, dataset_md5 (sGDML fingerprint
+                                of the dataset the indices refer to), energy_fit_slope, energy_fit_r
     /z (N,) int64
     /expansion/          attrs: sigma, c;  datasets: pairs (D,2), X (M,D), B (M,D), a (M,)
     /training/           optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
@@ -33,7 +34,7 @@ def save_model(model, path):
                        energy_unit=model.energy_unit_, length_unit=model.length_unit_,
                        sigma=float(model.sigma), lam=float(model.lam), solver=model.solver,
                        use_energy_labels=bool(model.use_energy_labels),
-                       train_hash=model.train_hash_,
+                       train_hash=model.train_hash_, dataset_md5=getattr(model, "dataset_md5_", ""),
                        energy_fit_slope=model.energy_fit_.get("slope", np.nan),
                        energy_fit_r=model.energy_fit_.get("r", np.nan))
         f["z"] = model.z_
@@ -80,6 +81,7 @@ def load_model(path):
                                   pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]))
             model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
             model.train_hash_ = str(a["train_hash"])
+            model.dataset_md5_ = str(a.get("dataset_md5", ""))
             model.energy_fit_ = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
             train = f.get("training")
             model.R_train_ = _dataset(train, "R") if train else None

@@ -1,0 +1,39 @@
+"""Small helpers shared by the subcommands."""
+
+import json
+import sys
+
+import numpy as np
+
+
+def parse_sigmas(text):
+    """'10' -> [10.0]; '5:5:50' -> [5, 10, ..., 50] (start:step:stop, stop included);
+    '2.5,10,20' -> [2.5, 10.0, 20.0]."""
+    try:
+        if ":" in text:
+            start, step, stop = (float(v) for v in text.split(":"))
+            n = int(np.floor((stop - start) / step + 1e-9)) + 1
+            return [start + k * step for k in range(n)]
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--sigma {text!r}: give a number, a list 'a,b,c' or a range 'start:step:stop'") from None
+
+
+def force_energy_errors(model, R, F, E):
+    """Energy and force MAE / RMSE of ``model`` on a test set (E may be None)."""
+    E_pred, F_pred = model.predict_energy_forces(R)
+    dF = F_pred - F
+    out = {"n": int(len(R)), "f_mae": float(np.abs(dF).mean()), "f_rmse": float(np.sqrt((dF**2).mean()))}
+    if E is not None:
+        dE = E_pred - E
+        out.update(e_mae=float(np.abs(dE).mean()), e_rmse=float(np.sqrt((dE**2).mean())))
+    return out
+
+
+def print_json(obj):
+    json.dump(obj, sys.stdout, indent=2, default=float)
+    print()
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)

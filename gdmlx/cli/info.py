@@ -1,0 +1,41 @@
+"""gdmlx info: what a model file holds."""
+
+from ase.data import chemical_symbols
+from ase.formula import Formula
+
+from gdmlx.cli.common import print_json
+from gdmlx.modelfile import load_any_model
+
+
+def add_parser(sub):
+    p = sub.add_parser("info", help="describe a model file")
+    p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
+    p.add_argument("--json", action="store_true", help="print as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def describe(model):
+    """Plain-data description of a fitted model."""
+    parts = model.force_parts()
+    return {
+        "formula": str(Formula.from_list([chemical_symbols[z] for z in model.z_])),
+        "n_atoms": len(model.z_), "z": [int(z) for z in model.z_],
+        "parts": [{"n_train": p.n_train, "n_pairs": len(p.pairs), "sigma": p.sigma} for p in parts],
+        "lam": model.lam, "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
+        "use_energy_labels": bool(model.use_energy_labels),
+        "energy_fit": model.energy_fit_, "train_hash": model.train_hash_,
+        "keeps_training_data": getattr(model, "R_train_", None) is not None,
+    }
+
+
+def run(args):
+    d = describe(load_any_model(args.model))
+    if args.json:
+        print_json(d)
+        return
+    print(f"{d['formula']} ({d['n_atoms']} atoms), units {d['energy_unit']} and {d['length_unit']}")
+    for p in d["parts"]:
+        print(f"  kernel expansion: {p['n_train']} training geometries, {p['n_pairs']} pair features, "
+              f"sigma {p['sigma']:g}")
+    print(f"  lam {d['lam']:g}, energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
+          f"training data {'kept' if d['keeps_training_data'] else 'not stored'}")

@@ -1,0 +1,37 @@
+"""Entry point of the ``gdmlx`` command: builds the parser, runs a subcommand, maps errors
+to exit codes (only here does gdmlx exit)."""
+
+import argparse
+import sys
+
+from gdmlx._version import __version__
+from gdmlx.cli import demo, info, md, sample, test, train
+from gdmlx.errors import InputError, InsufficientMemoryError, ModelFileError
+
+SUBCOMMANDS = (demo, train, test, md, sample, info)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gdmlx", description="Train GDML kernel force fields and run molecular dynamics with them.")
+    parser.add_argument("--version", action="version", version=f"gdmlx {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("gdmlx: interrupted", file=sys.stderr)
+        return 130
+    except (InputError, ModelFileError, InsufficientMemoryError, FileNotFoundError, ValueError) as exc:
+        print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

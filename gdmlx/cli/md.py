@@ -1,0 +1,52 @@
+"""gdmlx md: molecular dynamics with a model, in the compiled engine."""
+
+import ase.io
+
+from gdmlx.cli.common import log, print_json
+from gdmlx.md import Simulation
+from gdmlx.modelfile import load_any_model
+
+
+def add_parser(sub):
+    p = sub.add_parser("md", help="run molecular dynamics with a model",
+                       description="NVE (velocity Verlet) or NVT (Langevin BAOAB) molecular dynamics. "
+                                   "Frames are written as the run goes; the run stops with a message "
+                                   "if the molecule leaves the model's domain.")
+    p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
+    p.add_argument("--xyz", help="start geometry (any ASE-readable file; default: the model's "
+                                 "first training geometry)")
+    p.add_argument("--steps", type=int, required=True, help="number of time steps")
+    p.add_argument("--dt", type=float, default=0.5, help="time step in fs (default 0.5)")
+    p.add_argument("--temperature", type=float, default=300.0,
+                   help="initial velocities and thermostat target, K (default 300)")
+    p.add_argument("--thermostat", choices=("nve", "langevin"), default="nve",
+                   help="nve: velocity Verlet; langevin: BAOAB (default nve)")
+    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
+    p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
+    p.add_argument("--save-every", type=int, default=10, help="save a frame every this many steps (default 10)")
+    p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    model = load_any_model(args.model)
+    if args.xyz:
+        start = ase.io.read(args.xyz).positions
+    elif getattr(model, "R_train_", None) is not None:
+        start = model.R_train_[0]
+    else:
+        raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
+    sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
+                     thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed)
+    steps = args.steps - args.steps % args.save_every
+    report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)
+    summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
+                      report_every=report, progress=not args.json)
+    if args.json:
+        print_json(summary)
+    else:
+        log(f"{summary['steps']} steps ({summary['simulated_ps']:.3f} ps) in {summary['wall_s']:.2f} s: "
+            f"{summary['steps_per_s']:,.0f} steps/s, {summary['ns_per_day']:.1f} ns/day; "
+            f"mean T {summary.get('mean_temperature_K', float('nan')):.1f} K"
+            + (f"; wrote {args.output}" if args.output else ""))

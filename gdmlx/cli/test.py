@@ -1,0 +1,48 @@
+"""gdmlx test: errors of a model on geometries it was not trained on."""
+
+import numpy as np
+
+from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.dataset import load_dataset
+from gdmlx.modelfile import load_any_model
+
+
+def add_parser(sub):
+    p = sub.add_parser("test", help="energy and force errors on held-out geometries",
+                       description="Energy and force MAE/RMSE of a model on a dataset. If the model "
+                                   "was trained on this dataset (same fingerprint), its training and "
+                                   "validation geometries are left out.")
+    p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
+    p.add_argument("data", help="dataset file")
+    p.add_argument("--n-test", type=int, default=None, help="test on at most this many geometries")
+    p.add_argument("--seed", type=int, default=0, help="random seed for picking --n-test geometries")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def held_out_indices(model, ds):
+    """Indices of ``ds`` not used to train or validate ``model`` (all if it is another dataset)."""
+    keep = np.ones(len(ds), dtype=bool)
+    if getattr(model, "dataset_md5_", "") == ds.md5().decode():
+        for idx in getattr(model, "indices_", {}).values():
+            keep[idx] = False
+    return np.flatnonzero(keep)
+
+
+def run(args):
+    model = load_any_model(args.model)
+    ds = load_dataset(args.data)
+    idx = held_out_indices(model, ds)
+    if args.n_test is not None and args.n_test < len(idx):
+        idx = np.sort(np.random.default_rng(args.seed).choice(idx, args.n_test, replace=False))
+    if len(idx) == 0:
+        raise ValueError("no geometries left to test on: all were used for training or validation")
+    err = force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
+    err.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_)
+    if args.json:
+        print_json(err)
+    else:
+        f_unit = f"{model.energy_unit_}/{model.length_unit_}"
+        log(f"{err['n']} test geometries: force MAE {err['f_mae']:.4f} RMSE {err['f_rmse']:.4f} {f_unit}"
+            + (f"; energy MAE {err['e_mae']:.4f} RMSE {err['e_rmse']:.4f} {model.energy_unit_}"
+               if "e_mae" in err else ""))

@@ -1,0 +1,77 @@
+"""gdmlx train: fit a model on a dataset, choosing sigma on a validation split."""
+
+import time
+
+import numpy as np
+
+from gdmlx.cli.common import force_energy_errors, log, parse_sigmas, print_json
+from gdmlx.dataset import load_dataset
+from gdmlx.options import ComputeOptions
+from gdmlx.regressor import GDMLRegressor
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train a model on a dataset",
+                       description="Train a GDML model. Training and validation geometries are drawn "
+                                   "at random (--seed); with several sigmas, the one with the lowest "
+                                   "validation force RMSE is kept. Indices are stored in the model.")
+    p.add_argument("data", help="dataset: sGDML .npz, gdmlx .h5, or extended XYZ with energies and forces")
+    p.add_argument("--n-train", type=int, required=True, help="number of training geometries")
+    p.add_argument("--n-valid", type=int, default=None,
+                   help="validation geometries for choosing sigma (default: min(1000, what is left))")
+    p.add_argument("--sigma", default="10", help="kernel length scale(s) in inverse length units: "
+                   "a number, a list '10,20' or a range '5:5:50' (default 10)")
+    p.add_argument("--lam", type=float, default=1e-10, help="regularisation (default 1e-10)")
+    p.add_argument("--use-energy-labels", action="store_true",
+                   help="fit energies as well as forces (default: energies only set the offset)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the split (default 0)")
+    p.add_argument("--memory-limit-gb", type=float, default=None,
+                   help="largest kernel matrix allowed, GB (default: 90%% of available memory)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def split_indices(n_total, n_train, n_valid, seed):
+    """Random disjoint train and validation indices (the rest is for testing)."""
+    if n_train < 1 or n_train >= n_total:
+        raise ValueError(f"--n-train must be between 1 and {n_total - 1} for {n_total} geometries")
+    n_valid = min(1000, n_total - n_train) if n_valid is None else n_valid
+    if n_valid < 1 or n_train + n_valid > n_total:
+        raise ValueError(f"--n-valid must be between 1 and {n_total - n_train}")
+    perm = np.random.default_rng(seed).permutation(n_total)
+    return np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_valid])
+
+
+def run(args):
+    ds = load_dataset(args.data)
+    train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
+    sigmas = parse_sigmas(args.sigma)
+    options = ComputeOptions(memory_limit_gb=args.memory_limit_gb, verbose=not args.json)
+    best, results = None, []
+    for sigma in sigmas:
+        t0 = time.perf_counter()
+        model = GDMLRegressor(sigma=sigma, lam=args.lam, use_energy_labels=args.use_energy_labels,
+                              options=options)
+        model.fit(ds.R[train_idx], ds.F[train_idx], None if ds.E is None else ds.E[train_idx], ds.z,
+                  ds.energy_unit, ds.length_unit)
+        E_valid = None if ds.E is None else ds.E[valid_idx]
+        err = force_energy_errors(model, ds.R[valid_idx], ds.F[valid_idx], E_valid)
+        err.update(sigma=sigma, train_s=time.perf_counter() - t0, **model.fit_info_)
+        results.append(err)
+        if not args.json:
+            log(f"sigma {sigma:g}: validation force MAE {err['f_mae']:.4f}, RMSE {err['f_rmse']:.4f} "
+                f"{ds.energy_unit}/{ds.length_unit} ({err['train_s']:.1f} s)")
+        if best is None or err["f_rmse"] < best[1]["f_rmse"]:
+            best = (model, err)
+    model, err = best
+    model.indices_ = {"train": train_idx, "valid": valid_idx}
+    model.dataset_md5_ = ds.md5().decode()
+    model.save(args.output)
+    summary = {"model": args.output, "sigma": model.sigma, "n_train": len(train_idx),
+               "n_valid": len(valid_idx), "validation": err, "grid": results}
+    if args.json:
+        print_json(summary)
+    else:
+        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries, "
+            f"validation force MAE {err['f_mae']:.4f} {ds.energy_unit}/{ds.length_unit}")

@@ -1,0 +1,87 @@
+"""The gdmlx command, end to end on small data."""
+
+import json
+
+import numpy as np
+import pytest
+
+import gdmlx
+from gdmlx.cli.common import parse_sigmas
+from gdmlx.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def toy_npz(tmp_path_factory, toy_data):
+    R, F, E, z = toy_data
+    path = tmp_path_factory.mktemp("cli") / "toy.npz"
+    gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy").save_npz(path)
+    return path
+
+
+def run_json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_test_info_md(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    out = run_json(capsys, "train", str(toy_npz), "--n-train", "25", "--n-valid", "10",
+                   "--sigma", "0.5,2", "--lam", "1e-8", "-o", str(model), "--json")
+    assert out["sigma"] == 2.0 and len(out["grid"]) == 2
+    loaded = gdmlx.load_model(model)
+    assert len(loaded.indices_["train"]) == 25 and len(loaded.indices_["valid"]) == 10
+
+    test = run_json(capsys, "test", str(model), str(toy_npz), "--json")
+    assert test["n"] == 60 - 35                     # training and validation geometries left out
+    assert test["f_mae"] < 0.2 * np.abs(gdmlx.load_dataset(toy_npz).F).mean()
+
+    info = run_json(capsys, "info", str(model), "--json")
+    assert info["n_atoms"] == 5 and info["parts"][0]["n_train"] == 25
+
+    traj = tmp_path / "t.h5"
+    md = run_json(capsys, "md", str(model), "--steps", "200", "--temperature", "100",
+                  "--seed", "1", "-o", str(traj), "--json")
+    assert md["steps"] == 200 and len(gdmlx.md.read_trajectory(traj)["time_fs"]) == 20
+
+
+def test_errors_are_messages_not_tracebacks(toy_npz, tmp_path, capsys):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"junk")
+    assert main(["info", str(junk)]) == 2
+    assert "not a readable HDF5 model file" in capsys.readouterr().err
+    assert main(["train", str(toy_npz), "--n-train", "100", "-o", str(tmp_path / "x.h5")]) == 2
+    assert "--n-train must be between" in capsys.readouterr().err
+    assert main(["train", str(toy_npz), "--n-train", "5", "--sigma", "a:b", "-o", "x.h5"]) == 2
+    assert "range 'start:step:stop'" in capsys.readouterr().err
+
+
+def test_sigma_specs():
+    assert parse_sigmas("10") == [10.0]
+    assert parse_sigmas("5:5:20") == [5.0, 10.0, 15.0, 20.0]
+    assert parse_sigmas("2.5,7") == [2.5, 7.0]
+
+
+def test_sample_with_emt_writes_an_sgdml_dataset(tmp_path, capsys):
+    import ase.build
+    import ase.io
+    ase.io.write(tmp_path / "methanol.xyz", ase.build.molecule("CH3OH"))
+    out = tmp_path / "d.npz"
+    summary = run_json(capsys, "sample", "--xyz", str(tmp_path / "methanol.xyz"), "--calculator", "emt",
+                       "--n", "5", "--every", "2", "--equilibrate", "0.005", "-o", str(out), "--json")
+    ds = gdmlx.load_dataset(out)
+    assert summary["frames"] == 5 and ds.R.shape == (5, 6, 3)
+    assert np.load(out)["md5"] == ds.md5()
+    # the recorded forces are the calculator's, in kcal/mol/A
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+    atoms = Atoms(numbers=ds.z, positions=ds.R[2], calculator=EMT())
+    np.testing.assert_allclose(ds.F[2], atoms.get_forces() * 23.060548012069496, rtol=1e-6)
+
+
+def test_sample_from_smiles(tmp_path, capsys):
+    pytest.importorskip("rdkit")
+    summary = run_json(capsys, "sample", "--smiles", "CO", "--calculator", "emt", "--n", "2",
+                       "--every", "1", "--equilibrate", "0", "-o", str(tmp_path / "d.npz"), "--json")
+    assert summary["n_atoms"] == 6
+    assert main(["sample", "--smiles", "C1CC", "--calculator", "emt", "--n", "1", "-o", "x.npz"]) == 2
+    assert "cannot parse the SMILES" in capsys.readouterr().err
