@@ -85,3 +85,10 @@ def test_sample_from_smiles(tmp_path, capsys):
     assert summary["n_atoms"] == 6
     assert main(["sample", "--smiles", "C1CC", "--calculator", "emt", "--n", "1", "-o", "x.npz"]) == 2
     assert "cannot parse the SMILES" in capsys.readouterr().err
+
+
+def test_demo_on_bundled_data(capsys):
+    out = run_json(capsys, "demo", "--n-train", "100", "--json")
+    assert out["n_atoms"] == 9 and out["test"]["n"] == 1000 - 300
+    assert out["test"]["f_mae"] < 2.5                          # kcal/mol/A; 1.2 with 200 points
+    assert abs(out["md"]["etot_drift_eV_per_ps"]) < 1e-3
