@@ -7,12 +7,13 @@ from gdmlx.calculator import GDMLCalculator
 from gdmlx.dataset import Dataset, load_dataset
 from gdmlx.modelfile import load_any_model, load_model, save_model
 from gdmlx.options import ComputeOptions
+from gdmlx.reduction import reduce
 from gdmlx.regressor import GDMLRegressor, force_mae_scorer
 from gdmlx.sgdml_import import import_sgdml_model
 
 __all__ = [
     "__version__", "GDMLRegressor", "Dataset", "load_dataset", "load_model", "save_model",
-    "load_any_model", "GDMLCalculator",
+    "load_any_model", "GDMLCalculator", "reduce",
     "ComputeOptions", "force_mae_scorer", "import_sgdml_model",
     "InputError", "GeometryError", "ModelFileError", "InsufficientMemoryError",
     "EnergyConsistencyWarning",

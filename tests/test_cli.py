@@ -92,3 +92,15 @@ def test_demo_on_bundled_data(capsys):
     assert out["n_atoms"] == 9 and out["test"]["n"] == 1000 - 300
     assert out["test"]["f_mae"] < 2.5                          # kcal/mol/A; 1.2 with 200 points
     assert abs(out["md"]["etot_drift_eV_per_ps"]) < 1e-3
+
+
+def test_reduce_command(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "25", "--n-valid", "15", "--sigma", "2",
+             "--lam", "1e-8", "-o", str(model), "--json")
+    out = run_json(capsys, "reduce", str(model), str(toy_npz), "--tol", "0.1", "-o",
+                   str(tmp_path / "r.h5"), "--json")
+    reduced = gdmlx.load_model(tmp_path / "r.h5")
+    assert out["n_pairs_kept"] == len(reduced.pairs_) <= 10
+    assert out["test_full"]["n"] == 60 - 40                       # test set excludes train and valid
+    assert out["rounds"][-1]["accepted"] is False or out["n_pairs_kept"] == 1

@@ -6,7 +6,7 @@ from importlib import resources
 import numpy as np
 
 from gdmlx.cli.common import force_energy_errors, log, print_json
-from gdmlx.cli.train import split_indices
+from gdmlx.splits import split_indices
 
 BUNDLED = "ethanol_gfn2_500K.npz"
 

@@ -5,6 +5,7 @@ import numpy as np
 from gdmlx.cli.common import force_energy_errors, log, print_json
 from gdmlx.dataset import load_dataset
 from gdmlx.modelfile import load_any_model
+from gdmlx.splits import held_out_indices
 
 
 def add_parser(sub):
@@ -18,15 +19,6 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed for picking --n-test geometries")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
-
-
-def held_out_indices(model, ds):
-    """Indices of ``ds`` not used to train or validate ``model`` (all if it is another dataset)."""
-    keep = np.ones(len(ds), dtype=bool)
-    if getattr(model, "dataset_md5_", "") == ds.md5().decode():
-        for idx in getattr(model, "indices_", {}).values():
-            keep[idx] = False
-    return np.flatnonzero(keep)
 
 
 def run(args):

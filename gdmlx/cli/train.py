@@ -2,12 +2,12 @@
 
 import time
 
-import numpy as np
 
 from gdmlx.cli.common import force_energy_errors, log, parse_sigmas, print_json
 from gdmlx.dataset import load_dataset
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
+from gdmlx.splits import split_indices
 
 
 def add_parser(sub):
@@ -30,17 +30,6 @@ def add_parser(sub):
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
-
-
-def split_indices(n_total, n_train, n_valid, seed):
-    """Random disjoint train and validation indices (the rest is for testing)."""
-    if n_train < 1 or n_train >= n_total:
-        raise ValueError(f"--n-train must be between 1 and {n_total - 1} for {n_total} geometries")
-    n_valid = min(1000, n_total - n_train) if n_valid is None else n_valid
-    if n_valid < 1 or n_train + n_valid > n_total:
-        raise ValueError(f"--n-valid must be between 1 and {n_total - n_train}")
-    perm = np.random.default_rng(seed).permutation(n_total)
-    return np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_valid])
 
 
 def run(args):

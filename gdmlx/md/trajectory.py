@@ -8,7 +8,6 @@ final name is always complete and readable. Units: positions A, velocities A/fs,
 import os
 
 import h5py
-import numpy as np
 from ase import Atoms
 import ase.io
 import ase.units

@@ -1,0 +1,72 @@
+"""gdmlx reduce: drop the pair features that do not matter, retrain, stop by itself."""
+
+import time
+
+import numpy as np
+
+from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.dataset import load_dataset
+from gdmlx.modelfile import load_model
+from gdmlx.reduction import plot_reduction, reduce
+from gdmlx.splits import held_out_indices
+
+
+def add_parser(sub):
+    p = sub.add_parser("reduce", help="reduce a model's descriptor to the pairs that matter",
+                       description="Rank pair features by importance on validation geometries, drop "
+                                   "the least important in rounds with retraining, and keep the "
+                                   "smallest descriptor whose validation force MAE is within --tol of "
+                                   "the full model's. The test set is only used for the final report.")
+    p.add_argument("model", help="gdmlx model file (trained by gdmlx, with its training data)")
+    p.add_argument("data", help="dataset the model was trained on (validation and test geometries)")
+    p.add_argument("--tol", type=float, default=0.05,
+                   help="allowed relative increase of validation force MAE (default 0.05)")
+    p.add_argument("--importance", choices=("masking", "own-term"), default="masking",
+                   help="masking: published, exact; own-term: each feature's own force term, cheap")
+    p.add_argument("--n-valid", type=int, default=500,
+                   help="validation geometries if the model has no validation split (default 500)")
+    p.add_argument("--n-test", type=int, default=1000, help="test geometries for the report (default 1000)")
+    p.add_argument("--figure", help="save importance and kept-pair figures here (needs matplotlib)")
+    p.add_argument("-o", "--output", required=True, help="reduced model file to write (.h5)")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def _latency_us(model, R, repeats=200):
+    part = model.force_parts()[0]
+    times = []
+    for t in range(repeats):
+        t0 = time.perf_counter()
+        part.predict_one(R[t % len(R)])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e6)
+
+
+def run(args):
+    model = load_model(args.model)
+    ds = load_dataset(args.data)
+    t0 = time.perf_counter()
+    reduced = reduce(model, ds, tol=args.tol, importance=args.importance, n_valid=args.n_valid,
+                     progress=not args.json)
+    seconds = time.perf_counter() - t0
+    rep = reduced.reduction_
+    test = held_out_indices(reduced, ds)[:args.n_test]
+    E_test = None if ds.E is None else ds.E[test]
+    out = {"n_pairs_full": len(model.pairs_), "n_pairs_kept": len(reduced.pairs_),
+           "n_local": rep.n_local, "n_nonlocal": rep.n_nonlocal, "seconds": seconds,
+           "full_valid_f_mae": rep.full_valid_f_mae, "rounds": rep.rounds,
+           "test_full": force_energy_errors(model, ds.R[test], ds.F[test], E_test),
+           "test_reduced": force_energy_errors(reduced, ds.R[test], ds.F[test], E_test),
+           "latency_full_us": _latency_us(model, ds.R[test]),
+           "latency_reduced_us": _latency_us(reduced, ds.R[test])}
+    reduced.save(args.output)
+    if args.figure:
+        plot_reduction(rep, len(model.z_), args.figure)
+    if args.json:
+        print_json(out)
+        return
+    log(f"kept {out['n_pairs_kept']} of {out['n_pairs_full']} pairs ({out['n_local']} local < 5 A, "
+        f"{out['n_nonlocal']} non-local) in {seconds:.0f} s")
+    log(f"test force MAE {out['test_full']['f_mae']:.4f} -> {out['test_reduced']['f_mae']:.4f}; "
+        f"one-geometry prediction {out['latency_full_us']:.0f} -> {out['latency_reduced_us']:.0f} us")
+    log(f"wrote {args.output}" + (f" and {args.figure}" if args.figure else ""))

@@ -1,0 +1,168 @@
+"""Automatic descriptor reduction: keep the pair features that matter, retrain, stop by itself.
+
+Procedure (after Kabylda et al., Nat. Commun. 14, 3562 (2023), with a stopping rule added):
+rank features by importance on validation geometries, drop the least important fraction,
+retrain on the kept pairs, and accept the round if the validation force MAE stays within
+``(1 + tol)`` of the full model's; after a rejected round the fraction is halved. The test
+set is never looked at.
+"""
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gdmlx.descriptor import descriptors
+from gdmlx.kernels.masking import masked_force_change_sq
+
+LOCAL_CUTOFF_ANG = 5.0
+
+
+def masking_importance(expansion, R):
+    """Force RMSE (per component) between the model and the model without feature k: (D,).
+
+    R (n, N, 3) validation geometries. Exact masking, as published, at the cost of two
+    (D x M) @ (M x D) products per geometry.
+    """
+    x, G = descriptors(R, expansion.pairs)
+    total = np.zeros(len(expansion.pairs))
+    for t in range(len(R)):
+        total += masked_force_change_sq(x[t], G[t], expansion.pairs, expansion.n_atoms,
+                                        expansion.X, expansion.B, expansion.a, expansion.sigma)
+    return np.sqrt(total / (len(R) * expansion.n_atoms * 3))
+
+
+def own_term_importance(expansion, R):
+    """RMS size of each feature's own term in the atomic forces: (D,).
+
+    Feature k adds ``F_desc_k g_k`` to atom i and subtracts it from atom j, so its direct
+    contribution has norm ``sqrt(2) |F_desc_k| |g_k|``. One ordinary prediction per geometry.
+    """
+    from gdmlx.kernels.predict import predict_desc_batch
+    x, G = descriptors(R, expansion.pairs)
+    _, fd = predict_desc_batch(x, expansion.X, expansion.B, expansion.a, expansion.sigma, expansion.c)
+    contrib_sq = 2.0 * fd**2 * np.einsum("ndc,ndc->nd", G, G)
+    return np.sqrt(contrib_sq.mean(axis=0) / (expansion.n_atoms * 3))
+
+
+IMPORTANCE = {"masking": masking_importance, "own-term": own_term_importance}
+
+
+@dataclass
+class ReductionReport:
+    """What a reduction did: one entry per round, and the accepted model's numbers."""
+
+    full_valid_f_mae: float
+    tol: float
+    rounds: list = field(default_factory=list)
+    pairs: np.ndarray | None = None
+    n_local: int = 0
+    n_nonlocal: int = 0
+    all_pairs: np.ndarray | None = None       # the full model's pairs
+    importance: np.ndarray | None = None      # of the full model's features
+    mean_distance: np.ndarray | None = None   # of the full model's pairs, A
+
+
+def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_fraction=0.3,
+           min_drop_fraction=0.02, progress=True):
+    """Smallest pair list whose retrained model keeps validation force MAE within ``tol``.
+
+    model: fitted GDMLRegressor with its training data; R_valid, F_valid (n, N, 3):
+    validation geometries (not the test set). Returns ``(reduced_model, report)``.
+    """
+    if model.R_train_ is None:
+        raise ValueError("reduction retrains the model: it needs a model that kept its training "
+                         "data (models imported from sGDML do not)")
+    rank = IMPORTANCE[importance]
+    full_mae = _valid_mae(model, R_valid, F_valid)
+    report = ReductionReport(full_valid_f_mae=full_mae, tol=tol)
+    dist = np.linalg.norm(model.R_train_[:, model.pairs_[:, 0]] - model.R_train_[:, model.pairs_[:, 1]], axis=-1)
+    report.mean_distance = dist.mean(axis=0)
+    accepted, frac = model, drop_fraction
+    imp = rank(model.expansion_, R_valid)
+    report.importance, report.all_pairs = imp, model.pairs_
+    while frac >= min_drop_fraction and len(accepted.pairs_) > 1:
+        n_keep = max(1, int(round(len(accepted.pairs_) * (1 - frac))))
+        if n_keep == len(accepted.pairs_):
+            break
+        keep = np.sort(np.argsort(imp)[::-1][:n_keep])
+        t0 = time.perf_counter()
+        trial = accepted.refit(pairs=accepted.pairs_[keep])
+        mae = _valid_mae(trial, R_valid, F_valid)
+        ok = mae <= (1 + tol) * full_mae
+        report.rounds.append({"n_pairs": int(n_keep), "valid_f_mae": mae, "accepted": bool(ok),
+                              "drop_fraction": frac, "seconds": time.perf_counter() - t0})
+        if progress:
+            print(f"reduce: {n_keep} pairs, validation force MAE {mae:.4f} "
+                  f"({mae / full_mae - 1:+.1%} vs full) {'accepted' if ok else 'rejected'}",
+                  file=sys.stderr, flush=True)
+        if ok:
+            accepted = trial
+            imp = rank(accepted.expansion_, R_valid)
+        else:
+            frac /= 2
+    report.pairs = accepted.pairs_
+    kept = _pair_rows(model.pairs_, accepted.pairs_)
+    report.n_local = int(np.sum(report.mean_distance[kept] < LOCAL_CUTOFF_ANG))
+    report.n_nonlocal = len(kept) - report.n_local
+    return accepted, report
+
+
+def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, progress=True):
+    """Reduce ``model``'s descriptor using validation geometries from ``dataset``.
+
+    Validation geometries are the model's own validation split if it was trained on this
+    dataset by ``gdmlx train``, otherwise up to ``n_valid`` random geometries it was not
+    trained on. Returns the reduced model, with the :class:`ReductionReport` in its
+    ``reduction_`` attribute.
+    """
+    from gdmlx.splits import held_out_indices, trained_on
+    indices = dict(getattr(model, "indices_", {})) if trained_on(model, dataset) else {}
+    if len(indices.get("valid", [])) == 0:
+        pool = held_out_indices(model, dataset)
+        indices["valid"] = np.sort(np.random.default_rng(seed).permutation(pool)[:n_valid])
+    valid = indices["valid"]
+    reduced, report = reduce_pairs(model, dataset.R[valid], dataset.F[valid], tol=tol,
+                                   importance=importance, progress=progress)
+    # record the split, so that testing the reduced model leaves out what chose its pairs
+    reduced.indices_, reduced.dataset_md5_ = indices, dataset.md5().decode()
+    reduced.reduction_ = report
+    return reduced
+
+
+def plot_reduction(report, n_atoms, path):
+    """Figure: importance against mean pair distance, and the kept pairs as an N x N map."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("saving a figure needs matplotlib: pip install matplotlib") from None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    kept = np.zeros(len(report.importance), dtype=bool)
+    kept[_pair_rows(report.all_pairs, report.pairs)] = True
+    ax1.semilogy(report.mean_distance[~kept], report.importance[~kept], ".", color="0.6", label="dropped")
+    ax1.semilogy(report.mean_distance[kept], report.importance[kept], ".", color="C3", label="kept")
+    ax1.axvline(LOCAL_CUTOFF_ANG, ls="--", color="0.3")
+    ax1.set(xlabel="mean pair distance (A)", ylabel="importance (force RMSE change)")
+    ax1.legend()
+    grid = np.zeros((n_atoms, n_atoms))
+    grid[report.pairs[:, 0], report.pairs[:, 1]] = grid[report.pairs[:, 1], report.pairs[:, 0]] = 1
+    ax2.imshow(grid, cmap="Greys", interpolation="nearest")
+    ax2.set(xlabel="atom", ylabel="atom",
+            title=f"{len(report.pairs)} of {len(report.importance)} pairs kept "
+                  f"({report.n_local} local, {report.n_nonlocal} non-local)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _valid_mae(model, R, F):
+    return float(np.abs(model.predict(R) - F).mean())
+
+
+def _pair_rows(all_pairs, subset):
+    """Row indices of ``subset`` pairs within ``all_pairs``."""
+    index = {tuple(p): k for k, p in enumerate(all_pairs)}
+    return np.array([index[tuple(p)] for p in subset], dtype=np.int64)

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+import gdmlx
+from conftest import toy_energy_forces, toy_geometries
+from gdmlx.expansion import KernelExpansion
+from gdmlx.reduction import masking_importance, own_term_importance, reduce_pairs
+
+
+def brute_force_masking(exp, R):
+    """Remove each feature from the expansion and re-predict: the published procedure."""
+    F_full = exp.predict(R)[1]
+    out = []
+    for k in range(len(exp.pairs)):
+        keep = np.r_[0:k, k + 1:len(exp.pairs)]
+        masked = KernelExpansion(exp.pairs[keep], exp.n_atoms, exp.sigma, exp.X[:, keep],
+                                 exp.B[:, keep], exp.a, exp.c)
+        out.append(np.sqrt(((masked.predict(R)[1] - F_full) ** 2).mean()))
+    return np.array(out)
+
+
+def test_fast_masking_equals_brute_force(toy_model, toy_data):
+    R = toy_data[0][30:36]
+    np.testing.assert_allclose(masking_importance(toy_model.expansion_, R),
+                               brute_force_masking(toy_model.expansion_, R), rtol=1e-10)
+
+
+def test_own_term_importance_is_a_force_scale(toy_model, toy_data):
+    imp = own_term_importance(toy_model.expansion_, toy_data[0][30:36])
+    assert imp.shape == (10,) and np.all(imp > 0)
+
+
+@pytest.fixture(scope="module")
+def chain_model():
+    """An 8-atom chain whose potential has bonds only between neighbours: far pairs matter little."""
+    R = toy_geometries(120, n_atoms=8, seed=4, noise=0.08)
+    E, F = toy_energy_forces(R)
+    z = np.array([6] * 8)
+    model = gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8).fit(R[:60], F[:60], E[:60], z=z)
+    return model, R, F
+
+
+@pytest.mark.parametrize("importance", ["masking", "own-term"])
+def test_reduce_drops_pairs_within_tolerance(chain_model, importance):
+    model, R, F = chain_model
+    reduced, report = reduce_pairs(model, R[60:90], F[60:90], tol=0.05, importance=importance,
+                             progress=False)
+    assert len(reduced.pairs_) < len(model.pairs_)
+    valid_mae = np.abs(reduced.predict(R[60:90]) - F[60:90]).mean()
+    assert valid_mae <= 1.05 * report.full_valid_f_mae + 1e-12
+    assert report.n_local + report.n_nonlocal == len(reduced.pairs_)
+    assert any(not r["accepted"] for r in report.rounds)       # it searched until it had to stop
+    assert reduced.expansion_.X.shape[1] == len(reduced.pairs_)
+
+
+def test_reduced_model_is_an_ordinary_model(chain_model, tmp_path):
+    model, R, F = chain_model
+    reduced, _ = reduce_pairs(model, R[60:90], F[60:90], tol=0.05, progress=False)
+    reduced.save(tmp_path / "r.h5")
+    loaded = gdmlx.load_model(tmp_path / "r.h5")
+    np.testing.assert_array_equal(loaded.pairs_, reduced.pairs_)
+    np.testing.assert_array_equal(loaded.predict(R[100:]), reduced.predict(R[100:]))
+    from gdmlx.md import Simulation
+    s = Simulation(loaded, R[0], temperature_K=100, seed=0).run(200, save_every=10, report_every=200,
+                                                                progress=False)
+    assert s["steps"] == 200
