@@ -6,6 +6,7 @@ from gdmlx.errors import (EnergyConsistencyWarning, GeometryError, InputError,
 from gdmlx.calculator import GDMLCalculator
 from gdmlx.dataset import Dataset, load_dataset
 from gdmlx.modelfile import load_any_model, load_model, save_model
+from gdmlx.multiscale import MultiscaleModel
 from gdmlx.options import ComputeOptions
 from gdmlx.reduction import reduce
 from gdmlx.regressor import GDMLRegressor, force_mae_scorer
@@ -13,7 +14,7 @@ from gdmlx.sgdml_import import import_sgdml_model
 
 __all__ = [
     "__version__", "GDMLRegressor", "Dataset", "load_dataset", "load_model", "save_model",
-    "load_any_model", "GDMLCalculator", "reduce",
+    "load_any_model", "GDMLCalculator", "reduce", "MultiscaleModel",
     "ComputeOptions", "force_mae_scorer", "import_sgdml_model",
     "InputError", "GeometryError", "ModelFileError", "InsufficientMemoryError",
     "EnergyConsistencyWarning",

@@ -3,13 +3,16 @@
 Layout (format version 1)::
 
     /                    attrs: format="gdmlx-model", format_version, gdmlx_version,
-                                energy_unit, length_unit, sigma, lam, solver,
+                                kind ("gdml" or "multiscale")
+    kind "gdml": the regressor below at the root; kind "multiscale": groups /fast and /slow.
+
+    regressor group      attrs: energy_unit, length_unit, sigma, lam, solver,
                                 use_energy_labels, train_hash, dataset_md5 (sGDML fingerprint
                                 of the dataset the indices refer to), energy_fit_slope, energy_fit_r
-    /z (N,) int64
-    /expansion/          attrs: sigma, c;  datasets: pairs (D,2), X (M,D), B (M,D), a (M,)
-    /training/           optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
-    /indices/            optional: train, valid, test (int64) into the source dataset
+        z (N,) int64
+        expansion/       attrs: sigma, c;  datasets: pairs (D,2), X (M,D), B (M,D), a (M,)
+        training/        optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
+        indices/         optional: train, valid (int64) into the source dataset
 
 Only numbers and strings are stored; loading never runs code from the file.
 """
@@ -27,25 +30,75 @@ FORMAT_VERSION = 1
 
 
 def save_model(model, path):
-    """Write a fitted :class:`GDMLRegressor` to ``path`` (HDF5), atomically."""
-    exp = model._fitted_expansion()
+    """Write a fitted model (GDMLRegressor or MultiscaleModel) to ``path`` (HDF5), atomically."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, gdmlx_version=__version__,
-                       energy_unit=model.energy_unit_, length_unit=model.length_unit_,
-                       sigma=float(model.sigma), lam=float(model.lam), solver=model.solver,
-                       use_energy_labels=bool(model.use_energy_labels),
-                       train_hash=model.train_hash_, dataset_md5=getattr(model, "dataset_md5_", ""),
-                       energy_fit_slope=model.energy_fit_.get("slope", np.nan),
-                       energy_fit_r=model.energy_fit_.get("r", np.nan))
-        f["z"] = model.z_
-        write_expansion(f.create_group("expansion"), exp)
-        if getattr(model, "R_train_", None) is not None:
-            g = f.create_group("training")
-            g["R"], g["F"], g["alphas"] = model.R_train_, model.F_train_, model.alphas_
-            if model.E_train_ is not None:
-                g["E"] = model.E_train_
-        for name, idx in (getattr(model, "indices_", None) or {}).items():
-            f[f"indices/{name}"] = np.asarray(idx, dtype=np.int64)
+        f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, gdmlx_version=__version__)
+        if hasattr(model, "fast_"):
+            f.attrs["kind"] = "multiscale"
+            write_regressor(f.create_group("fast"), model.fast_)
+            write_regressor(f.create_group("slow"), model.slow_)
+        else:
+            f.attrs["kind"] = "gdml"
+            write_regressor(f, model)
+
+
+def load_model(path):
+    """Read a model file written by :func:`save_model`."""
+    with open_model_file(path) as f:
+        try:
+            kind = f.attrs.get("kind", "gdml")
+            if kind == "multiscale":
+                from gdmlx.multiscale import MultiscaleModel
+                return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]))
+            if kind != "gdml":
+                raise ModelFileError(f"{path}: unknown model kind {kind!r}")
+            return read_regressor(f)
+        except KeyError as exc:
+            raise ModelFileError(f"{path}: model file lacks an entry ({exc}); it is truncated "
+                                 "or was not written by gdmlx") from None
+
+
+def write_regressor(g, model):
+    """Store a fitted GDMLRegressor in HDF5 group ``g``."""
+    exp = model._fitted_expansion()
+    g.attrs.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
+                   sigma=float(model.sigma), lam=float(model.lam), solver=model.solver,
+                   use_energy_labels=bool(model.use_energy_labels),
+                   train_hash=model.train_hash_, dataset_md5=getattr(model, "dataset_md5_", ""),
+                   energy_fit_slope=model.energy_fit_.get("slope", np.nan),
+                   energy_fit_r=model.energy_fit_.get("r", np.nan))
+    g["z"] = model.z_
+    write_expansion(g.create_group("expansion"), exp)
+    if getattr(model, "R_train_", None) is not None:
+        t = g.create_group("training")
+        t["R"], t["F"], t["alphas"] = model.R_train_, model.F_train_, model.alphas_
+        if model.E_train_ is not None:
+            t["E"] = model.E_train_
+    for name, idx in (getattr(model, "indices_", None) or {}).items():
+        g[f"indices/{name}"] = np.asarray(idx, dtype=np.int64)
+
+
+def read_regressor(g):
+    """A fitted GDMLRegressor from HDF5 group ``g`` (inverse of :func:`write_regressor`)."""
+    from gdmlx.regressor import GDMLRegressor
+    z = _dataset(g, "z").astype(np.int64)
+    exp = read_expansion(g["expansion"], len(z))
+    a = dict(g.attrs)
+    model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
+                          pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]))
+    model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
+    model.train_hash_ = str(a["train_hash"])
+    model.dataset_md5_ = str(a.get("dataset_md5", ""))
+    model.energy_fit_ = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
+    train = g.get("training")
+    model.R_train_ = _dataset(train, "R") if train else None
+    model.F_train_ = _dataset(train, "F") if train else None
+    model.alphas_ = _dataset(train, "alphas") if train else None
+    model.E_train_ = _dataset(train, "E") if train and "E" in train else None
+    model.indices_ = {k: _dataset(g["indices"], k) for k in g.get("indices", {})}
+    model.expansion_, model.z_, model.pairs_ = exp, z, exp.pairs
+    model.fit_info_ = {}
+    return model
 
 
 def write_expansion(group, exp):
@@ -67,34 +120,6 @@ def read_expansion(group, n_atoms):
     if not all(np.all(np.isfinite(v)) for v in (X, B, a, sigma, c)) or sigma <= 0:
         raise ModelFileError(f"{group.file.filename}: expansion holds NaN/inf or sigma <= 0")
     return KernelExpansion(pairs, n_atoms, sigma, X, B, a, c)
-
-
-def load_model(path):
-    """Read a model file written by :func:`save_model`; returns a fitted GDMLRegressor."""
-    from gdmlx.regressor import GDMLRegressor
-    with open_model_file(path) as f:
-        try:
-            z = _dataset(f, "z").astype(np.int64)
-            exp = read_expansion(f["expansion"], len(z))
-            a = dict(f.attrs)
-            model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
-                                  pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]))
-            model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
-            model.train_hash_ = str(a["train_hash"])
-            model.dataset_md5_ = str(a.get("dataset_md5", ""))
-            model.energy_fit_ = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
-            train = f.get("training")
-            model.R_train_ = _dataset(train, "R") if train else None
-            model.F_train_ = _dataset(train, "F") if train else None
-            model.alphas_ = _dataset(train, "alphas") if train else None
-            model.E_train_ = _dataset(train, "E") if train and "E" in train else None
-            model.indices_ = {k: _dataset(f["indices"], k) for k in f.get("indices", {})}
-        except KeyError as exc:
-            raise ModelFileError(f"{path}: model file lacks an entry ({exc}); it is truncated "
-                                 "or was not written by gdmlx") from None
-    model.expansion_, model.z_, model.pairs_ = exp, z, exp.pairs
-    model.fit_info_ = {}
-    return model
 
 
 def load_any_model(path):

@@ -22,6 +22,8 @@ def add_parser(sub):
     p.add_argument("--thermostat", choices=("nve", "langevin"), default="nve",
                    help="nve: velocity Verlet; langevin: BAOAB (default nve)")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
+    p.add_argument("--mts", type=int, default=1,
+                   help="multiscale models: evaluate the slow part every this many steps (default 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
     p.add_argument("--save-every", type=int, default=10, help="save a frame every this many steps (default 10)")
     p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
@@ -38,7 +40,10 @@ def run(args):
     else:
         raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
     sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
-                     thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed)
+                     thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
+                     slow_every=args.mts)
+    if args.save_every % args.mts:
+        raise ValueError(f"--save-every must be a multiple of --mts ({args.mts})")
     steps = args.steps - args.steps % args.save_every
     report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)
     summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,

@@ -34,6 +34,9 @@ def force_groups(model, slow_every=1):
     (multiple time steps) gives two groups, the slow one every ``slow_every`` steps.
     """
     parts = model.force_parts()
+    if slow_every > 1 and len(parts) < 2:
+        raise ValueError("slow_every > 1 (--mts) needs a multiscale model with a fast and a slow "
+                         "part (gdmlx.MultiscaleModel, or 'gdmlx split')")
     periods = [1, slow_every][:len(parts)]
     groups = tuple((e.pairs, e.X, e.B, e.a, e.sigma, e.c) for e in parts)
     return groups, np.array(periods, dtype=np.int64), parts

@@ -1,0 +1,70 @@
+"""gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
+
+from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.dataset import load_dataset
+from gdmlx.modelfile import load_model
+from gdmlx.multiscale import MultiscaleModel
+from gdmlx.regressor import GDMLRegressor
+from gdmlx.splits import held_out_indices, split_indices
+
+
+def add_parser(sub):
+    p = sub.add_parser("split", help="split a model into fast local and slow global parts (for --mts)",
+                       description="Fit a fast GDML model on local pairs (atoms at most --max-hops bonds "
+                                   "apart) and a slow global model on the forces it misses. From a "
+                                   "model file, its training data, sigma and pairs are reused for the "
+                                   "slow part; from a dataset, --n-train geometries are drawn.")
+    p.add_argument("source", help="gdmlx model file (.h5) or dataset")
+    p.add_argument("--n-train", type=int, help="training geometries (dataset input only)")
+    p.add_argument("--sigma", type=float, default=10.0, help="slow part's sigma (dataset input; default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the split (dataset input)")
+    p.add_argument("--max-hops", type=int, default=2, help="local pairs: at most this many bonds apart (default 2)")
+    p.add_argument("--n-fast", type=int, default=100, help="training geometries of the fast part (default 100)")
+    p.add_argument("--fast-sigma", type=float, default=4.0, help="fast part's sigma (default 4)")
+    p.add_argument("--fast-lam", type=float, default=1e-4, help="fast part's regularisation (default 1e-4)")
+    p.add_argument("--test-data", help="dataset to report test errors on (default: the source dataset)")
+    p.add_argument("-o", "--output", required=True, help="multiscale model file to write (.h5)")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    fast = GDMLRegressor(sigma=args.fast_sigma, lam=args.fast_lam)
+    ms = MultiscaleModel(fast=fast, max_hops=args.max_hops, n_fast=args.n_fast)
+    if args.source.lower().endswith((".h5", ".hdf5")) and _is_model(args.source):
+        base = load_model(args.source)
+        if base.R_train_ is None:
+            raise ValueError(f"{args.source} stores no training data to split")
+        ms.set_params(slow=base)
+        ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
+        ms.slow_.indices_, ms.slow_.dataset_md5_ = base.indices_, base.dataset_md5_
+        test_ds = load_dataset(args.test_data) if args.test_data else None
+    else:
+        if args.n_train is None:
+            raise ValueError("a dataset source needs --n-train")
+        ds = load_dataset(args.source)
+        train, valid = split_indices(len(ds), args.n_train, None, args.seed)
+        ms.set_params(slow=GDMLRegressor(sigma=args.sigma))
+        ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
+               ds.energy_unit, ds.length_unit)
+        ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
+        test_ds = load_dataset(args.test_data) if args.test_data else ds
+    ms.save(args.output)
+    out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
+           "n_train_fast": ms.fast_.expansion_.n_train, "n_train_slow": ms.slow_.expansion_.n_train}
+    if test_ds is not None:
+        idx = held_out_indices(ms.slow_, test_ds)[:1000]
+        E = None if test_ds.E is None else test_ds.E[idx]
+        out["test"] = force_energy_errors(ms, test_ds.R[idx], test_ds.F[idx], E)
+    if args.json:
+        print_json(out)
+    else:
+        log(f"wrote {args.output}: fast part {out['n_pairs_fast']} pairs x {out['n_train_fast']} geometries, "
+            f"slow part {out['n_pairs_slow']} pairs x {out['n_train_slow']} geometries"
+            + (f"; test force MAE {out['test']['f_mae']:.4f}" if "test" in out else ""))
+
+
+def _is_model(path):
+    import h5py
+    with h5py.File(path, "r") as f:
+        return f.attrs.get("format") == "gdmlx-model"

@@ -1,0 +1,115 @@
+"""Multiscale models: a cheap local kernel for the fast forces plus a global kernel for the rest.
+
+After Fu et al., "Learning Interatomic Potentials at Multiple Scales" (arXiv:2310.13756):
+the fast part is a GDML model on *local* pairs only (atoms at most ``max_hops`` bonds apart:
+bond stretches and angle bends, the stiff motions that limit the time step) trained on few
+geometries; the slow part is a GDML model on the global descriptor trained on what the
+fast part misses (reference minus fast forces and energies). The sum is the model; MD can
+evaluate the slow part only every few steps (impulse r-RESPA, :mod:`gdmlx.md.integrator`).
+"""
+
+import numpy as np
+from scipy.sparse.csgraph import shortest_path
+from sklearn.base import BaseEstimator, clone
+
+import ase.data
+
+from gdmlx.descriptor import check_pairs
+from gdmlx.regressor import GDMLRegressor
+from gdmlx.validation import check_geometries
+
+
+def bond_graph_pairs(z, R, max_hops):
+    """Pairs (i > j, lower-triangle order) at most ``max_hops`` bonds apart.
+
+    Bonds: mean distance over the geometries R (n, N, 3) below 1.25 x the sum of covalent radii.
+    """
+    r_cov = ase.data.covalent_radii[np.asarray(z)]
+    dist = np.linalg.norm(R[:, :, None] - R[:, None], axis=-1).mean(axis=0)
+    bonded = dist < 1.25 * (r_cov[:, None] + r_cov[None])
+    np.fill_diagonal(bonded, False)
+    hops = shortest_path(bonded.astype(float), unweighted=True, directed=False)
+    i, j = np.tril_indices(len(z), -1)
+    near = hops[i, j] <= max_hops
+    return check_pairs(np.stack([i[near], j[near]], axis=1), len(z))
+
+
+class MultiscaleModel(BaseEstimator):
+    """Sum of a fast local GDML model and a slow global GDML model fitted to its residual.
+
+    Parameters
+    ----------
+    fast : GDMLRegressor
+        Template of the fast part; its pair list is replaced by the local pairs. Default
+        ``GDMLRegressor(sigma=4, lam=1e-4)``: a short length scale (few features) and strong
+        regularisation keep the fast part smooth where it has no data, so the residual it
+        leaves is learnable (measured on aspirin: benchmarks/README.md).
+    slow : GDMLRegressor
+        Template of the slow part (all pairs unless its ``pairs`` is set, e.g. reduced).
+    max_hops : int
+        Local pairs are at most this many bonds apart (bonds from the mean training
+        distances; 2: bonds and angles).
+    n_fast : int or None
+        Training geometries for the fast part (an evenly spaced subset); None: all.
+
+    Attributes
+    ----------
+    fast_, slow_ : fitted GDMLRegressor
+    """
+
+    def __init__(self, fast=None, slow=None, max_hops=2, n_fast=100):
+        self.fast = fast
+        self.slow = slow
+        self.max_hops = max_hops
+        self.n_fast = n_fast
+
+    def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
+        """Fit the fast part on local pairs, then the slow part on the residual; returns self."""
+        R = check_geometries(R)
+        fast = clone(self.fast if self.fast is not None else GDMLRegressor(sigma=4.0, lam=1e-4))
+        slow = clone(self.slow if self.slow is not None else GDMLRegressor(sigma=10.0))
+        local = bond_graph_pairs(z, R, self.max_hops)
+        sub = np.unique(np.linspace(0, len(R) - 1, min(self.n_fast or len(R), len(R))).astype(int))
+        fast.set_params(pairs=local).fit(R[sub], F[sub], None if energies is None else energies[sub],
+                                         z, energy_unit, length_unit)
+        E_fast, F_fast = fast.predict_energy_forces(R)
+        E_resid = None if energies is None else np.asarray(energies, dtype=float).reshape(-1) - E_fast
+        slow.fit(R, F - F_fast, E_resid, z, energy_unit, length_unit)
+        self._set_parts(fast, slow)
+        return self
+
+    @classmethod
+    def from_parts(cls, fast, slow):
+        """A fitted MultiscaleModel from two fitted GDMLRegressors (model files use this)."""
+        model = cls(fast=clone(fast), slow=clone(slow))
+        model._set_parts(fast, slow)
+        return model
+
+    def _set_parts(self, fast, slow):
+        if not np.array_equal(fast.z_, slow.z_):
+            raise ValueError("fast and slow parts describe different molecules")
+        self.fast_, self.slow_ = fast, slow
+        self.z_, self.energy_unit_, self.length_unit_ = slow.z_, slow.energy_unit_, slow.length_unit_
+        self.lam, self.use_energy_labels = slow.lam, slow.use_energy_labels
+        self.energy_fit_, self.train_hash_ = slow.energy_fit_, slow.train_hash_
+        self.R_train_ = slow.R_train_
+
+    def force_parts(self):
+        """[fast expansion, slow expansion]: MD evaluates them with different periods."""
+        return [self.fast_._fitted_expansion(), self.slow_._fitted_expansion()]
+
+    def predict_energy_forces(self, R):
+        """Energies (n,) and forces (n, N, 3): the sum of both parts."""
+        E_f, F_f = self.fast_.predict_energy_forces(R)
+        E_s, F_s = self.slow_.predict_energy_forces(R)
+        return E_f + E_s, F_f + F_s
+
+    def predict(self, R):
+        return self.predict_energy_forces(R)[1]
+
+    def predict_energy(self, R):
+        return self.predict_energy_forces(R)[0]
+
+    def save(self, path):
+        from gdmlx.modelfile import save_model
+        save_model(self, path)
