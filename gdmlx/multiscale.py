@@ -90,8 +90,6 @@ class MultiscaleModel(BaseEstimator):
             raise ValueError("fast and slow parts describe different molecules")
         self.fast_, self.slow_ = fast, slow
         self.z_, self.energy_unit_, self.length_unit_ = slow.z_, slow.energy_unit_, slow.length_unit_
-        self.lam, self.use_energy_labels = slow.lam, slow.use_energy_labels
-        self.energy_fit_, self.train_hash_ = slow.energy_fit_, slow.train_hash_
         self.R_train_ = slow.R_train_
 
     def force_parts(self):

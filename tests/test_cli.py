@@ -118,3 +118,13 @@ def test_split_and_mts_md(toy_npz, tmp_path, capsys):
     assert md["steps"] == 200
     assert main(["md", str(model), "--steps", "20", "--mts", "2"]) == 2
     assert "needs a multiscale model" in capsys.readouterr().err
+
+
+def test_info_describes_a_multiscale_model(toy_data, tmp_path, capsys):
+    R, F, E, z = toy_data
+    ms = gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=1.5), slow=gdmlx.GDMLRegressor(sigma=2.0),
+                               max_hops=1, n_fast=10).fit(R[:20], F[:20], E[:20], z=z)
+    ms.save(tmp_path / "ms.h5")
+    info = run_json(capsys, "info", str(tmp_path / "ms.h5"), "--json")
+    assert [p["n_pairs"] for p in info["parts"]] == [4, 10]
+    assert [p["n_train"] for p in info["parts"]] == [10, 20]

@@ -17,13 +17,14 @@ def add_parser(sub):
 def describe(model):
     """Plain-data description of a fitted model."""
     parts = model.force_parts()
+    main = getattr(model, "slow_", model)        # a multiscale model's global part
     return {
         "formula": str(Formula.from_list([chemical_symbols[z] for z in model.z_])),
         "n_atoms": len(model.z_), "z": [int(z) for z in model.z_],
         "parts": [{"n_train": p.n_train, "n_pairs": len(p.pairs), "sigma": p.sigma} for p in parts],
-        "lam": model.lam, "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
-        "use_energy_labels": bool(model.use_energy_labels),
-        "energy_fit": model.energy_fit_, "train_hash": model.train_hash_,
+        "lam": main.lam, "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
+        "use_energy_labels": bool(main.use_energy_labels),
+        "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
         "keeps_training_data": getattr(model, "R_train_", None) is not None,
     }
 
