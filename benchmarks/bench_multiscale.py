@@ -1,0 +1,191 @@
+"""Multiscale model + impulse r-RESPA against the single-step full model (gdmlx issue 5).
+
+For one molecule: train a full GDML model and a MultiscaleModel (fast local part + slow
+residual part) on the same geometries; compare test accuracy; run NVE at outer periods
+n = 1..8 (drift, fluctuation, speed) next to the full model at the same inner step; run
+long Langevin trajectories with the full model and with the multiscale model at a chosen
+n, and compare bond-length, dihedral and vibrational-spectrum statistics.
+
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 \
+        python benchmarks/bench_multiscale.py --data ../shared/data/aspirin.npz --n-train 300 --mts 4
+"""
+
+import argparse
+import json
+import os
+import time
+import warnings
+
+import ase.units
+import numpy as np
+
+import gdmlx
+from gdmlx.md import Simulation
+from gdmlx.multiscale import bond_graph_pairs
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--n-train", type=int, default=300)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--sigma", type=float, default=10.0)
+    p.add_argument("--mts", type=int, default=4, help="outer period for the NVT comparison")
+    p.add_argument("--nve-ps", type=float, default=10.0)
+    p.add_argument("--nvt-ps", type=float, default=50.0)
+    p.add_argument("--temperature", type=float, default=500.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/multiscale_<name>.json)")
+    return p.parse_args()
+
+
+def errors(model, R, F, E):
+    E_p, F_p = model.predict_energy_forces(R)
+    return {"f_mae": float(np.abs(F_p - F).mean()), "e_mae": float(np.abs(E_p - E).mean())}
+
+
+def nve(model, start, v0, n, ps):
+    steps = int(ps * 2000) // (10 * n) * (10 * n)
+    sim = Simulation(model, start, dt_fs=0.5, velocities=v0, slow_every=n)
+    try:
+        s = sim.run(steps, save_every=10 * n, report_every=steps, progress=False)
+    except gdmlx.md.MDInstabilityError as exc:
+        return {"n": n, "unstable": str(exc)}
+    return {"n": n, "steps_per_s": s["steps_per_s"], "drift_eV_per_ps": s["etot_drift_eV_per_ps"],
+            "etot_std_eV": s["etot_std_eV"], "mean_T": s["mean_temperature_K"],
+            "wall_s_per_ps": s["wall_s"] / s["simulated_ps"]}
+
+
+def nvt_trajectory(model, start, n, save_every, ps, temperature, seed, path):
+    """Langevin run (1 ps equilibration, then ``ps``) with outer period n, frames every save_every."""
+    steps = int(ps * 2000) // save_every * save_every
+    sim = Simulation(model, start, dt_fs=0.5, temperature_K=temperature, thermostat="langevin",
+                     friction_per_fs=0.01, seed=seed, slow_every=n)
+    sim.run(2000 // save_every * save_every, save_every=save_every, report_every=save_every * 10, progress=False)
+    s = sim.run(steps, trajectory=path, save_every=save_every, report_every=steps, progress=False)
+    return s, gdmlx.md.read_trajectory(path)
+
+
+def dihedral(q, i, j, k, l):
+    b0, b1, b2 = q[:, i] - q[:, j], q[:, k] - q[:, j], q[:, l] - q[:, k]
+    b1 /= np.linalg.norm(b1, axis=1)[:, None]
+    v = b0 - np.einsum("ij,ij->i", b0, b1)[:, None] * b1
+    w = b2 - np.einsum("ij,ij->i", b2, b1)[:, None] * b1
+    return np.degrees(np.arctan2(np.einsum("ij,ij->i", np.cross(b1, v), w), np.einsum("ij,ij->i", v, w)))
+
+
+def first_dihedral(bonds, n_atoms):
+    """Atoms i-j-k-l of the first proper dihedral along a bond j-k with heavy neighbours."""
+    nb = {a: set() for a in range(n_atoms)}
+    for a, b in bonds:
+        nb[a].add(b)
+        nb[b].add(a)
+    for j, k in bonds:
+        left, right = nb[j] - {k}, nb[k] - {j}
+        if left and right:
+            return min(left), j, k, min(right)
+    return None
+
+
+def spectrum(v, dt_fs):
+    """Vibrational density of states from the velocity autocorrelation (normalised)."""
+    v = v.reshape(len(v), -1)
+    f = np.fft.rfft(v - v.mean(0), n=2 * len(v), axis=0)
+    vacf = np.fft.irfft((f * f.conj()).real.sum(1))[:len(v)]
+    vacf /= vacf[0]
+    s = np.abs(np.fft.rfft(vacf * np.hanning(2 * len(v))[len(v):]))
+    freq_cm = np.fft.rfftfreq(len(v), d=dt_fs * 1e-15) / 2.99792458e10
+    return freq_cm, s / s.sum()
+
+
+def compare_nvt(ref, test, bonds, dih, dt_save_fs):
+    """Statistics of the multiscale trajectory against the reference, with noise scales."""
+    def halves(x):
+        return x[: len(x) // 2], x[len(x) // 2:]
+
+    out = {}
+    i, j = bonds[:, 0], bonds[:, 1]
+    dr = np.linalg.norm(ref["positions"][:, i] - ref["positions"][:, j], axis=-1)
+    dt = np.linalg.norm(test["positions"][:, i] - test["positions"][:, j], axis=-1)
+    blocks = lambda x: np.array([b.mean(0) for b in np.array_split(x, 10)])
+    se = np.sqrt(blocks(dr).var(0) / 10 + blocks(dt).var(0) / 10)
+    z = (dt.mean(0) - dr.mean(0)) / se
+    out["bond_mean_diff_max_A"] = float(np.abs(dt.mean(0) - dr.mean(0)).max())
+    out["bond_mean_diff_over_stderr_rms"] = float(np.sqrt((z**2).mean()))
+    out["bond_std_ratio_mean"] = float((dt.std(0) / dr.std(0)).mean())
+    if dih is not None:
+        bins = np.linspace(-180, 180, 37)
+        h = lambda x: np.histogram(x, bins)[0] / len(x)
+        a_ref, a_test = dihedral(ref["positions"], *dih), dihedral(test["positions"], *dih)
+        r1, r2 = halves(a_ref)
+        out["dihedral_atoms"] = [int(a) for a in dih]
+        out["dihedral_tvd"] = float(0.5 * np.abs(h(a_ref) - h(a_test)).sum())
+        out["dihedral_tvd_ref_halves"] = float(0.5 * np.abs(h(r1) - h(r2)).sum())
+    n = min(len(ref["velocities"]), len(test["velocities"]))
+    f, s_r = spectrum(ref["velocities"][:n], dt_save_fs)
+    _, s_t = spectrum(test["velocities"][:n], dt_save_fs)
+    r1, r2 = halves(ref["velocities"][:n])
+    f_h, s_h1 = spectrum(r1, dt_save_fs)
+    _, s_h2 = spectrum(r2, dt_save_fs)
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    out["spectrum_cosine"] = cos(s_r[f < 4000], s_t[f < 4000])
+    out["spectrum_cosine_ref_halves"] = cos(s_h1[f_h < 4000], s_h2[f_h < 4000])
+    T = lambda tr: 2 * tr["ekin"] / ((3 * len(tr["z"]) - 3) * 8.617333262e-5)
+    out["mean_T_ref"], out["mean_T_test"] = float(T(ref).mean()), float(T(test).mean())
+    return out
+
+
+def main():
+    args = parse_args()
+    warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
+    ds = gdmlx.load_dataset(args.data)
+    name = os.path.splitext(os.path.basename(args.data))[0]
+    perm = np.random.default_rng(args.seed).permutation(len(ds))
+    train, test = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_test]
+    res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma,
+           "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+    t0 = time.perf_counter()
+    full = gdmlx.GDMLRegressor(sigma=args.sigma).fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
+    res["t_fit_full_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ms = gdmlx.MultiscaleModel(slow=gdmlx.GDMLRegressor(sigma=args.sigma)).fit(
+        ds.R[train], ds.F[train], ds.E[train], ds.z)
+    res["t_fit_multiscale_s"] = time.perf_counter() - t0
+    res["n_pairs_fast"], res["n_pairs_slow"] = len(ms.fast_.pairs_), len(ms.slow_.pairs_)
+    res["n_train_fast"] = ms.fast_.expansion_.n_train
+    res["test_full"] = errors(full, ds.R[test], ds.F[test], ds.E[test])
+    res["test_multiscale"] = errors(ms, ds.R[test], ds.F[test], ds.E[test])
+    res["test_fast_part_alone"] = errors(ms.fast_, ds.R[test], ds.F[test], ds.E[test])
+    print(json.dumps({k: res[k] for k in ("test_full", "test_multiscale", "n_pairs_fast")}), flush=True)
+
+    start = ds.R[test[0]]
+    warm = Simulation(full, start, temperature_K=args.temperature, seed=args.seed)
+    v0 = warm.v * ase.units.fs          # ASE velocity units -> A/fs
+    nve(full, start, v0, 1, 0.1)
+    nve(ms, start, v0, 2, 0.1)
+    res["nve_full"] = nve(full, start, v0, 1, args.nve_ps)
+    res["nve_multiscale"] = [nve(ms, start, v0, n, args.nve_ps) for n in range(1, 9)]
+    for r in res["nve_multiscale"]:
+        if "steps_per_s" in r:
+            r["speedup_vs_full"] = r["steps_per_s"] / res["nve_full"]["steps_per_s"]
+            r["drift_ratio_vs_full"] = abs(r["drift_eV_per_ps"]) / max(abs(res["nve_full"]["drift_eV_per_ps"]), 1e-12)
+        print(json.dumps(r), flush=True)
+
+    tmp = f"/tmp/ms_{name}_{os.getpid()}"
+    every = args.mts            # both trajectories sampled every mts inner steps
+    s_ref, ref = nvt_trajectory(full, start, 1, every, args.nvt_ps, args.temperature, args.seed + 1, tmp + "_ref.h5")
+    s_ms, trj = nvt_trajectory(ms, start, args.mts, every, args.nvt_ps, args.temperature, args.seed + 2, tmp + "_ms.h5")
+    bonds = bond_graph_pairs(ds.z, ds.R[train], 1)
+    dih = first_dihedral([tuple(b) for b in bonds], len(ds.z))
+    res["nvt"] = {"ps": args.nvt_ps, "mts": args.mts,
+                  "wall_s_per_ps_full": s_ref["wall_s"] / s_ref["simulated_ps"],
+                  "wall_s_per_ps_multiscale": s_ms["wall_s"] / s_ms["simulated_ps"]}
+    res["nvt"]["speedup"] = res["nvt"]["wall_s_per_ps_full"] / res["nvt"]["wall_s_per_ps_multiscale"]
+    res["nvt"].update(compare_nvt(ref, trj, bonds, dih, 0.5 * every))
+    print(json.dumps(res["nvt"]), flush=True)
+    out = args.out or os.path.join(os.path.dirname(__file__), "results", f"multiscale_{name}.json")
+    with open(out, "w") as fh:
+        json.dump(res, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
