@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from gdmlx.descriptor import all_pairs, check_pairs
+from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.options import ComputeOptions
 from gdmlx.training import fit_expansion
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
@@ -111,9 +112,14 @@ class GDMLRegressor(BaseEstimator):
     def predict_energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3) from one pass."""
         exp = self._fitted_expansion()
+        r_min = 0.5 * exp.min_training_distance
+        one = np.asarray(R, dtype=np.float64)
+        if one.shape == (exp.n_atoms, 3) and geometry_ok(one, r_min):
+            E, F = exp.predict_one(one)           # one valid geometry (MD, optimisers): least overhead
+            return np.array([E]), F[None]
         R = check_geometries(R, exp.n_atoms)
-        check_min_distance(R, 0.5 * exp.min_training_distance,
-                           "half the shortest distance in the training data: outside the model's domain")
+        check_min_distance(R, r_min, "half the shortest distance in the training data: outside the "
+                                     "model's domain")
         batch = self.options.batch_size if self.options else None
         return exp.predict(R, batch)
 

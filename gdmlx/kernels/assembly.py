@@ -31,6 +31,31 @@ def _project(d, G, pairs, u):
             u[j + c] -= v
 
 
+@numba.njit(cache=True)
+def _fill_block(X, G, pairs, m, n, sigma, K, r0, q0, u_m, u_n):
+    """Write the 3N x 3N block K_mn of training points m, n at ``K[r0:, q0:]``."""
+    n3 = u_m.shape[0]
+    d = X[m] - X[n]
+    _, c2, c1 = matern_terms_jit(np.dot(d, d), sigma)
+    _project(d, G[m], pairs, u_m)
+    _project(d, G[n], pairs, u_n)
+    for p in range(n3):
+        f = -c1 * u_m[p]
+        for q in range(n3):
+            K[r0 + p, q0 + q] = f * u_n[q]
+    for k in range(pairs.shape[0]):
+        i = 3 * pairs[k, 0]
+        j = 3 * pairs[k, 1]
+        for a in range(3):
+            gm = c2 * G[m, k, a]
+            for c in range(3):
+                v = gm * G[n, k, c]
+                K[r0 + i + a, q0 + i + c] += v
+                K[r0 + j + a, q0 + j + c] += v
+                K[r0 + i + a, q0 + j + c] -= v
+                K[r0 + j + a, q0 + i + c] -= v
+
+
 @numba.njit(cache=True, parallel=True)
 def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
     """Write the force-force blocks K_mn (m >= n) into the lower triangle of ``K``.
@@ -38,10 +63,9 @@ def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
     X (M, D) training descriptors, G (M, D, 3) their Jacobians, pairs (D, 2) int64,
     K (>= 3NM, >= 3NM) C-contiguous float64, written in place.
     """
-    M, D = X.shape
+    M = X.shape[0]
     n3 = 3 * n_atoms
-    n_blocks = M * (M + 1) // 2
-    for b in numba.prange(n_blocks):
+    for b in numba.prange(M * (M + 1) // 2):
         # block index b -> (m, n) with n <= m, row-major over the lower triangle
         m = int((np.sqrt(8.0 * b + 1.0) - 1.0) / 2.0)
         while m * (m + 1) // 2 > b:
@@ -49,29 +73,18 @@ def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
         while (m + 1) * (m + 2) // 2 <= b:
             m += 1
         n = b - m * (m + 1) // 2
-        d = X[m] - X[n]
-        _, c2, c1 = matern_terms_jit(np.dot(d, d), sigma)
-        u_m = np.empty(n3)
-        u_n = np.empty(n3)
-        _project(d, G[m], pairs, u_m)
-        _project(d, G[n], pairs, u_n)
-        r0 = m * n3
-        q0 = n * n3
-        for p in range(n3):
-            f = -c1 * u_m[p]
-            for q in range(n3):
-                K[r0 + p, q0 + q] = f * u_n[q]
-        for k in range(D):
-            i = 3 * pairs[k, 0]
-            j = 3 * pairs[k, 1]
-            for a in range(3):
-                gm = c2 * G[m, k, a]
-                for c in range(3):
-                    v = gm * G[n, k, c]
-                    K[r0 + i + a, q0 + i + c] += v
-                    K[r0 + j + a, q0 + j + c] += v
-                    K[r0 + i + a, q0 + j + c] -= v
-                    K[r0 + j + a, q0 + i + c] -= v
+        _fill_block(X, G, pairs, m, n, sigma, K, m * n3, n * n3, np.empty(n3), np.empty(n3))
+
+
+@numba.njit(cache=True, parallel=True)
+def assemble_force_columns(X, G, pairs, n_atoms, sigma, cols, K):
+    """Write the block columns of training points ``cols`` (k,): ``K`` (3NM, 3Nk) = K[:, cols]."""
+    M = X.shape[0]
+    n3 = 3 * n_atoms
+    for m in numba.prange(M):
+        u_m, u_n = np.empty(n3), np.empty(n3)
+        for c in range(cols.shape[0]):
+            _fill_block(X, G, pairs, m, cols[c], sigma, K, m * n3, c * n3, u_m, u_n)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -101,3 +101,20 @@ def closest_pairs(R):
                     best, ii[t], jj[t] = r2, i, j
         dist[t] = np.sqrt(best)
     return dist, ii, jj
+
+
+@numba.njit(cache=True)
+def geometry_ok(R, r_min):
+    """True if ``R`` (N, 3) is finite and no two atoms are closer than ``r_min``."""
+    N = R.shape[0]
+    for i in range(N):
+        for c in range(3):
+            if not np.isfinite(R[i, c]):
+                return False
+    r2_min = r_min * r_min
+    for i in range(N):
+        for j in range(i):
+            r2 = (R[i, 0] - R[j, 0]) ** 2 + (R[i, 1] - R[j, 1]) ** 2 + (R[i, 2] - R[j, 2]) ** 2
+            if r2 < r2_min:
+                return False
+    return True

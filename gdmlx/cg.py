@@ -1,0 +1,77 @@
+"""Preconditioned conjugate gradient that knows nothing about kernels (as in falkon).
+
+Solves ``A x = b`` for a symmetric positive definite operator given as ``matvec``, with an
+optional preconditioner ``precond(r) ~ A^-1 r``. The state can be checkpointed to a file
+every few iterations and a solve resumed from it.
+"""
+
+import os
+
+import numpy as np
+
+from gdmlx.atomic_write import atomic_path
+
+
+class NotConvergedError(RuntimeError):
+    """CG reached its iteration cap above the requested tolerance."""
+
+
+def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpoint=None,
+                       checkpoint_every=20, callback=None):
+    """``x`` with ``|A x - b| <= tol |b|``.
+
+    checkpoint: path of an .npz holding the CG state; if it exists (same problem size) the
+    solve resumes from it, and it is rewritten every ``checkpoint_every`` iterations.
+    callback(iteration, relative_residual) is called after each iteration.
+    Raises NotConvergedError (with the residual reached) after ``max_iter`` iterations.
+    """
+    precond = precond or (lambda r: r)
+    b_norm = np.linalg.norm(b) or 1.0
+    state = _load(checkpoint, b.shape)
+    if state is None:
+        x = np.zeros_like(b)
+        r = b.copy()
+        z = precond(r)
+        p = z.copy()
+        rz = float(r @ z)
+        it = 0
+    else:
+        x, r, p, rz, it = state
+    while it < max_iter:
+        res = np.linalg.norm(r) / b_norm
+        if res <= tol:
+            return x
+        Ap = matvec(p)
+        step = rz / float(p @ Ap)
+        x += step * p
+        r -= step * Ap
+        z = precond(r)
+        rz_new = float(r @ z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+        it += 1
+        if callback:
+            callback(it, np.linalg.norm(r) / b_norm)
+        if checkpoint and it % checkpoint_every == 0:
+            _save(checkpoint, x, r, p, rz, it)
+    res = np.linalg.norm(r) / b_norm
+    if res <= tol:
+        return x
+    raise NotConvergedError(f"conjugate gradient did not reach relative residual {tol:g} in "
+                            f"{max_iter} iterations (reached {res:.3g}); raise max_iter, use a "
+                            "larger preconditioner, or a larger lam")
+
+
+def _save(path, x, r, p, rz, it):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it)
+
+
+def _load(path, shape):
+    if not path or not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        if f["x"].shape != shape:
+            raise ValueError(f"checkpoint {path} belongs to a problem of size {f['x'].shape}, not {shape}")
+        return f["x"].copy(), f["r"].copy(), f["p"].copy(), float(f["rz"]), int(f["it"])
