@@ -17,17 +17,19 @@ class NotConvergedError(RuntimeError):
 
 
 def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpoint=None,
-                       checkpoint_every=20, callback=None):
+                       checkpoint_every=20, checkpoint_key="", callback=None):
     """``x`` with ``|A x - b| <= tol |b|``.
 
-    checkpoint: path of an .npz holding the CG state; if it exists (same problem size) the
-    solve resumes from it, and it is rewritten every ``checkpoint_every`` iterations.
+    checkpoint: path of an .npz holding the CG state; if it exists and was written for the
+    same problem (``checkpoint_key``, a string identifying operator, preconditioner and b)
+    the solve resumes from it; it is rewritten every ``checkpoint_every`` iterations and
+    removed once the solve converges.
     callback(iteration, relative_residual) is called after each iteration.
     Raises NotConvergedError (with the residual reached) after ``max_iter`` iterations.
     """
     precond = precond or (lambda r: r)
     b_norm = np.linalg.norm(b) or 1.0
-    state = _load(checkpoint, b.shape)
+    state = _load(checkpoint, b.shape, checkpoint_key)
     if state is None:
         x = np.zeros_like(b)
         r = b.copy()
@@ -38,9 +40,8 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
     else:
         x, r, p, rz, it = state
     while it < max_iter:
-        res = np.linalg.norm(r) / b_norm
-        if res <= tol:
-            return x
+        if np.linalg.norm(r) / b_norm <= tol:
+            break
         Ap = matvec(p)
         step = rz / float(p @ Ap)
         x += step * p
@@ -53,25 +54,27 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
         if callback:
             callback(it, np.linalg.norm(r) / b_norm)
         if checkpoint and it % checkpoint_every == 0:
-            _save(checkpoint, x, r, p, rz, it)
+            _save(checkpoint, x, r, p, rz, it, checkpoint_key)
     res = np.linalg.norm(r) / b_norm
     if res <= tol:
+        if checkpoint and os.path.exists(checkpoint):
+            os.remove(checkpoint)
         return x
     raise NotConvergedError(f"conjugate gradient did not reach relative residual {tol:g} in "
                             f"{max_iter} iterations (reached {res:.3g}); raise max_iter, use a "
                             "larger preconditioner, or a larger lam")
 
 
-def _save(path, x, r, p, rz, it):
+def _save(path, x, r, p, rz, it, key):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it)
+            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it, key=key)
 
 
-def _load(path, shape):
+def _load(path, shape, key):
     if not path or not os.path.exists(path):
         return None
     with np.load(path, allow_pickle=False) as f:
-        if f["x"].shape != shape:
-            raise ValueError(f"checkpoint {path} belongs to a problem of size {f['x'].shape}, not {shape}")
+        if f["x"].shape != shape or str(f["key"]) != key:
+            raise ValueError(f"checkpoint {path} was written for another problem; remove it to start afresh")
         return f["x"].copy(), f["r"].copy(), f["p"].copy(), float(f["rz"]), int(f["it"])

@@ -17,8 +17,22 @@ class ComputeOptions:
         (batch x training points) work arrays stay near 32 MB.
     verbose : bool
         Print training stages and their timings to stderr.
+    cg_tol : float
+        Iterative solver: relative residual to reach. 1e-5 gave forces within 2e-4
+        kcal/mol/A (mean) of the analytic solution on aspirin (docs/guide.md).
+    cg_max_iter : int
+        Iterative solver: iteration cap.
+    preconditioner_points : int or None
+        Iterative solver: training points in the Nystrom preconditioner. None: a quarter of
+        them, fewer if its two (3NM x 3Nk) matrices would exceed a third of the memory budget.
+    cg_checkpoint : str or None
+        Iterative solver: file to save the CG state to every 20 iterations, and to resume from.
     """
 
     memory_limit_gb: float | None = None
     batch_size: int | None = None
     verbose: bool = False
+    cg_tol: float = 1e-5
+    cg_max_iter: int = 10_000
+    preconditioner_points: int | None = None
+    cg_checkpoint: str | None = None

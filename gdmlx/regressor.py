@@ -27,8 +27,10 @@ class GDMLRegressor(BaseEstimator):
         Kernel length scale, in the descriptor's units (inverse length).
     lam : float
         Regularisation added to the kernel diagonal (labels are scaled to unit std).
-    solver : {"analytic"}
-        Linear solver: dense Cholesky factorisation.
+    solver : {"analytic", "cg", "auto"}
+        Linear solver: dense Cholesky factorisation (memory 8 (3NM)^2 bytes), matrix-free
+        conjugate gradient with a Nystrom preconditioner (for systems too large to store),
+        or "auto": analytic when its matrix fits in the memory budget.
     pairs : (D, 2) array of int or None
         Descriptor pair list; None means all N(N-1)/2 pairs.
     use_energy_labels : bool
@@ -85,7 +87,8 @@ class GDMLRegressor(BaseEstimator):
             raise ValueError("use_energy_labels=True needs energies")
         options = self.options or ComputeOptions()
         self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(
-            R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options)
+            R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options,
+            self.solver)
         self.energy_fit_ = self.fit_info_.pop("energy_fit", {})
         self.pairs_, self.z_ = pairs, z
         self.R_train_, self.F_train_, self.E_train_ = R, F, E
@@ -98,8 +101,8 @@ class GDMLRegressor(BaseEstimator):
             raise ValueError(f"sigma must be a positive number, got {self.sigma!r}")
         if not np.isfinite(self.lam) or self.lam < 0:
             raise ValueError(f"lam must be >= 0, got {self.lam!r}")
-        if self.solver != "analytic":
-            raise ValueError(f"solver must be 'analytic', got {self.solver!r}")
+        if self.solver not in ("analytic", "cg", "auto"):
+            raise ValueError(f"solver must be 'analytic', 'cg' or 'auto', got {self.solver!r}")
 
     def predict(self, R):
         """Forces (n, N, 3) for geometries ``R`` (n, N, 3) or (N, 3), in dataset units."""

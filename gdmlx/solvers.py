@@ -25,15 +25,21 @@ def analytic_memory_bytes(n_rows):
     return 8 * n_rows * n_rows
 
 
+def memory_budget_bytes(memory_limit_gb=None):
+    """The memory training may use: the user's limit, or 90 % of what is available now."""
+    return memory_limit_gb * 1e9 if memory_limit_gb is not None else 0.9 * available_memory_bytes()
+
+
 def check_analytic_fits(n_rows, memory_limit_gb=None):
     """Raise InsufficientMemoryError if the dense matrix would not fit in the budget."""
     need = analytic_memory_bytes(n_rows)
-    limit = memory_limit_gb * 1e9 if memory_limit_gb is not None else 0.9 * available_memory_bytes()
+    limit = memory_budget_bytes(memory_limit_gb)
     if need > limit:
         raise InsufficientMemoryError(
             f"the analytic solver needs a {n_rows} x {n_rows} matrix ({need / 1e9:.1f} GB) but only "
-            f"{limit / 1e9:.1f} GB may be used; train on fewer points, on a reduced descriptor, "
-            "or raise ComputeOptions.memory_limit_gb if you know the memory is there")
+            f"{limit / 1e9:.1f} GB may be used; use the iterative solver (solver='cg' or 'auto'), "
+            "train on fewer points, or raise ComputeOptions.memory_limit_gb if you know the "
+            "memory is there")
 
 
 def solve_cholesky_lower(K, y, lam):

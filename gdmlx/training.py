@@ -3,6 +3,7 @@
 Pure functions; :class:`gdmlx.GDMLRegressor` is the user-facing shell around them.
 """
 
+import hashlib
 import sys
 import time
 import warnings
@@ -14,7 +15,11 @@ from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.expansion import KernelExpansion
 from gdmlx.kernels.assembly import assemble_energy_rows, assemble_force_blocks
 from gdmlx.kernels.descriptor import gather_batch
-from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
+from gdmlx.cg import conjugate_gradient
+from gdmlx.kernel_operator import ForceKernelOperator
+from gdmlx.nystrom import NystromPreconditioner
+from gdmlx.solvers import (analytic_memory_bytes, check_analytic_fits, memory_budget_bytes,
+                           solve_cholesky_lower)
 
 
 def training_matrix_size(n_train, n_atoms, use_energy_labels):
@@ -32,40 +37,78 @@ def assemble_kernel_matrix(X, G, pairs, n_atoms, sigma, use_energy_labels):
     return K
 
 
-def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options):
+def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver="analytic"):
     """Fit a GDML model; returns ``(expansion, alphas, info)``.
 
     R (M, N, 3), F (M, N, 3) and E (M,) or None are validated training data; ``alphas``
-    (M, N, 3) are the force coefficients and ``info`` a dict of timings and the energy
-    consistency fit. Labels are scaled by the force standard deviation for the solve.
+    (M, N, 3) are the force coefficients and ``info`` a dict of timings, the solver used and
+    the energy consistency fit. Labels are scaled by the force standard deviation for the
+    solve. ``solver``: "analytic" (dense Cholesky), "cg" (matrix-free conjugate gradient)
+    or "auto" (analytic if its matrix fits in the memory budget).
     """
-    log = _Stages(options.verbose)
     M, N = R.shape[:2]
     with_e = use_energy_labels and E is not None
-    check_analytic_fits(training_matrix_size(M, N, with_e), options.memory_limit_gb)
+    size = training_matrix_size(M, N, with_e)
+    if solver == "auto":
+        solver = "analytic" if analytic_memory_bytes(size) <= memory_budget_bytes(options.memory_limit_gb) else "cg"
+    if solver == "analytic":
+        check_analytic_fits(size, options.memory_limit_gb)
+    elif with_e:
+        raise ValueError("energy labels in the linear system need solver='analytic' for now")
     X, G = descriptors(R, pairs)
     y_std = float(F.std()) or 1.0
     e_mean = float(E.mean()) if with_e else 0.0
     y = F.reshape(-1) / y_std
     if with_e:
         y = np.concatenate([y, (E - e_mean) / y_std])
-    log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
-    K = assemble_kernel_matrix(X, G, pairs, N, sigma, with_e)
-    t_assemble = log.stop()
-    log.start("Cholesky solve")
-    sol = solve_cholesky_lower(K, y, lam) * y_std
-    del K
-    t_solve = log.stop()
+    solve = _solve_analytic if solver == "analytic" else _solve_cg
+    sol, info = solve(X, G, pairs, N, sigma, lam, y, with_e, options)
+    info["solver"] = solver
+    sol *= y_std
     alphas = sol[:M * 3 * N].reshape(M, N, 3)
     a = sol[M * 3 * N:] if with_e else np.zeros(M)
     B = gather_batch(alphas, G, pairs)
     expansion = KernelExpansion(pairs, N, sigma, X, B, a, e_mean)
-    info = {"t_assemble_s": t_assemble, "t_solve_s": t_solve}
     if E is not None and not with_e:
         E_model, _ = expansion.predict(R)
         c, info["energy_fit"] = integration_constant(E, E_model)
         expansion = KernelExpansion(pairs, N, sigma, X, B, a, c)
     return expansion, alphas, info
+
+
+def _solve_analytic(X, G, pairs, n_atoms, sigma, lam, y, with_e, options):
+    log = _Stages(options.verbose)
+    log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
+    K = assemble_kernel_matrix(X, G, pairs, n_atoms, sigma, with_e)
+    t_assemble = log.stop()
+    log.start("Cholesky solve")
+    sol = solve_cholesky_lower(K, y, lam)
+    return sol, {"t_assemble_s": t_assemble, "t_solve_s": log.stop()}
+
+
+def _solve_cg(X, G, pairs, n_atoms, sigma, lam, y, with_e, options):
+    log = _Stages(options.verbose)
+    M = X.shape[0]
+    k = options.preconditioner_points
+    if k is None:
+        per_point = NystromPreconditioner.memory_bytes(M, n_atoms, 1)
+        k = max(1, int(min(M // 4, memory_budget_bytes(options.memory_limit_gb) / 3 / per_point)))
+    log.start(f"Nystrom preconditioner on {k} of {M} training points")
+    op = ForceKernelOperator(X, G, pairs, n_atoms, sigma, lam)
+    pc = NystromPreconditioner(X, G, pairs, n_atoms, sigma, lam, k)
+    t_pc = log.stop()
+    log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")
+
+    def progress(it, res):
+        if options.verbose and it % 50 == 0:
+            print(f"\rgdmlx: CG iteration {it}, relative residual {res:.2e}", end="",
+                  file=sys.stderr, flush=True)
+
+    key = hashlib.sha256(np.r_[y, sigma, lam, pc.points].tobytes()).hexdigest()
+    sol = conjugate_gradient(op.matvec, y, pc.apply, tol=options.cg_tol, max_iter=options.cg_max_iter,
+                             checkpoint=options.cg_checkpoint, checkpoint_key=key, callback=progress)
+    return sol, {"t_preconditioner_s": t_pc, "t_solve_s": log.stop(), "cg_products": op.n_products,
+                 "preconditioner_points": len(pc.points)}
 
 
 def integration_constant(E_ref, E_model):

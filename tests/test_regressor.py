@@ -126,3 +126,46 @@ def test_refuses_matrix_larger_than_memory_budget(toy_data):
     opts = gdmlx.ComputeOptions(memory_limit_gb=1e-5)   # 10 kB
     with pytest.raises(gdmlx.InsufficientMemoryError, match="fewer points"):
         gdmlx.GDMLRegressor(options=opts).fit(R[:20], F[:20], E[:20], z=z)
+
+
+def test_cg_solver_agrees_with_analytic(toy_data, tmp_path):
+    R, F, E, z = toy_data
+    exact = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z)
+    opts = gdmlx.ComputeOptions(cg_tol=1e-10, preconditioner_points=10)
+    cg = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], E[:30], z=z)
+    assert cg.fit_info_["solver"] == "cg" and cg.fit_info_["cg_products"] > 1
+    np.testing.assert_allclose(cg.predict(R[30:]), exact.predict(R[30:]), atol=1e-6 * np.abs(F).max())
+    np.testing.assert_allclose(cg.predict_energy(R[30:]), exact.predict_energy(R[30:]), atol=1e-6 * E.std())
+
+
+def test_auto_solver_falls_back_to_cg_when_matrix_does_not_fit(toy_data):
+    R, F, E, z = toy_data
+    opts = gdmlx.ComputeOptions(memory_limit_gb=1e-4, cg_tol=1e-6, preconditioner_points=10)  # 100 kB
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="auto", options=opts).fit(R[:30], F[:30], E[:30], z=z)
+    assert model.fit_info_["solver"] == "cg"
+
+
+def test_cg_resumes_from_checkpoint(toy_data, tmp_path):
+    from gdmlx.cg import NotConvergedError
+    R, F, E, z = toy_data
+    ck = str(tmp_path / "cg.npz")
+    stopped = gdmlx.ComputeOptions(cg_tol=1e-10, cg_max_iter=40, preconditioner_points=5, cg_checkpoint=ck)
+    with pytest.raises(NotConvergedError, match="did not reach"):
+        gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=stopped).fit(R[:30], F[:30], z=z)
+    resumed_opts = gdmlx.ComputeOptions(cg_tol=1e-10, preconditioner_points=5, cg_checkpoint=ck)
+    resumed = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=resumed_opts).fit(R[:30], F[:30], z=z)
+    fresh_opts = gdmlx.ComputeOptions(cg_tol=1e-10, preconditioner_points=5)
+    fresh = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=fresh_opts).fit(R[:30], F[:30], z=z)
+    assert resumed.fit_info_["cg_products"] < fresh.fit_info_["cg_products"]
+    np.testing.assert_allclose(resumed.alphas_, fresh.alphas_, rtol=1e-9, atol=1e-12 * np.abs(fresh.alphas_).max())
+
+
+def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
+    from gdmlx.cg import NotConvergedError
+    R, F, E, z = toy_data
+    ck = str(tmp_path / "cg.npz")
+    opts = gdmlx.ComputeOptions(cg_tol=1e-12, cg_max_iter=25, preconditioner_points=5, cg_checkpoint=ck)
+    with pytest.raises(NotConvergedError):
+        gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
+    with pytest.raises(ValueError, match="another problem"):
+        gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)

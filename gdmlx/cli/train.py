@@ -25,6 +25,10 @@ def add_parser(sub):
     p.add_argument("--use-energy-labels", action="store_true",
                    help="fit energies as well as forces (default: energies only set the offset)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split (default 0)")
+    p.add_argument("--solver", choices=("analytic", "cg", "auto"), default="auto",
+                   help="analytic: dense Cholesky; cg: matrix-free conjugate gradient for systems too "
+                        "large to store; auto: analytic if its matrix fits (default)")
+    p.add_argument("--cg-tol", type=float, default=1e-5, help="cg: relative residual (default 1e-5)")
     p.add_argument("--memory-limit-gb", type=float, default=None,
                    help="largest kernel matrix allowed, GB (default: 90%% of available memory)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
@@ -36,12 +40,13 @@ def run(args):
     ds = load_dataset(args.data)
     train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
     sigmas = parse_sigmas(args.sigma)
-    options = ComputeOptions(memory_limit_gb=args.memory_limit_gb, verbose=not args.json)
     best, results = None, []
     for sigma in sigmas:
         t0 = time.perf_counter()
+        options = ComputeOptions(memory_limit_gb=args.memory_limit_gb, verbose=not args.json, cg_tol=args.cg_tol,
+                                 cg_checkpoint=f"{args.output}.cg-sigma{sigma:g}.npz")
         model = GDMLRegressor(sigma=sigma, lam=args.lam, use_energy_labels=args.use_energy_labels,
-                              options=options)
+                              solver=args.solver, options=options)
         model.fit(ds.R[train_idx], ds.F[train_idx], None if ds.E is None else ds.E[train_idx], ds.z,
                   ds.energy_unit, ds.length_unit)
         E_valid = None if ds.E is None else ds.E[valid_idx]
