@@ -30,6 +30,8 @@ class KernelExpansion:
         Energy-label coefficients (zeros for a force-only model).
     c : float
         Integration constant (energy units).
+    X_sq, XB : (M,) float64
+        ``|x_m|^2`` and ``x_m . beta_m``, derived on construction.
 
     The formulas are in :mod:`gdmlx.kernels.predict`.
     """
@@ -41,8 +43,8 @@ class KernelExpansion:
     B: np.ndarray
     a: np.ndarray
     c: float
-    _XB: np.ndarray = field(init=False, repr=False, compare=False)
-    _X_sq: np.ndarray = field(init=False, repr=False, compare=False)
+    XB: np.ndarray = field(init=False, repr=False, compare=False)
+    X_sq: np.ndarray = field(init=False, repr=False, compare=False)
     min_training_distance: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -51,8 +53,8 @@ class KernelExpansion:
         object.__setattr__(self, "pairs", np.ascontiguousarray(self.pairs, dtype=np.int64))
         object.__setattr__(self, "sigma", float(self.sigma))
         object.__setattr__(self, "c", float(self.c))
-        object.__setattr__(self, "_XB", np.einsum("md,md->m", self.X, self.B))
-        object.__setattr__(self, "_X_sq", np.einsum("md,md->m", self.X, self.X))
+        object.__setattr__(self, "XB", np.einsum("md,md->m", self.X, self.B))
+        object.__setattr__(self, "X_sq", np.einsum("md,md->m", self.X, self.X))
         # shortest atom-atom distance among the descriptor's pairs in the training data
         object.__setattr__(self, "min_training_distance", 1.0 / self.X.max())
 
@@ -65,7 +67,8 @@ class KernelExpansion:
         D = len(self.pairs)
         F = np.empty((self.n_atoms, 3))
         E = predict_one(np.ascontiguousarray(R, dtype=np.float64), self.pairs, self.X, self.B,
-                        self.a, self.sigma, self.c, np.empty(D), np.empty((D, 3)), np.empty(D), F)
+                        self.X_sq, self.XB, self.a, self.sigma, self.c, np.empty(D), np.empty((D, 3)),
+                        np.empty(D), F)
         return E, F
 
     def predict(self, R, batch_size=None):
@@ -80,6 +83,6 @@ class KernelExpansion:
         for s in range(0, n, step):
             x, G = descriptors(R[s:s + step], self.pairs)
             E[s:s + step], fd = predict_desc_batch(x, self.X, self.B, self.a, self.sigma, self.c,
-                                                   self._XB, self._X_sq)
+                                                   self.XB, self.X_sq)
             F[s:s + step] = scatter_batch(np.ascontiguousarray(fd), G, self.pairs, self.n_atoms)
         return E, F

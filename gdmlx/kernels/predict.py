@@ -9,8 +9,10 @@ A fitted model is the expansion (see :mod:`gdmlx.matern` for c1, c2, phi)::
 with training descriptors ``X`` (M, D), ``B`` (M, D) the rows ``beta_m = J_m alpha_m`` and
 ``a`` (M,) the energy-label coefficients (zero for a force-only model). F = -dE/dR exactly.
 
-Two paths: :func:`predict_one` is a fused loop for one geometry (MD: latency), and
-:func:`predict_desc_batch` evaluates many geometries with matrix products (throughput).
+Both paths expand ``|d_m|^2 = |x|^2 + |x_m|^2 - 2 x.x_m`` and ``d_m.beta_m = x.beta_m - x_m.beta_m``
+with precomputed ``|x_m|^2`` and ``x_m.beta_m``: :func:`predict_one` is a fused loop for one
+geometry (MD: latency), :func:`predict_desc_batch` evaluates many geometries with matrix
+products (throughput).
 """
 
 import numba
@@ -21,40 +23,52 @@ from gdmlx.matern import matern_terms, matern_terms_jit
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def expansion_one(x, X, B, a, sigma, c, fd):
-    """Energy of descriptor ``x`` (D,); writes the descriptor-space force into ``fd`` (D,)."""
+def expansion_one(x, X, B, X_sq, XB, a, sigma, c, fd):
+    """Energy of descriptor ``x`` (D,); writes the descriptor-space force into ``fd`` (D,).
+
+    Uses the same expansion as :func:`predict_desc_batch`, with ``X_sq`` (M,) = |x_m|^2 and
+    ``XB`` (M,) = x_m . beta_m precomputed: four multiply-adds per (m, k) term.
+    """
     M, D = X.shape
+    x_sq = 0.0
+    for k in range(D):
+        x_sq += x[k] * x[k]
     fd[:] = 0.0
     E = c
+    w_sum = 0.0
     for m in range(M):
-        r2 = 0.0
-        db = 0.0
+        xX = 0.0
+        xB = 0.0
         for k in range(D):
-            dk = x[k] - X[m, k]
-            r2 += dk * dk
-            db += dk * B[m, k]
+            xX += x[k] * X[m, k]
+            xB += x[k] * B[m, k]
+        r2 = max(x_sq + X_sq[m] - 2.0 * xX, 0.0)
+        db = xB - XB[m]
         phi, c2, c1 = matern_terms_jit(r2, sigma)
         E += phi * a[m] - c2 * db
-        coef = c2 * a[m] - c1 * db
+        w = c2 * a[m] - c1 * db
+        w_sum += w
         for k in range(D):
-            fd[k] += c2 * B[m, k] + coef * (x[k] - X[m, k])
+            fd[k] += c2 * B[m, k] - w * X[m, k]
+    for k in range(D):
+        fd[k] += w_sum * x[k]
     return E
 
 
 @numba.njit(cache=True)
-def predict_one(R, pairs, X, B, a, sigma, c, x, G, fd, F):
+def predict_one(R, pairs, X, B, X_sq, XB, a, sigma, c, x, G, fd, F):
     """Energy of geometry ``R`` (N, 3); forces written into ``F`` (N, 3).
 
     ``x`` (D,), ``G`` (D, 3) and ``fd`` (D,) are caller-owned work arrays, so that an MD
     loop can call this without allocating.
     """
     descriptor_one(R, pairs, x, G)
-    E = expansion_one(x, X, B, a, sigma, c, fd)
+    E = expansion_one(x, X, B, X_sq, XB, a, sigma, c, fd)
     scatter_one(fd, G, pairs, F)
     return E
 
 
-def predict_desc_batch(x, X, B, a, sigma, c, XB_diag=None, X_sq=None):
+def predict_desc_batch(x, X, B, a, sigma, c, XB=None, X_sq=None):
     """Energies (n,) and descriptor-space forces (n, D) for descriptors ``x`` (n, D).
 
     The sums over training points are written as matrix products (BLAS)::
@@ -63,16 +77,16 @@ def predict_desc_batch(x, X, B, a, sigma, c, XB_diag=None, X_sq=None):
         d.beta  = x . beta_m - x_m . beta_m
         F_desc  = C2 @ B + rowsum(W) x - W @ X,    W = c2 a - c1 (d.beta)
 
-    ``XB_diag`` (M,) = rowwise ``x_m . beta_m`` and ``X_sq`` (M,) = ``|x_m|^2`` may be passed
+    ``XB`` (M,) = rowwise ``x_m . beta_m`` and ``X_sq`` (M,) = ``|x_m|^2`` may be passed
     precomputed.
     """
-    if XB_diag is None:
-        XB_diag = np.einsum("md,md->m", X, B)
+    if XB is None:
+        XB = np.einsum("md,md->m", X, B)
     if X_sq is None:
         X_sq = np.einsum("md,md->m", X, X)
     r2 = np.einsum("nd,nd->n", x, x)[:, None] + X_sq[None, :] - 2.0 * (x @ X.T)
     np.maximum(r2, 0.0, out=r2)
-    db = x @ B.T - XB_diag[None, :]
+    db = x @ B.T - XB[None, :]
     phi, c2, c1 = matern_terms(r2, sigma)
     E = c + phi @ a - np.einsum("nm,nm->n", c2, db)
     W = c2 * a[None, :] - c1 * db

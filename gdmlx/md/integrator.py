@@ -9,7 +9,7 @@ is velocity Verlet. With friction ``gamma > 0`` each inner drift is split into A
 MTSLangevinIntegrator), and the centre-of-mass velocity is removed after each O step.
 
 Units inside the loop are ASE's: positions Angstrom, energies eV, masses amu, time in ASE
-units. A force group is the tuple ``(pairs, X, B, a, sigma, c)`` of a
+units. A force group is the tuple ``(pairs, X, B, X_sq, XB, a, sigma, c)`` of a
 :class:`gdmlx.expansion.KernelExpansion`, in the model's own units; ``r_scale`` converts
 Angstrom to model length and ``e_scale`` model energy to eV.
 """
@@ -25,9 +25,9 @@ OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
 @numba.njit(cache=True)
 def group_forces(group, q, r_scale, e_scale, ws_x, ws_G, ws_fd, F):
     """Energy (eV) of force group ``group`` at positions ``q`` (N, 3) [A]; forces into ``F`` [eV/A]."""
-    pairs, X, B, a, sigma, c = group
+    pairs, X, B, X_sq, XB, a, sigma, c = group
     D = pairs.shape[0]
-    E = predict_one(q * r_scale, pairs, X, B, a, sigma, c, ws_x[:D], ws_G[:D], ws_fd[:D], F)
+    E = predict_one(q * r_scale, pairs, X, B, X_sq, XB, a, sigma, c, ws_x[:D], ws_G[:D], ws_fd[:D], F)
     F *= e_scale * r_scale
     return E * e_scale
 

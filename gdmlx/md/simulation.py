@@ -38,7 +38,7 @@ def force_groups(model, slow_every=1):
         raise ValueError("slow_every > 1 (--mts) needs a multiscale model with a fast and a slow "
                          "part (gdmlx.MultiscaleModel, or 'gdmlx split')")
     periods = [1, slow_every][:len(parts)]
-    groups = tuple((e.pairs, e.X, e.B, e.a, e.sigma, e.c) for e in parts)
+    groups = tuple((e.pairs, e.X, e.B, e.X_sq, e.XB, e.a, e.sigma, e.c) for e in parts)
     return groups, np.array(periods, dtype=np.int64), parts
 
 
