@@ -169,3 +169,16 @@ def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
         gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
     with pytest.raises(ValueError, match="another problem"):
         gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
+
+
+def test_blocked_cholesky_path_matches_lapack(monkeypatch):
+    """The block factorisation used for matrices over 2 GB gives LAPACK's solution."""
+    from gdmlx import solvers
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((50, 50))
+    K = A @ A.T + 50 * np.eye(50)
+    y = rng.standard_normal(50)
+    expected = np.linalg.solve(K + 1e-3 * np.eye(50), y)
+    monkeypatch.setattr(solvers, "_LAPACK_MAX_BYTES", 0)
+    monkeypatch.setattr(solvers, "_BLOCK", 16)
+    np.testing.assert_allclose(solvers.solve_cholesky_lower(np.tril(K).copy(), y, 1e-3), expected, rtol=1e-10)
