@@ -17,6 +17,7 @@ Angstrom to model length and ``e_scale`` model energy to eV.
 import numba
 import numpy as np
 
+from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.kernels.predict import predict_one
 
 OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
@@ -50,14 +51,9 @@ def evaluate_groups(groups, q, r_scale, e_scale, F, E):
 
 @numba.njit(cache=True)
 def _domain_status(q, r_min, bonds, bond_max):
-    """OK, TOO_CLOSE or BOND_BROKEN for positions ``q``."""
-    N = q.shape[0]
-    r2_min = r_min * r_min
-    for i in range(N):
-        for j in range(i):
-            r2 = (q[i, 0] - q[j, 0]) ** 2 + (q[i, 1] - q[j, 1]) ** 2 + (q[i, 2] - q[j, 2]) ** 2
-            if r2 < r2_min:
-                return TOO_CLOSE
+    """OK, TOO_CLOSE (or not finite) or BOND_BROKEN for positions ``q``."""
+    if not geometry_ok(q, r_min):
+        return TOO_CLOSE
     for b in range(bonds.shape[0]):
         i, j = bonds[b, 0], bonds[b, 1]
         r2 = (q[i, 0] - q[j, 0]) ** 2 + (q[i, 1] - q[j, 1]) ** 2 + (q[i, 2] - q[j, 2]) ** 2
