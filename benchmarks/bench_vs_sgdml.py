@@ -49,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', required=True, help='sGDML-format dataset .npz')
+    p.add_argument('--data', help='sGDML-format dataset .npz (required unless --table-from)')
     p.add_argument('--n-train', type=int, default=500)
     p.add_argument('--n-test', type=int, default=1000)
     p.add_argument('--sigma', type=float, default=10.0)
@@ -61,9 +61,22 @@ def parse_args(argv=None):
     p.add_argument('--sgdml-train-timeout', type=float, default=2400.0,
                    help='seconds after which sGDML training is abandoned and '
                         'recorded as a timeout (default 40 min)')
+    p.add_argument('--sgdml-max-memory-gb', type=int, default=None,
+                   help="passed to sGDML's GDMLTrain(max_memory=...) (GiB); default: "
+                        "sGDML's own default (total RAM).  A smaller value makes sGDML pick "
+                        "its iterative solver")
+    p.add_argument('--gdmlx-fit-blas-threads', type=int, default=None,
+                   help='limit BLAS threads (threadpoolctl) during the gdmlx fit only; '
+                        'a workaround for the OpenBLAS 0.3.30 multi-threaded potrf crash '
+                        'at n ~ 30000 (default: --threads)')
+    p.add_argument('--tag', default='',
+                   help='suffix for the results file: <dataset>_n<n_train><tag>.json')
     p.add_argument('--n-latency', type=int, default=500)
     p.add_argument('--n-batch-reps', type=int, default=5)
     p.add_argument('--results-dir', default=os.path.join(HERE, 'results'))
+    p.add_argument('--table-from', metavar='JSON',
+                   help='only print the table of an existing results file (and update '
+                        'its table_markdown)')
     p.add_argument('--keep-tmp', action='store_true',
                    help='keep the temporary folder (indices, logs, models)')
     # internal: the child processes
@@ -78,6 +91,8 @@ def parse_args(argv=None):
 
 ARGS = parse_args()
 if ARGS.side != 'driver':
+    import faulthandler
+    faulthandler.enable()  # a crash in compiled code still leaves a Python traceback
     # Before numpy, scipy or numba are imported.
     for _v in THREAD_VARS + ('NUMBA_NUM_THREADS',):
         os.environ[_v] = str(ARGS.threads)
@@ -177,6 +192,18 @@ def _cpu_model():
     return platform.processor()
 
 
+def _git_state(repo):
+    """Commit of the gdmlx checkout and whether gdmlx/ differs from it (the code measured)."""
+    def git(*a):
+        try:
+            return subprocess.run(('git', '-C', repo) + a, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return {'commit': git('rev-parse', 'HEAD'),
+            'gdmlx_dirty_files': (git('status', '--porcelain', '--', 'gdmlx') or '').splitlines()}
+
+
 def roofline_machine(reps=5):
     """DGEMM GFLOP/s (2000^3 matmul) and copy bandwidth GB/s (200 MB, read+write)."""
     rng = np.random.default_rng(1)
@@ -185,6 +212,14 @@ def roofline_machine(reps=5):
     c = np.empty((n, n))
     np.matmul(a, b, out=c)  # warm-up
     t_mm, ts_mm = _median_time(lambda: np.matmul(a, b, out=c), reps)
+    # one thread too: the one-geometry kernel runs on one core
+    try:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1, user_api='blas'):
+            np.matmul(a, b, out=c)
+            t_mm1, _ = _median_time(lambda: np.matmul(a, b, out=c), reps)
+    except ImportError:
+        t_mm1 = float('nan')
     del a, b, c
     src = np.full(25_000_000, 1.5)  # 200 MB
     dst = np.empty_like(src)
@@ -194,7 +229,7 @@ def roofline_machine(reps=5):
     del src, dst
     return {
         'dgemm_n': n, 'dgemm_gflops': 2 * n ** 3 / t_mm / 1e9,
-        'dgemm_times_s': ts_mm,
+        'dgemm_times_s': ts_mm, 'dgemm_gflops_1thread': 2 * n ** 3 / t_mm1 / 1e9,
         'copy_bytes_array': nbytes, 'copy_gbs': 2 * nbytes / t_cp / 1e9,
         'copy_times_s': ts_cp,
     }
@@ -216,16 +251,25 @@ def gdmlx_side(args):
                        'scipy': scipy.__version__, 'numba': numba.__version__,
                        'python': platform.python_version()}
     out['numba_threads'] = numba.get_num_threads()
+    out['gdmlx_git'] = _git_state(os.path.dirname(os.path.dirname(os.path.abspath(gdmlx.__file__))))
     out['peak_rss_before_fit_mb'] = _peak_rss_mb()
 
     # --- fit
     R_tr, F_tr, E_tr = R[tr], F[tr], E[tr]
     R_te, F_te, E_te = R[te], F[te], E[te]
     model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=args.lam)
+    ctx = None
+    if args.gdmlx_fit_blas_threads:
+        from threadpoolctl import threadpool_limits
+        ctx = threadpool_limits(limits=args.gdmlx_fit_blas_threads, user_api='blas')
+        out['fit_blas_threads'] = args.gdmlx_fit_blas_threads
     t0 = time.perf_counter()
     model.fit(R_tr, F_tr, E_tr, z=z)
     out['t_fit_s'] = time.perf_counter() - t0
-    out['fit_info'] = {k: (float(v) if np.isscalar(v) else v)
+    if ctx is not None:
+        ctx.restore_original_limits()
+    out['fit_info'] = {k: (float(v) if isinstance(v, (int, float, np.number)) else
+                           v if isinstance(v, (str, bool, type(None))) else repr(v))
                        for k, v in model.fit_info_.items()}
     out['t_assemble_s'] = float(model.fit_info_.get('t_assemble_s', float('nan')))
     out['t_solve_s'] = float(model.fit_info_.get('t_solve_s', float('nan')))
@@ -283,6 +327,7 @@ def gdmlx_side(args):
         'one_kernel_gflops': one_flops / t_k / 1e9,
         'one_kernel_frac_bw': one_bytes / t_k / 1e9 / mach['copy_gbs'],
         'one_kernel_frac_dgemm': one_flops / t_k / 1e9 / mach['dgemm_gflops'],
+        'one_kernel_frac_dgemm_1thread': one_flops / t_k / 1e9 / mach['dgemm_gflops_1thread'],
         'batch_flops': batch_flops,
         'batch_gflops': batch_flops / t_batch / 1e9,
         'batch_frac_dgemm': batch_flops / t_batch / 1e9 / mach['dgemm_gflops'],
@@ -390,8 +435,11 @@ def _run_child(cmd, env, log_path, timeout_s, label):
         tail = fh.read()[-3000:]
     if rc != 0:
         print(tail, file=sys.stderr)
+    # Largest RSS of any child (and its descendants) this driver has waited for so far: for
+    # the first child (sGDML) its own peak, also when it was killed.
+    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return {'returncode': rc, 'status': status, 'wall_s': wall, 'cpu_s': own,
-            'foreign_cpu_s': foreign, 'log_tail': tail}
+            'foreign_cpu_s': foreign, 'children_maxrss_mb_so_far': maxrss, 'log_tail': tail}
 
 
 def _child_env(threads, numba=False, cache_dir=None):
@@ -433,6 +481,25 @@ def make_table(res):
         return s.get(key) if s.get('status') == 'ok' or key in ('t_assemble_s', 't_solve_s',
                                                                 't_train_s', 'peak_rss_mb') else None
 
+    # An sGDML run that was killed: what its log says it got through.
+    s_asm = sg('t_assemble_s')
+    s_solve = sg('t_solve_s')
+    s_rss = sg('peak_rss_mb')
+    if s.get('status') not in (None, 'ok', 'timeout') and s.get('phases_logged'):
+        done = {}
+        rss = []
+        for ph in s['phases_logged']:
+            if ph.startswith('end '):
+                label, rest = ph[4:].split(' (', 1)
+                done[label] = done.get(label, 0.0) + float(rest.split(' s')[0])
+                if 'peak RSS ' in rest:
+                    rss.append(float(rest.split('peak RSS ')[1].split(' MB')[0]))
+        s_asm = done.get('assemble', s_asm)
+        steps = ', '.join(f'{k} {v:.1f} s' for k, v in done.items() if k != 'assemble')
+        s_solve = f"killed in {s.get('died_in_phase', '?')}" + (f' (after {steps})' if steps else '')
+        rss.append((s.get('run') or {}).get('children_maxrss_mb_so_far', 0.0))
+        s_rss = f'{max(rss):.0f} when killed'
+
     # sGDML in the same flop/byte model as gdmlx (same M, D; its own times)
     s_one_gbs = s_batch_gflops = None
     if M and D and sg('latency_1proc_ms'):
@@ -441,24 +508,32 @@ def make_table(res):
         s_batch_gflops = 6 * M * D * sg('throughput_1proc_per_s') / 1e9
     s_solver = s.get('solver_name') or s.get('solver_expected')
     if s.get('status') not in (None, 'ok'):
-        s_solver = f"{s_solver or '?'} ({s.get('status')})"
+        s_solver = f"{s_solver or '?'} ({s.get('status')}" + (
+            f", during {s['died_in_phase']}" if s.get('died_in_phase') else '') + ')'
     if s_solver and s.get('solve_method') == 'cg':
         s_solver += (f", {s.get('solver_iters')} CG iters, {s.get('n_inducing_pts')} ind. pts"
                      + ('' if s.get('solver_converged', True) else ', NOT converged'))
     rows = [
         # label, sGDML value, gdmlx value, format, ratio?
         ('solver', s_solver or ('skipped' if res['args']['skip_sgdml'] else '—'),
-         'dense Cholesky', None, False),
+         {'analytic': 'analytic (dense Cholesky)'}.get(
+             (g.get('fit_info') or {}).get('solver', 'analytic'),
+             (g.get('fit_info') or {}).get('solver'))
+         + (f" (fit with {g['fit_blas_threads']} BLAS thread(s))" if g.get('fit_blas_threads')
+            else '') if g.get('status') == 'ok'
+         else f"({g.get('status')})", None, False),
         ('E MAE (kcal/mol)', sg('e_mae'), g.get('e_mae'), '.4f', True),
         ('E RMSE (kcal/mol)', sg('e_rmse'), g.get('e_rmse'), '.4f', True),
         ('F MAE (kcal/mol/Å)', sg('f_mae'), g.get('f_mae'), '.4f', True),
         ('F RMSE (kcal/mol/Å)', sg('f_rmse'), g.get('f_rmse'), '.4f', True),
-        ('kernel assembly (s)', sg('t_assemble_s'), g.get('t_assemble_s'), '.2f', True),
-        ('solve (s)', sg('t_solve_s'), g.get('t_solve_s'), '.2f', True),
+        ('kernel assembly (s)', s_asm, g.get('t_assemble_s'), '.2f', True),
+        ('solve (s)', s_solve, g.get('t_solve_s'), '.2f', True),
         ('whole training (s)',
-         f"> {s['t_train_s']:.0f} (timeout)" if s.get('status') == 'timeout' else sg('t_train_s'),
+         f"> {s['t_train_s']:.0f} (timeout)" if s.get('status') == 'timeout' else
+         f"killed after {s['run']['wall_s']:.0f} s (process wall time)"
+         if s.get('status') not in (None, 'ok') and s.get('run') else sg('t_train_s'),
          g.get('t_fit_s'), '.2f', True),
-        ('peak RSS (MB)', sg('peak_rss_mb'), g.get('peak_rss_mb'), '.0f', True),
+        ('peak RSS (MB)', s_rss, g.get('peak_rss_mb'), '.0f', True),
         ('first call: import+fit(5)+predict, cold numba cache (s)', None,
          (fc.get('cold') or {}).get('t_first_call_s'), '.2f', False),
         ('first call: same, warm numba cache (s)', None,
@@ -474,14 +549,17 @@ def make_table(res):
         (f'batched throughput, {n_te} geometries, sGDML default (geom/s)',
          sg('throughput_default_per_s'), g.get('throughput_per_s'), '.0f', True),
         ('machine: DGEMM 2000³ (GFLOP/s)', None, rl.get('dgemm_gflops'), '.1f', False),
+        ('machine: DGEMM 2000³, 1 thread (GFLOP/s)', None, rl.get('dgemm_gflops_1thread'),
+         '.1f', False),
         ('machine: copy bandwidth, 200 MB, read+write (GB/s)', None, rl.get('copy_gbs'),
          '.2f', False),
         ('1-geometry: streamed 2MD·8 B / latency (GB/s) [sGDML 1-proc; gdmlx kernel]',
          s_one_gbs, rl.get('one_kernel_gbs'), '.2f', True),
         ('1-geometry gdmlx kernel: % of copy bandwidth', None,
          100 * rl['one_kernel_frac_bw'] if rl else None, '.0f', False),
-        ('1-geometry gdmlx kernel: 8MD flops / latency (GFLOP/s; % of DGEMM)', None,
-         f"{rl['one_kernel_gflops']:.2f} ({100 * rl['one_kernel_frac_dgemm']:.0f} %)"
+        ('1-geometry gdmlx kernel: 8MD flops / latency (GFLOP/s; % of DGEMM, of 1-thread DGEMM)',
+         None, f"{rl['one_kernel_gflops']:.2f} ({100 * rl['one_kernel_frac_dgemm']:.0f} %, "
+         f"{100 * rl.get('one_kernel_frac_dgemm_1thread', float('nan')):.0f} %)"
          if rl else None, '', False),
         ('batched: 6nMD flops / time (GFLOP/s) [sGDML 1-proc; gdmlx]', s_batch_gflops,
          rl.get('batch_gflops'), '.2f', True),
@@ -523,6 +601,8 @@ def driver(args):
           '--sigma', repr(args.sigma), '--lam', repr(args.lam), '--threads', str(args.threads),
           '--seed', str(args.seed), '--train-idx', tr_path, '--test-idx', te_path,
           '--n-latency', str(args.n_latency), '--n-batch-reps', str(args.n_batch_reps)]
+    if args.gdmlx_fit_blas_threads:
+        me += ['--gdmlx-fit-blas-threads', str(args.gdmlx_fit_blas_threads)]
 
     # --- sGDML
     sg_model = os.path.join(tmp, 'sgdml_model.npz')
@@ -534,6 +614,8 @@ def driver(args):
                '--out-json', sg_json, '--out-model', sg_model, '--threads', str(args.threads),
                '--n-latency', str(args.n_latency), '--n-batch-reps', str(args.n_batch_reps),
                '--train-timeout', str(args.sgdml_train_timeout)]
+        if args.sgdml_max_memory_gb:
+            cmd += ['--max-memory-gb', str(args.sgdml_max_memory_gb)]
         run = _run_child(cmd, _child_env(args.threads), os.path.join(tmp, 'sgdml.log'),
                          args.sgdml_train_timeout + 1800, 'sGDML')
         sg = _read_json(sg_json) or {}
@@ -544,6 +626,13 @@ def driver(args):
             for line in run['log_tail'].splitlines():
                 if line.startswith('sGDML solver choice: '):
                     sg.update(json.loads(line.split(': ', 1)[1]))
+        if sg['status'] != 'ok':
+            # the runner logs '[time] start <phase>' / 'end <phase> (...)': where did it stop?
+            phases = [ln.split('] ', 1)[1] for ln in run['log_tail'].splitlines()
+                      if ln.startswith('[') and ('] start ' in ln or '] end ' in ln)]
+            sg['phases_logged'] = phases
+            if phases and phases[-1].startswith('start '):
+                sg['died_in_phase'] = phases[-1][len('start '):]
         sg['run'] = run
         res['sgdml'] = sg
 
@@ -570,7 +659,7 @@ def driver(args):
     table = make_table(res)
     res['table_markdown'] = table
     os.makedirs(args.results_dir, exist_ok=True)
-    out_path = os.path.join(args.results_dir, f'{name}_n{args.n_train}.json')
+    out_path = os.path.join(args.results_dir, f'{name}_n{args.n_train}{args.tag}.json')
     with open(out_path, 'w') as fh:
         json.dump(res, fh, indent=2)
     vs = g.get('vs_sgdml_model')
@@ -592,7 +681,21 @@ def driver(args):
     return 0 if g['status'] == 'ok' else 1
 
 
+def table_from(path):
+    with open(path) as fh:
+        res = json.load(fh)
+    res['table_markdown'] = make_table(res)
+    with open(path, 'w') as fh:
+        json.dump(res, fh, indent=2)
+    print(res['table_markdown'])
+    return 0
+
+
 if __name__ == '__main__':
+    if ARGS.table_from:
+        sys.exit(table_from(ARGS.table_from))
+    if not ARGS.data:
+        sys.exit('--data is required')
     if ARGS.side == 'gdmlx':
         gdmlx_side(ARGS)
     elif ARGS.side == 'firstcall':

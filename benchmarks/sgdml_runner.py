@@ -116,11 +116,18 @@ class _Timer:
     def wrap(self, label, fn):
         def timed(*args, **kwargs):
             t0 = time.perf_counter()
+            # Progress on stderr: if the process is killed (e.g. out of
+            # memory) the log still says in which phase.
+            print(f'[{time.strftime("%H:%M:%S")}] start {label}',
+                  file=sys.stderr, flush=True)
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.totals[label] = (self.totals.get(label, 0.0)
-                                      + time.perf_counter() - t0)
+                dt = time.perf_counter() - t0
+                self.totals[label] = self.totals.get(label, 0.0) + dt
+                print(f'[{time.strftime("%H:%M:%S")}] end {label} '
+                      f'({dt:.1f} s, peak RSS {_peak_rss_mb()[0]:.0f} MB)',
+                      file=sys.stderr, flush=True)
         return timed
 
     def get(self, label):
