@@ -393,6 +393,24 @@ def compare_trajectories(g, s, dt_fs):
     return out
 
 
+def provenance():
+    """git commit and uncommitted changes of the gdmlx tree, versions (others may be
+    editing gdmlx while this runs: recorded at the start and at the end)."""
+    repo = os.path.dirname(HERE)
+
+    def git(*a):
+        r = subprocess.run(['git', '-C', repo, *a], capture_output=True, text=True)
+        return r.stdout.strip()
+    import gdmlx
+    import numba
+    import ase
+    return {'git_head': git('rev-parse', 'HEAD'), 'git_head_subject': git('log', '-1', '--format=%s'),
+            'git_dirty_gdmlx': git('status', '--porcelain', '--', 'gdmlx').splitlines(),
+            'gdmlx': getattr(gdmlx, '__version__', '?'), 'numba': numba.__version__,
+            'numpy': np.__version__, 'ase': ase.__version__, 'python': sys.version.split()[0],
+            'time': time.strftime('%Y-%m-%d %H:%M:%S')}
+
+
 def fmt(x, nd=1):
     return f'{x:,.{nd}f}' if isinstance(x, (int, float)) and np.isfinite(x) else '—'
 
@@ -419,7 +437,8 @@ def main(args):
     res = {'molecule': mol, 'args': {k: v for k, v in vars(args).items()
                                      if k not in ('worker', 'spec', 'out')},
            'command': ' '.join([os.path.basename(sys.executable)] + sys.argv),
-           'started': time.strftime('%Y-%m-%d %H:%M:%S'), **prep,
+           'started': time.strftime('%Y-%m-%d %H:%M:%S'), 'provenance_start': provenance(),
+           **prep,
            'initial_temperature_K_3N-6': t_initial(prep['velocities'], args.data, prep['frame']),
            'thread_settings': {'md_runs': {v: str(args.threads) for v in THREAD_VARS},
                                'gdmlx_2thread_run': {v: '2' for v in THREAD_VARS},
@@ -529,6 +548,7 @@ def main(args):
                   f'{d["etot_std_kcal_mol"]:.2e} |')
     res['table_speed_markdown'] = '\n'.join(t1)
     res['table_drift_markdown'] = '\n'.join(t2)
+    res['provenance_end'] = provenance()
     res['total_runtime_s'] = time.time() - t_start
     out_json = os.path.join(args.results_dir, f'md_{mol}.json')
     with open(out_json, 'w') as f:
