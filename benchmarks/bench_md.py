@@ -150,8 +150,25 @@ def run_worker(name, spec, args, threads, extra_env=None, timed=True):
         return json.load(f)
 
 
+def drift_standard_error(t_ps, e, n_blocks=10):
+    """Standard error (eV/ps) of the E_tot(t) slope from ``n_blocks`` block means.
+
+    Frames a few fs apart are correlated, so the least-squares error of the frame-wise fit is
+    too small; block means over >= 1 ps are close to independent, and the scatter of the
+    slope fitted through them measures how far the slope could move by chance.
+    """
+    edges = np.linspace(t_ps[0], t_ps[-1], n_blocks + 1)
+    idx = np.clip(np.searchsorted(edges, t_ps, side='right') - 1, 0, n_blocks - 1)
+    tb = np.array([t_ps[idx == b].mean() for b in range(n_blocks)])
+    eb = np.array([e[idx == b].mean() for b in range(n_blocks)])
+    coef = np.polyfit(tb, eb, 1)
+    resid = eb - np.polyval(coef, tb)
+    return float(np.sqrt(resid @ resid / (n_blocks - 2) / np.sum((tb - tb.mean()) ** 2)))
+
+
 def energy_stats(time_fs, epot, ekin, t_max_fs=None):
-    """Drift (slope of a linear fit of E_tot vs t) and std of E_tot, t = 0 excluded."""
+    """Drift (slope of a linear fit of E_tot vs t, with its block standard error) and std of
+    E_tot, t = 0 excluded."""
     t = np.asarray(time_fs, float)
     e = np.asarray(epot, float) + np.asarray(ekin, float)
     keep = (t > 0) & (t <= (t_max_fs if t_max_fs else np.inf) + 1e-9)
@@ -159,6 +176,7 @@ def energy_stats(time_fs, epot, ekin, t_max_fs=None):
     slope = np.polyfit(t / 1000.0, e, 1)[0]
     return {'simulated_ps': float(t[-1] / 1000.0), 'n_frames': int(len(t)),
             'drift_eV_per_ps': float(slope),
+            'drift_se_eV_per_ps': drift_standard_error(t / 1000.0, e),
             'drift_kcal_mol_per_ps': float(slope / KCAL_MOL_EV),
             'etot_std_eV': float(e.std()),
             'etot_std_kcal_mol': float(e.std() / KCAL_MOL_EV),
@@ -540,10 +558,11 @@ def main(args):
                    ('construct_plus_first_run_s', 'Simulation + first run'),
                    ('second_run_100_s', 'second run(100)')):
         t1.append(f'| {lab} | {cold[k]:.2f} | {warm[k]:.3f} |')
-    t2 = ['| run | ps | drift (eV/ps) | drift (kcal/mol/ps) | E_tot std (eV) | E_tot std (kcal/mol) |',
-          '|---|---|---|---|---|---|']
+    t2 = ['| run | ps | drift (eV/ps) | drift std. error (eV/ps) | drift (kcal/mol/ps) | '
+          'E_tot std (eV) | E_tot std (kcal/mol) |', '|---|---|---|---|---|---|---|']
     for label, d in drift.items():
         t2.append(f'| {label} | {d["simulated_ps"]:g} | {d["drift_eV_per_ps"]:.2e} | '
+                  f'{d["drift_se_eV_per_ps"]:.1e} | '
                   f'{d["drift_kcal_mol_per_ps"]:.2e} | {d["etot_std_eV"]:.2e} | '
                   f'{d["etot_std_kcal_mol"]:.2e} |')
     res['table_speed_markdown'] = '\n'.join(t1)
