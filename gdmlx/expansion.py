@@ -71,6 +71,13 @@ class KernelExpansion:
                         np.empty(D), F)
         return E, F
 
+    def predict_desc(self, x):
+        """Energies (n,) and descriptor-space forces (n, D) of descriptors ``x`` (n, D)."""
+        step = max(1, _CHUNK_ELEMENTS // self.n_train)
+        out = [predict_desc_batch(x[s:s + step], self.X, self.B, self.a, self.sigma, self.c,
+                                  self.XB, self.X_sq) for s in range(0, len(x), step)]
+        return np.concatenate([e for e, _ in out]), np.concatenate([f for _, f in out])
+
     def predict(self, R, batch_size=None):
         """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3)."""
         n = R.shape[0]

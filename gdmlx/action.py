@@ -1,0 +1,246 @@
+"""Learned long-stride maps: the action S(qm, pm) as a gradient-domain kernel model.
+
+A map (q, p) -> (q', p') over a stride ``tau`` written with the midpoint generating function
+(qm = (q + q')/2, pm = (p + p')/2)::
+
+    q' - q =  dS/dp (qm, pm),        p' - p = -dS/dq (qm, pm)
+
+is symplectic for any scalar S and time-reversible when S is even in p. gdmlx uses::
+
+    S = tau H(qm, pm) + C(qm, pm)
+
+``tau H`` alone is the implicit midpoint rule for the force field the data came from; the
+correction C, a GDML-style kernel model learned from the residual gradients of pairs of
+states a stride apart in short-step MD, is what the midpoint rule gets wrong. Learning
+only the residual keeps C small and smooth, and far from the data the map falls back to
+the midpoint rule of the true force field instead of to nothing.
+
+C is a function of the phase-space pair features (1/r_ij and its rate of change over a
+stride, :mod:`gdmlx.kernels.phase_features`): invariant under rotation and translation.
+Its kernel is summed over the momentum flip (features y -> -y), so C is exactly even in p
+and the map exactly time-reversible. Momenta are rescaled, p_hat = kappa p (a canonical
+change of variables), so that the two halves of the gradient labels have equal spread and
+weigh the same in the fit.
+
+Units: ASE's (Angstrom, eV, amu, time in ASE units); p = m v. Trajectories in gdmlx's HDF5
+format (positions in Angstrom, velocities in Angstrom/fs).
+"""
+
+import sys
+import time
+
+import ase.data
+import ase.units
+import h5py
+import numpy as np
+
+from gdmlx._version import __version__
+from gdmlx.atomic_write import atomic_path
+from gdmlx.dense_kernel import assemble_dense
+from gdmlx.descriptor import all_pairs
+from gdmlx.errors import InputError, ModelFileError
+from gdmlx.expansion import KernelExpansion
+from gdmlx.kernels.phase_features import phase_features_dense
+from gdmlx.md.trajectory import read_trajectory
+from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
+from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
+from gdmlx.units import energy_in_ev, length_in_ang
+
+
+class ActionModel:
+    """Learned correction to the implicit-midpoint action of a force field.
+
+    Parameters
+    ----------
+    stride_fs : float
+        Time between the two states of a training pair, and the map's step (fs).
+    sigma : float
+        Kernel length scale in feature units (1/Angstrom).
+    lam : float
+        Regularisation, relative to the label spread.
+    n_train : int
+        Number of training pairs (drawn at random from all pairs in the trajectories).
+    n_valid : int
+        Held-out pairs for the error report in ``fit_info_``.
+    seed : int
+        Random seed of the draw.
+
+    Fitted attributes: ``z_``, ``masses_`` (amu), ``kappa_`` (momentum scale),
+    ``expansion_`` (the kernel model of kappa C over features of 2 x D dimensions, its
+    training points doubled by the momentum flip) and ``fit_info_``.
+    """
+
+    def __init__(self, stride_fs=2.0, sigma=1.0, lam=1e-8, n_train=200, n_valid=200, seed=0):
+        self.stride_fs = stride_fs
+        self.sigma = sigma
+        self.lam = lam
+        self.n_train = n_train
+        self.n_valid = n_valid
+        self.seed = seed
+
+    @property
+    def tau(self):
+        """Stride in ASE time units."""
+        return self.stride_fs * ase.units.fs
+
+    def fit(self, trajectories, force_model, verbose=True):
+        """Learn C from pairs of states ``stride_fs`` apart.
+
+        trajectories : list of paths to gdmlx HDF5 trajectories (``gdmlx md -o x.h5``), or of
+            dicts with ``positions`` (T, N, 3) [A], ``velocities`` (T, N, 3) [A/fs],
+            ``time_fs`` (T,) and ``z`` (N,); frames must be evenly spaced and the stride a
+            multiple of their spacing.
+        force_model : fitted gdmlx model (the force field the trajectories were run with).
+        """
+        t0 = time.perf_counter()
+        self._set_molecule(force_model.z_)
+        q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(q0))
+        if len(order) < self.n_train + 1:
+            raise InputError(f"the trajectories hold {len(order)} pairs {self.stride_fs} fs apart; "
+                             f"n_train={self.n_train} needs more (longer runs or more trajectories)")
+        train, valid = order[:self.n_train], order[self.n_train:self.n_train + self.n_valid]
+        qm, vm, gq, gp = self._residual_gradients(q0[train], v0[train], q1[train], v1[train], force_model)
+        self.fit_gradients(self.z_, qm, vm, gq, gp, verbose)
+        M = len(train)
+        self.fit_info_ = {"n_train": M, "n_pairs_available": len(order), "fit_s": time.perf_counter() - t0,
+                          "kappa": self.kappa_,
+                          **self._errors(q0[valid], v0[valid], q1[valid], v1[valid], force_model)}
+        return self
+
+    def fit_gradients(self, z, qm, vm, gq, gp, verbose=False):
+        """Fit C to gradient labels ``gq`` = dC/dq and ``gp`` = dC/dp (n, N, 3) given at
+        midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
+        numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread."""
+        self._set_molecule(z)
+        self.kappa_ = float(np.sqrt(np.mean(gp**2) / np.mean(gq**2)))
+        M, N = qm.shape[:2]
+        check_analytic_fits(M * 6 * N)
+        f, J = self._features(qm, vm)
+        y = -np.concatenate([self.kappa_ * gq, gp], axis=1).reshape(-1)   # "forces" = -grad
+        y_std = float(y.std()) or 1.0
+        if verbose:
+            print(f"gdmlx action: {M} pairs, {M * 6 * N} x {M * 6 * N} kernel matrix", file=sys.stderr)
+        K = assemble_dense(f, J, self.sigma, self._signs())
+        alpha = solve_cholesky_lower(K, y / y_std, self.lam) * y_std
+        B = np.einsum("afn,an->af", J, alpha.reshape(M, 6 * N))
+        self.expansion_ = self._expansion(f, B)
+        return self
+
+    # ------------------------------------------------------------------ the model
+    def correction_gradient(self, qm, pm):
+        """``(dC/dq, dC/dp)`` at midpoints ``qm`` (n, N, 3) [A] and ``pm`` (n, N, 3) [amu A/T]."""
+        f, J = self._features(qm, pm / self.masses_[:, None])
+        _, fd = self.expansion_.predict_desc(f)                      # fd = -d(kappa C)/df
+        g = -np.einsum("nf,nfk->nk", fd, J).reshape(len(qm), 2, -1, 3)
+        return g[:, 0] / self.kappa_, g[:, 1]
+
+    def _set_molecule(self, z):
+        self.z_ = np.asarray(z, dtype=np.int64)
+        self.masses_ = ase.data.atomic_masses[self.z_].astype(np.float64)
+        self.pairs_ = all_pairs(len(self.z_))
+
+    def _features(self, q, v):
+        """Features (n, 2D) and Jacobians (n, 2D, 6N) with respect to (q, p_hat)."""
+        f, J = phase_features_dense(q, v, self.pairs_, self.tau)
+        n, F, _ = J.shape
+        J = J.reshape(n, F, 2, -1, 3)
+        J[:, :, 1] /= (self.kappa_ * self.masses_)[None, None, :, None]   # dv/dp_hat = 1/(kappa m)
+        return f, J.reshape(n, F, -1)
+
+    def _signs(self):
+        D = len(self.pairs_)
+        return np.array([np.ones(2 * D), np.r_[np.ones(D), -np.ones(D)]])
+
+    def _expansion(self, f, B):
+        """Kernel expansion over the training points and their momentum-flipped copies."""
+        s = self._signs()[1]
+        X, BB = np.concatenate([f, f * s]), np.concatenate([B, B * s])
+        return KernelExpansion(self.feature_pairs, len(self.z_), self.sigma, X, BB, np.zeros(len(X)), 0.0)
+
+    @property
+    def feature_pairs(self):
+        """(2D, 2): the atom pair of each feature (x_k and y_k belong to pair k)."""
+        return np.concatenate([self.pairs_, self.pairs_])
+
+    def _residual_gradients(self, q0, v0, q1, v1, force_model):
+        """Midpoints and what the midpoint rule misses: ``dC/dq``, ``dC/dp`` for each pair."""
+        m = self.masses_[:, None]
+        tau = self.tau
+        p0, p1 = m * v0, m * v1
+        qm, pm = 0.5 * (q0 + q1), 0.5 * (p0 + p1)
+        F = model_forces(force_model, qm)
+        gp = (q1 - q0) - tau * pm / m               # dC/dp
+        gq = tau * F - (p1 - p0)                    # dC/dq
+        return qm, pm / m, gq, gp
+
+    def _errors(self, q0, v0, q1, v1, force_model):
+        """RMS of the correction labels on held-out pairs, and of what the model leaves."""
+        if len(q0) == 0:
+            return {}
+        qm, vm, gq, gp = self._residual_gradients(q0, v0, q1, v1, force_model)
+        cq, cp = self.correction_gradient(qm, vm * self.masses_[:, None])
+        rms = lambda a: float(np.sqrt(np.mean(a**2)))
+        return {"n_valid": len(q0),
+                "valid_rms_dq_midpoint_A": rms(gp), "valid_rms_dq_learned_A": rms(gp - cp),
+                "valid_rms_dp_midpoint": rms(gq), "valid_rms_dp_learned": rms(gq - cq)}
+
+    # ------------------------------------------------------------------ files
+    def save(self, path):
+        """Write the fitted action model to ``path`` (HDF5, no pickle), atomically."""
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs.update(format="gdmlx-model", format_version=1, gdmlx_version=__version__,
+                           kind="action", stride_fs=float(self.stride_fs), sigma=float(self.sigma),
+                           lam=float(self.lam), kappa=self.kappa_)
+            f["z"] = self.z_
+            write_expansion(f.create_group("expansion"), self.expansion_)
+
+    @classmethod
+    def load(cls, path):
+        """Read an action model written by :meth:`save`."""
+        with open_model_file(path) as f:
+            if f.attrs.get("kind") != "action":
+                raise ModelFileError(f"{path}: not an action model (kind {f.attrs.get('kind')!r})")
+            try:
+                a = dict(f.attrs)
+                model = cls(stride_fs=float(a["stride_fs"]), sigma=float(a["sigma"]), lam=float(a["lam"]))
+                model._set_molecule(f["z"][()])
+                model.expansion_ = read_expansion(f["expansion"], len(model.z_))
+                model.kappa_ = float(a["kappa"])
+            except KeyError as exc:
+                raise ModelFileError(f"{path}: action model file lacks {exc}; truncated or foreign") from None
+        if not np.array_equal(model.expansion_.pairs, model.feature_pairs) or model.kappa_ <= 0:
+            raise ModelFileError(f"{path}: action model pairs or momentum scale are inconsistent")
+        model.fit_info_ = {}
+        return model
+
+
+def model_forces(model, q):
+    """Forces (n, N, 3) [eV/A] of a gdmlx model at positions ``q`` (n, N, 3) [A]."""
+    r_scale = 1.0 / length_in_ang(model.length_unit_)
+    F = model.predict(q * r_scale)
+    return F * energy_in_ev(model.energy_unit_) * r_scale
+
+
+def _pairs_from_trajectories(trajectories, stride_fs, z):
+    """States ``stride_fs`` apart: q0, v0, q1, v1 (n, N, 3) in A and A/T (ASE time)."""
+    out = [[], [], [], []]
+    for traj in trajectories:
+        t = read_trajectory(traj) if isinstance(traj, str) else traj
+        name = traj if isinstance(traj, str) else "trajectory"
+        if not np.array_equal(np.asarray(t["z"]), z):
+            raise InputError(f"{name}: atomic numbers do not match the force model's")
+        time_fs = np.asarray(t["time_fs"], dtype=float)
+        spacing = np.diff(time_fs)
+        if len(time_fs) < 2 or np.ptp(spacing) > 1e-6 * spacing.mean():
+            raise InputError(f"{name}: frames must be evenly spaced in time")
+        k = stride_fs / spacing[0]
+        if abs(k - round(k)) > 1e-6 or round(k) < 1:
+            raise InputError(f"{name}: stride {stride_fs} fs is not a multiple of the frame "
+                             f"spacing {spacing[0]:g} fs")
+        k = round(k)
+        q, v = np.asarray(t["positions"], float), np.asarray(t["velocities"], float) / ase.units.fs
+        for lst, arr in zip(out, (q[:-k], v[:-k], q[k:], v[k:])):
+            lst.append(arr)
+    return [np.concatenate(a) for a in out]

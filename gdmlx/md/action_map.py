@@ -1,0 +1,226 @@
+"""MD with a learned long-stride map (see :mod:`gdmlx.action`).
+
+Each stride solves the implicit midpoint equation of the action S = tau H + C::
+
+    q' = q + tau pm/m + dC/dp(qm, pm)
+    p' = p + tau F(qm) - dC/dq(qm, pm),          qm = (q + q')/2, pm = (p + p')/2
+
+by fixed-point iteration with Anderson acceleration (Walker & Ni, SIAM J. Numer. Anal. 49,
+1715 (2011)), started from an explicit step. The solution is symplectic and, because C is
+even in p, time-reversible, up to the solver tolerance. Langevin: half a friction step
+(O) before and after each stride. Units are ASE's (see :mod:`gdmlx.md.integrator`).
+"""
+
+import sys
+import time
+
+import ase.units
+import numba
+import numpy as np
+
+from gdmlx.errors import GeometryError
+from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
+from gdmlx.kernels.predict import expansion_one
+from gdmlx.md import integrator
+from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, force_groups, summarize
+from gdmlx.md.trajectory import open_trajectory
+from gdmlx.units import energy_in_ev, length_in_ang
+
+
+class ActionMapError(GeometryError):
+    """The implicit equation of a stride did not converge; the message says where."""
+
+
+@numba.njit(cache=True)
+def correction_gradient_one(q, v, pairs, tau, X, B, X_sq, XB, sigma, f, G, Hq, fd, dq, dv):
+    """Gradient of the learned correction (in its fitted variables) at one state.
+
+    ``dq`` (N, 3) and ``dv`` (N, 3) receive d(kappa C)/dq and d(kappa C)/dv; ``f``, ``G``,
+    ``Hq``, ``fd`` are work arrays of the phase features (2D,), (D, 3), (D, 3), (2D,).
+    """
+    phase_features_one(q, v, pairs, tau, f, G, Hq)
+    expansion_one(f, X, B, X_sq, XB, np.zeros(X.shape[0]), sigma, 0.0, fd)
+    for k in range(fd.shape[0]):
+        fd[k] = -fd[k]
+    phase_gradient_one(fd, G, Hq, pairs, tau, dq, dv)
+
+
+def anderson_solve(G, z0, tol, max_iter, memory):
+    """Solve ``z = G(z)`` by Anderson-accelerated fixed-point iteration.
+
+    Returns ``(z, iterations, residual)``; ``residual`` is max |G(z) - z| (same units as z).
+    Stops when it falls below ``tol`` or after ``max_iter`` evaluations of G. ``z`` may have
+    any shape; the mixing works on it flattened.
+    """
+    shape = z0.shape
+    z = z0.reshape(-1)
+    g = G(z.reshape(shape)).reshape(-1)
+    r = g - z
+    dR, dG = [], []
+    for it in range(1, max_iter + 1):
+        res = float(np.abs(r).max())
+        if res < tol:
+            return g.reshape(shape), it, res
+        if dR:
+            A = np.stack(dR, axis=1)
+            gamma = np.linalg.lstsq(A, r, rcond=None)[0]
+            z_new = g - np.stack(dG, axis=1) @ gamma
+        else:
+            z_new = g
+        g_new = G(z_new.reshape(shape)).reshape(-1)
+        r_new = g_new - z_new
+        dR.append(r_new - r)
+        dG.append(g_new - g)
+        if len(dR) > memory:
+            dR.pop(0)
+            dG.pop(0)
+        z, g, r = z_new, g_new, r_new
+    return g.reshape(shape), max_iter, float(np.abs(r).max())
+
+
+class ActionSimulation:
+    """MD of one molecule with strides of a learned action map.
+
+    Parameters
+    ----------
+    force_model : fitted gdmlx model (the force field H is built on)
+    action : fitted :class:`gdmlx.action.ActionModel`; its ``stride_fs`` is the step
+    positions : (N, 3) start geometry in Angstrom
+    temperature_K, thermostat, friction_per_fs, seed, velocities : as for
+        :class:`gdmlx.md.Simulation` (velocities in A/fs)
+    tol : float
+        Convergence of the implicit equation: max |change| of q' and of tau p'/m (A).
+    max_iter, memory : iteration cap and Anderson history length.
+    """
+
+    def __init__(self, force_model, action, positions, *, temperature_K=300.0, thermostat="nve",
+                 friction_per_fs=0.01, seed=None, velocities=None, tol=1e-9, max_iter=50, memory=6,
+                 max_bond_stretch=2.0, max_energy_step_ev=1.0):
+        if not np.array_equal(np.asarray(force_model.z_), action.z_):
+            raise ValueError("the action model was trained for other atomic numbers than the force model's")
+        from gdmlx.md.simulation import Simulation
+        base = Simulation(force_model, positions, dt_fs=action.stride_fs, temperature_K=temperature_K,
+                          thermostat=thermostat, friction_per_fs=friction_per_fs, seed=seed,
+                          velocities=velocities, max_bond_stretch=max_bond_stretch,
+                          max_energy_step_ev=max_energy_step_ev)
+        self.base, self.action = base, action
+        self.z, self.masses, self.q, self.v = base.z, base.masses, base.q, base.v
+        self.groups = force_groups(force_model)[0]
+        self.r_scale = 1.0 / length_in_ang(force_model.length_unit_)
+        self.e_scale = energy_in_ev(force_model.energy_unit_)
+        self.tau = action.tau
+        self.tol, self.max_iter, self.memory = tol, max_iter, memory
+        self.step = 0
+        self.iterations = []
+        N, D = len(self.z), len(action.pairs_)
+        self._ws = (np.empty(2 * D), np.empty((D, 3)), np.empty((D, 3)), np.empty(2 * D),
+                    np.empty((N, 3)), np.empty((N, 3)))
+        self._fws = (np.empty(D * 2), np.empty((D * 2, 3)), np.empty(D * 2))
+        self.epot, self.F = self._forces(self.q)
+
+    # ------------------------------------------------------------ one stride
+    def _forces(self, q):
+        """Potential energy (eV) and forces (N, 3) [eV/A] of the force model at ``q``."""
+        F = np.zeros((len(self.z), 3))
+        Fl = np.empty_like(F)
+        E = 0.0
+        for g in self.groups:
+            E += integrator.group_forces(g, q, self.r_scale, self.e_scale, *self._fws, Fl)
+            F += Fl
+        return E, F
+
+    def _correction(self, q, p):
+        """(dC/dq, dC/dp) of the learned correction at state (q, p)."""
+        a, e = self.action, self.action.expansion_
+        f, G, Hq, fd, dq, dv = self._ws
+        correction_gradient_one(q, p / self.masses[:, None], a.pairs_, self.tau, e.X, e.B, e.X_sq,
+                                e.XB, e.sigma, f, G, Hq, fd, dq, dv)
+        return dq / a.kappa_, dv / (a.kappa_ * self.masses[:, None])
+
+    def stride(self):
+        """Advance (q, v) by one stride; returns the number of iterations used."""
+        m = self.masses[:, None]
+        q, p, tau = self.q, self.v * m, self.tau
+        pos = tau / m                                       # momentum -> position-like units
+
+        def G(w):
+            q1, p1 = w[0], w[1] / pos
+            qm, pm = 0.5 * (q + q1), 0.5 * (p + p1)
+            _, F = self._forces(qm)
+            cq, cp = self._correction(qm, pm)
+            return np.stack([q + tau * pm / m + cp, (p + tau * F - cq) * pos])
+
+        cq, cp = self._correction(q, p)
+        guess = np.stack([q + tau * p / m + 0.5 * tau * pos * self.F + cp, (p + tau * self.F - cq) * pos])
+        w, it, res = anderson_solve(G, guess, self.tol, self.max_iter, self.memory)
+        if res >= self.tol or not np.all(np.isfinite(w)):
+            raise ActionMapError(
+                f"stride {self.step + 1}: the implicit midpoint equation did not converge in "
+                f"{self.max_iter} iterations (residual {res:.2e} A > tol {self.tol:g} A). The stride "
+                f"({self.action.stride_fs} fs) is too long for this molecule's fastest motion, or "
+                "the trajectory left the action model's training data; use a shorter stride or "
+                "raise max_iter")
+        self.q, self.v = w[0], w[1] / pos / m
+        self.epot, self.F = self._forces(self.q)
+        self.step += 1
+        self.iterations.append(it)
+        return it
+
+    def _thermostat(self, h):
+        b = self.base
+        c1 = np.exp(-b.gamma * h)
+        noise = b.rng.standard_normal(self.v.shape)
+        self.v = c1 * self.v + np.sqrt((1.0 - c1 * c1) * b.kT / self.masses)[:, None] * noise
+        self.v -= (self.masses @ self.v) / self.masses.sum()
+
+    # ------------------------------------------------------------ run
+    def run(self, n_strides, trajectory=None, save_every=1, report_every=100, progress=True):
+        """Run ``n_strides`` strides; frames every ``save_every`` strides to ``trajectory``.
+
+        Returns the summary of :func:`gdmlx.md.simulation.summarize` (steps are strides)
+        plus the mean and largest iteration count. Raises MDInstabilityError or
+        ActionMapError when the run cannot go on; frames written so far are kept.
+        """
+        b = self.base
+        writer = trajectory and open_trajectory(
+            trajectory, self.z, self.masses,
+            {"dt_fs": self.action.stride_fs, "temperature_K": b.temperature_K,
+             "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map"})
+        frames = {"time_fs": [], "epot": [], "ekin": []}
+        done, t0, status = 0, time.perf_counter(), integrator.OK
+        try:
+            while done < n_strides:
+                e_before = self.epot
+                if b.gamma > 0:
+                    self._thermostat(0.5 * self.tau)
+                self.stride()
+                if b.gamma > 0:
+                    self._thermostat(0.5 * self.tau)
+                done += 1
+                status = integrator._domain_status(self.q, b.r_min, b.bonds, b.bond_max)
+                if status == integrator.OK and abs(self.epot - e_before) > b.max_energy_step:
+                    status = integrator.ENERGY_JUMP
+                if status != integrator.OK:
+                    break
+                if done % save_every == 0:
+                    ekin = 0.5 * float(np.sum(self.masses[:, None] * self.v**2))
+                    t_fs = self.step * self.action.stride_fs
+                    for key, val in (("time_fs", t_fs), ("epot", self.epot), ("ekin", ekin)):
+                        frames[key].append(val)
+                    if writer:
+                        writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])
+                if progress and done % report_every == 0:
+                    print(f"\raction MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
+                          f"strides/s  mean iterations {np.mean(self.iterations):.1f}", end="",
+                          file=sys.stderr, flush=True)
+        finally:
+            if writer:
+                writer.close(complete=done == n_strides and status == integrator.OK, status=int(status))
+            if progress:
+                print(file=sys.stderr)
+        summary = summarize(frames, done, time.perf_counter() - t0, self.action.stride_fs, b.temperature)
+        summary.update(mean_iterations=float(np.mean(self.iterations)) if self.iterations else 0.0,
+                       max_iterations=int(max(self.iterations, default=0)))
+        if status != integrator.OK:
+            raise MDInstabilityError(f"action MD stopped at stride {self.step}: {_STOP_REASONS[status]}")
+        return summary
