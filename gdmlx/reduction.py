@@ -65,11 +65,14 @@ class ReductionReport:
 
 
 def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_fraction=0.3,
-           min_drop_fraction=0.02, progress=True):
+           min_drop_fraction=0.02, progress=True, on_round=None):
     """Smallest pair list whose retrained model keeps validation force MAE within ``tol``.
 
     model: fitted GDMLRegressor with its training data; R_valid, F_valid (n, N, 3):
-    validation geometries (not the test set). Returns ``(reduced_model, report)``.
+    validation geometries (not the test set). ``on_round(trial_model, round)``, if given,
+    is called with every model tried and its entry of ``report.rounds`` (benchmarks use it
+    to record test errors; it must not influence the selection). Returns
+    ``(reduced_model, report)``.
     """
     if model.R_train_ is None:
         raise ValueError("reduction retrains the model: it needs a model that kept its training "
@@ -93,6 +96,8 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
         ok = mae <= (1 + tol) * full_mae
         report.rounds.append({"n_pairs": int(n_keep), "valid_f_mae": mae, "accepted": bool(ok),
                               "drop_fraction": frac, "seconds": time.perf_counter() - t0})
+        if on_round:
+            on_round(trial, report.rounds[-1])
         if progress:
             print(f"reduce: {n_keep} pairs, validation force MAE {mae:.4f} "
                   f"({mae / full_mae - 1:+.1%} vs full) {'accepted' if ok else 'rejected'}",

@@ -43,8 +43,11 @@ def chain_model():
 @pytest.mark.parametrize("importance", ["masking", "own-term"])
 def test_reduce_drops_pairs_within_tolerance(chain_model, importance):
     model, R, F = chain_model
+    seen = []
     reduced, report = reduce_pairs(model, R[60:90], F[60:90], tol=0.05, importance=importance,
-                             progress=False)
+                                   progress=False, on_round=lambda m, rd: seen.append((len(m.pairs_), rd)))
+    assert [n for n, _ in seen] == [rd["n_pairs"] for rd in report.rounds]   # every model tried
+    assert all(rd is report_rd for (_, rd), report_rd in zip(seen, report.rounds))
     assert len(reduced.pairs_) < len(model.pairs_)
     valid_mae = np.abs(reduced.predict(R[60:90]) - F[60:90]).mean()
     assert valid_mae <= 1.05 * report.full_valid_f_mae + 1e-12
