@@ -128,3 +128,22 @@ def test_info_describes_a_multiscale_model(toy_data, tmp_path, capsys):
     info = run_json(capsys, "info", str(tmp_path / "ms.h5"), "--json")
     assert [p["n_pairs"] for p in info["parts"]] == [4, 10]
     assert [p["n_train"] for p in info["parts"]] == [10, 20]
+
+
+def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
+             "-o", str(model), "--json")
+    traj = tmp_path / "ref.h5"
+    run_json(capsys, "md", str(model), "--steps", "4000", "--dt", "0.125", "--save-every", "2",
+             "--temperature", "300", "--seed", "0", "-o", str(traj), "--json")
+    act = tmp_path / "act.h5"
+    fit = run_json(capsys, "action", "train", str(traj), "--model", str(model), "--stride", "1",
+                   "--sigma", "1", "--n-train", "40", "--n-valid", "50", "-o", str(act), "--json")
+    assert fit["valid_rms_dq_learned_A"] < fit["valid_rms_dq_midpoint_A"]
+    md = run_json(capsys, "md", str(model), "--action", str(act), "--steps", "100", "--save-every", "5",
+                  "--temperature", "300", "--seed", "0", "-o", str(tmp_path / "a.h5"), "--json")
+    assert md["steps"] == 100 and md["simulated_ps"] == pytest.approx(0.1)
+    assert len(gdmlx.md.read_trajectory(tmp_path / "a.h5")["time_fs"]) == 20
+    assert main(["action", "train", str(traj), "--model", str(model), "--stride", "0.3", "-o", "x.h5"]) == 2
+    assert "not a multiple" in capsys.readouterr().err

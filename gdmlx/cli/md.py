@@ -15,7 +15,7 @@ def add_parser(sub):
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("--xyz", help="start geometry (any ASE-readable file; default: the model's "
                                  "first training geometry)")
-    p.add_argument("--steps", type=int, required=True, help="number of time steps")
+    p.add_argument("--steps", type=int, required=True, help="number of time steps (strides with --action)")
     p.add_argument("--dt", type=float, default=0.5, help="time step in fs (default 0.5)")
     p.add_argument("--temperature", type=float, default=300.0,
                    help="initial velocities and thermostat target, K (default 300)")
@@ -24,6 +24,10 @@ def add_parser(sub):
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
     p.add_argument("--mts", type=int, default=1,
                    help="multiscale models: evaluate the slow part every this many steps (default 1)")
+    p.add_argument("--action", help="action model file ('gdmlx action train'): integrate with its "
+                                    "learned long-stride map; the step is its stride and --dt is ignored")
+    p.add_argument("--action-tol", type=float, default=1e-8,
+                   help="--action: convergence of each stride's implicit equation, A (default 1e-8)")
     p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
     p.add_argument("--save-every", type=int, default=10, help="save a frame every this many steps (default 10)")
     p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
@@ -39,9 +43,18 @@ def run(args):
         start = model.R_train_[0]
     else:
         raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
-    sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
-                     thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
-                     slow_every=args.mts)
+    if args.action:
+        if args.mts != 1:
+            raise ValueError("--action and --mts cannot be combined")
+        from gdmlx.action import ActionModel
+        from gdmlx.md.action_map import ActionSimulation
+        sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,
+                               thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
+                               tol=args.action_tol)
+    else:
+        sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
+                         thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
+                         slow_every=args.mts)
     if args.save_every % args.mts:
         raise ValueError(f"--save-every must be a multiple of --mts ({args.mts})")
     steps = args.steps - args.steps % args.save_every
