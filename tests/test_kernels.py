@@ -37,9 +37,10 @@ def random_expansion(pairs, M=6, seed=0, with_energy=True):
     return exp, R_train, alphas.reshape(M, -1), a
 
 
+@pytest.mark.parametrize("M", [3, 6, 9])          # training points in blocks of 4, and the rest
 @pytest.mark.parametrize("pairs", PAIR_LISTS)
-def test_single_and_batched_prediction_match_reference(pairs):
-    exp, R_train, alphas, a = random_expansion(pairs)
+def test_single_and_batched_prediction_match_reference(pairs, M):
+    exp, R_train, alphas, a = random_expansion(pairs, M=M)
     R = toy_geometries(7, seed=5)
     E_batch, F_batch = exp.predict(R, batch_size=3)
     for t in range(7):
