@@ -10,6 +10,8 @@ Layout (format version 1)::
                                 use_energy_labels, train_hash, dataset_md5 (sGDML fingerprint
                                 of the dataset the indices refer to), energy_fit_slope, energy_fit_r
         z (N,) int64
+        perms (P, N) int64   atom permutations the kernel is summed over (identity first;
+                             optional, absent in files of models without symmetries)
         expansion/       attrs: sigma, c;  datasets: pairs (D,2), X (M,D), B (M,D), a (M,)
         training/        optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
         indices/         optional: train, valid (int64) into the source dataset
@@ -22,8 +24,9 @@ import numpy as np
 
 from gdmlx._version import __version__
 from gdmlx.atomic_write import atomic_path
-from gdmlx.errors import ModelFileError
+from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
+from gdmlx.symmetry import check_permutations
 
 FORMAT = "gdmlx-model"
 FORMAT_VERSION = 1
@@ -68,6 +71,7 @@ def write_regressor(g, model):
                    energy_fit_slope=model.energy_fit_.get("slope", np.nan),
                    energy_fit_r=model.energy_fit_.get("r", np.nan))
     g["z"] = model.z_
+    g["perms"] = model.perms_
     write_expansion(g.create_group("expansion"), exp)
     if getattr(model, "R_train_", None) is not None:
         t = g.create_group("training")
@@ -84,8 +88,10 @@ def read_regressor(g):
     z = _dataset(g, "z").astype(np.int64)
     exp = read_expansion(g["expansion"], len(z))
     a = dict(g.attrs)
+    perms = _permutations(g, z)
     model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
-                          pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]))
+                          pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]),
+                          perms=perms if len(perms) > 1 else None)
     model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
     model.train_hash_ = str(a["train_hash"])
     model.dataset_md5_ = str(a.get("dataset_md5", ""))
@@ -96,7 +102,7 @@ def read_regressor(g):
     model.alphas_ = _dataset(train, "alphas") if train else None
     model.E_train_ = _dataset(train, "E") if train and "E" in train else None
     model.indices_ = {k: _dataset(g["indices"], k) for k in g.get("indices", {})}
-    model.expansion_, model.z_, model.pairs_ = exp, z, exp.pairs
+    model.expansion_, model.z_, model.pairs_, model.perms_ = exp, z, exp.pairs, perms
     model.fit_info_ = {}
     return model
 
@@ -147,6 +153,15 @@ def open_model_file(path):
         raise ModelFileError(f"{path}: model format version {version} is not supported by gdmlx "
                              f"{__version__} (supports {FORMAT_VERSION})")
     return f
+
+
+def _permutations(g, z):
+    if "perms" not in g:
+        return np.arange(len(z), dtype=np.int64)[None]
+    try:
+        return check_permutations(_dataset(g, "perms"), z)
+    except InputError as exc:
+        raise ModelFileError(f"{g.file.filename}: stored permutations are invalid ({exc})") from None
 
 
 def _dataset(group, name):

@@ -12,8 +12,7 @@ import numpy as np
 from scipy.sparse.csgraph import shortest_path
 from sklearn.base import BaseEstimator, clone
 
-import ase.data
-
+from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
 from gdmlx.regressor import GDMLRegressor
 from gdmlx.validation import check_geometries
@@ -24,10 +23,7 @@ def bond_graph_pairs(z, R, max_hops):
 
     Bonds: mean distance over the geometries R (n, N, 3) below 1.25 x the sum of covalent radii.
     """
-    r_cov = ase.data.covalent_radii[np.asarray(z)]
-    dist = np.linalg.norm(R[:, :, None] - R[:, None], axis=-1).mean(axis=0)
-    bonded = dist < 1.25 * (r_cov[:, None] + r_cov[None])
-    np.fill_diagonal(bonded, False)
+    bonded = bond_matrix(z, R)
     hops = shortest_path(bonded.astype(float), unweighted=True, directed=False)
     i, j = np.tril_indices(len(z), -1)
     near = hops[i, j] <= max_hops

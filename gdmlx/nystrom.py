@@ -11,18 +11,25 @@ costs two (3NM x 3Nk) products per application. Memory: 8 * 3NM * 3Nk bytes.
 import numpy as np
 import scipy.linalg
 
-from gdmlx.kernels.assembly import assemble_force_columns
+from gdmlx.kernels.assembly import (
+    assemble_force_columns,
+    assemble_symmetric_force_columns,
+)
 
 
 class NystromPreconditioner:
     """``apply(r) ~ (K + lam I)^-1 r`` from ``n_points`` training points spread over the set."""
 
-    def __init__(self, X, G, pairs, n_atoms, sigma, lam, n_points):
-        M = X.shape[0]
-        n3 = 3 * n_atoms
+    def __init__(self, data, sigma, lam, n_points):
+        M = data.n_train
+        n3 = 3 * data.n_atoms
         self.points = np.unique(np.linspace(0, M - 1, min(n_points, M)).astype(np.int64))
         C = np.empty((M * n3, len(self.points) * n3))
-        assemble_force_columns(X, G, pairs, n_atoms, sigma, self.points, C)
+        if data.perms is None:
+            assemble_force_columns(data.X, data.G, data.pairs, data.n_atoms, sigma, self.points, C)
+        else:
+            Xall, Gall = data.stacked()
+            assemble_symmetric_force_columns(Xall, Gall, data.pairs, data.perms, sigma, self.points, C)
         rows = (self.points[:, None] * n3 + np.arange(n3)).ravel()
         K_SS = C[rows].copy()
         K_SS[np.diag_indices_from(K_SS)] += lam + 1e-12 * np.trace(K_SS) / len(K_SS)

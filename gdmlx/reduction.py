@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdmlx.descriptor import descriptors
+from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
 
 LOCAL_CUTOFF_ANG = 5.0
@@ -90,11 +91,15 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
         if n_keep == len(accepted.pairs_):
             break
         keep = np.sort(np.argsort(imp)[::-1][:n_keep])
+        subset = close_pairs(accepted.pairs_[keep], accepted.perms_)   # symmetric models: whole orbits
+        if len(subset) == len(accepted.pairs_):
+            frac /= 2
+            continue
         t0 = time.perf_counter()
-        trial = accepted.refit(pairs=accepted.pairs_[keep])
+        trial = accepted.refit(pairs=subset)
         mae = _valid_mae(trial, R_valid, F_valid)
         ok = mae <= (1 + tol) * full_mae
-        report.rounds.append({"n_pairs": int(n_keep), "valid_f_mae": mae, "accepted": bool(ok),
+        report.rounds.append({"n_pairs": len(subset), "valid_f_mae": mae, "accepted": bool(ok),
                               "drop_fraction": frac, "seconds": time.perf_counter() - t0})
         if on_round:
             on_round(trial, report.rounds[-1])

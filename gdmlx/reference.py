@@ -49,6 +49,24 @@ def kernel_matrix(R_train, pairs, sigma, with_energy=False):
     return K
 
 
+def symmetric_kernel_matrix(R_train, pairs, sigma, perms):
+    """Force kernel summed over atom permutations: block (m, n) = sum_p K(R_m, R_n[p]) P_p,
+    with ``P_p`` moving column ``3 i + c`` to ``3 p[i] + c``."""
+    M, N = R_train.shape[:2]
+    n3 = 3 * N
+    K = np.zeros((M * n3, M * n3))
+    for p in perms:
+        move = np.zeros((n3, n3))
+        for i in range(N):
+            move[3 * i:3 * i + 3, 3 * p[i]:3 * p[i] + 3] = np.eye(3)
+        for m in range(M):
+            xm, Jm = descriptor_dense(R_train[m], pairs)
+            for n in range(M):
+                xn, Jn = descriptor_dense(R_train[n][p], pairs)
+                K[m * n3:(m + 1) * n3, n * n3:(n + 1) * n3] += Jm.T @ force_covariance(xm - xn, sigma) @ Jn @ move
+    return K
+
+
 def predict(R, pairs, R_train, alphas, a, sigma, c):
     """Energy and forces (N, 3) of geometry ``R`` for coefficients ``alphas`` (M, 3N), ``a`` (M,)."""
     x, J = descriptor_dense(R, pairs)

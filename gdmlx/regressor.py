@@ -8,7 +8,9 @@ from sklearn.exceptions import NotFittedError
 
 from gdmlx.descriptor import all_pairs, check_pairs
 from gdmlx.kernels.descriptor import geometry_ok
+from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
+from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
                               check_geometries, check_min_distance)
@@ -36,6 +38,11 @@ class GDMLRegressor(BaseEstimator):
     use_energy_labels : bool
         Add energies as extra rows of the linear system (otherwise energies only set the
         integration constant).
+    perms : None, "auto" or (P, N) array of int
+        Permutational symmetries: the kernel is summed over these atom permutations (a
+        group, identity first), as in sGDML. "auto" detects them from the bond graph of
+        the training geometries (:func:`gdmlx.symmetry.find_permutations`). Training and
+        prediction cost grow with P.
     options : ComputeOptions or None
         Performance settings (memory budget, batch size, verbosity).
 
@@ -49,6 +56,8 @@ class GDMLRegressor(BaseEstimator):
         The training data, kept so that the model can be refitted (e.g. on fewer pairs).
     alphas_ : (M, N, 3)
         Force coefficients.
+    perms_ : (P, N) int64
+        The permutations used (only the identity without symmetries).
     energy_fit_ : dict
         Slope and correlation of training energies against model energies.
     fit_info_ : dict
@@ -59,12 +68,13 @@ class GDMLRegressor(BaseEstimator):
     """
 
     def __init__(self, sigma=10.0, lam=1e-10, solver="analytic", pairs=None,
-                 use_energy_labels=False, options=None):
+                 use_energy_labels=False, perms=None, options=None):
         self.sigma = sigma
         self.lam = lam
         self.solver = solver
         self.pairs = pairs
         self.use_energy_labels = use_energy_labels
+        self.perms = perms
         self.options = options
 
     def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
@@ -86,15 +96,32 @@ class GDMLRegressor(BaseEstimator):
         if self.use_energy_labels and E is None:
             raise ValueError("use_energy_labels=True needs energies")
         options = self.options or ComputeOptions()
+        perms = self._permutations(R, z, pairs)
         self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(
             R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options,
-            self.solver)
+            self.solver, perms)
         self.energy_fit_ = self.fit_info_.pop("energy_fit", {})
-        self.pairs_, self.z_ = pairs, z
+        self.pairs_, self.z_, self.perms_ = pairs, z, perms
         self.R_train_, self.F_train_, self.E_train_ = R, F, E
         self.energy_unit_, self.length_unit_ = energy_unit, length_unit
         self.train_hash_ = training_data_hash(z, R, F, E)
         return self
+
+    def _permutations(self, R, z, pairs):
+        """The permutation group (P, N) the kernel is summed over."""
+        if self.perms is None:
+            return np.arange(len(z), dtype=np.int64)[None]
+        if isinstance(self.perms, str):
+            if self.perms != "auto":
+                raise ValueError(f"perms must be None, 'auto' or a (P, N) array, got {self.perms!r}")
+            perms = find_permutations(R, z)
+        else:
+            perms = check_permutations(self.perms, z)
+        if not pairs_closed(pairs, perms):
+            raise InputError("the descriptor's pair list is not closed under the permutations "
+                             "(a permuted geometry would have other features): extend it with "
+                             "gdmlx.symmetry.close_pairs(pairs, perms)")
+        return perms
 
     def _check_params(self):
         if not np.isfinite(self.sigma) or self.sigma <= 0:

@@ -10,15 +10,17 @@ descriptor pair order (lower triangle, i > j) is the same.
 import numpy as np
 
 from gdmlx.descriptor import all_pairs
-from gdmlx.errors import ModelFileError
+from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
+from gdmlx.symmetry import check_permutations, pair_permutation
 
 
 def import_sgdml_model(path):
     """A fitted :class:`gdmlx.GDMLRegressor` predicting what the sGDML model at ``path`` does.
 
-    Supported: GDML models and sGDML models with only the identity permutation, without
-    energy constraints or periodic lattices. Object arrays in the file are never loaded.
+    Supported: GDML and sGDML models (with permutational symmetries), without energy
+    constraints or periodic lattices. Object arrays in the file are never loaded. The sum
+    over permutations becomes permuted copies of the training points in the expansion.
     """
     from gdmlx.regressor import GDMLRegressor
     try:
@@ -36,17 +38,23 @@ def import_sgdml_model(path):
         if unsupported in keys:
             raise ModelFileError(f"{path}: sGDML models with '{unsupported}' are not supported yet")
     z = arr["z"].astype(np.int64)
-    if not np.array_equal(arr["perms"], np.arange(len(z))[None]):
-        raise ModelFileError(f"{path}: the model uses {len(arr['perms'])} permutational symmetries; "
-                             "only symmetry-free (GDML, --gdml) sGDML models can be imported yet")
+    perms = arr["perms"]
+    first = [k for k, p in enumerate(perms) if np.array_equal(p, np.arange(len(z)))][:1]
+    perms = perms[first + [k for k in range(len(perms)) if k not in first]]   # identity first
+    try:
+        perms = check_permutations(perms, z)
+    except InputError as exc:
+        raise ModelFileError(f"{path}: the model's permutations are invalid ({exc})") from None
     X = arr["R_desc"].T
     pairs = all_pairs(len(z))
     if X.shape[1] != len(pairs) or arr["R_d_desc_alpha"].shape != X.shape:
         raise ModelFileError(f"{path}: descriptor arrays do not fit {len(z)} atoms")
-    exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X,
-                          -float(arr["std"]) * arr["R_d_desc_alpha"], np.zeros(len(X)), float(arr["c"]))
-    model = GDMLRegressor(sigma=exp.sigma, pairs=pairs)
-    model.expansion_, model.pairs_, model.z_ = exp, pairs, z
+    B = -float(arr["std"]) * arr["R_d_desc_alpha"]
+    s = np.stack([pair_permutation(pairs, p) for p in perms])          # (P, D)
+    X, B = X[:, s].reshape(-1, len(pairs)), B[:, s].reshape(-1, len(pairs))
+    exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.zeros(len(X)), float(arr["c"]))
+    model = GDMLRegressor(sigma=exp.sigma, pairs=pairs, perms=perms if len(perms) > 1 else None)
+    model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms
     model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
     model.train_hash_, model.energy_fit_, model.fit_info_, model.indices_ = "", {}, {}, {}

@@ -10,16 +10,23 @@ import warnings
 
 import numpy as np
 
-from gdmlx.descriptor import descriptors
+from gdmlx.cg import conjugate_gradient
 from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.expansion import KernelExpansion
-from gdmlx.kernels.assembly import assemble_energy_rows, assemble_force_blocks
-from gdmlx.kernels.descriptor import gather_batch
-from gdmlx.cg import conjugate_gradient
+from gdmlx.kernel_data import KernelData
 from gdmlx.kernel_operator import ForceKernelOperator
+from gdmlx.kernels.assembly import (
+    assemble_energy_rows,
+    assemble_force_blocks,
+    assemble_symmetric_force_blocks,
+)
 from gdmlx.nystrom import NystromPreconditioner
-from gdmlx.solvers import (analytic_memory_bytes, check_analytic_fits, memory_budget_bytes,
-                           solve_cholesky_lower)
+from gdmlx.solvers import (
+    analytic_memory_bytes,
+    check_analytic_fits,
+    memory_budget_bytes,
+    solve_cholesky_lower,
+)
 
 
 def training_matrix_size(n_train, n_atoms, use_energy_labels):
@@ -27,24 +34,30 @@ def training_matrix_size(n_train, n_atoms, use_energy_labels):
     return n_train * (3 * n_atoms + (1 if use_energy_labels else 0))
 
 
-def assemble_kernel_matrix(X, G, pairs, n_atoms, sigma, use_energy_labels):
-    """Lower triangle of the training matrix (see :mod:`gdmlx.kernels.assembly`)."""
-    size = training_matrix_size(X.shape[0], n_atoms, use_energy_labels)
+def assemble_kernel_matrix(data, sigma, use_energy_labels):
+    """Lower triangle of the training matrix for :class:`KernelData` ``data`` (see
+    :mod:`gdmlx.kernels.assembly`)."""
+    size = training_matrix_size(data.n_train, data.n_atoms, use_energy_labels)
     K = np.empty((size, size))
-    assemble_force_blocks(X, G, pairs, n_atoms, sigma, K)
+    if data.perms is None:
+        assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, K)
+    else:
+        Xall, Gall = data.stacked()
+        assemble_symmetric_force_blocks(Xall, Gall, data.pairs, data.perms, sigma, K)
     if use_energy_labels:
-        assemble_energy_rows(X, G, pairs, n_atoms, sigma, K)
+        assemble_energy_rows(data.X, data.G, data.pairs, data.n_atoms, sigma, K)
     return K
 
 
-def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver="analytic"):
+def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver="analytic", perms=None):
     """Fit a GDML model; returns ``(expansion, alphas, info)``.
 
     R (M, N, 3), F (M, N, 3) and E (M,) or None are validated training data; ``alphas``
     (M, N, 3) are the force coefficients and ``info`` a dict of timings, the solver used and
     the energy consistency fit. Labels are scaled by the force standard deviation for the
     solve. ``solver``: "analytic" (dense Cholesky), "cg" (matrix-free conjugate gradient)
-    or "auto" (analytic if its matrix fits in the memory budget).
+    or "auto" (analytic if its matrix fits in the memory budget). ``perms`` (P, N): sum the
+    kernel over these atom permutations (a group, identity first; see :mod:`gdmlx.symmetry`).
     """
     M, N = R.shape[:2]
     with_e = use_energy_labels and E is not None
@@ -55,47 +68,50 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
         check_analytic_fits(size, options.memory_limit_gb)
     elif with_e:
         raise ValueError("energy labels in the linear system need solver='analytic' for now")
-    X, G = descriptors(R, pairs)
+    data = KernelData(R, pairs, perms)
+    if with_e and data.perms is not None:
+        raise ValueError("energy labels in the linear system cannot be combined with "
+                         "permutational symmetries yet; use one or the other")
     y_std = float(F.std()) or 1.0
     e_mean = float(E.mean()) if with_e else 0.0
     y = F.reshape(-1) / y_std
     if with_e:
         y = np.concatenate([y, (E - e_mean) / y_std])
     solve = _solve_analytic if solver == "analytic" else _solve_cg
-    sol, info = solve(X, G, pairs, N, sigma, lam, y, with_e, options)
+    sol, info = solve(data, sigma, lam, y, with_e, options)
     info["solver"] = solver
     sol *= y_std
     alphas = sol[:M * 3 * N].reshape(M, N, 3)
-    a = sol[M * 3 * N:] if with_e else np.zeros(M)
-    B = gather_batch(alphas, G, pairs)
-    expansion = KernelExpansion(pairs, N, sigma, X, B, a, e_mean)
+    a = sol[M * 3 * N:] if with_e else np.zeros(len(data.X_cols))
+    B = data.betas(alphas)
+    expansion = KernelExpansion(pairs, N, sigma, data.X_cols, B, a, e_mean)
     if E is not None and not with_e:
         E_model, _ = expansion.predict(R)
         c, info["energy_fit"] = integration_constant(E, E_model)
-        expansion = KernelExpansion(pairs, N, sigma, X, B, a, c)
+        expansion = KernelExpansion(pairs, N, sigma, data.X_cols, B, a, c)
     return expansion, alphas, info
 
 
-def _solve_analytic(X, G, pairs, n_atoms, sigma, lam, y, with_e, options):
+def _solve_analytic(data, sigma, lam, y, with_e, options):
     log = _Stages(options.verbose)
     log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
-    K = assemble_kernel_matrix(X, G, pairs, n_atoms, sigma, with_e)
+    K = assemble_kernel_matrix(data, sigma, with_e)
     t_assemble = log.stop()
     log.start("Cholesky solve")
     sol = solve_cholesky_lower(K, y, lam)
     return sol, {"t_assemble_s": t_assemble, "t_solve_s": log.stop()}
 
 
-def _solve_cg(X, G, pairs, n_atoms, sigma, lam, y, with_e, options):
+def _solve_cg(data, sigma, lam, y, with_e, options):
     log = _Stages(options.verbose)
-    M = X.shape[0]
+    M = data.n_train
     k = options.preconditioner_points
     if k is None:
-        per_point = NystromPreconditioner.memory_bytes(M, n_atoms, 1)
+        per_point = NystromPreconditioner.memory_bytes(M, data.n_atoms, 1)
         k = max(1, int(min(M // 4, memory_budget_bytes(options.memory_limit_gb) / 3 / per_point)))
     log.start(f"Nystrom preconditioner on {k} of {M} training points")
-    op = ForceKernelOperator(X, G, pairs, n_atoms, sigma, lam)
-    pc = NystromPreconditioner(X, G, pairs, n_atoms, sigma, lam, k)
+    op = ForceKernelOperator(data, sigma, lam)
+    pc = NystromPreconditioner(data, sigma, lam, k)
     t_pc = log.stop()
     log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")
 

@@ -147,3 +147,13 @@ def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
     assert len(gdmlx.md.read_trajectory(tmp_path / "a.h5")["time_fs"]) == 20
     assert main(["action", "train", str(traj), "--model", str(model), "--stride", "0.3", "-o", "x.h5"]) == 2
     assert "not a multiple" in capsys.readouterr().err
+
+
+def test_train_with_symmetries_and_info(tmp_path, capsys):
+    from gdmlx.cli.demo import bundled_dataset_path
+    model = tmp_path / "sym.h5"
+    out = run_json(capsys, "train", str(bundled_dataset_path()), "--n-train", "10", "--n-valid", "20",
+                   "--sigma", "10", "--sym", "-o", str(model), "--json")
+    assert out["n_permutations"] == 12                         # ethanol: CH3 rotor x CH2 swap
+    info = run_json(capsys, "info", str(model), "--json")
+    assert info["parts"][0]["n_train"] == 10 and info["parts"][0]["n_permutations"] == 12

@@ -8,6 +8,7 @@ from gdmlx import reference
 from gdmlx.descriptor import all_pairs, descriptors
 from gdmlx.expansion import KernelExpansion
 from gdmlx.kernels.descriptor import gather_batch
+from gdmlx.kernel_data import KernelData
 from gdmlx.training import assemble_kernel_matrix
 
 SIGMA = 1.7
@@ -18,8 +19,7 @@ PAIR_LISTS = [all_pairs(5), np.array([[1, 0], [3, 0], [4, 2], [4, 1], [2, 0]], d
 @pytest.mark.parametrize("with_energy", [False, True])
 def test_assembly_matches_reference(pairs, with_energy):
     R = toy_geometries(4, seed=3)
-    X, G = descriptors(R, pairs)
-    K = assemble_kernel_matrix(X, G, pairs, 5, SIGMA, with_energy)
+    K = assemble_kernel_matrix(KernelData(R, pairs), SIGMA, with_energy)
     K_ref = reference.kernel_matrix(R, pairs, SIGMA, with_energy)
     lower = np.tril_indices(len(K))
     scale = np.abs(K_ref).max()

@@ -2,7 +2,8 @@
 
 tests/data/sgdml_ethanol20_model.npz was trained by sGDML (GDMLTrain, use_sym=False,
 sigma 7.5, 20 ethanol geometries); sgdml_ethanol20_pred.npz holds GDMLPredict's energies and
-forces for 5 other geometries.
+forces for 5 other geometries. The ``_sym`` files: the same with use_sym=True (sGDML found
+6 permutations).
 """
 
 from pathlib import Path
@@ -15,20 +16,30 @@ import gdmlx
 DATA = Path(__file__).parent / "data"
 
 
-def test_imported_model_predicts_what_sgdml_predicts():
-    model = gdmlx.import_sgdml_model(DATA / "sgdml_ethanol20_model.npz")
-    ref = np.load(DATA / "sgdml_ethanol20_pred.npz")
+def _imported_matches_sgdml(model_file, pred_file):
+    model = gdmlx.import_sgdml_model(DATA / model_file)
+    ref = np.load(DATA / pred_file)
     E, F = model.predict_energy_forces(ref["R"])
     np.testing.assert_allclose(E, ref["E"], rtol=1e-12)
     np.testing.assert_allclose(F, ref["F"], rtol=0, atol=1e-9 * np.abs(ref["F"]).max())
+    return model
+
+
+def test_imported_model_predicts_what_sgdml_predicts():
+    model = _imported_matches_sgdml("sgdml_ethanol20_model.npz", "sgdml_ethanol20_pred.npz")
     assert model.energy_unit_ == "kcal/mol" and model.sigma == 7.5
 
 
-def test_symmetric_and_foreign_files_are_refused(tmp_path):
+def test_imported_symmetric_model_predicts_what_sgdml_predicts():
+    model = _imported_matches_sgdml("sgdml_ethanol20_sym_model.npz", "sgdml_ethanol20_sym_pred.npz")
+    assert len(model.perms_) == 6 and model.expansion_.n_train == 6 * 20
+
+
+def test_bad_and_foreign_files_are_refused(tmp_path):
     data = dict(np.load(DATA / "sgdml_ethanol20_model.npz", allow_pickle=True))
-    data["perms"] = np.stack([np.arange(9), np.r_[0, 1, 2, 3, 4, 6, 5, 7, 8]])
+    data["perms"] = np.stack([np.arange(9), np.r_[2, 1, 0, 3, 4, 5, 6, 7, 8]])    # swaps C and O
     np.savez(tmp_path / "sym.npz", **data)
-    with pytest.raises(gdmlx.ModelFileError, match="2 permutational symmetries"):
+    with pytest.raises(gdmlx.ModelFileError, match="permutations are invalid"):
         gdmlx.import_sgdml_model(tmp_path / "sym.npz")
     np.savez(tmp_path / "other.npz", R=np.zeros((2, 3, 3)))
     with pytest.raises(gdmlx.ModelFileError, match="not an sGDML model"):

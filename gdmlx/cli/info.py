@@ -16,12 +16,13 @@ def add_parser(sub):
 
 def describe(model):
     """Plain-data description of a fitted model."""
-    parts = model.force_parts()
-    main = getattr(model, "slow_", model)        # a multiscale model's global part
+    regressors = [model.fast_, model.slow_] if hasattr(model, "fast_") else [model]
+    main = regressors[-1]                        # a multiscale model's global part
     return {
         "formula": str(Formula.from_list([chemical_symbols[z] for z in model.z_])),
         "n_atoms": len(model.z_), "z": [int(z) for z in model.z_],
-        "parts": [{"n_train": p.n_train, "n_pairs": len(p.pairs), "sigma": p.sigma} for p in parts],
+        "parts": [{"n_train": r.expansion_.n_train // len(r.perms_), "n_permutations": len(r.perms_),
+                   "n_pairs": len(r.pairs_), "sigma": r.expansion_.sigma} for r in regressors],
         "lam": main.lam, "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
         "use_energy_labels": bool(main.use_energy_labels),
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
@@ -37,6 +38,6 @@ def run(args):
     print(f"{d['formula']} ({d['n_atoms']} atoms), units {d['energy_unit']} and {d['length_unit']}")
     for p in d["parts"]:
         print(f"  kernel expansion: {p['n_train']} training geometries, {p['n_pairs']} pair features, "
-              f"sigma {p['sigma']:g}")
+              f"sigma {p['sigma']:g}, {p['n_permutations']} permutation(s)")
     print(f"  lam {d['lam']:g}, energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
           f"training data {'kept' if d['keeps_training_data'] else 'not stored'}")

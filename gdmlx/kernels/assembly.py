@@ -31,6 +31,17 @@ def _project(d, G, pairs, u):
             u[j + c] -= v
 
 
+@numba.njit(cache=True, inline="always")
+def _lower_triangle_block(b):
+    """Block index b -> (m, n) with n <= m, row-major over the lower triangle."""
+    m = int((np.sqrt(8.0 * b + 1.0) - 1.0) / 2.0)
+    while m * (m + 1) // 2 > b:
+        m -= 1
+    while (m + 1) * (m + 2) // 2 <= b:
+        m += 1
+    return m, b - m * (m + 1) // 2
+
+
 @numba.njit(cache=True)
 def _fill_block(X, G, pairs, m, n, sigma, K, r0, q0, u_m, u_n):
     """Write the 3N x 3N block K_mn of training points m, n at ``K[r0:, q0:]``."""
@@ -66,13 +77,7 @@ def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
     M = X.shape[0]
     n3 = 3 * n_atoms
     for b in numba.prange(M * (M + 1) // 2):
-        # block index b -> (m, n) with n <= m, row-major over the lower triangle
-        m = int((np.sqrt(8.0 * b + 1.0) - 1.0) / 2.0)
-        while m * (m + 1) // 2 > b:
-            m -= 1
-        while (m + 1) * (m + 2) // 2 <= b:
-            m += 1
-        n = b - m * (m + 1) // 2
+        m, n = _lower_triangle_block(b)
         _fill_block(X, G, pairs, m, n, sigma, K, m * n3, n * n3, np.empty(n3), np.empty(n3))
 
 
@@ -108,3 +113,51 @@ def assemble_energy_rows(X, G, pairs, n_atoms, sigma, K):
                 K[e0 + m, n * n3 + q] = -c2 * u_n[q]
             if n <= m:
                 K[e0 + m, e0 + n] = phi
+
+
+@numba.njit(cache=True)
+def _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, r0, q0, S, u_m, u_n):
+    """Write ``sum_p K(x_m, x_n^p) P_p`` at ``K[r0:, q0:]``: the block of the kernel summed
+    over the permutations ``perms`` (P, N).
+
+    ``Xall`` (M + MP, D), ``Gall`` hold the M training points, then their permuted copies
+    (point n, permutation p at row ``M + n P + p``); ``S`` is a (3N, 3N) work array.
+    Column ``3 perm[i] + c`` of the block collects column ``3 i + c`` of each copy's block.
+    """
+    P, N = perms.shape
+    M = Xall.shape[0] // (P + 1)
+    n3 = 3 * N
+    for r in range(n3):
+        for q in range(n3):
+            K[r0 + r, q0 + q] = 0.0
+    for p in range(P):
+        _fill_block(Xall, Gall, pairs, m, M + n * P + p, sigma, S, 0, 0, u_m, u_n)
+        for i in range(N):
+            col = q0 + 3 * perms[p, i]
+            for c in range(3):
+                for r in range(n3):
+                    K[r0 + r, col + c] += S[r, 3 * i + c]
+
+
+@numba.njit(cache=True, parallel=True)
+def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, K):
+    """Lower triangle of the permutation-summed force kernel (see :func:`_fill_symmetric_block`)."""
+    P, N = perms.shape
+    M = Xall.shape[0] // (P + 1)
+    n3 = 3 * N
+    for b in numba.prange(M * (M + 1) // 2):
+        m, n = _lower_triangle_block(b)
+        _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, m * n3, n * n3,
+                              np.empty((n3, n3)), np.empty(n3), np.empty(n3))
+
+
+@numba.njit(cache=True, parallel=True)
+def assemble_symmetric_force_columns(Xall, Gall, pairs, perms, sigma, cols, K):
+    """Block columns ``cols`` (k,) of the permutation-summed kernel: ``K`` (3NM, 3Nk)."""
+    P, N = perms.shape
+    M = Xall.shape[0] // (P + 1)
+    n3 = 3 * N
+    for m in numba.prange(M):
+        S, u_m, u_n = np.empty((n3, n3)), np.empty(n3), np.empty(n3)
+        for c in range(cols.shape[0]):
+            _fill_symmetric_block(Xall, Gall, pairs, perms, m, cols[c], sigma, K, m * n3, c * n3, S, u_m, u_n)

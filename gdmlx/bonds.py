@@ -1,0 +1,14 @@
+"""Covalent bond graph of a molecule from its geometries."""
+
+import ase.data
+import numpy as np
+
+
+def bond_matrix(z, R):
+    """(N, N) bool: atoms whose mean distance over geometries ``R`` (n, N, 3) [A] is below
+    1.25 x the sum of their covalent radii."""
+    r_cov = ase.data.covalent_radii[np.asarray(z)]
+    dist = np.linalg.norm(R[:, :, None] - R[:, None], axis=-1).mean(axis=0)
+    bonded = dist < 1.25 * (r_cov[:, None] + r_cov[None])
+    np.fill_diagonal(bonded, False)
+    return bonded
