@@ -55,6 +55,8 @@ def _parse_args(argv=None):
     p.add_argument('--sigma', type=float, required=True, help='kernel length scale')
     p.add_argument('--lam', type=float, default=1e-10,
                    help='regularisation (sGDML default: 1e-10)')
+    p.add_argument('--sym', action='store_true',
+                   help='train with permutational symmetries (sGDML default); else GDML')
     p.add_argument('--out-json', required=True)
     p.add_argument('--out-model', required=True, help='model .npz to write')
     p.add_argument('--threads', type=int, default=None,
@@ -158,7 +160,7 @@ def _subset(dataset, idx):
     return sub
 
 
-def make_task(gdml_train, dataset, train_idx, sigma, lam):
+def make_task(gdml_train, dataset, train_idx, sigma, lam, use_sym=False):
     """Build an sGDML training task on exactly `train_idx`.
 
     ``create_task`` samples its own (energy-stratified) training set; when the
@@ -170,12 +172,13 @@ def make_task(gdml_train, dataset, train_idx, sigma, lam):
     n = len(train_idx)
     task = gdml_train.create_task(
         sub, n, sub, 0, sig=sigma, lam=lam,
-        use_sym=False, use_E=True, use_E_cstr=False)
+        use_sym=use_sym, use_E=True, use_E_cstr=False)
 
     # Sanity: the task holds our geometries in our order.
     assert np.array_equal(task['idxs_train'], np.arange(n))
     assert np.array_equal(task['R_train'], dataset['R'][train_idx])
-    assert task['perms'].shape == (1, dataset['R'].shape[1])  # identity only
+    if not use_sym:
+        assert task['perms'].shape == (1, dataset['R'].shape[1])  # identity only
 
     # Record the indices/fingerprint of the real dataset in the model.
     full_md5 = dataset['md5'] if 'md5' in dataset else sgdml_io.dataset_md5(dataset)
@@ -367,7 +370,7 @@ def main(args):
     # sGDML allows a single GDMLTrain instance per process: use it for both.
     gdml_train = GDMLTrain(max_memory=args.max_memory_gb,
                            max_processes=max_proc)
-    task = make_task(gdml_train, dataset, train_idx, args.sigma, args.lam)
+    task = make_task(gdml_train, dataset, train_idx, args.sigma, args.lam, args.sym)
     choice = expected_solver(gdml_train, len(train_idx),
                              int(dataset['z'].shape[0]))
     print('sGDML solver choice: ' + json.dumps(choice), file=sys.stderr,
@@ -426,6 +429,7 @@ def main(args):
         'default_num_workers': n_workers_default,
         'max_abs_diff_1proc_vs_default': max_diff_setups,
         'sigma': float(model['sig']), 'lam': float(model['lam']),
+        'n_perms': int(len(model['perms'])),
         'n_train': int(len(train_idx)), 'n_test': int(len(test_idx)),
         'n_atoms': int(dataset['z'].shape[0]),
         'c': float(model['c']), 'std': float(model['std']),
