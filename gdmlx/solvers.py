@@ -43,9 +43,10 @@ def check_analytic_fits(n_rows, memory_limit_gb=None):
 
 
 # scipy 1.17's bundled (32-bit) OpenBLAS crashes with a segmentation fault in multithreaded
-# dpotrf once the matrix passes 2^32 bytes (n > 23170); larger matrices are factored by
-# blocks, whose LAPACK and BLAS calls each stay far below that size.
-_LAPACK_MAX_BYTES = 2**31
+# dpotrf once the matrix passes 2^32 bytes (measured here with 2 threads: n = 22600,
+# 4.09e9 bytes, factors in 59 s; n = 23200, 4.31e9 bytes, crashes). Larger matrices are
+# factored by blocks, whose LAPACK and BLAS calls each stay far below that size.
+_LAPACK_MAX_BYTES = 2**32 - 2**26
 _BLOCK = 2048
 
 

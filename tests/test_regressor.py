@@ -172,7 +172,7 @@ def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
 
 
 def test_blocked_cholesky_path_matches_lapack(monkeypatch):
-    """The block factorisation used for matrices over 2 GB gives LAPACK's solution."""
+    """The block factorisation used for matrices over 4.2 GB gives LAPACK's solution."""
     from gdmlx import solvers
     rng = np.random.default_rng(3)
     A = rng.standard_normal((50, 50))
