@@ -24,6 +24,7 @@ def parse_args(argv=None):
     p.add_argument("--n-train", type=int, default=200)
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--sigma", type=float, default=10.0)
+    p.add_argument("--lam", type=float, default=1e-10, help="regularisation, same for both solvers")
     p.add_argument("--points", type=int, default=50, help="Nystrom preconditioner points")
     p.add_argument("--tols", default="1e-3,1e-4,1e-5,1e-6")
     p.add_argument("--side", default=None, help=argparse.SUPPRESS)
@@ -40,7 +41,7 @@ def one_side(args):
     tr, te = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_test]
     opts = gdmlx.ComputeOptions(cg_tol=args.tol or 1e-5, preconditioner_points=args.points)
     t0 = time.perf_counter()
-    model = gdmlx.GDMLRegressor(sigma=args.sigma, solver=args.side, options=opts).fit(
+    model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=args.lam, solver=args.side, options=opts).fit(
         ds.R[tr], ds.F[tr], ds.E[tr], ds.z)
     wall = time.perf_counter() - t0
     F = model.predict(ds.R[te])
@@ -52,7 +53,8 @@ def one_side(args):
 
 def run_side(args, side, tol=None):
     cmd = [sys.executable, __file__, "--data", args.data, "--n-train", str(args.n_train),
-           "--n-test", str(args.n_test), "--sigma", str(args.sigma), "--points", str(args.points),
+           "--n-test", str(args.n_test), "--sigma", str(args.sigma), "--lam", str(args.lam),
+           "--points", str(args.points),
            "--side", side] + (["--tol", str(tol)] if tol else [])
     line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     return json.loads(line)
@@ -62,7 +64,7 @@ def main():
     args = parse_args()
     if args.side:
         return one_side(args)
-    res = {"data": args.data, "n_train": args.n_train, "points": args.points,
+    res = {"data": args.data, "n_train": args.n_train, "points": args.points, "lam": args.lam,
            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     res["analytic"] = run_side(args, "analytic")
     F_ref = np.load("/tmp/bench_cg_analytic_None.npy")
@@ -75,7 +77,7 @@ def main():
         res["cg"].append(r)
         print("cg", json.dumps(r), flush=True)
     name = os.path.splitext(os.path.basename(args.data))[0]
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"cg_{name}_n{args.n_train}.json")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"cg_{name}_n{args.n_train}" + (f"_lam{args.lam:g}" if args.lam != 1e-10 else "") + ".json")
     with open(out, "w") as fh:
         json.dump(res, fh, indent=1)
 
