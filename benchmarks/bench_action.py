@@ -37,8 +37,8 @@ def log(msg):
 
 
 def nve(model, start, dt_fs, ps, seed, path=None, save_every=None):
-    n = int(round(ps * 1000 / dt_fs))
-    every = save_every or max(1, int(round(2.0 / dt_fs)))
+    n = round(ps * 1000 / dt_fs)
+    every = save_every or max(1, round(2.0 / dt_fs))
     n -= n % every
     sim = Simulation(model, start, dt_fs=dt_fs, temperature_K=500, seed=seed)
     t0 = time.perf_counter()
@@ -113,8 +113,8 @@ def main():
                 best = (score, sig, act)
         _, sig, act = best
         out = {"sigma": sig, "fit": act.fit_info_}
-        n = int(round(args.run_ps * 1000 / stride))
-        every = max(1, int(round(2.0 / stride)))
+        n = round(args.run_ps * 1000 / stride)
+        every = max(1, round(2.0 / stride))
         n -= n % every
         for label, a in (("learned", act), ("midpoint", _zero_correction(act))):
             try:

@@ -22,7 +22,7 @@ from gdmlx.errors import GeometryError
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
-from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, force_groups, summarize
+from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, force_groups, summarize
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
 
@@ -98,7 +98,6 @@ class ActionSimulation:
                  max_bond_stretch=2.0, max_energy_step_ev=1.0):
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
-        from gdmlx.md.simulation import Simulation
         base = Simulation(force_model, positions, dt_fs=action.stride_fs, temperature_K=temperature_K,
                           thermostat=thermostat, friction_per_fs=friction_per_fs, seed=seed,
                           velocities=velocities, max_bond_stretch=max_bond_stretch,
