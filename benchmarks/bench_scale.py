@@ -7,7 +7,7 @@
 Trains ``GDMLRegressor(solver="cg")`` on the first ``--n-train`` geometries of a random
 permutation (seed 0), tests on up to ``--n-test`` of the rest, and writes time, CG
 products, peak memory (``ru_maxrss``) and errors to
-``benchmarks/results/scale_<name>_n<n>[_sym].json``.
+``benchmarks/results/scale_<name>_n<n>_lam<lam>[_sym].json``.
 """
 
 import argparse
@@ -30,6 +30,7 @@ def main():
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--sigma", type=float, default=10.0)
     p.add_argument("--cg-tol", type=float, default=1e-5)
+    p.add_argument("--lam", type=float, default=1e-10)
     p.add_argument("--memory-gb", type=float, default=16.0)
     p.add_argument("--sym", action="store_true")
     args = p.parse_args()
@@ -39,7 +40,7 @@ def main():
     train, test = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_test]
     opts = gdmlx.ComputeOptions(memory_limit_gb=args.memory_gb, cg_tol=args.cg_tol, verbose=True,
                                 cg_checkpoint=f"/tmp/gdmlx-scale-{name}-{args.n_train}.npz")
-    model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10, solver="cg", options=opts,
+    model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=args.lam, solver="cg", options=opts,
                                 perms="auto" if args.sym else None)
     t0 = time.perf_counter()
     model.fit(ds.R[train], ds.F[train], ds.E[train], z=ds.z)
@@ -52,7 +53,7 @@ def main():
         E, F = model.predict_energy_forces(ds.R[test])
         out.update(n_test=len(test), f_mae=float(np.abs(F - ds.F[test]).mean()),
                    e_mae=float(np.abs(E - ds.E[test]).mean()))
-    path = os.path.join(HERE, "results", f"scale_{name}_n{args.n_train}{'_sym' if args.sym else ''}.json")
+    path = os.path.join(HERE, "results", f"scale_{name}_n{args.n_train}_lam{args.lam:g}{'_sym' if args.sym else ''}.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1, default=float)
     print(json.dumps(out, indent=1, default=float))
