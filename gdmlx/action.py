@@ -114,6 +114,9 @@ class ActionModel:
         midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
         numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread."""
         self._set_molecule(z)
+        if not (np.all(np.isfinite(gq)) and np.all(np.isfinite(gp))) or not np.any(gq) or not np.any(gp):
+            raise InputError("action labels are not finite, or one half is all zero: the "
+                             "trajectories do not move (check positions and velocities)")
         self.kappa_ = float(np.sqrt(np.mean(gp**2) / np.mean(gq**2)))
         M, N = qm.shape[:2]
         check_analytic_fits(M * 6 * N)
@@ -241,6 +244,11 @@ def _pairs_from_trajectories(trajectories, stride_fs, z):
                              f"spacing {spacing[0]:g} fs")
         k = round(k)
         q, v = np.asarray(t["positions"], float), np.asarray(t["velocities"], float) / ase.units.fs
+        if q.shape != v.shape or q.shape[1:] != (len(z), 3) or q.shape[0] != len(time_fs):
+            raise InputError(f"{name}: positions {q.shape}, velocities {v.shape} and {len(time_fs)} "
+                             f"times do not fit together for {len(z)} atoms")
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(v))):
+            raise InputError(f"{name}: positions or velocities contain NaN or infinity")
         for lst, arr in zip(out, (q[:-k], v[:-k], q[k:], v[k:])):
             lst.append(arr)
     return [np.concatenate(a) for a in out]

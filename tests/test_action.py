@@ -10,7 +10,11 @@ from gdmlx.action import ActionModel
 from gdmlx.dense_kernel import assemble_dense
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
-from gdmlx.kernels.phase_features import phase_features_dense, phase_features_one, phase_gradient_one
+from gdmlx.kernels.phase_features import (
+    phase_features_dense,
+    phase_features_one,
+    phase_gradient_one,
+)
 from gdmlx.matern import matern_terms
 from gdmlx.md import Simulation
 from gdmlx.md.action_map import ActionMapError, ActionSimulation, anderson_solve
@@ -179,6 +183,12 @@ def test_langevin_runs_and_errors_are_clear(action, toy_model, toy_data):
               "velocities": np.zeros((10, 5, 3))}
     with pytest.raises(InputError, match="not a multiple"):
         ActionModel(stride_fs=0.3, n_train=5).fit([frames], toy_model, verbose=False)
+    frozen = dict(frames, positions=np.repeat(toy_data[0][:1], 10, axis=0))   # nothing moves
+    with pytest.raises(InputError, match="do not move"):
+        ActionModel(stride_fs=0.5, n_train=5).fit([frozen], toy_model, verbose=False)
+    with pytest.raises(InputError, match="NaN"):
+        ActionModel(stride_fs=0.5, n_train=5).fit([dict(frames, velocities=np.full((10, 5, 3), np.nan))],
+                                                  toy_model, verbose=False)
 
 
 def test_save_load_round_trip_and_foreign_file(action, toy_model, tmp_path):
