@@ -6,7 +6,7 @@
 
 For each training-set size of ``--sizes`` (the first n of one random permutation, seed 0;
 the test set is the last ``--n-test`` of it), gdmlx is trained without and with
-symmetries (``perms="auto"``), sigma ``--sigma``, solver "auto" under ``--memory-gb``; each
+symmetries (``perms="auto"``), sigma ``--sigma``, lam ``--lam``, solver "auto" under ``--memory-gb``; each
 fit runs in its own process (peak memory from ``ru_maxrss``). sGDML (its own environment,
 ``--sgdml-python``) is trained with symmetries on the same points for sizes up to
 ``--sgdml-max-n``. Writes ``benchmarks/results/symmetry_<name>.json``.
@@ -36,7 +36,7 @@ def worker(args):
     ds = gdmlx.load_dataset(args.data)
     train, test = np.load(args.train_idx), np.load(args.test_idx)
     t0 = time.perf_counter()
-    model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10, solver="auto",
+    model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=args.lam, solver="auto",
                                 perms="auto" if args.sym else None,
                                 options=gdmlx.ComputeOptions(memory_limit_gb=args.memory_gb))
     model.fit(ds.R[train], ds.F[train], ds.E[train], z=ds.z)
@@ -55,6 +55,7 @@ def main():
     p.add_argument("--sizes", default="100,200,400,800")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--sigma", type=float, default=10.0)
+    p.add_argument("--lam", type=float, default=1e-10)
     p.add_argument("--memory-gb", type=float, default=16.0)
     p.add_argument("--sgdml-max-n", type=int, default=200)
     p.add_argument("--sgdml-python", default="/work/sgdml-venv/bin/python")
@@ -79,6 +80,7 @@ def main():
         np.save(train_path, perm[:size])
         for sym in (False, True):
             cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--sigma", str(args.sigma),
+                   "--lam", str(args.lam),
                    "--memory-gb", str(args.memory_gb), "--train-idx", train_path, "--test-idx", test_path]
             r = subprocess.run(cmd + (["--sym"] if sym else []), capture_output=True, text=True)
             run = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {
@@ -90,7 +92,7 @@ def main():
             out = os.path.join(tmp, f"sgdml{size}.json")
             cmd = [args.sgdml_python, os.path.join(HERE, "sgdml_runner.py"), "--data", args.data,
                    "--train-idx", train_path, "--test-idx", test_path, "--sigma", str(args.sigma),
-                   "--sym", "--out-json", out, "--out-model", os.path.join(tmp, f"sgdml{size}.npz"),
+                   "--lam", str(args.lam), "--sym", "--out-json", out, "--out-model", os.path.join(tmp, f"sgdml{size}.npz"),
                    "--threads", os.environ.get("OMP_NUM_THREADS", "2"), "--n-latency", "20", "--n-batch-reps", "1"]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode == 0:
@@ -102,7 +104,8 @@ def main():
                 run = {"code": "sGDML", "n_train": size, "sym": True, "error": r.stderr[-500:]}
             res["runs"].append(run)
             log(json.dumps(run)[:300])
-    path = os.path.join(HERE, "results", f"symmetry_{name}.json")
+    suffix = "" if args.lam == 1e-10 else f"_lam{args.lam:g}"
+    path = os.path.join(HERE, "results", f"symmetry_{name}{suffix}.json")
     with open(path, "w") as f:
         json.dump(res, f, indent=1, default=float)
     log(f"wrote {path}")
