@@ -82,7 +82,7 @@ def main():
             cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--sigma", str(args.sigma),
                    "--lam", str(args.lam),
                    "--memory-gb", str(args.memory_gb), "--train-idx", train_path, "--test-idx", test_path]
-            r = subprocess.run(cmd + (["--sym"] if sym else []), capture_output=True, text=True)
+            r = subprocess.run(cmd + (["--sym"] if sym else []), capture_output=True, text=True, check=False)
             run = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {
                 "n_train": size, "sym": sym, "error": r.stderr[-500:]}
             run["code"] = "gdmlx"
@@ -94,9 +94,10 @@ def main():
                    "--train-idx", train_path, "--test-idx", test_path, "--sigma", str(args.sigma),
                    "--lam", str(args.lam), "--sym", "--out-json", out, "--out-model", os.path.join(tmp, f"sgdml{size}.npz"),
                    "--threads", os.environ.get("OMP_NUM_THREADS", "2"), "--n-latency", "20", "--n-batch-reps", "1"]
-            r = subprocess.run(cmd, capture_output=True, text=True)
+            r = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if r.returncode == 0:
-                s = json.load(open(out))
+                with open(out) as fh:
+                    s = json.load(fh)
                 run = {"code": "sGDML", "n_train": size, "sym": True, "n_perms": s.get("n_perms"),
                        "fit_s": s.get("t_train_s"), "f_mae": s["f_mae"], "e_mae": s["e_mae"],
                        "peak_rss_mb": s.get("peak_rss_mb")}
