@@ -22,9 +22,8 @@ from gdmlx.errors import GeometryError
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
-from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, force_groups, summarize
+from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, summarize
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.units import energy_in_ev, length_in_ang
 
 
 class ActionMapError(GeometryError):
@@ -104,9 +103,6 @@ class ActionSimulation:
                           max_energy_step_ev=max_energy_step_ev)
         self.base, self.action = base, action
         self.z, self.masses, self.q, self.v = base.z, base.masses, base.q, base.v
-        self.groups = force_groups(force_model)[0]
-        self.r_scale = 1.0 / length_in_ang(force_model.length_unit_)
-        self.e_scale = energy_in_ev(force_model.energy_unit_)
         self.tau = action.tau
         self.tol, self.max_iter, self.memory = tol, max_iter, memory
         self.step = 0
@@ -114,19 +110,15 @@ class ActionSimulation:
         N, D = len(self.z), len(action.pairs_)
         self._ws = (np.empty(2 * D), np.empty((D, 3)), np.empty((D, 3)), np.empty(2 * D),
                     np.empty((N, 3)), np.empty((N, 3)))
-        self._fws = (np.empty(D * 2), np.empty((D * 2, 3)), np.empty(D * 2))
+        self._F_groups, self._E_groups = np.empty_like(base.F), np.empty_like(base.E)
         self.epot, self.F = self._forces(self.q)
 
     # ------------------------------------------------------------ one stride
     def _forces(self, q):
         """Potential energy (eV) and forces (N, 3) [eV/A] of the force model at ``q``."""
-        F = np.zeros((len(self.z), 3))
-        Fl = np.empty_like(F)
-        E = 0.0
-        for g in self.groups:
-            E += integrator.group_forces(g, q, self.r_scale, self.e_scale, *self._fws, Fl)
-            F += Fl
-        return E, F
+        b = self.base
+        integrator.evaluate_groups(b.groups, q, b.r_scale, b.e_scale, self._F_groups, self._E_groups)
+        return float(self._E_groups.sum()), self._F_groups.sum(axis=0)
 
     def _correction(self, q, p):
         """(dC/dq, dC/dp) of the learned correction at state (q, p)."""
@@ -168,9 +160,8 @@ class ActionSimulation:
     def _thermostat(self, h):
         b = self.base
         c1 = np.exp(-b.gamma * h)
-        noise = b.rng.standard_normal(self.v.shape)
-        self.v = c1 * self.v + np.sqrt((1.0 - c1 * c1) * b.kT / self.masses)[:, None] * noise
-        self.v -= (self.masses @ self.v) / self.masses.sum()
+        integrator._thermostat(self.v, self.masses, 1.0 / self.masses, c1, np.sqrt(1.0 - c1 * c1), b.kT,
+                               b.rng.standard_normal(self.v.shape))
 
     # ------------------------------------------------------------ run
     def run(self, n_strides, trajectory=None, save_every=1, report_every=100, progress=True):
