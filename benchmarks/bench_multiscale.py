@@ -4,7 +4,9 @@ For one molecule: train a full GDML model and a MultiscaleModel (fast local part
 residual part) on the same geometries; compare test accuracy; run NVE at outer periods
 n = 1..8 (drift, fluctuation, speed) next to the full model at the same inner step; run
 long Langevin trajectories with the full model and with the multiscale model at a chosen
-n, and compare bond-length, dihedral and vibrational-spectrum statistics.
+n, and compare bond-length, dihedral and vibrational-spectrum statistics. With
+``--reduce-slow TOL`` the slow part's descriptor is reduced (gdmlx.reduction.reduce_slow_part,
+validation geometries ``perm[n_train:n_train + n_valid]``, never the test set) before MD.
 
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 \
         python benchmarks/bench_multiscale.py --data ../shared/data/aspirin.npz --n-train 300 --mts 4
@@ -22,12 +24,19 @@ import numpy as np
 import gdmlx
 from gdmlx.md import Simulation
 from gdmlx.multiscale import bond_graph_pairs
+from gdmlx.reduction import reduce_slow_part
+from gdmlx.timing import one_geometry_latency_us
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--n-train", type=int, default=300)
+    p.add_argument("--n-valid", type=int, default=200, help="validation geometries (for --reduce-slow)")
     p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-fast", type=int, default=100, help="training geometries of the fast part")
+    p.add_argument("--reduce-slow", type=float, default=None, metavar="TOL",
+                   help="reduce the slow part's descriptor to validation force MAE within TOL")
+    p.add_argument("--importance", default="masking", choices=("masking", "own-term"))
     p.add_argument("--sigma", type=float, default=10.0)
     p.add_argument("--mts", type=int, default=4, help="outer period for the NVT comparison")
     p.add_argument("--nve-ps", type=float, default=10.0)
@@ -140,22 +149,36 @@ def main():
     ds = gdmlx.load_dataset(args.data)
     name = os.path.splitext(os.path.basename(args.data))[0]
     perm = np.random.default_rng(args.seed).permutation(len(ds))
-    train, test = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_test]
+    train, valid = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_valid]
+    test = perm[args.n_train + args.n_valid:args.n_train + args.n_valid + args.n_test]
     res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma,
            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     t0 = time.perf_counter()
     full = gdmlx.GDMLRegressor(sigma=args.sigma).fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
     res["t_fit_full_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ms = gdmlx.MultiscaleModel(slow=gdmlx.GDMLRegressor(sigma=args.sigma)).fit(
+    ms = gdmlx.MultiscaleModel(slow=gdmlx.GDMLRegressor(sigma=args.sigma), n_fast=args.n_fast).fit(
         ds.R[train], ds.F[train], ds.E[train], ds.z)
     res["t_fit_multiscale_s"] = time.perf_counter() - t0
+    if args.reduce_slow is not None:
+        res["n_pairs_slow_unreduced"] = len(ms.slow_.pairs_)
+        res["test_multiscale_unreduced"] = errors(ms, ds.R[test], ds.F[test], ds.E[test])
+        t0 = time.perf_counter()
+        ms, report = reduce_slow_part(ms, ds.R[valid], ds.F[valid], tol=args.reduce_slow,
+                                      importance=args.importance)
+        res["reduction"] = {"tol": args.reduce_slow, "importance": args.importance,
+                            "seconds": time.perf_counter() - t0, "rounds": report.rounds,
+                            "n_local": report.n_local, "n_nonlocal": report.n_nonlocal}
+    res["latency_us"] = {name: one_geometry_latency_us(part, ds.R[test], repeats=500) for name, part in
+                         (("full", full.force_parts()[0]), ("fast", ms.force_parts()[0]),
+                          ("slow", ms.force_parts()[1]))}
     res["n_pairs_fast"], res["n_pairs_slow"] = len(ms.fast_.pairs_), len(ms.slow_.pairs_)
     res["n_train_fast"] = ms.fast_.expansion_.n_train
     res["test_full"] = errors(full, ds.R[test], ds.F[test], ds.E[test])
     res["test_multiscale"] = errors(ms, ds.R[test], ds.F[test], ds.E[test])
     res["test_fast_part_alone"] = errors(ms.fast_, ds.R[test], ds.F[test], ds.E[test])
-    print(json.dumps({k: res[k] for k in ("test_full", "test_multiscale", "n_pairs_fast")}), flush=True)
+    print(json.dumps({k: res[k] for k in ("test_full", "test_multiscale", "n_pairs_fast", "n_pairs_slow",
+                                          "latency_us")}), flush=True)
 
     start = ds.R[test[0]]
     warm = Simulation(full, start, temperature_K=args.temperature, seed=args.seed)
@@ -182,7 +205,7 @@ def main():
     res["nvt"]["speedup"] = res["nvt"]["wall_s_per_ps_full"] / res["nvt"]["wall_s_per_ps_multiscale"]
     res["nvt"].update(compare_nvt(ref, trj, bonds, dih, 0.5 * every))
     print(json.dumps(res["nvt"]), flush=True)
-    out = args.out or os.path.join(os.path.dirname(__file__), "results", f"multiscale_{name}.json")
+    out = args.out or os.path.join(os.path.dirname(__file__), "results", f"multiscale_{name}{'_reduced' if args.reduce_slow is not None else ''}.json")
     with open(out, "w") as fh:
         json.dump(res, fh, indent=1)
 

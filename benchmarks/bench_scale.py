@@ -46,6 +46,7 @@ def main():
     model.fit(ds.R[train], ds.F[train], ds.E[train], z=ds.z)
     out = {"data": args.data, "n_train": args.n_train, "n_unknowns": args.n_train * 3 * len(ds.z),
            "n_perms": len(model.perms_), "fit_s": time.perf_counter() - t0, **model.fit_info_,
+           "train_energy_fit": model.energy_fit_,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "args": vars(args), "threads": {k: os.environ.get(k) for k in
                                            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}}

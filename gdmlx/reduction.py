@@ -124,21 +124,46 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
 
     Validation geometries are the model's own validation split if it was trained on this
     dataset by ``gdmlx train``, otherwise up to ``n_valid`` random geometries it was not
-    trained on. Returns the reduced model, with the :class:`ReductionReport` in its
-    ``reduction_`` attribute.
+    trained on. For a :class:`gdmlx.MultiscaleModel` the slow part's descriptor is reduced
+    (see :func:`reduce_slow_part`); the fast part keeps its local pairs. Returns the reduced
+    model, with the :class:`ReductionReport` in its ``reduction_`` attribute.
     """
+    from gdmlx.multiscale import MultiscaleModel
     from gdmlx.splits import held_out_indices, trained_on
-    indices = dict(getattr(model, "indices_", {})) if trained_on(model, dataset) else {}
+    base = model.slow_ if isinstance(model, MultiscaleModel) else model
+    indices = dict(getattr(base, "indices_", {})) if trained_on(base, dataset) else {}
     if len(indices.get("valid", [])) == 0:
-        pool = held_out_indices(model, dataset)
+        pool = held_out_indices(base, dataset)
         indices["valid"] = np.sort(np.random.default_rng(seed).permutation(pool)[:n_valid])
     valid = indices["valid"]
-    reduced, report = reduce_pairs(model, dataset.R[valid], dataset.F[valid], tol=tol,
-                                   importance=importance, progress=progress)
+    if isinstance(model, MultiscaleModel):
+        reduced, report = reduce_slow_part(model, dataset.R[valid], dataset.F[valid], tol=tol,
+                                           importance=importance, progress=progress)
+        base = reduced.slow_
+    else:
+        reduced, report = reduce_pairs(model, dataset.R[valid], dataset.F[valid], tol=tol,
+                                       importance=importance, progress=progress)
+        base = reduced
     # record the split, so that testing the reduced model leaves out what chose its pairs
-    reduced.indices_, reduced.dataset_md5_ = indices, dataset.md5().decode()
+    base.indices_, base.dataset_md5_ = indices, dataset.md5().decode()
     reduced.reduction_ = report
     return reduced
+
+
+def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", progress=True):
+    """Reduce the slow part of a fitted :class:`gdmlx.MultiscaleModel`; ``(reduced, report)``.
+
+    The slow part is fitted to the forces the fast part misses, so it is reduced against
+    those residuals ``F_valid - fast(R_valid)``: its validation error on them is the whole
+    model's validation force error, and ``tol`` bounds that. MD evaluates the slow part only
+    every few steps, and its cost (training points x pairs) sets the multiple-time-step
+    speed-up.
+    """
+    from gdmlx.multiscale import MultiscaleModel
+    F_resid = F_valid - model.fast_.predict(R_valid)
+    slow, report = reduce_pairs(model.slow_, R_valid, F_resid, tol=tol, importance=importance,
+                                progress=progress)
+    return MultiscaleModel.from_parts(model.fast_, slow), report
 
 
 def plot_reduction(report, n_atoms, path):

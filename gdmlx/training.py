@@ -144,7 +144,9 @@ def integration_constant(E_ref, E_model):
                 f"training energies do not match the forces: fitting E_ref = slope * E_model + c "
                 f"gives slope {fit['slope']:.3g} (expect ~1) and correlation {fit['r']:.3g}. "
                 "Check that forces are -dE/dR (not gradients), that E and F use the same units, "
-                "and that they come from the same calculations.",
+                "and that they come from the same calculations. If they do and the forces fit "
+                "well, lam may be too large for this sigma (the kernel's scale falls as "
+                "1/sigma^2): try a 10-100x smaller lam, or energy labels.",
                 EnergyConsistencyWarning, stacklevel=3)
     return c, fit
 

@@ -108,14 +108,19 @@ def test_reduce_command(toy_npz, tmp_path, capsys):
 
 def test_split_and_mts_md(toy_npz, tmp_path, capsys):
     model = tmp_path / "m.h5"
-    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
-             "-o", str(model), "--json")
+    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--n-valid", "15", "--sigma", "2",
+             "--lam", "1e-8", "-o", str(model), "--json")
     out = run_json(capsys, "split", str(model), "--max-hops", "1", "--n-fast", "20",
                    "--fast-sigma", "1.5", "-o", str(tmp_path / "ms.h5"), "--json")
     assert out["n_pairs_fast"] == 4 and out["n_pairs_slow"] == 10 and out["n_train_fast"] == 20
     md = run_json(capsys, "md", str(tmp_path / "ms.h5"), "--steps", "200", "--mts", "2",
                   "--temperature", "50", "--seed", "0", "--json")
     assert md["steps"] == 200
+    red = run_json(capsys, "reduce", str(tmp_path / "ms.h5"), str(toy_npz), "--tol", "0.2", "-o", str(tmp_path / "ms_red.h5"), "--json")
+    reduced = gdmlx.load_model(tmp_path / "ms_red.h5")
+    assert isinstance(reduced, gdmlx.MultiscaleModel) and len(reduced.fast_.pairs_) == 4
+    assert red["n_pairs_full"] == 10 and red["n_pairs_kept"] == len(reduced.slow_.pairs_) < 10
+    assert red["test_full"]["n"] == 60 - 30 - 15      # the model's validation split chose the pairs
     assert main(["md", str(model), "--steps", "20", "--mts", "2"]) == 2
     assert "needs a multiscale model" in capsys.readouterr().err
 

@@ -101,3 +101,16 @@ def test_engine_follows_the_impulse_respa_recipe(ms_model, chain):
         v += 0.5 * n * dt * force(slow, q) * inv_m
     np.testing.assert_allclose(sim.q, q, atol=1e-9)
     np.testing.assert_allclose(sim.v, v, atol=1e-9)
+
+
+def test_reducing_the_slow_part_bounds_the_whole_models_error(ms_model, chain):
+    """The slow part is reduced against the residual forces, so the tolerance bounds the
+    validation error of the sum; the fast part is untouched."""
+    from gdmlx.reduction import reduce_slow_part
+    R, F = chain[:2]
+    reduced, report = reduce_slow_part(ms_model, R[80:110], F[80:110], tol=0.1, progress=False)
+    whole_mae = lambda m: np.abs(m.predict(R[80:110]) - F[80:110]).mean()
+    assert report.full_valid_f_mae == pytest.approx(whole_mae(ms_model), rel=1e-12)
+    assert len(reduced.slow_.pairs_) < len(ms_model.slow_.pairs_)
+    assert whole_mae(reduced) <= 1.1 * whole_mae(ms_model)
+    np.testing.assert_array_equal(reduced.fast_.predict(R[110:]), ms_model.fast_.predict(R[110:]))

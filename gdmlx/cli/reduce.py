@@ -2,13 +2,13 @@
 
 import time
 
-import numpy as np
-
 from gdmlx.cli.common import force_energy_errors, log, print_json
 from gdmlx.dataset import load_dataset
 from gdmlx.modelfile import load_model
+from gdmlx.multiscale import MultiscaleModel
 from gdmlx.reduction import plot_reduction, reduce
 from gdmlx.splits import held_out_indices
+from gdmlx.timing import one_geometry_latency_us
 
 
 def add_parser(sub):
@@ -17,7 +17,8 @@ def add_parser(sub):
                                    "the least important in rounds with retraining, and keep the "
                                    "smallest descriptor whose validation force MAE is within --tol of "
                                    "the full model's. The test set is only used for the final report.")
-    p.add_argument("model", help="gdmlx model file (trained by gdmlx, with its training data)")
+    p.add_argument("model", help="gdmlx model file (trained by gdmlx, with its training data); "
+                                 "for a multiscale model (gdmlx split) its slow part is reduced")
     p.add_argument("data", help="dataset the model was trained on (validation and test geometries)")
     p.add_argument("--tol", type=float, default=0.05,
                    help="allowed relative increase of validation force MAE (default 0.05)")
@@ -32,16 +33,6 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def _latency_us(model, R, repeats=200):
-    part = model.force_parts()[0]
-    times = []
-    for t in range(repeats):
-        t0 = time.perf_counter()
-        part.predict_one(R[t % len(R)])
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e6)
-
-
 def run(args):
     model = load_model(args.model)
     ds = load_dataset(args.data)
@@ -50,15 +41,17 @@ def run(args):
                      progress=not args.json)
     seconds = time.perf_counter() - t0
     rep = reduced.reduction_
-    test = held_out_indices(reduced, ds)[:args.n_test]
+    part = (lambda m: m.slow_) if isinstance(model, MultiscaleModel) else (lambda m: m)
+    test = held_out_indices(part(reduced), ds)[:args.n_test]
     E_test = None if ds.E is None else ds.E[test]
-    out = {"n_pairs_full": len(model.pairs_), "n_pairs_kept": len(reduced.pairs_),
+    out = {"n_pairs_full": len(part(model).pairs_), "n_pairs_kept": len(part(reduced).pairs_),
            "n_local": rep.n_local, "n_nonlocal": rep.n_nonlocal, "seconds": seconds,
            "full_valid_f_mae": rep.full_valid_f_mae, "rounds": rep.rounds,
            "test_full": force_energy_errors(model, ds.R[test], ds.F[test], E_test),
            "test_reduced": force_energy_errors(reduced, ds.R[test], ds.F[test], E_test),
-           "latency_full_us": _latency_us(model, ds.R[test]),
-           "latency_reduced_us": _latency_us(reduced, ds.R[test])}
+           # the reduced part's speed (a multiscale model's slow part is its last force part)
+           "latency_full_us": one_geometry_latency_us(model.force_parts()[-1], ds.R[test]),
+           "latency_reduced_us": one_geometry_latency_us(reduced.force_parts()[-1], ds.R[test])}
     reduced.save(args.output)
     if args.figure:
         plot_reduction(rep, len(model.z_), args.figure)
