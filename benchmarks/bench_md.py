@@ -150,25 +150,10 @@ def run_worker(name, spec, args, threads, extra_env=None, timed=True):
         return json.load(f)
 
 
-def drift_standard_error(t_ps, e, n_blocks=10):
-    """Standard error (eV/ps) of the E_tot(t) slope from ``n_blocks`` block means.
-
-    Frames a few fs apart are correlated, so the least-squares error of the frame-wise fit is
-    too small; block means over >= 1 ps are close to independent, and the scatter of the
-    slope fitted through them measures how far the slope could move by chance.
-    """
-    edges = np.linspace(t_ps[0], t_ps[-1], n_blocks + 1)
-    idx = np.clip(np.searchsorted(edges, t_ps, side='right') - 1, 0, n_blocks - 1)
-    tb = np.array([t_ps[idx == b].mean() for b in range(n_blocks)])
-    eb = np.array([e[idx == b].mean() for b in range(n_blocks)])
-    coef = np.polyfit(tb, eb, 1)
-    resid = eb - np.polyval(coef, tb)
-    return float(np.sqrt(resid @ resid / (n_blocks - 2) / np.sum((tb - tb.mean()) ** 2)))
-
-
 def energy_stats(time_fs, epot, ekin, t_max_fs=None):
     """Drift (slope of a linear fit of E_tot vs t, with its block standard error) and std of
     E_tot, t = 0 excluded."""
+    from gdmlx.md.simulation import drift_standard_error
     t = np.asarray(time_fs, float)
     e = np.asarray(epot, float) + np.asarray(ekin, float)
     keep = (t > 0) & (t <= (t_max_fs if t_max_fs else np.inf) + 1e-9)

@@ -20,6 +20,7 @@ import warnings
 
 import ase.units
 import numpy as np
+import sklearn.base
 
 import gdmlx
 from gdmlx.md import Simulation
@@ -38,6 +39,9 @@ def parse_args():
                    help="reduce the slow part's descriptor to validation force MAE within TOL")
     p.add_argument("--importance", default="masking", choices=("masking", "own-term"))
     p.add_argument("--sigma", type=float, default=10.0)
+    p.add_argument("--lam", type=float, default=1e-10, help="lam of the full model and the slow part")
+    p.add_argument("--solver", default="analytic", choices=("analytic", "cg", "auto"),
+                   help="solver of the full model and the slow part")
     p.add_argument("--mts", type=int, default=4, help="outer period for the NVT comparison")
     p.add_argument("--nve-ps", type=float, default=10.0)
     p.add_argument("--nvt-ps", type=float, default=50.0)
@@ -60,6 +64,7 @@ def nve(model, start, v0, n, ps):
     except gdmlx.md.MDInstabilityError as exc:
         return {"n": n, "unstable": str(exc)}
     return {"n": n, "steps_per_s": s["steps_per_s"], "drift_eV_per_ps": s["etot_drift_eV_per_ps"],
+            "drift_se_eV_per_ps": s.get("etot_drift_se_eV_per_ps"),
             "etot_std_eV": s["etot_std_eV"], "mean_T": s["mean_temperature_K"],
             "wall_s_per_ps": s["wall_s"] / s["simulated_ps"]}
 
@@ -151,13 +156,14 @@ def main():
     perm = np.random.default_rng(args.seed).permutation(len(ds))
     train, valid = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_valid]
     test = perm[args.n_train + args.n_valid:args.n_train + args.n_valid + args.n_test]
-    res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma,
+    res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma, "args": vars(args),
            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     t0 = time.perf_counter()
-    full = gdmlx.GDMLRegressor(sigma=args.sigma).fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
+    big = gdmlx.GDMLRegressor(sigma=args.sigma, lam=args.lam, solver=args.solver)
+    full = sklearn.base.clone(big).fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
     res["t_fit_full_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ms = gdmlx.MultiscaleModel(slow=gdmlx.GDMLRegressor(sigma=args.sigma), n_fast=args.n_fast).fit(
+    ms = gdmlx.MultiscaleModel(slow=big, n_fast=args.n_fast).fit(
         ds.R[train], ds.F[train], ds.E[train], ds.z)
     res["t_fit_multiscale_s"] = time.perf_counter() - t0
     if args.reduce_slow is not None:

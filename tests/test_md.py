@@ -119,3 +119,20 @@ def test_calculator_units_checks_and_bfgs(toy_model, start):
     wrong.calc = gdmlx.GDMLCalculator(toy_model)
     with pytest.raises(gdmlx.InputError, match="do not match the model"):
         wrong.get_potential_energy()
+
+
+def test_drift_standard_error_covers_the_true_slope():
+    """A known slope plus correlated noise: the block estimate brackets the truth, and its
+    size matches the spread of fitted slopes over many noise draws."""
+    from gdmlx.md.simulation import drift_standard_error
+    t = np.linspace(0.0, 10.0, 2000)
+    rng = np.random.default_rng(1)
+    slopes, errors = [], []
+    for _ in range(200):
+        noise = np.convolve(rng.normal(size=len(t) + 49), np.ones(50) / 50, mode="valid")   # ~0.25 ps memory
+        e = 3e-4 * t + 1e-3 * noise
+        slopes.append(np.polyfit(t, e, 1)[0])
+        errors.append(drift_standard_error(t, e))
+    slopes, errors = np.array(slopes), np.array(errors)
+    assert np.mean(np.abs(slopes - 3e-4) < 3 * errors) > 0.95
+    assert 0.6 < np.median(errors) / slopes.std() < 1.6

@@ -171,6 +171,22 @@ class Simulation:
               file=sys.stderr, flush=True)
 
 
+def drift_standard_error(t_ps, e, n_blocks=10):
+    """Standard error (eV/ps) of the E_tot(t) slope from ``n_blocks`` block means.
+
+    Frames a few fs apart are correlated, so the least-squares error of the frame-wise fit is
+    too small; block means over >= 1 ps are close to independent, and the scatter of the
+    slope fitted through them measures how far the slope could move by chance.
+    """
+    edges = np.linspace(t_ps[0], t_ps[-1], n_blocks + 1)
+    idx = np.clip(np.searchsorted(edges, t_ps, side="right") - 1, 0, n_blocks - 1)
+    tb = np.array([t_ps[idx == b].mean() for b in range(n_blocks)])
+    eb = np.array([e[idx == b].mean() for b in range(n_blocks)])
+    coef = np.polyfit(tb, eb, 1)
+    resid = eb - np.polyval(coef, tb)
+    return float(np.sqrt(resid @ resid / (n_blocks - 2) / np.sum((tb - tb.mean()) ** 2)))
+
+
 def summarize(frames, steps, wall_s, dt_fs, temperature):
     """Speed, temperature and energy conservation of a run, as plain floats."""
     t_ps = np.asarray(frames["time_fs"]) / 1000.0
@@ -183,6 +199,8 @@ def summarize(frames, steps, wall_s, dt_fs, temperature):
         out.update(mean_temperature_K=float(T.mean()), std_temperature_K=float(T.std()),
                    etot_drift_eV_per_ps=float(np.polyfit(t_ps, etot, 1)[0]),
                    etot_std_eV=float(etot.std()))
+    if len(t_ps) >= 50:
+        out["etot_drift_se_eV_per_ps"] = drift_standard_error(t_ps, etot)
     return out
 
 
