@@ -62,6 +62,8 @@ def parse_args(argv=None):
         q.add_argument("--n-test", type=int, default=1000)
         q.add_argument("--sigmas", type=float, nargs="+", default=[10.0, 20.0, 40.0])
         q.add_argument("--lam", type=float, default=1e-10)
+        q.add_argument("--solver", default="analytic", choices=["analytic", "cg", "auto"],
+                       help="solver of the full model and of every retrain")
         q.add_argument("--tol", type=float, default=0.05)
         q.add_argument("--importance", nargs="+", default=["masking"],
                        choices=["masking", "own-term"])
@@ -170,14 +172,14 @@ def set_scipy_blas_threads(n):
 def fit_full(name, R, F, E, z, sigma, args):
     """Full-descriptor model, from the cache if there."""
     import gdmlx
-    path = os.path.join(args.cache, f"{name}_M{len(R)}_s{sigma:g}_seed{args.seed}.h5")
+    path = os.path.join(args.cache, f"{name}_M{len(R)}_s{sigma:g}_lam{args.lam:g}_{args.solver}_seed{args.seed}.h5")
     if not args.no_cache and os.path.exists(path):
         model = gdmlx.load_model(path)
         if model.R_train_ is not None and np.array_equal(model.R_train_, R):
             log(f"{name}: sigma {sigma:g}: loaded cached full model {path}")
             return model, None
     t0 = time.perf_counter()
-    model = gdmlx.GDMLRegressor(sigma=sigma, lam=args.lam).fit(R, F, E, z=z)
+    model = gdmlx.GDMLRegressor(sigma=sigma, lam=args.lam, solver=args.solver).fit(R, F, E, z=z)
     seconds = time.perf_counter() - t0
     os.makedirs(args.cache, exist_ok=True)
     model.save(path)
