@@ -70,13 +70,24 @@ def nve(model, start, v0, n, ps):
 
 
 def nvt_trajectory(model, start, n, save_every, ps, temperature, seed, path):
-    """Langevin run (1 ps equilibration, then ``ps``) with outer period n, frames every save_every."""
+    """Langevin run (1 ps equilibration, then ``ps``) with outer period n, frames every save_every.
+
+    Returns ``(summary, trajectory)``; a run the engine stops (the geometry left the model's
+    domain) keeps its frames, and ``summary["error"]`` says why it stopped.
+    """
     steps = int(ps * 2000) // save_every * save_every
     sim = Simulation(model, start, dt_fs=0.5, temperature_K=temperature, thermostat="langevin",
                      friction_per_fs=0.01, seed=seed, slow_every=n)
     sim.run(2000 // save_every * save_every, save_every=save_every, report_every=save_every * 10, progress=False)
-    s = sim.run(steps, trajectory=path, save_every=save_every, report_every=steps, progress=False)
-    return s, gdmlx.md.read_trajectory(path)
+    t0 = time.perf_counter()
+    try:
+        sim.run(steps, trajectory=path, save_every=save_every, report_every=steps, progress=False)
+        error = None
+    except gdmlx.md.MDInstabilityError as exc:
+        error = str(exc)
+    wall = time.perf_counter() - t0
+    trj = gdmlx.md.read_trajectory(path)
+    return {"wall_s": wall, "simulated_ps": len(trj["positions"]) * save_every * 0.5e-3, "error": error}, trj
 
 
 def dihedral(q, i, j, k, l):
@@ -199,6 +210,10 @@ def main():
             r["drift_ratio_vs_full"] = abs(r["drift_eV_per_ps"]) / max(abs(res["nve_full"]["drift_eV_per_ps"]), 1e-12)
         print(json.dumps(r), flush=True)
 
+    out = args.out or os.path.join(os.path.dirname(__file__), "results", f"multiscale_{name}{'_reduced' if args.reduce_slow is not None else ''}.json")
+    with open(out, "w") as fh:          # NVE results, in case the NVT part fails
+        json.dump(res, fh, indent=1)
+
     tmp = f"/tmp/ms_{name}_{os.getpid()}"
     every = args.mts            # both trajectories sampled every mts inner steps
     s_ref, ref = nvt_trajectory(full, start, 1, every, args.nvt_ps, args.temperature, args.seed + 1, tmp + "_ref.h5")
@@ -206,12 +221,13 @@ def main():
     bonds = bond_graph_pairs(ds.z, ds.R[train], 1)
     dih = first_dihedral([tuple(b) for b in bonds], len(ds.z))
     res["nvt"] = {"ps": args.nvt_ps, "mts": args.mts,
+                  "ps_done_full": s_ref["simulated_ps"], "ps_done_multiscale": s_ms["simulated_ps"],
+                  "error_full": s_ref["error"], "error_multiscale": s_ms["error"],
                   "wall_s_per_ps_full": s_ref["wall_s"] / s_ref["simulated_ps"],
                   "wall_s_per_ps_multiscale": s_ms["wall_s"] / s_ms["simulated_ps"]}
     res["nvt"]["speedup"] = res["nvt"]["wall_s_per_ps_full"] / res["nvt"]["wall_s_per_ps_multiscale"]
     res["nvt"].update(compare_nvt(ref, trj, bonds, dih, 0.5 * every))
     print(json.dumps(res["nvt"]), flush=True)
-    out = args.out or os.path.join(os.path.dirname(__file__), "results", f"multiscale_{name}{'_reduced' if args.reduce_slow is not None else ''}.json")
     with open(out, "w") as fh:
         json.dump(res, fh, indent=1)
 
