@@ -7,6 +7,8 @@ long Langevin trajectories with the full model and with the multiscale model at 
 n, and compare bond-length, dihedral and vibrational-spectrum statistics. With
 ``--reduce-slow TOL`` the slow part's descriptor is reduced (gdmlx.reduction.reduce_slow_part,
 validation geometries ``perm[n_train:n_train + n_valid]``, never the test set) before MD.
+Fitted models are kept in ``--cache`` and reused by a run with the same settings, so that
+the MD part can be rerun without the training (the timings of training are then absent).
 
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 \
         python benchmarks/bench_multiscale.py --data ../shared/data/aspirin.npz --n-train 300 --mts 4
@@ -47,6 +49,8 @@ def parse_args():
     p.add_argument("--nvt-ps", type=float, default=50.0)
     p.add_argument("--temperature", type=float, default=500.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default="/tmp/gdmlx-bench-multiscale",
+                   help="folder for the fitted models, reused by a run with the same settings ('' : none)")
     p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/multiscale_<name>.json)")
     return p.parse_args()
 
@@ -159,16 +163,16 @@ def compare_nvt(ref, test, bonds, dih, dt_save_fs):
     return out
 
 
-def main():
-    args = parse_args()
-    warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
-    ds = gdmlx.load_dataset(args.data)
-    name = os.path.splitext(os.path.basename(args.data))[0]
-    perm = np.random.default_rng(args.seed).permutation(len(ds))
-    train, valid = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_valid]
-    test = perm[args.n_train + args.n_valid:args.n_train + args.n_valid + args.n_test]
-    res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma, "args": vars(args),
-           "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+def fit_models(args, ds, name, train, valid, test, res):
+    """The full model and the multiscale model (slow part reduced with --reduce-slow), from
+    ``--cache`` if a run with the same settings saved them there; timings and reduction
+    details go into ``res`` when they are fitted here."""
+    key = (f"{name}_M{args.n_train}_s{args.sigma:g}_lam{args.lam:g}_{args.solver}_nfast{args.n_fast}"
+           f"_red{args.reduce_slow}_{args.importance}_seed{args.seed}")
+    paths = [os.path.join(args.cache, f"{key}_{part}.h5") for part in ("full", "ms")] if args.cache else []
+    if paths and all(os.path.exists(p) for p in paths):
+        res["loaded_from_cache"] = paths
+        return gdmlx.load_model(paths[0]), gdmlx.load_model(paths[1])
     t0 = time.perf_counter()
     big = gdmlx.GDMLRegressor(sigma=args.sigma, lam=args.lam, solver=args.solver)
     full = sklearn.base.clone(big).fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
@@ -186,7 +190,25 @@ def main():
         res["reduction"] = {"tol": args.reduce_slow, "importance": args.importance,
                             "seconds": time.perf_counter() - t0, "rounds": report.rounds,
                             "n_local": report.n_local, "n_nonlocal": report.n_nonlocal}
-    res["latency_us"] = {name: one_geometry_latency_us(part, ds.R[test], repeats=500) for name, part in
+    if paths:
+        os.makedirs(args.cache, exist_ok=True)
+        full.save(paths[0])
+        ms.save(paths[1])
+    return full, ms
+
+
+def main():
+    args = parse_args()
+    warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
+    ds = gdmlx.load_dataset(args.data)
+    name = os.path.splitext(os.path.basename(args.data))[0]
+    perm = np.random.default_rng(args.seed).permutation(len(ds))
+    train, valid = perm[:args.n_train], perm[args.n_train:args.n_train + args.n_valid]
+    test = perm[args.n_train + args.n_valid:args.n_train + args.n_valid + args.n_test]
+    res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma, "args": vars(args),
+           "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+    full, ms = fit_models(args, ds, name, train, valid, test, res)
+    res["latency_us"] = {label: one_geometry_latency_us(part, ds.R[test], repeats=500) for label, part in
                          (("full", full.force_parts()[0]), ("fast", ms.force_parts()[0]),
                           ("slow", ms.force_parts()[1]))}
     res["n_pairs_fast"], res["n_pairs_slow"] = len(ms.fast_.pairs_), len(ms.slow_.pairs_)
