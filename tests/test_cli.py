@@ -121,6 +121,9 @@ def test_split_and_mts_md(toy_npz, tmp_path, capsys):
     assert isinstance(reduced, gdmlx.MultiscaleModel) and len(reduced.fast_.pairs_) == 4
     assert red["n_pairs_full"] == 10 and red["n_pairs_kept"] == len(reduced.slow_.pairs_) < 10
     assert red["test_full"]["n"] == 60 - 30 - 15      # the model's validation split chose the pairs
+    md = run_json(capsys, "md", str(tmp_path / "ms_red.h5"), "--steps", "200", "--mts", "4",
+                  "--temperature", "50", "--json")
+    assert md["steps"] == 192                          # frames every 12 steps: 10 rounded up to 4s
     assert main(["md", str(model), "--steps", "20", "--mts", "2"]) == 2
     assert "needs a multiscale model" in capsys.readouterr().err
 

@@ -29,7 +29,8 @@ def add_parser(sub):
     p.add_argument("--action-tol", type=float, default=1e-8,
                    help="--action: convergence of each stride's implicit equation, A (default 1e-8)")
     p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
-    p.add_argument("--save-every", type=int, default=10, help="save a frame every this many steps (default 10)")
+    p.add_argument("--save-every", type=int, default=None,
+                   help="save a frame every this many steps (default 10, rounded up to a multiple of --mts)")
     p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.set_defaults(run=run)
@@ -55,6 +56,8 @@ def run(args):
         sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
                          thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
                          slow_every=args.mts)
+    if args.save_every is None:
+        args.save_every = -(-10 // args.mts) * args.mts
     if args.save_every % args.mts:
         raise ValueError(f"--save-every must be a multiple of --mts ({args.mts})")
     steps = args.steps - args.steps % args.save_every
