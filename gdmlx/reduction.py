@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdmlx.descriptor import descriptors
+from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
 
@@ -128,7 +129,6 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     (see :func:`reduce_slow_part`); the fast part keeps its local pairs. Returns the reduced
     model, with the :class:`ReductionReport` in its ``reduction_`` attribute.
     """
-    from gdmlx.multiscale import MultiscaleModel
     from gdmlx.splits import held_out_indices, trained_on
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
     indices = dict(getattr(base, "indices_", {})) if trained_on(base, dataset) else {}
@@ -159,7 +159,6 @@ def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", pr
     every few steps, and its cost (training points x pairs) sets the multiple-time-step
     speed-up.
     """
-    from gdmlx.multiscale import MultiscaleModel
     F_resid = F_valid - model.fast_.predict(R_valid)
     slow, report = reduce_pairs(model.slow_, R_valid, F_resid, tol=tol, importance=importance,
                                 progress=progress)
