@@ -135,24 +135,16 @@ def errors(model, R, F, E):
 
 def speed(model, R_test, n_latency):
     """Median one-geometry latency (us) and batched throughput (geometries/s) of the kernel."""
+    from gdmlx.timing import one_geometry_latency_us
     part = model.force_parts()[0]
-    for t in range(5):                       # compile / warm caches
-        part.predict_one(R_test[t])
-    times = []
-    for t in range(n_latency):
-        R = R_test[t % len(R_test)]
-        t0 = time.perf_counter()
-        part.predict_one(R)
-        times.append(time.perf_counter() - t0)
+    p10, p50, p90 = one_geometry_latency_us(part, R_test, n_latency, q=(10, 50, 90))
     part.predict(R_test[:10])
     batch = []
     for _ in range(3):
         t0 = time.perf_counter()
         part.predict(R_test)
         batch.append(time.perf_counter() - t0)
-    return {"latency_us": float(np.median(times) * 1e6),
-            "latency_p10_us": float(np.percentile(times, 10) * 1e6),
-            "latency_p90_us": float(np.percentile(times, 90) * 1e6),
+    return {"latency_us": float(p50), "latency_p10_us": float(p10), "latency_p90_us": float(p90),
             "throughput_geom_per_s": float(len(R_test) / np.median(batch)),
             "n_latency": n_latency, "n_batch": int(len(R_test))}
 
