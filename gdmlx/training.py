@@ -20,7 +20,13 @@ from gdmlx.kernels.assembly import (
     assemble_force_blocks,
     assemble_symmetric_force_blocks,
 )
+from gdmlx.kernels.internal_assembly import (
+    finish_internal_blocks,
+    internal_energy_rows,
+    internal_jacobians,
+)
 from gdmlx.nystrom import NystromPreconditioner
+from gdmlx.rigid import internal_bases, projection_pays
 from gdmlx.solvers import (
     analytic_memory_bytes,
     check_analytic_fits,
@@ -29,9 +35,11 @@ from gdmlx.solvers import (
 )
 
 
-def training_matrix_size(n_train, n_atoms, use_energy_labels):
-    """Rows of the training system: 3N per geometry, plus one per energy label."""
-    return n_train * (3 * n_atoms + (1 if use_energy_labels else 0))
+def training_matrix_size(n_train, n_atoms, use_energy_labels, rows_per_point=None):
+    """Rows of the training system: 3N per geometry (``rows_per_point`` in the internal
+    subspaces), plus one per energy label."""
+    rows = 3 * n_atoms if rows_per_point is None else rows_per_point
+    return n_train * (rows + (1 if use_energy_labels else 0))
 
 
 def assemble_kernel_matrix(data, sigma, use_energy_labels):
@@ -49,6 +57,25 @@ def assemble_kernel_matrix(data, sigma, use_energy_labels):
     return K
 
 
+def assemble_internal_matrix(data, bases, sigma, use_energy_labels, panel_rows=2048):
+    """Lower triangle of the training matrix projected on the internal subspaces ``bases``
+    (M, 3N, r) (:mod:`gdmlx.rigid`, :mod:`gdmlx.kernels.internal_assembly`), without
+    permutations. Returns the (M r [+ M]) square matrix."""
+    M, r = data.n_train, bases.shape[2]
+    n = M * r
+    K = np.empty((training_matrix_size(M, data.n_atoms, use_energy_labels, r),) * 2)
+    A = internal_jacobians(data.G, data.pairs, bases).reshape(n, -1)
+    step = r * max(1, panel_rows // r)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        np.matmul(A[r0:r1], A[:r1].T, out=K[r0:r1, :r1])
+    Y = A @ data.X.T
+    finish_internal_blocks(data.X, Y, sigma, K)
+    if use_energy_labels:
+        internal_energy_rows(data.X, Y, sigma, K)
+    return K
+
+
 def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver="analytic", perms=None):
     """Fit a GDML model; returns ``(expansion, alphas, info)``.
 
@@ -61,7 +88,12 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     """
     M, N = R.shape[:2]
     with_e = use_energy_labels and E is not None
-    size = training_matrix_size(M, N, with_e)
+    bases = None
+    if solver != "cg" and (perms is None or len(perms) == 1):
+        bases = internal_bases(R)
+        if not projection_pays(M, N, bases.shape[2], len(pairs)):
+            bases = None
+    size = training_matrix_size(M, N, with_e, None if bases is None else bases.shape[2])
     if solver == "auto":
         solver = "analytic" if analytic_memory_bytes(size) <= memory_budget_bytes(options.memory_limit_gb) else "cg"
     if solver == "analytic":
@@ -77,8 +109,10 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     y = F.reshape(-1) / y_std
     if with_e:
         y = np.concatenate([y, (E - e_mean) / y_std])
-    solve = _solve_analytic if solver == "analytic" else _solve_cg
-    sol, info = solve(data, sigma, lam, y, with_e, options)
+    if solver == "analytic":
+        sol, info = _solve_analytic(data, sigma, lam, y, with_e, options, bases)
+    else:
+        sol, info = _solve_cg(data, sigma, lam, y, with_e, options)
     info["solver"] = solver
     sol *= y_std
     alphas = sol[:M * 3 * N].reshape(M, N, 3)
@@ -92,14 +126,27 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     return expansion, alphas, info
 
 
-def _solve_analytic(data, sigma, lam, y, with_e, options):
+def _solve_analytic(data, sigma, lam, y, with_e, options, bases):
+    """Dense Cholesky solve, in the internal subspaces when ``bases`` (M, 3N, r) is given
+    (the same solution; the rigid part of ``y``, which no prediction sees, is dropped)."""
     log = _Stages(options.verbose)
-    log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
-    K = assemble_kernel_matrix(data, sigma, with_e)
+    M, n3 = data.n_train, 3 * data.n_atoms
+    if bases is None:
+        log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
+        K = assemble_kernel_matrix(data, sigma, with_e)
+    else:
+        y_forces = np.einsum("mpr,mp->mr", bases, y[:M * n3].reshape(M, n3)).ravel()
+        y = np.concatenate([y_forces, y[M * n3:]])
+        log.start(f"assembling the {len(y)} x {len(y)} kernel matrix (internal coordinates)")
+        K = assemble_internal_matrix(data, bases, sigma, with_e)
     t_assemble = log.stop()
     log.start("Cholesky solve")
     sol = solve_cholesky_lower(K, y, lam)
-    return sol, {"t_assemble_s": t_assemble, "t_solve_s": log.stop()}
+    info = {"t_assemble_s": t_assemble, "t_solve_s": log.stop(), "system_rows": len(y)}
+    if bases is not None:
+        b = sol[:M * bases.shape[2]].reshape(M, -1)
+        sol = np.concatenate([np.einsum("mpr,mr->mp", bases, b).ravel(), sol[M * bases.shape[2]:]])
+    return sol, info
 
 
 def _solve_cg(data, sigma, lam, y, with_e, options):

@@ -32,7 +32,7 @@ def _project(d, G, pairs, u):
 
 
 @numba.njit(cache=True, inline="always")
-def _lower_triangle_block(b):
+def lower_triangle_block(b):
     """Block index b -> (m, n) with n <= m, row-major over the lower triangle."""
     m = int((np.sqrt(8.0 * b + 1.0) - 1.0) / 2.0)
     while m * (m + 1) // 2 > b:
@@ -77,7 +77,7 @@ def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
     M = X.shape[0]
     n3 = 3 * n_atoms
     for b in numba.prange(M * (M + 1) // 2):
-        m, n = _lower_triangle_block(b)
+        m, n = lower_triangle_block(b)
         _fill_block(X, G, pairs, m, n, sigma, K, m * n3, n * n3, np.empty(n3), np.empty(n3))
 
 
@@ -146,7 +146,7 @@ def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, K):
     M = Xall.shape[0] // (P + 1)
     n3 = 3 * N
     for b in numba.prange(M * (M + 1) // 2):
-        m, n = _lower_triangle_block(b)
+        m, n = lower_triangle_block(b)
         _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, m * n3, n * n3,
                               np.empty((n3, n3)), np.empty(n3), np.empty(n3))
 
