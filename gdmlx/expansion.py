@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from gdmlx.descriptor import descriptors
@@ -63,12 +64,13 @@ class KernelExpansion:
         return self.X.shape[0]
 
     def predict_one(self, R):
-        """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path."""
+        """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path
+        (on up to ``numba.get_num_threads()`` threads for large models)."""
         D = len(self.pairs)
         F = np.empty((self.n_atoms, 3))
         E = predict_one(np.ascontiguousarray(R, dtype=np.float64), self.pairs, self.X, self.B,
                         self.X_sq, self.XB, self.a, self.sigma, self.c, np.empty(D), np.empty((D, 3)),
-                        np.empty(D), F)
+                        np.empty(D), np.empty((numba.get_num_threads(), D)), F)
         return E, F
 
     def predict_desc(self, x):

@@ -8,6 +8,7 @@ from gdmlx import reference
 from gdmlx.descriptor import all_pairs, descriptors
 from gdmlx.expansion import KernelExpansion
 from gdmlx.kernels.descriptor import gather_batch
+from gdmlx.kernels.predict import expansion_one, expansion_split
 from gdmlx.kernel_data import KernelData
 from gdmlx.training import assemble_kernel_matrix
 
@@ -87,3 +88,19 @@ def test_predictions_invariant_under_rotation_and_translation():
     E2, F2 = exp.predict(R2)
     np.testing.assert_allclose(E2, E, rtol=1e-12)
     np.testing.assert_allclose(F2, F @ Q.T, rtol=1e-10, atol=1e-12 * np.abs(F).max())
+
+
+@pytest.mark.parametrize("M", [9, 13, 40])
+@pytest.mark.parametrize("n_parts", [2, 3])
+def test_split_expansion_matches_single_thread(M, n_parts):
+    """The parallel one-geometry path (chunks of training points) against the serial one;
+    M = 9 with 3 parts leaves the last chunk empty."""
+    exp, *_ = random_expansion(all_pairs(5), M=M)
+    x, _ = descriptors(toy_geometries(1, seed=8), exp.pairs)
+    D = x.shape[1]
+    args = (x[0], exp.X, exp.B, exp.X_sq, exp.XB, exp.a, exp.sigma, exp.c)
+    fd_one, fd_split = np.empty(D), np.empty(D)
+    E_one = expansion_one(*args, fd_one)
+    E_split = expansion_split(*args, fd_split, np.empty((n_parts, D)))
+    assert abs(E_split - E_one) <= 1e-12 * max(1.0, abs(E_one))
+    np.testing.assert_allclose(fd_split, fd_one, rtol=0, atol=1e-12 * np.abs(fd_one).max())

@@ -117,7 +117,7 @@ class ActionSimulation:
     def _forces(self, q):
         """Potential energy (eV) and forces (N, 3) [eV/A] of the force model at ``q``."""
         b = self.base
-        integrator.evaluate_groups(b.groups, q, b.r_scale, b.e_scale, self._F_groups, self._E_groups)
+        integrator.evaluate_groups(b.groups, q, b.r_scale, b.e_scale, b.ws, self._F_groups, self._E_groups)
         return float(self._E_groups.sum()), self._F_groups.sum(axis=0)
 
     def _correction(self, q, p):

@@ -24,29 +24,32 @@ OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
 
 
 @numba.njit(cache=True)
-def group_forces(group, q, r_scale, e_scale, ws_x, ws_G, ws_fd, F):
-    """Energy (eV) of force group ``group`` at positions ``q`` (N, 3) [A]; forces into ``F`` [eV/A]."""
+def group_forces(group, q, r_scale, e_scale, ws, F):
+    """Energy (eV) of force group ``group`` at positions ``q`` (N, 3) [A]; forces into ``F`` [eV/A].
+    ``ws`` are the work arrays from :func:`workspaces`."""
     pairs, X, B, X_sq, XB, a, sigma, c = group
+    ws_x, ws_G, ws_fd, ws_parts = ws
     D = pairs.shape[0]
-    E = predict_one(q * r_scale, pairs, X, B, X_sq, XB, a, sigma, c, ws_x[:D], ws_G[:D], ws_fd[:D], F)
+    E = predict_one(q * r_scale, pairs, X, B, X_sq, XB, a, sigma, c, ws_x[:D], ws_G[:D], ws_fd[:D],
+                    ws_parts, F)
     F *= e_scale * r_scale
     return E * e_scale
 
 
-@numba.njit(cache=True)
-def _workspaces(groups):
-    D_max = 0
-    for g in groups:
-        D_max = max(D_max, g[0].shape[0])
-    return np.empty(D_max), np.empty((D_max, 3)), np.empty(D_max)
+def workspaces(groups):
+    """Work arrays of :func:`gdmlx.kernels.predict.predict_one` for the largest group, with
+    room for one force per numba thread."""
+    D_max = max(g[0].shape[0] for g in groups)
+    return (np.empty(D_max), np.empty((D_max, 3)), np.empty(D_max),
+            np.empty((numba.get_num_threads(), D_max)))
 
 
 @numba.njit(cache=True)
-def evaluate_groups(groups, q, r_scale, e_scale, F, E):
-    """Energies ``E`` (L,) [eV] and forces ``F`` (L, N, 3) [eV/A] of every group at ``q``."""
-    ws_x, ws_G, ws_fd = _workspaces(groups)
+def evaluate_groups(groups, q, r_scale, e_scale, ws, F, E):
+    """Energies ``E`` (L,) [eV] and forces ``F`` (L, N, 3) [eV/A] of every group at ``q``;
+    ``ws`` from :func:`workspaces`."""
     for l in range(len(groups)):
-        E[l] = group_forces(groups[l], q, r_scale, e_scale, ws_x, ws_G, ws_fd, F[l])
+        E[l] = group_forces(groups[l], q, r_scale, e_scale, ws, F[l])
 
 
 @numba.njit(cache=True)
@@ -86,14 +89,14 @@ def _thermostat(v, masses, inv_m, c1, c2, kT, noise):
 
 
 @numba.njit(cache=True)
-def run_chunk(q, v, F, E, groups, periods, masses, dt, step0, n_steps, save_every,
+def run_chunk(q, v, F, E, groups, ws, periods, masses, dt, step0, n_steps, save_every,
               gamma, kT, noise, r_scale, e_scale, r_min, bonds, bond_max, max_energy_step,
               out_q, out_v, out_epot, out_ekin):
     """Advance ``n_steps`` inner steps in place; returns ``(status, steps_done, frames_saved)``.
 
     q, v (N, 3) positions [A] and velocities [A / ASE time]; F (L, N, 3) and E (L,) the
     current forces and energies of each group (valid at ``step0``, a multiple of
-    ``periods[-1]``); noise (n_steps, N, 3) standard normals (used if gamma > 0).
+    ``periods[-1]``); ``ws`` from :func:`workspaces`; noise (n_steps, N, 3) standard normals (used if gamma > 0).
     Frames are recorded every ``save_every`` steps (a multiple of ``periods[-1]``, so
     every group's forces are current) into out_q, out_v (n_frames, N, 3), out_epot,
     out_ekin (n_frames,). Stops early with a non-zero status when the geometry leaves
@@ -102,7 +105,6 @@ def run_chunk(q, v, F, E, groups, periods, masses, dt, step0, n_steps, save_ever
     L = len(groups)
     N = q.shape[0]
     inv_m = 1.0 / masses
-    ws_x, ws_G, ws_fd = _workspaces(groups)
     c1 = np.exp(-gamma * dt)
     c2 = np.sqrt(1.0 - c1 * c1)
     n_saved = 0
@@ -122,7 +124,7 @@ def run_chunk(q, v, F, E, groups, periods, masses, dt, step0, n_steps, save_ever
             return status, s + 1, n_saved
         for l in range(L):
             if (t + 1) % periods[l] == 0:
-                E_new = group_forces(groups[l], q, r_scale, e_scale, ws_x, ws_G, ws_fd, F[l])
+                E_new = group_forces(groups[l], q, r_scale, e_scale, ws, F[l])
                 if not np.isfinite(E_new):
                     return NOT_FINITE, s + 1, n_saved
                 if abs(E_new - E[l]) > max_energy_step:

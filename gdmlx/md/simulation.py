@@ -86,7 +86,8 @@ class Simulation:
         self.step = 0
         self.F = np.empty((len(self.groups), len(self.z), 3))
         self.E = np.empty(len(self.groups))
-        integrator.evaluate_groups(self.groups, self.q, self.r_scale, self.e_scale, self.F, self.E)
+        self.ws = integrator.workspaces(self.groups)
+        integrator.evaluate_groups(self.groups, self.q, self.r_scale, self.e_scale, self.ws, self.F, self.E)
 
     def _initial_velocities(self, velocities):
         if velocities is not None:
@@ -149,7 +150,7 @@ class Simulation:
         out_e, out_k = np.empty(n_frames), np.empty(n_frames)
         noise = self.rng.standard_normal((n, N, 3)) if self.gamma > 0 else np.empty((0, N, 3))
         status, ran, saved = integrator.run_chunk(
-            self.q, self.v, self.F, self.E, self.groups, self.periods, self.masses, self.dt,
+            self.q, self.v, self.F, self.E, self.groups, self.ws, self.periods, self.masses, self.dt,
             self.step, n, save_every, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
             self.r_min, self.bonds, self.bond_max, self.max_energy_step, out_q, out_v, out_e, out_k)
         time_fs = (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
