@@ -70,7 +70,7 @@ class KernelExpansion:
         F = np.empty((self.n_atoms, 3))
         E = predict_one(np.ascontiguousarray(R, dtype=np.float64), self.pairs, self.X, self.B,
                         self.X_sq, self.XB, self.a, self.sigma, self.c, np.empty(D), np.empty((D, 3)),
-                        np.empty(D), np.empty((numba.get_num_threads(), D)), F)
+                        np.empty(D), np.empty(numba.get_num_threads() * D), F)
         return E, F
 
     def predict_desc(self, x):

@@ -119,15 +119,17 @@ def expansion_split(x, X, B, X_sq, XB, a, sigma, c, fd, parts):
 def predict_one(R, pairs, X, B, X_sq, XB, a, sigma, c, x, G, fd, parts, F):
     """Energy of geometry ``R`` (N, 3); forces written into ``F`` (N, 3).
 
-    ``x`` (D,), ``G`` (D, 3), ``fd`` (D,) and ``parts`` (T, >= D) are caller-owned work
+    ``x`` (D,), ``G`` (D, 3), ``fd`` (D,) and ``parts`` (>= T D,) are caller-owned work
     arrays, so that an MD loop can call this without allocating. Up to T threads share the
     training points when the model has at least ``MIN_ELEMENTS_PER_THREAD`` elements per
     thread (:func:`expansion_split`); otherwise one thread does all.
     """
     descriptor_one(R, pairs, x, G)
-    T = min(parts.shape[0], X.size // MIN_ELEMENTS_PER_THREAD)
+    D = X.shape[1]
+    T = min(parts.shape[0] // D, X.size // MIN_ELEMENTS_PER_THREAD)
     if T > 1:
-        E = expansion_split(x, X, B, X_sq, XB, a, sigma, c, fd, parts[:T, :X.shape[1]])
+        # a contiguous (T, D) view: a strided one would stop the loops from vectorising
+        E = expansion_split(x, X, B, X_sq, XB, a, sigma, c, fd, parts[:T * D].reshape((T, D)))
     else:
         E = expansion_one(x, X, B, X_sq, XB, a, sigma, c, fd)
     scatter_one(fd, G, pairs, F)

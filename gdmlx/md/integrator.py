@@ -41,7 +41,7 @@ def workspaces(groups):
     room for one force per numba thread."""
     D_max = max(g[0].shape[0] for g in groups)
     return (np.empty(D_max), np.empty((D_max, 3)), np.empty(D_max),
-            np.empty((numba.get_num_threads(), D_max)))
+            np.empty(numba.get_num_threads() * D_max))
 
 
 @numba.njit(cache=True)
