@@ -19,30 +19,7 @@ import gdmlx
 import gdmlx.md
 from gdmlx.multiscale import bond_graph_pairs
 
-from bench_multiscale import dihedral, first_dihedral
-
-
-def block_mean_se(x, blocks=10):
-    """Mean (over axis 0) and its standard error from ``blocks`` block means."""
-    b = np.array([c.mean(0) for c in np.array_split(x, blocks)])
-    return x.mean(0), b.std(0, ddof=1) / np.sqrt(blocks)
-
-
-def compare_to_data(positions, R_data, bonds, dih):
-    """Bond-length and dihedral statistics of ``positions`` (n, N, 3) against ``R_data``."""
-    i, j = bonds[:, 0], bonds[:, 1]
-    length = lambda R: np.linalg.norm(R[:, i] - R[:, j], axis=-1)
-    (m_t, se_t), (m_d, se_d) = block_mean_se(length(positions)), block_mean_se(length(R_data))
-    z = (m_t - m_d) / np.sqrt(se_t**2 + se_d**2)
-    out = {"bond_mean_diff_max_A": float(np.abs(m_t - m_d).max()),
-           "bond_mean_diff_over_stderr_rms": float(np.sqrt((z**2).mean())),
-           "bond_std_ratio_mean": float((length(positions).std(0) / length(R_data).std(0)).mean())}
-    if dih is not None:
-        bins = np.linspace(-180, 180, 37)
-        h = lambda R: np.histogram(dihedral(R, *dih), bins)[0] / len(R)
-        out["dihedral_atoms"] = [int(a) for a in dih]
-        out["dihedral_tvd"] = float(0.5 * np.abs(h(positions) - h(R_data)).sum())
-    return out
+from bench_multiscale import compare_to_data, first_dihedral
 
 
 def main():

@@ -86,9 +86,10 @@ def expansion_one(x, X, B, X_sq, XB, a, sigma, c, fd):
     return E
 
 
-# Below this many elements of X per thread, starting threads costs more than it saves
-# (measured with 2 threads: M x D = 500 x 36 no gain, 500 x 105 1.9x, 500 x 210 1.4x faster).
-MIN_ELEMENTS_PER_THREAD = 25_000
+# Below this many elements of X per thread, starting threads costs more than it saves.
+# Measured with 2 threads (one / split, us): M x D = 500 x 36: 12.9 / 13.3; 300 x 128:
+# 18.4 / 15.5; 300 x 147: 22.2 / 17.5; 500 x 210: 47.0 / 34.1.
+MIN_ELEMENTS_PER_THREAD = 15_000
 
 
 @numba.njit(cache=True, parallel=True)
