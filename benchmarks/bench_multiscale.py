@@ -152,7 +152,8 @@ def compare_to_data(positions, R_data, bonds, dih):
 def compare_nvt(ref, test, bonds, dih, dt_save_fs):
     """Statistics of the multiscale trajectory against the reference, with noise scales."""
     def halves(x):
-        return x[: len(x) // 2], x[len(x) // 2:]
+        h = len(x) // 2
+        return x[:h], x[h:2 * h]
 
     out = {}
     i, j = bonds[:, 0], bonds[:, 1]
