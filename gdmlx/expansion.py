@@ -47,6 +47,7 @@ class KernelExpansion:
     XB: np.ndarray = field(init=False, repr=False, compare=False)
     X_sq: np.ndarray = field(init=False, repr=False, compare=False)
     min_training_distance: float = field(init=False, repr=False, compare=False)
+    _work: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("X", "B", "a"):
@@ -58,6 +59,11 @@ class KernelExpansion:
         object.__setattr__(self, "X_sq", np.einsum("md,md->m", self.X, self.X))
         # shortest atom-atom distance among the descriptor's pairs in the training data
         object.__setattr__(self, "min_training_distance", 1.0 / self.X.max())
+        # work arrays of predict_one (kept: allocating them cost ~1 us a call); calls hold
+        # the GIL, so Python threads cannot share them at the same time
+        D = len(self.pairs)
+        object.__setattr__(self, "_work", (np.empty(D), np.empty((D, 3)), np.empty(D),
+                                           np.empty(numba.get_num_threads() * D)))
 
     @property
     def n_train(self):
@@ -66,11 +72,9 @@ class KernelExpansion:
     def predict_one(self, R):
         """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path
         (on up to ``numba.get_num_threads()`` threads for large models)."""
-        D = len(self.pairs)
         F = np.empty((self.n_atoms, 3))
         E = predict_one(np.ascontiguousarray(R, dtype=np.float64), self.pairs, self.X, self.B,
-                        self.X_sq, self.XB, self.a, self.sigma, self.c, np.empty(D), np.empty((D, 3)),
-                        np.empty(D), np.empty(numba.get_num_threads() * D), F)
+                        self.X_sq, self.XB, self.a, self.sigma, self.c, *self._work, F)
         return E, F
 
     def predict_desc(self, x):
