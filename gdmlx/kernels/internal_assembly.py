@@ -47,12 +47,14 @@ def finish_internal_blocks(X, Y, sigma, K):
         m, n = lower_triangle_block(b)
         d = X[m] - X[n]
         _, c2, c1 = matern_terms_jit(np.dot(d, d), sigma)
+        w = np.empty(r)                     # A_n d
+        for j in range(r):
+            w[j] = Y[n * r + j, m] - Y[n * r + j, n]
         for i in range(r):
             v = c1 * (Y[m * r + i, m] - Y[m * r + i, n])
             row = m * r + i
             for j in range(r):
-                w = Y[n * r + j, m] - Y[n * r + j, n]
-                K[row, n * r + j] = c2 * K[row, n * r + j] - v * w
+                K[row, n * r + j] = c2 * K[row, n * r + j] - v * w[j]
 
 
 @numba.njit(cache=True, parallel=True)
