@@ -78,6 +78,10 @@ def _parse_args(argv=None):
     p.add_argument('--train-timeout', type=float, default=None,
                    help='give up training after this many seconds and write '
                         'a JSON with status="timeout" (default: no limit)')
+    p.add_argument('--assembly-only', action='store_true',
+                   help='time the assembly of the full (analytic-solver) kernel '
+                        'matrix, whatever solver sGDML would pick, and stop there '
+                        '(--out-model is not written)')
     return p.parse_args(argv)
 
 
@@ -190,6 +194,34 @@ def make_task(gdml_train, dataset, train_idx, sigma, lam, use_sym=False):
 
 class TrainTimeout(Exception):
     """Raised (from SIGALRM) when training runs past --train-timeout."""
+
+
+class _AssemblyDone(Exception):
+    """Raised after the kernel matrix is assembled (--assembly-only)."""
+
+
+def assembly_only(args, dataset, train_idx):
+    """Time sGDML's assembly of the full kernel matrix (the analytic solver's, forced by a
+    max_memory beyond the machine's), then stop before the solve; returns the JSON dict."""
+    gdml_train = GDMLTrain(max_memory=100000, max_processes=args.threads)
+    task = make_task(gdml_train, dataset, train_idx, args.sigma, args.lam, args.sym)
+    assemble = gdml_train._assemble_kernel_mat
+    out = {}
+
+    def timed(*a, **kw):
+        t0 = time.perf_counter()
+        K = assemble(*a, **kw)
+        out['t_assemble_s'] = time.perf_counter() - t0
+        out['matrix_shape'] = list(K.shape)
+        raise _AssemblyDone()
+
+    gdml_train._assemble_kernel_mat = timed
+    try:
+        gdml_train.train(task)
+    except _AssemblyDone:
+        pass
+    out['peak_rss_mb'] = max(_peak_rss_mb())
+    return out
 
 
 def _on_alarm(signum, frame):
@@ -361,6 +393,11 @@ def main(args):
     test_idx = np.asarray(np.load(args.test_idx), dtype=int).ravel()
     if len(np.intersect1d(train_idx, test_idx)):
         print('warning: train and test indices overlap', file=sys.stderr)
+
+    if args.assembly_only:
+        with open(args.out_json, 'w') as fh:
+            json.dump(assembly_only(args, dataset, train_idx), fh, indent=1)
+        return 0
 
     max_proc = args.train_processes
     if max_proc is None:
