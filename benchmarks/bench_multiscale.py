@@ -126,6 +126,11 @@ def spectrum(v, dt_fs):
     return freq_cm, s / s.sum()
 
 
+def dihedral_histogram(R, dih):
+    """Normalised histogram (36 bins of 10 degrees) of dihedral ``dih`` over frames ``R``."""
+    return np.histogram(dihedral(R, *dih), np.linspace(-180, 180, 37))[0] / len(R)
+
+
 def block_mean_se(x, blocks=10):
     """Mean (over axis 0) and its standard error from ``blocks`` block means."""
     b = np.array([c.mean(0) for c in np.array_split(x, blocks)])
@@ -133,7 +138,8 @@ def block_mean_se(x, blocks=10):
 
 
 def compare_to_data(positions, R_data, bonds, dih):
-    """Bond-length and dihedral statistics of ``positions`` (n, N, 3) against ``R_data``."""
+    """Bond-length and dihedral statistics of ``positions`` (n, N, 3) against ``R_data``
+    (reference frames: the dataset, or another trajectory)."""
     i, j = bonds[:, 0], bonds[:, 1]
     length = lambda R: np.linalg.norm(R[:, i] - R[:, j], axis=-1)
     (m_t, se_t), (m_d, se_d) = block_mean_se(length(positions)), block_mean_se(length(R_data))
@@ -142,8 +148,7 @@ def compare_to_data(positions, R_data, bonds, dih):
            "bond_mean_diff_over_stderr_rms": float(np.sqrt((z**2).mean())),
            "bond_std_ratio_mean": float((length(positions).std(0) / length(R_data).std(0)).mean())}
     if dih is not None:
-        bins = np.linspace(-180, 180, 37)
-        h = lambda R: np.histogram(dihedral(R, *dih), bins)[0] / len(R)
+        h = lambda R: dihedral_histogram(R, dih)
         out["dihedral_atoms"] = [int(a) for a in dih]
         out["dihedral_tvd"] = float(0.5 * np.abs(h(positions) - h(R_data)).sum())
     return out
@@ -155,24 +160,11 @@ def compare_nvt(ref, test, bonds, dih, dt_save_fs):
         h = len(x) // 2
         return x[:h], x[h:2 * h]
 
-    out = {}
-    i, j = bonds[:, 0], bonds[:, 1]
-    dr = np.linalg.norm(ref["positions"][:, i] - ref["positions"][:, j], axis=-1)
-    dt = np.linalg.norm(test["positions"][:, i] - test["positions"][:, j], axis=-1)
-    blocks = lambda x: np.array([b.mean(0) for b in np.array_split(x, 10)])
-    se = np.sqrt(blocks(dr).var(0) / 10 + blocks(dt).var(0) / 10)
-    z = (dt.mean(0) - dr.mean(0)) / se
-    out["bond_mean_diff_max_A"] = float(np.abs(dt.mean(0) - dr.mean(0)).max())
-    out["bond_mean_diff_over_stderr_rms"] = float(np.sqrt((z**2).mean()))
-    out["bond_std_ratio_mean"] = float((dt.std(0) / dr.std(0)).mean())
+    out = compare_to_data(test["positions"], ref["positions"], bonds, dih)
     if dih is not None:
-        bins = np.linspace(-180, 180, 37)
-        h = lambda x: np.histogram(x, bins)[0] / len(x)
-        a_ref, a_test = dihedral(ref["positions"], *dih), dihedral(test["positions"], *dih)
-        r1, r2 = halves(a_ref)
-        out["dihedral_atoms"] = [int(a) for a in dih]
-        out["dihedral_tvd"] = float(0.5 * np.abs(h(a_ref) - h(a_test)).sum())
-        out["dihedral_tvd_ref_halves"] = float(0.5 * np.abs(h(r1) - h(r2)).sum())
+        r1, r2 = halves(ref["positions"])
+        out["dihedral_tvd_ref_halves"] = float(0.5 * np.abs(dihedral_histogram(r1, dih)
+                                                            - dihedral_histogram(r2, dih)).sum())
     n = min(len(ref["velocities"]), len(test["velocities"]))
     f, s_r = spectrum(ref["velocities"][:n], dt_save_fs)
     _, s_t = spectrum(test["velocities"][:n], dt_save_fs)
