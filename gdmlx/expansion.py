@@ -2,12 +2,11 @@
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from gdmlx.descriptor import descriptors
 from gdmlx.kernels.descriptor import scatter_batch
-from gdmlx.kernels.predict import predict_desc_batch, predict_one
+from gdmlx.kernels.predict import predict_desc_batch, predict_one, work_arrays
 
 _CHUNK_ELEMENTS = 4_000_000   # (batch x training points) float64 elements: ~32 MB a work array
 
@@ -61,9 +60,7 @@ class KernelExpansion:
         object.__setattr__(self, "min_training_distance", 1.0 / self.X.max())
         # work arrays of predict_one (kept: allocating them cost ~1 us a call); calls hold
         # the GIL, so Python threads cannot share them at the same time
-        D = len(self.pairs)
-        object.__setattr__(self, "_work", (np.empty(D), np.empty((D, 3)), np.empty(D),
-                                           np.empty(numba.get_num_threads() * D)))
+        object.__setattr__(self, "_work", work_arrays(len(self.pairs)))
 
     @property
     def n_train(self):

@@ -88,8 +88,9 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     """
     M, N = R.shape[:2]
     with_e = use_energy_labels and E is not None
+    data = KernelData(R, pairs, perms)
     bases = None
-    if solver != "cg" and (perms is None or len(perms) == 1):
+    if solver != "cg" and data.perms is None:
         bases = internal_bases(R)
         if not projection_pays(M, N, bases.shape[2], len(pairs)):
             bases = None
@@ -100,7 +101,6 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
         check_analytic_fits(size, options.memory_limit_gb)
     elif with_e:
         raise ValueError("energy labels in the linear system need solver='analytic' for now")
-    data = KernelData(R, pairs, perms)
     if with_e and data.perms is not None:
         raise ValueError("energy labels in the linear system cannot be combined with "
                          "permutational symmetries yet; use one or the other")

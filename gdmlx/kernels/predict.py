@@ -116,6 +116,12 @@ def expansion_split(x, X, B, X_sq, XB, a, sigma, c, fd, parts):
     return c + E_parts.sum()
 
 
+def work_arrays(D):
+    """Work arrays ``(x, G, fd, parts)`` of :func:`predict_one` for up to D pairs, with room
+    for one force per numba thread."""
+    return np.empty(D), np.empty((D, 3)), np.empty(D), np.empty(numba.get_num_threads() * D)
+
+
 @numba.njit(cache=True)
 def predict_one(R, pairs, X, B, X_sq, XB, a, sigma, c, x, G, fd, parts, F):
     """Energy of geometry ``R`` (N, 3); forces written into ``F`` (N, 3).

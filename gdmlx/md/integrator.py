@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from gdmlx.kernels.descriptor import geometry_ok
-from gdmlx.kernels.predict import predict_one
+from gdmlx.kernels.predict import predict_one, work_arrays
 
 OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
 
@@ -37,11 +37,8 @@ def group_forces(group, q, r_scale, e_scale, ws, F):
 
 
 def workspaces(groups):
-    """Work arrays of :func:`gdmlx.kernels.predict.predict_one` for the largest group, with
-    room for one force per numba thread."""
-    D_max = max(g[0].shape[0] for g in groups)
-    return (np.empty(D_max), np.empty((D_max, 3)), np.empty(D_max),
-            np.empty(numba.get_num_threads() * D_max))
+    """Work arrays of :func:`gdmlx.kernels.predict.predict_one` for the largest group."""
+    return work_arrays(max(g[0].shape[0] for g in groups))
 
 
 @numba.njit(cache=True)
