@@ -4,7 +4,10 @@ Procedure (after Kabylda et al., Nat. Commun. 14, 3562 (2023), with a stopping r
 rank features by importance on validation geometries, drop the least important fraction,
 retrain on the kept pairs, and accept the round if the validation force MAE stays within
 ``(1 + tol)`` of the full model's; after a rejected round the fraction is halved. The test
-set is never looked at.
+set is never looked at. Optionally a round must also pass an MD check: short Langevin runs
+from validation geometries that spend no more time outside the training domain than the
+unreduced model's (:class:`gdmlx.md.probe.StabilityProbe`), because a reduced model can
+match validation forces and still lead MD where its data never went.
 """
 
 import sys
@@ -67,14 +70,16 @@ class ReductionReport:
 
 
 def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_fraction=0.3,
-           min_drop_fraction=0.02, progress=True, on_round=None):
+           min_drop_fraction=0.02, progress=True, on_round=None, check=None):
     """Smallest pair list whose retrained model keeps validation force MAE within ``tol``.
 
     model: fitted GDMLRegressor with its training data; R_valid, F_valid (n, N, 3):
-    validation geometries (not the test set). ``on_round(trial_model, round)``, if given,
-    is called with every model tried and its entry of ``report.rounds`` (benchmarks use it
-    to record test errors; it must not influence the selection). Returns
-    ``(reduced_model, report)``.
+    validation geometries (not the test set). ``check(trial_model) -> (ok, info)``, if
+    given, must also pass for a trial within ``tol`` to be accepted (e.g. the MD check of
+    :func:`md_check`); ``info`` goes into the round's entry. ``on_round(trial_model,
+    round)``, if given, is called with every model tried and its entry of
+    ``report.rounds`` (benchmarks use it to record test errors; it must not influence the
+    selection). Returns ``(reduced_model, report)``.
     """
     if model.R_train_ is None:
         raise ValueError("reduction retrains the model: it needs a model that kept its training "
@@ -100,13 +105,17 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
         trial = accepted.refit(pairs=subset)
         mae = _valid_mae(trial, R_valid, F_valid)
         ok = mae <= (1 + tol) * full_mae
-        report.rounds.append({"n_pairs": len(subset), "valid_f_mae": mae, "accepted": bool(ok),
-                              "drop_fraction": frac, "seconds": time.perf_counter() - t0})
+        entry = {"n_pairs": len(subset), "valid_f_mae": mae, "drop_fraction": frac}
+        if ok and check is not None:
+            ok, entry["check"] = check(trial)
+        entry.update(accepted=bool(ok), seconds=time.perf_counter() - t0)
+        report.rounds.append(entry)
         if on_round:
             on_round(trial, report.rounds[-1])
         if progress:
+            md = " by the MD check" if "check" in entry and not ok else ""
             print(f"reduce: {n_keep} pairs, validation force MAE {mae:.4f} "
-                  f"({mae / full_mae - 1:+.1%} vs full) {'accepted' if ok else 'rejected'}",
+                  f"({mae / full_mae - 1:+.1%} vs full) {'accepted' if ok else 'rejected'}{md}",
                   file=sys.stderr, flush=True)
         if ok:
             accepted = trial
@@ -120,14 +129,33 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     return accepted, report
 
 
-def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, progress=True):
+def md_check(probe, baseline_model, starts, as_model=lambda trial: trial, progress=True):
+    """A ``check`` for :func:`reduce_pairs`: ``probe`` (:class:`gdmlx.md.probe.StabilityProbe`)
+    runs from ``starts`` (n, N, 3) with ``as_model(trial)`` must do no worse than with
+    ``baseline_model``. The baseline is measured once, here."""
+    baseline = probe.measure(baseline_model, starts)
+    if progress:
+        print(f"reduce: MD check baseline, outside the training domain {np.mean(baseline['outside']):.1%} "
+              f"of the time, {sum(s is not None for s in baseline['stopped_ps'])} of {probe.n_runs} "
+              "runs stopped", file=sys.stderr, flush=True)
+
+    def check(trial):
+        result = probe.measure(as_model(trial), starts)
+        return probe.passes(result, baseline), {"md": result, "md_baseline": baseline}
+    return check
+
+
+def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, progress=True,
+           probe=None):
     """Reduce ``model``'s descriptor using validation geometries from ``dataset``.
 
     Validation geometries are the model's own validation split if it was trained on this
     dataset by ``gdmlx train``, otherwise up to ``n_valid`` random geometries it was not
     trained on. For a :class:`gdmlx.MultiscaleModel` the slow part's descriptor is reduced
-    (see :func:`reduce_slow_part`); the fast part keeps its local pairs. Returns the reduced
-    model, with the :class:`ReductionReport` in its ``reduction_`` attribute.
+    (see :func:`reduce_slow_part`); the fast part keeps its local pairs. With a ``probe``
+    (:class:`gdmlx.md.probe.StabilityProbe`) every reduction must also pass its MD check
+    (:func:`md_check`, runs from validation geometries). Returns the reduced model, with
+    the :class:`ReductionReport` in its ``reduction_`` attribute.
     """
     from gdmlx.splits import held_out_indices, trained_on
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
@@ -138,11 +166,12 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     valid = indices["valid"]
     if isinstance(model, MultiscaleModel):
         reduced, report = reduce_slow_part(model, dataset.R[valid], dataset.F[valid], tol=tol,
-                                           importance=importance, progress=progress)
+                                           importance=importance, progress=progress, probe=probe)
         base = reduced.slow_
     else:
+        check = probe and md_check(probe, model, dataset.R[valid], progress=progress)
         reduced, report = reduce_pairs(model, dataset.R[valid], dataset.F[valid], tol=tol,
-                                       importance=importance, progress=progress)
+                                       importance=importance, progress=progress, check=check)
         base = reduced
     # record the split, so that testing the reduced model leaves out what chose its pairs
     base.indices_, base.dataset_md5_ = indices, dataset.md5().decode()
@@ -150,18 +179,22 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     return reduced
 
 
-def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", progress=True):
+def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", progress=True,
+                     probe=None):
     """Reduce the slow part of a fitted :class:`gdmlx.MultiscaleModel`; ``(reduced, report)``.
 
     The slow part is fitted to the forces the fast part misses, so it is reduced against
     those residuals ``F_valid - fast(R_valid)``: its validation error on them is the whole
     model's validation force error, and ``tol`` bounds that. MD evaluates the slow part only
     every few steps, and its cost (training points x pairs) sets the multiple-time-step
-    speed-up.
+    speed-up. With a ``probe``, the whole model (fast + trial slow part) must pass the MD
+    check of :func:`md_check` against the unreduced model.
     """
     F_resid = F_valid - model.fast_.predict(R_valid)
+    check = probe and md_check(probe, model, R_valid,
+                               lambda slow: MultiscaleModel.from_parts(model.fast_, slow), progress)
     slow, report = reduce_pairs(model.slow_, R_valid, F_resid, tol=tol, importance=importance,
-                                progress=progress)
+                                progress=progress, check=check)
     return MultiscaleModel.from_parts(model.fast_, slow), report
 
 

@@ -99,9 +99,11 @@ def test_reduce_command(toy_npz, tmp_path, capsys):
     run_json(capsys, "train", str(toy_npz), "--n-train", "25", "--n-valid", "15", "--sigma", "2",
              "--lam", "1e-8", "-o", str(model), "--json")
     out = run_json(capsys, "reduce", str(model), str(toy_npz), "--tol", "0.1", "-o",
-                   str(tmp_path / "r.h5"), "--json")
+                   str(tmp_path / "r.h5"), "--md-temperature", "300", "--md-ps", "0.5", "--json")
     reduced = gdmlx.load_model(tmp_path / "r.h5")
     assert out["n_pairs_kept"] == len(reduced.pairs_) <= 10
+    accepted = [r for r in out["rounds"] if r["accepted"]]
+    assert accepted and all(r["check"]["md"]["stopped_ps"] == [None] * 3 for r in accepted)
     assert out["test_full"]["n"] == 60 - 40                       # test set excludes train and valid
     assert out["rounds"][-1]["accepted"] is False or out["n_pairs_kept"] == 1
 

@@ -4,6 +4,7 @@ import time
 
 from gdmlx.cli.common import force_energy_errors, log, print_json
 from gdmlx.dataset import load_dataset
+from gdmlx.md.probe import StabilityProbe
 from gdmlx.modelfile import load_model
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.reduction import plot_reduction, reduce
@@ -27,6 +28,12 @@ def add_parser(sub):
     p.add_argument("--n-valid", type=int, default=500,
                    help="validation geometries if the model has no validation split (default 500)")
     p.add_argument("--n-test", type=int, default=1000, help="test geometries for the report (default 1000)")
+    p.add_argument("--md-temperature", type=float, default=None, metavar="K",
+                   help="MD check: every accepted reduction must also keep short Langevin runs at "
+                        "this temperature inside the training domain as well as the unreduced "
+                        "model does (default: off; use the temperature you will run MD at)")
+    p.add_argument("--md-ps", type=float, default=10.0,
+                   help="MD check: length of each of its 3 runs, ps (default 10)")
     p.add_argument("--figure", help="save importance and kept-pair figures here (needs matplotlib)")
     p.add_argument("-o", "--output", required=True, help="reduced model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
@@ -37,8 +44,10 @@ def run(args):
     model = load_model(args.model)
     ds = load_dataset(args.data)
     t0 = time.perf_counter()
+    probe = None if args.md_temperature is None else StabilityProbe(temperature_K=args.md_temperature,
+                                                                     ps=args.md_ps)
     reduced = reduce(model, ds, tol=args.tol, importance=args.importance, n_valid=args.n_valid,
-                     progress=not args.json)
+                     progress=not args.json, probe=probe)
     seconds = time.perf_counter() - t0
     rep = reduced.reduction_
     part = (lambda m: m.slow_) if isinstance(model, MultiscaleModel) else (lambda m: m)

@@ -22,6 +22,7 @@ from gdmlx.errors import GeometryError
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
+from gdmlx.md.domain import outside_frames
 from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, summarize
 from gdmlx.md.trajectory import open_trajectory
 
@@ -176,7 +177,7 @@ class ActionSimulation:
             trajectory, self.z, self.masses,
             {"dt_fs": self.action.stride_fs, "temperature_K": b.temperature_K,
              "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map"})
-        frames = {"time_fs": [], "epot": [], "ekin": []}
+        frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         done, t0, status = 0, time.perf_counter(), integrator.OK
         try:
             while done < n_strides:
@@ -195,7 +196,9 @@ class ActionSimulation:
                 if done % save_every == 0:
                     ekin = 0.5 * float(np.sum(self.masses[:, None] * self.v**2))
                     t_fs = self.step * self.action.stride_fs
-                    for key, val in (("time_fs", t_fs), ("epot", self.epot), ("ekin", ekin)):
+                    outside = outside_frames(self.q[None], b.domain_pairs, b.domain_floors)[0]
+                    for key, val in (("time_fs", t_fs), ("epot", self.epot), ("ekin", ekin),
+                                     ("outside", outside)):
                         frames[key].append(val)
                     if writer:
                         writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])

@@ -11,6 +11,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 
 from gdmlx.errors import GeometryError
 from gdmlx.md import integrator
+from gdmlx.md.domain import outside_frames, pair_floors
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_geometries
@@ -24,7 +25,8 @@ _STOP_REASONS = {
 
 
 class MDInstabilityError(GeometryError):
-    """The trajectory left the model's domain; the message says how and when."""
+    """The trajectory left the model's domain; the message says how and when, and
+    ``summary`` (when raised by :meth:`Simulation.run`) describes the run up to the stop."""
 
 
 def force_groups(model, slow_every=1):
@@ -80,6 +82,7 @@ class Simulation:
         self.q = q
         self.v = self._initial_velocities(velocities)
         self.r_min = 0.5 * min(p.min_training_distance for p in parts) / self.r_scale
+        self.domain_pairs, self.domain_floors = pair_floors(parts, self.r_scale)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
         self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
@@ -107,7 +110,8 @@ class Simulation:
 
         Frames every ``save_every`` steps go to ``trajectory`` (.h5 or .xyz) as the run
         goes; the file is closed properly if the run is interrupted or stopped.
-        Raises MDInstabilityError when the geometry leaves the model's domain.
+        Raises MDInstabilityError (with the summary so far) when the geometry leaves the
+        model's domain.
         """
         top = int(self.periods[-1])
         if save_every % top or report_every % save_every:
@@ -118,7 +122,7 @@ class Simulation:
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
             {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs})
-        frames = {"time_fs": [], "epot": [], "ekin": []}
+        frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         status, done, t0 = integrator.OK, 0, time.perf_counter()
         try:
             while done < n_steps and status == integrator.OK:
@@ -135,12 +139,14 @@ class Simulation:
         wall = time.perf_counter() - t0
         summary = summarize(frames, done, wall, self.dt_fs, self.temperature)
         if status != integrator.OK:
-            raise MDInstabilityError(
+            exc = MDInstabilityError(
                 f"MD stopped at step {self.step} ({self.step * self.dt_fs / 1000:.4f} ps): "
                 f"{_STOP_REASONS[status]}; the model has left its training domain (more or "
                 f"closer training data, a smaller time step, or a lower temperature help). "
                 f"{len(frames['time_fs'])} frames were kept"
                 + (f" in {trajectory}" if trajectory else ""))
+            exc.summary = summary
+            raise exc
         return summary
 
     def _chunk(self, n, save_every, writer, frames):
@@ -158,6 +164,7 @@ class Simulation:
         frames["time_fs"].extend(time_fs)
         frames["epot"].extend(out_e[:saved])
         frames["ekin"].extend(out_k[:saved])
+        frames["outside"].extend(outside_frames(out_q[:saved], self.domain_pairs, self.domain_floors))
         if writer and saved:
             writer.append(time_fs, out_q[:saved], out_v[:saved], out_e[:saved], out_k[:saved])
         return status, ran, saved
@@ -189,12 +196,16 @@ def drift_standard_error(t_ps, e, n_blocks=10):
 
 
 def summarize(frames, steps, wall_s, dt_fs, temperature):
-    """Speed, temperature and energy conservation of a run, as plain floats."""
+    """Speed, temperature, energy conservation and time outside the training domain of a
+    run (``outside_fraction``: saved frames with a pair below 0.8 x its shortest training
+    distance, :mod:`gdmlx.md.domain`), as plain floats."""
     t_ps = np.asarray(frames["time_fs"]) / 1000.0
     etot = np.asarray(frames["epot"]) + np.asarray(frames["ekin"])
     out = {"steps": int(steps), "simulated_ps": steps * dt_fs / 1000.0, "wall_s": wall_s,
            "steps_per_s": steps / wall_s if wall_s > 0 else float("nan")}
     out["ns_per_day"] = out["simulated_ps"] / 1000.0 / wall_s * 86400 if wall_s > 0 else float("nan")
+    if len(t_ps):
+        out["outside_fraction"] = float(np.mean(frames["outside"]))
     if len(t_ps) >= 2:
         T = temperature(frames["ekin"])
         out.update(mean_temperature_K=float(T.mean()), std_temperature_K=float(T.std()),

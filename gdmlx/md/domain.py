@@ -1,0 +1,36 @@
+"""Where a trajectory is, relative to the model's training data: pair distances below the
+shortest seen in training.
+
+A kernel model has learned each pair's repulsion only down to the shortest distance that
+pair had in the training geometries. A trajectory that keeps going below it runs on
+extrapolation. The engine stops outright when two atoms come closer than half the shortest
+training distance (:mod:`gdmlx.md.integrator`); this module measures the milder case, a
+pair below ``factor`` times *its own* shortest training distance, frame by frame.
+"""
+
+import numpy as np
+
+OUTSIDE_FACTOR = 0.8    # a pair below 0.8 x its shortest training distance is outside
+
+
+def pair_floors(parts, r_scale=1.0):
+    """Pairs (P, 2) of a model's force parts and each pair's shortest training distance (P,).
+
+    ``parts``: :class:`gdmlx.expansion.KernelExpansion` objects (a multiscale model's fast and
+    slow part); a pair in several parts gets the shortest of its distances. Descriptors are
+    inverse distances, so the shortest distance is ``1 / max(X)`` per column. Distances are
+    divided by ``r_scale`` (Angstrom to model length), i.e. returned in Angstrom.
+    """
+    pairs = np.concatenate([np.sort(p.pairs, axis=1) for p in parts])
+    floors = np.concatenate([1.0 / p.X.max(axis=0) for p in parts]) / r_scale
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    shortest = np.full(len(unique), np.inf)
+    np.minimum.at(shortest, inverse.reshape(-1), floors)
+    return unique, shortest
+
+
+def outside_frames(positions, pairs, floors, factor=OUTSIDE_FACTOR):
+    """Boolean (n,): frames of ``positions`` (n, N, 3) with a pair closer than ``factor`` x its floor."""
+    positions = np.asarray(positions)
+    d = np.linalg.norm(positions[:, pairs[:, 0]] - positions[:, pairs[:, 1]], axis=-1)
+    return np.any(d < factor * floors, axis=1)

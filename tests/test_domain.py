@@ -1,0 +1,91 @@
+"""Training-domain measures of MD runs, the stability probe, and reduction guarded by it."""
+
+import numpy as np
+import pytest
+
+import gdmlx
+from conftest import toy_energy_forces, toy_geometries
+from gdmlx.md import MDInstabilityError, Simulation, read_trajectory
+from gdmlx.md.domain import outside_frames, pair_floors
+from gdmlx.md.probe import StabilityProbe
+from gdmlx.reduction import md_check, reduce_pairs
+
+
+def shortest_distances(R, pairs):
+    """Brute force: each pair's shortest distance over geometries R (n, N, 3)."""
+    return np.array([min(np.linalg.norm(r[i] - r[j]) for r in R) for i, j in pairs])
+
+
+@pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
+def test_pair_floors_are_shortest_training_distances(toy_data):
+    R, F, E, z = toy_data
+    ms = gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=1.5, lam=1e-6), max_hops=1,
+                               n_fast=10).fit(R[:30], F[:30], E[:30], z)
+    pairs, floors = pair_floors(ms.force_parts())
+    assert len(pairs) == 10 and np.all(pairs[:, 0] < pairs[:, 1])
+    # the fast part saw 10 of the 30 geometries, the slow part all 30: the union's floor is the slow part's
+    np.testing.assert_allclose(floors, shortest_distances(R[:30], pairs), rtol=1e-12)
+    fast_pairs, fast_floors = pair_floors(ms.force_parts()[:1], r_scale=2.0)
+    assert len(fast_pairs) == 4
+    np.testing.assert_allclose(fast_floors, shortest_distances(ms.fast_.R_train_, fast_pairs) / 2.0, rtol=1e-12)
+
+
+def test_outside_frames_uses_each_pairs_own_floor():
+    pairs = np.array([[0, 1], [1, 2]])
+    floors = np.array([1.0, 2.0])
+    frames = np.zeros((3, 3, 3))
+    frames[:, 1, 0] = [0.81, 0.79, 1.0]        # pair (0,1): inside, outside, inside
+    frames[:, 2, 0] = frames[:, 1, 0] + [2.0, 2.0, 1.59]   # pair (1,2): inside, inside, outside
+    np.testing.assert_array_equal(outside_frames(frames, pairs, floors), [False, True, True])
+
+
+def test_run_summary_counts_frames_outside(toy_model, tmp_path):
+    """The summary's fraction is the one measured on the written frames, and a cold run stays inside."""
+    start = toy_geometries(1, noise=0.0)[0]
+    hot = Simulation(toy_model, start, temperature_K=2000, thermostat="langevin", seed=2)
+    s = hot.run(2000, trajectory=tmp_path / "t.h5", save_every=10, report_every=1000, progress=False)
+    frames = read_trajectory(tmp_path / "t.h5")["positions"]
+    expected = outside_frames(frames, *pair_floors(toy_model.force_parts()))
+    assert 0 < s["outside_fraction"] == pytest.approx(expected.mean())
+    cold = Simulation(toy_model, start, temperature_K=50, seed=2)
+    assert cold.run(1000, save_every=10, report_every=1000, progress=False)["outside_fraction"] == 0.0
+
+
+def test_stopped_run_keeps_its_summary(toy_model):
+    sim = Simulation(toy_model, toy_geometries(1, noise=0.0)[0], temperature_K=3000, seed=0,
+                     max_bond_stretch=1.2)
+    with pytest.raises(MDInstabilityError) as info:
+        sim.run(5000, save_every=1, report_every=10, progress=False)
+    assert info.value.summary["steps"] == sim.step < 5000
+
+
+def test_probe_counts_stopped_time_as_outside(toy_model, toy_data):
+    starts = toy_data[0][30:40]
+    calm = StabilityProbe(temperature_K=300, ps=1, n_runs=2).measure(toy_model, starts)
+    assert calm == {"outside": [0.0, 0.0], "stopped_ps": [None, None]}
+    wild = StabilityProbe(temperature_K=30000, ps=1, n_runs=2).measure(toy_model, starts)
+    assert all(0 < t < 1 for t in wild["stopped_ps"])
+    assert all(f >= 1 - t for f, t in zip(wild["outside"], wild["stopped_ps"]))
+    probe = StabilityProbe(tolerance=0.05)
+    assert probe.passes(calm, calm) and probe.passes(calm, wild) and not probe.passes(wild, calm)
+    assert not probe.passes({"outside": [0.12, 0.0], "stopped_ps": [None, None]}, calm)  # 0.06 over
+    assert probe.passes({"outside": [0.1, 0.0], "stopped_ps": [None, None]},
+                        {"outside": [0.0, 0.02], "stopped_ps": [None, None]})
+
+
+def test_md_check_gates_reduction():
+    """The same probe on the same model reproduces the baseline (seeded runs), so an md_check
+    of the unreduced model passes it; a check that fails everything keeps the model whole."""
+    R = toy_geometries(90, n_atoms=8, seed=4, noise=0.08)
+    E, F = toy_energy_forces(R)
+    model = gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8).fit(R[:60], F[:60], E[:60], z=np.full(8, 6))
+    probe = StabilityProbe(temperature_K=300, ps=0.5, n_runs=2)
+    check = md_check(probe, model, R[60:90], progress=False)
+    ok, info = check(model)
+    assert ok and info["md"] == info["md_baseline"]
+    reduced, report = reduce_pairs(model, R[60:90], F[60:90], tol=0.05, progress=False, check=check)
+    assert len(reduced.pairs_) < len(model.pairs_)
+    assert all("check" in r for r in report.rounds if r["accepted"])
+    refused, report = reduce_pairs(model, R[60:90], F[60:90], tol=0.05, progress=False,
+                                   check=lambda trial: (False, {}))
+    assert refused is model and not any(r["accepted"] for r in report.rounds)
