@@ -45,7 +45,7 @@ def parse_args():
     p.add_argument("--importance", default="masking", choices=("masking", "own-term"))
     p.add_argument("--md-check", action="store_true",
                    help="--reduce-slow: every reduction must also pass the MD check (3 Langevin runs "
-                        "of 10 ps at --temperature, gdmlx.md.probe.StabilityProbe)")
+                        "of 20 ps at --temperature and outer period --mts, gdmlx.md.probe.StabilityProbe)")
     p.add_argument("--sigma", type=float, default=10.0)
     p.add_argument("--lam", type=float, default=1e-10, help="lam of the full model and the slow part")
     p.add_argument("--solver", default="analytic", choices=("analytic", "cg", "auto"),
@@ -191,7 +191,8 @@ def fit_models(args, ds, name, train, valid, test, res):
     details go into ``res`` when they are fitted here."""
     key = (f"{name}_M{args.n_train}_s{args.sigma:g}_lam{args.lam:g}_{args.solver}_nfast{args.n_fast}"
            f"_flam{args.fast_lam:g}"
-           f"_red{args.reduce_slow}_{args.importance}{'_mdcheck' if args.md_check else ''}_seed{args.seed}")
+           f"_red{args.reduce_slow}_{args.importance}{f'_mdcheck{args.mts}' if args.md_check else ''}"
+           f"_seed{args.seed}")
     paths = [os.path.join(args.cache, f"{key}_{part}.h5") for part in ("full", "ms")] if args.cache else []
     if paths and all(os.path.exists(p) for p in paths):
         res["loaded_from_cache"] = paths
@@ -209,7 +210,7 @@ def fit_models(args, ds, name, train, valid, test, res):
         res["n_pairs_slow_unreduced"] = len(ms.slow_.pairs_)
         res["test_multiscale_unreduced"] = errors(ms, ds.R[test], ds.F[test], ds.E[test])
         t0 = time.perf_counter()
-        probe = StabilityProbe(temperature_K=args.temperature) if args.md_check else None
+        probe = StabilityProbe(temperature_K=args.temperature, slow_every=args.mts) if args.md_check else None
         ms, report = reduce_slow_part(ms, ds.R[valid], ds.F[valid], tol=args.reduce_slow,
                                       importance=args.importance, probe=probe)
         res["reduction"] = {"tol": args.reduce_slow, "importance": args.importance,

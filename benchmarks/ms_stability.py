@@ -1,14 +1,16 @@
-"""How often alanine-dipeptide models survive 50 ps of Langevin MD at 500 K (0.5 fs, single
-step, three seeds, same start), and how much of it they spend outside the training domain:
-the full model, multiscale models with an unreduced slow part (local pairs at most 2 and 3
-bonds apart), the reduced multiscale model that ``bench_multiscale.py`` left in its cache
-(run it on ala-dipeptide first, or pass --reduced), and any ``--model NAME=PATH``.
+"""Do multiscale models keep MD inside their training domain? Survival of 50-ps Langevin runs
+at 500 K (0.5 fs, single step, one start, several seeds) and the fraction of frames outside
+the training domain (gdmlx.md.domain), for the full model and for multiscale models whose
+fast part has each ``--fast-lam``; test force errors; with ``--nve``, 10-ps NVE drift and
+fluctuation at outer periods 1, 3 and 4 (seed 5). ``--model NAME=PATH`` adds model files
+(e.g. a reduced multiscale model from bench_multiscale.py's cache).
 
-    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python benchmarks/ms_stability.py
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python benchmarks/ms_stability.py \\
+        --data ../shared/data/ala-dipeptide.npz --sigma 80 --fast-lam 1e-4 1e-3 1e-2 --seeds 1-8 --nve
 """
 
 import argparse
-import glob
+import json
 import warnings
 
 import numpy as np
@@ -19,7 +21,7 @@ from gdmlx.md import MDInstabilityError, Simulation
 
 def survival(model, start, seed, ps=50.0):
     """'ok' if a Langevin run of ``ps`` finishes, else the engine's reason (shortened), and
-    the fraction of frames outside the training domain (gdmlx.md.domain) up to the end or stop."""
+    the fraction of frames outside the training domain up to the end or stop."""
     sim = Simulation(model, start, dt_fs=0.5, temperature_K=500, thermostat="langevin",
                      friction_per_fs=0.01, seed=seed)
     steps = int(ps * 2000)
@@ -30,30 +32,59 @@ def survival(model, start, seed, ps=50.0):
         return str(exc)[:60], round(exc.summary.get("outside_fraction", 1.0), 3)
 
 
+def nve_rows(model, start, periods=(1, 3, 4), ps=10.0):
+    """Drift (eV/ps, +- block s.e.) and E_tot std (eV) of NVE runs at each outer period."""
+    rows = {}
+    for n in periods:
+        sim = Simulation(model, start, dt_fs=0.5, temperature_K=500, seed=5, slow_every=n)
+        steps = int(ps * 2000) // (10 * n) * 10 * n
+        try:
+            s = sim.run(steps, save_every=10 * n, report_every=steps, progress=False)
+            rows[n] = [s["etot_drift_eV_per_ps"], s["etot_drift_se_eV_per_ps"], s["etot_std_eV"]]
+        except MDInstabilityError as exc:
+            rows[n] = str(exc)[:60]
+    return rows
+
+
+def seeds_arg(text):
+    a, _, b = text.partition("-")
+    return list(range(int(a), int(b) + 1)) if b else [int(s) for s in text.split(",")]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/ala-dipeptide.npz")
-    p.add_argument("--reduced", default=None, help="reduced multiscale model file (default: the cache's)")
+    p.add_argument("--sigma", type=float, default=80.0, help="sigma of the full model and the slow part")
+    p.add_argument("--fast-lam", type=float, nargs="+", default=[1e-3], help="fast parts' lam (sigma 4)")
+    p.add_argument("--seeds", type=seeds_arg, default=[1, 2, 3], help="e.g. 1-8 or 1,2,3")
+    p.add_argument("--nve", action="store_true", help="also NVE drift at outer periods 1, 3, 4")
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
-                   help="another model file to run (repeatable), e.g. one reduced with the MD check")
+                   help="another model file to run (repeatable)")
     args = p.parse_args()
     warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
     ds = gdmlx.load_dataset(args.data)
     perm = np.random.default_rng(0).permutation(len(ds))
-    train, start = perm[:300], ds.R[perm[500]]
+    train, start, test = perm[:300], ds.R[perm[500]], perm[1000:2000]
     fit = lambda m: m.fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
-    models = {"full": fit(gdmlx.GDMLRegressor(sigma=80, lam=1e-10))}
-    for hops in (2, 3):
-        models[f"multiscale, max_hops {hops}, unreduced"] = fit(gdmlx.MultiscaleModel(
-            slow=gdmlx.GDMLRegressor(sigma=80, lam=1e-10), n_fast=100, max_hops=hops))
-    reduced = args.reduced or glob.glob("/tmp/gdmlx-bench-multiscale/ala-dipeptide_M300_s80_lam1e-10_"
-                                        "analytic_nfast100_*_ms.h5")[0]
-    models["multiscale, reduced slow part"] = gdmlx.load_model(reduced)
+    models = {"full": fit(gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10))}
+    for lam in args.fast_lam:
+        models[f"multiscale, fast lam {lam:g}"] = fit(gdmlx.MultiscaleModel(
+            fast=gdmlx.GDMLRegressor(sigma=4.0, lam=lam), slow=gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10),
+            n_fast=100))
     for item in args.model:
-        name, path = item.split("=", 1)
+        name, path = item.rsplit("=", 1)
         models[name] = gdmlx.load_model(path)
     for name, model in models.items():
-        print(name, [survival(model, start, seed) for seed in (1, 2, 3)], flush=True)
+        runs = [survival(model, start, seed) for seed in args.seeds]
+        row = {"model": name, "survived": f"{sum(r[0] == 'ok' for r in runs)}/{len(runs)}",
+               "outside": [r[1] for r in runs], "stops": [r[0] for r in runs if r[0] != "ok"],
+               "test_f_mae": float(np.abs(model.predict(ds.R[test]) - ds.F[test]).mean())}
+        if isinstance(model, gdmlx.MultiscaleModel):
+            row["fast_alone_f_mae"] = float(np.abs(model.fast_.predict(ds.R[test]) - ds.F[test]).mean())
+            row["n_pairs_slow"] = len(model.slow_.pairs_)
+        if args.nve:
+            row["nve"] = nve_rows(model, start, (1,) if name == "full" else (1, 3, 4))
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

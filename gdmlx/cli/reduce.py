@@ -32,8 +32,11 @@ def add_parser(sub):
                    help="MD check: every accepted reduction must also keep short Langevin runs at "
                         "this temperature inside the training domain as well as the unreduced "
                         "model does (default: off; use the temperature you will run MD at)")
-    p.add_argument("--md-ps", type=float, default=10.0,
-                   help="MD check: length of each of its 3 runs, ps (default 10)")
+    p.add_argument("--md-ps", type=float, default=20.0,
+                   help="MD check: length of each of its 3 runs, ps (default 20)")
+    p.add_argument("--md-mts", type=int, default=1,
+                   help="MD check: multiscale models run with the slow part every this many steps, "
+                        "as you will run them (default 1)")
     p.add_argument("--figure", help="save importance and kept-pair figures here (needs matplotlib)")
     p.add_argument("-o", "--output", required=True, help="reduced model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
@@ -44,8 +47,8 @@ def run(args):
     model = load_model(args.model)
     ds = load_dataset(args.data)
     t0 = time.perf_counter()
-    probe = None if args.md_temperature is None else StabilityProbe(temperature_K=args.md_temperature,
-                                                                     ps=args.md_ps)
+    probe = None if args.md_temperature is None else StabilityProbe(
+        temperature_K=args.md_temperature, ps=args.md_ps, slow_every=args.md_mts)
     reduced = reduce(model, ds, tol=args.tol, importance=args.importance, n_valid=args.n_valid,
                      progress=not args.json, probe=probe)
     seconds = time.perf_counter() - t0

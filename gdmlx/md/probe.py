@@ -26,7 +26,7 @@ class StabilityProbe:
     fraction exceeds the baseline's by at most ``tolerance``."""
 
     temperature_K: float = 300.0
-    ps: float = 10.0
+    ps: float = 20.0
     n_runs: int = 3
     dt_fs: float = 0.5
     slow_every: int = 1
