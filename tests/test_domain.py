@@ -6,7 +6,7 @@ import pytest
 import gdmlx
 from conftest import toy_energy_forces, toy_geometries
 from gdmlx.md import MDInstabilityError, Simulation, read_trajectory
-from gdmlx.md.domain import outside_frames, pair_floors
+from gdmlx.md.domain import frame_outside, outside_frames, outside_limits_sq, pair_floors
 from gdmlx.md.probe import StabilityProbe
 from gdmlx.reduction import md_check, reduce_pairs
 
@@ -37,6 +37,18 @@ def test_outside_frames_uses_each_pairs_own_floor():
     frames[:, 1, 0] = [0.81, 0.79, 1.0]        # pair (0,1): inside, outside, inside
     frames[:, 2, 0] = frames[:, 1, 0] + [2.0, 2.0, 1.59]   # pair (1,2): inside, inside, outside
     np.testing.assert_array_equal(outside_frames(frames, pairs, floors), [False, True, True])
+
+
+def test_compiled_check_matches_numpy_reference():
+    """Random 6-atom frames whose distances straddle the limits: the loop's check agrees."""
+    rng = np.random.default_rng(3)
+    frames = rng.uniform(0, 4.0, (400, 6, 3))
+    pairs = np.stack(np.triu_indices(6, 1), axis=1)
+    floors = rng.uniform(0.8, 1.6, len(pairs))
+    expected = outside_frames(frames, pairs, floors)
+    assert 0.2 < expected.mean() < 0.8
+    limits = outside_limits_sq(floors)
+    np.testing.assert_array_equal([frame_outside(f, pairs, limits) for f in frames], expected)
 
 
 def test_run_summary_counts_frames_outside(toy_model, tmp_path):

@@ -22,7 +22,7 @@ from gdmlx.errors import GeometryError
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
-from gdmlx.md.domain import outside_frames
+from gdmlx.md.domain import frame_outside
 from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, summarize
 from gdmlx.md.trajectory import open_trajectory
 
@@ -196,7 +196,7 @@ class ActionSimulation:
                 if done % save_every == 0:
                     ekin = 0.5 * float(np.sum(self.masses[:, None] * self.v**2))
                     t_fs = self.step * self.action.stride_fs
-                    outside = outside_frames(self.q[None], b.domain_pairs, b.domain_floors)[0]
+                    outside = frame_outside(self.q, b.domain_pairs, b.outside_sq)
                     for key, val in (("time_fs", t_fs), ("epot", self.epot), ("ekin", ekin),
                                      ("outside", outside)):
                         frames[key].append(val)

@@ -5,9 +5,11 @@ A kernel model has learned each pair's repulsion only down to the shortest dista
 pair had in the training geometries. A trajectory that keeps going below it runs on
 extrapolation. The engine stops outright when two atoms come closer than half the shortest
 training distance (:mod:`gdmlx.md.integrator`); this module measures the milder case, a
-pair below ``factor`` times *its own* shortest training distance, frame by frame.
+pair below ``factor`` times *its own* shortest training distance, frame by frame:
+:func:`frame_outside` in the compiled MD loop, :func:`outside_frames` its numpy reference.
 """
 
+import numba
 import numpy as np
 
 OUTSIDE_FACTOR = 0.8    # a pair below 0.8 x its shortest training distance is outside
@@ -34,3 +36,19 @@ def outside_frames(positions, pairs, floors, factor=OUTSIDE_FACTOR):
     positions = np.asarray(positions)
     d = np.linalg.norm(positions[:, pairs[:, 0]] - positions[:, pairs[:, 1]], axis=-1)
     return np.any(d < factor * floors, axis=1)
+
+
+def outside_limits_sq(floors, factor=OUTSIDE_FACTOR):
+    """Squared distances (P,) [A^2] below which a pair is outside: ``(factor * floors)**2``."""
+    return (factor * np.asarray(floors, dtype=np.float64)) ** 2
+
+
+@numba.njit(cache=True)
+def frame_outside(q, pairs, limits_sq):
+    """Whether positions ``q`` (N, 3) have a pair closer than its limit (:func:`outside_limits_sq`)."""
+    for k in range(pairs.shape[0]):
+        i, j = pairs[k, 0], pairs[k, 1]
+        r2 = (q[i, 0] - q[j, 0]) ** 2 + (q[i, 1] - q[j, 1]) ** 2 + (q[i, 2] - q[j, 2]) ** 2
+        if r2 < limits_sq[k]:
+            return True
+    return False

@@ -19,6 +19,7 @@ import numpy as np
 
 from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.kernels.predict import predict_one, work_arrays
+from gdmlx.md.domain import frame_outside
 
 OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
 
@@ -88,7 +89,7 @@ def _thermostat(v, masses, inv_m, c1, c2, kT, noise):
 @numba.njit(cache=True)
 def run_chunk(q, v, F, E, groups, ws, periods, masses, dt, step0, n_steps, save_every,
               gamma, kT, noise, r_scale, e_scale, r_min, bonds, bond_max, max_energy_step,
-              out_q, out_v, out_epot, out_ekin):
+              domain_pairs, outside_sq, out_q, out_v, out_epot, out_ekin, out_outside):
     """Advance ``n_steps`` inner steps in place; returns ``(status, steps_done, frames_saved)``.
 
     q, v (N, 3) positions [A] and velocities [A / ASE time]; F (L, N, 3) and E (L,) the
@@ -96,8 +97,9 @@ def run_chunk(q, v, F, E, groups, ws, periods, masses, dt, step0, n_steps, save_
     ``periods[-1]``); ``ws`` from :func:`workspaces`; noise (n_steps, N, 3) standard normals (used if gamma > 0).
     Frames are recorded every ``save_every`` steps (a multiple of ``periods[-1]``, so
     every group's forces are current) into out_q, out_v (n_frames, N, 3), out_epot,
-    out_ekin (n_frames,). Stops early with a non-zero status when the geometry leaves
-    the model's domain (see module constants).
+    out_ekin (n_frames,) and out_outside (n_frames,) bool: a pair of ``domain_pairs`` (P, 2)
+    closer than the square root of its ``outside_sq`` (:mod:`gdmlx.md.domain`). Stops early
+    with a non-zero status when the geometry leaves the model's domain (see module constants).
     """
     L = len(groups)
     N = q.shape[0]
@@ -136,5 +138,6 @@ def run_chunk(q, v, F, E, groups, ws, periods, masses, dt, step0, n_steps, save_
             for i in range(N):
                 ekin += 0.5 * masses[i] * (v[i, 0] ** 2 + v[i, 1] ** 2 + v[i, 2] ** 2)
             out_ekin[n_saved] = ekin
+            out_outside[n_saved] = frame_outside(q, domain_pairs, outside_sq)
             n_saved += 1
     return OK, n_steps, n_saved

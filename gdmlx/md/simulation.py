@@ -11,7 +11,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 
 from gdmlx.errors import GeometryError
 from gdmlx.md import integrator
-from gdmlx.md.domain import outside_frames, pair_floors
+from gdmlx.md.domain import outside_limits_sq, pair_floors
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_geometries
@@ -82,7 +82,8 @@ class Simulation:
         self.q = q
         self.v = self._initial_velocities(velocities)
         self.r_min = 0.5 * min(p.min_training_distance for p in parts) / self.r_scale
-        self.domain_pairs, self.domain_floors = pair_floors(parts, self.r_scale)
+        self.domain_pairs, floors = pair_floors(parts, self.r_scale)
+        self.outside_sq = outside_limits_sq(floors)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
         self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
@@ -153,18 +154,19 @@ class Simulation:
         N = len(self.z)
         n_frames = n // save_every
         out_q, out_v = np.empty((n_frames, N, 3)), np.empty((n_frames, N, 3))
-        out_e, out_k = np.empty(n_frames), np.empty(n_frames)
+        out_e, out_k, out_o = np.empty(n_frames), np.empty(n_frames), np.empty(n_frames, dtype=np.bool_)
         noise = self.rng.standard_normal((n, N, 3)) if self.gamma > 0 else np.empty((0, N, 3))
         status, ran, saved = integrator.run_chunk(
             self.q, self.v, self.F, self.E, self.groups, self.ws, self.periods, self.masses, self.dt,
             self.step, n, save_every, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
-            self.r_min, self.bonds, self.bond_max, self.max_energy_step, out_q, out_v, out_e, out_k)
+            self.r_min, self.bonds, self.bond_max, self.max_energy_step, self.domain_pairs,
+            self.outside_sq, out_q, out_v, out_e, out_k, out_o)
         time_fs = (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
         self.step += ran
         frames["time_fs"].extend(time_fs)
         frames["epot"].extend(out_e[:saved])
         frames["ekin"].extend(out_k[:saved])
-        frames["outside"].extend(outside_frames(out_q[:saved], self.domain_pairs, self.domain_floors))
+        frames["outside"].extend(out_o[:saved])
         if writer and saved:
             writer.append(time_fs, out_q[:saved], out_v[:saved], out_e[:saved], out_k[:saved])
         return status, ran, saved
