@@ -38,8 +38,8 @@ def parse_args():
     p.add_argument("--n-valid", type=int, default=200, help="validation geometries (for --reduce-slow)")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--n-fast", type=int, default=100, help="training geometries of the fast part")
-    p.add_argument("--fast-lam", type=float, default=1e-3,
-                   help="the fast part's lam (sigma 4; default 1e-3, MultiscaleModel's default)")
+    p.add_argument("--fast-lam", type=float, default=1e-4,
+                   help="the fast part's lam (sigma 4; default 1e-4, MultiscaleModel's default)")
     p.add_argument("--reduce-slow", type=float, default=None, metavar="TOL",
                    help="reduce the slow part's descriptor to validation force MAE within TOL")
     p.add_argument("--importance", default="masking", choices=("masking", "own-term"))
@@ -88,14 +88,18 @@ def nvt_trajectory(model, start, n, save_every, ps, temperature, seed, path):
     steps = int(ps * 2000) // save_every * save_every
     sim = Simulation(model, start, dt_fs=0.5, temperature_K=temperature, thermostat="langevin",
                      friction_per_fs=0.01, seed=seed, slow_every=n)
-    sim.run(2000 // save_every * save_every, save_every=save_every, report_every=save_every * 10, progress=False)
     t0 = time.perf_counter()
     try:
+        sim.run(2000 // save_every * save_every, save_every=save_every, report_every=save_every * 10,
+                progress=False)
+        t0 = time.perf_counter()
         sim.run(steps, trajectory=path, save_every=save_every, report_every=steps, progress=False)
         error = None
     except gdmlx.md.MDInstabilityError as exc:
         error = str(exc)
     wall = time.perf_counter() - t0
+    if not os.path.exists(path):        # stopped during equilibration
+        return {"wall_s": wall, "simulated_ps": 0.0, "error": error}, None
     trj = gdmlx.md.read_trajectory(path)
     return {"wall_s": wall, "simulated_ps": len(trj["positions"]) * save_every * 0.5e-3, "error": error}, trj
 
@@ -266,6 +270,13 @@ def main():
     every = args.mts            # both trajectories sampled every mts inner steps
     s_ref, ref = nvt_trajectory(full, start, 1, every, args.nvt_ps, args.temperature, args.seed + 1, tmp + "_ref.h5")
     s_ms, trj = nvt_trajectory(ms, start, args.mts, every, args.nvt_ps, args.temperature, args.seed + 2, tmp + "_ms.h5")
+    if ref is None or trj is None:      # a run stopped during its equilibration: nothing to compare
+        res["nvt"] = {"ps": args.nvt_ps, "mts": args.mts, "error_full": s_ref["error"],
+                      "error_multiscale": s_ms["error"]}
+        print(json.dumps(res["nvt"]), flush=True)
+        with open(out, "w") as fh:
+            json.dump(res, fh, indent=1)
+        return
     bonds = bond_graph_pairs(ds.z, ds.R[train], 1)
     dih = first_dihedral([tuple(b) for b in bonds], len(ds.z))
     res["nvt"] = {"ps": args.nvt_ps, "mts": args.mts,

@@ -36,7 +36,8 @@ class StabilityProbe:
     def measure(self, model, starts):
         """Runs from ``starts`` (n, N, 3) [A], evenly spaced picks; returns a dict with per-run
         ``outside`` fractions and ``stopped_ps`` (None for runs that finished)."""
-        steps = _SAVE_EVERY * self.slow_every * max(1, round(self.ps * 1000 / self.dt_fs / (_SAVE_EVERY * self.slow_every)))
+        every = _SAVE_EVERY * self.slow_every
+        steps = every * max(1, round(self.ps * 1000 / self.dt_fs / every))
         picks = np.linspace(0, len(starts) - 1, self.n_runs).round().astype(int)
         outside, stopped = [], []
         for seed, k in enumerate(picks, start=1):
@@ -44,8 +45,7 @@ class StabilityProbe:
                              thermostat="langevin", friction_per_fs=self.friction_per_fs,
                              slow_every=self.slow_every, seed=seed)
             try:
-                summary = sim.run(steps, save_every=_SAVE_EVERY * self.slow_every, report_every=steps,
-                                  progress=False)
+                summary = sim.run(steps, save_every=every, report_every=steps, progress=False)
                 stop = None
             except MDInstabilityError as exc:
                 summary, stop = exc.summary, sim.step * self.dt_fs / 1000.0
