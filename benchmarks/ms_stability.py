@@ -3,7 +3,8 @@ at 500 K (0.5 fs, single step, one start, several seeds) and the fraction of fra
 the training domain (gdmlx.md.domain), for the full model and for multiscale models whose
 fast part has each ``--fast-lam``; test force errors; with ``--nve``, 10-ps NVE drift and
 fluctuation at outer periods 1, 3 and 4 (seed 5). ``--model NAME=PATH`` adds model files
-(e.g. a reduced multiscale model from bench_multiscale.py's cache).
+(e.g. a reduced multiscale model from bench_multiscale.py's cache); ``--mts n`` runs the
+survival runs of multiscale models at outer period n.
 
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python benchmarks/ms_stability.py \\
         --data ../shared/data/ala-dipeptide.npz --sigma 80 --fast-lam 1e-4 1e-3 1e-2 --seeds 1-8 --nve
@@ -19,14 +20,16 @@ import gdmlx
 from gdmlx.md import MDInstabilityError, Simulation
 
 
-def survival(model, start, seed, ps=50.0):
-    """'ok' if a Langevin run of ``ps`` finishes, else the engine's reason (shortened), and
-    the fraction of frames outside the training domain up to the end or stop."""
+def survival(model, start, seed, ps=50.0, mts=1):
+    """'ok' if a Langevin run of ``ps`` (slow part every ``mts`` steps) finishes, else the
+    engine's reason (shortened), and the fraction of frames outside the training domain up
+    to the end or stop."""
     sim = Simulation(model, start, dt_fs=0.5, temperature_K=500, thermostat="langevin",
-                     friction_per_fs=0.01, seed=seed)
-    steps = int(ps * 2000)
+                     friction_per_fs=0.01, seed=seed, slow_every=mts if isinstance(model, gdmlx.MultiscaleModel) else 1)
+    every = 100 * mts
+    steps = int(ps * 2000) // every * every
     try:
-        summary = sim.run(steps, save_every=100, report_every=steps, progress=False)
+        summary = sim.run(steps, save_every=every, report_every=steps, progress=False)
         return "ok", round(summary["outside_fraction"], 3)
     except MDInstabilityError as exc:
         return str(exc)[:60], round(exc.summary.get("outside_fraction", 1.0), 3)
@@ -55,7 +58,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/ala-dipeptide.npz")
     p.add_argument("--sigma", type=float, default=80.0, help="sigma of the full model and the slow part")
-    p.add_argument("--fast-lam", type=float, nargs="+", default=[1e-3], help="fast parts' lam (sigma 4)")
+    p.add_argument("--fast-lam", type=float, nargs="*", default=[1e-3], help="fast parts' lam (sigma 4)")
+    p.add_argument("--no-full", action="store_true", help="do not fit the full model (large molecules)")
+    p.add_argument("--mts", type=int, default=1, help="outer period of the survival runs (default 1)")
     p.add_argument("--seeds", type=seeds_arg, default=[1, 2, 3], help="e.g. 1-8 or 1,2,3")
     p.add_argument("--nve", action="store_true", help="also NVE drift at outer periods 1, 3, 4")
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
@@ -66,7 +71,7 @@ def main():
     perm = np.random.default_rng(0).permutation(len(ds))
     train, start, test = perm[:300], ds.R[perm[500]], perm[1000:2000]
     fit = lambda m: m.fit(ds.R[train], ds.F[train], ds.E[train], ds.z)
-    models = {"full": fit(gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10))}
+    models = {} if args.no_full else {"full": fit(gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10))}
     for lam in args.fast_lam:
         models[f"multiscale, fast lam {lam:g}"] = fit(gdmlx.MultiscaleModel(
             fast=gdmlx.GDMLRegressor(sigma=4.0, lam=lam), slow=gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10),
@@ -75,7 +80,7 @@ def main():
         name, path = item.rsplit("=", 1)
         models[name] = gdmlx.load_model(path)
     for name, model in models.items():
-        runs = [survival(model, start, seed) for seed in args.seeds]
+        runs = [survival(model, start, seed, mts=args.mts) for seed in args.seeds]
         row = {"model": name, "survived": f"{sum(r[0] == 'ok' for r in runs)}/{len(runs)}",
                "outside": [r[1] for r in runs], "stops": [r[0] for r in runs if r[0] != "ok"],
                "test_f_mae": float(np.abs(model.predict(ds.R[test]) - ds.F[test]).mean())}
