@@ -108,6 +108,19 @@ def test_reduce_command(toy_npz, tmp_path, capsys):
     assert out["rounds"][-1]["accepted"] is False or out["n_pairs_kept"] == 1
 
 
+def test_reduce_when_no_test_geometries_are_left(toy_npz, tmp_path, capsys):
+    """Training and validation splits hold the whole dataset: the reduced model is still
+    written, and the report says there is no test error instead of failing."""
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
+             "-o", str(model), "--json")
+    assert len(gdmlx.load_model(model).indices_["valid"]) == 30
+    out = run_json(capsys, "reduce", str(model), str(toy_npz), "--tol", "0.1", "-o",
+                   str(tmp_path / "r.h5"), "--json")
+    assert out["test_full"] is None and out["test_reduced"] is None
+    assert len(gdmlx.load_model(tmp_path / "r.h5").pairs_) == out["n_pairs_kept"]
+
+
 # the slow part refitted on few pairs fits the toy energies loosely, which the fit warns about
 @pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
 def test_split_and_mts_md(toy_npz, tmp_path, capsys):
