@@ -16,18 +16,7 @@ import warnings
 import numpy as np
 
 import gdmlx
-from gdmlx.md import MDInstabilityError, Simulation
-
-
-def nve(model, start, n, ps=10.0):
-    sim = Simulation(model, start, dt_fs=0.5, temperature_K=500, seed=0, slow_every=n)
-    steps = int(ps * 2000) // (10 * n) * 10 * n
-    try:
-        s = sim.run(steps, save_every=10 * n, report_every=steps, progress=False)
-        return {"n": n, "stopped_ps": None, "outside": s["outside_fraction"],
-                "drift_eV_per_ps": s["etot_drift_eV_per_ps"], "mean_T": s["mean_temperature_K"]}
-    except MDInstabilityError as exc:
-        return {"n": n, "stopped_ps": sim.step / 2000, "outside": exc.summary.get("outside_fraction")}
+from ms_stability import nve_run
 
 
 def main():
@@ -56,7 +45,7 @@ def main():
     for name, model in models.items():
         periods = (1, 3) if isinstance(model, gdmlx.MultiscaleModel) else (1,)
         print(json.dumps({"model": name, "test_f_mae": float(np.abs(model.predict(ds.R[test[:500]]) - ds.F[test[:500]]).mean()),
-                          "nve": [nve(model, start, n) for n in periods]}), flush=True)
+                          "nve": [nve_run(model, start, n, seed=0) for n in periods]}), flush=True)
 
 
 if __name__ == "__main__":
