@@ -81,8 +81,8 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
         self.q = q
         self.v = self._initial_velocities(velocities)
-        self.r_min = 0.5 * min(p.min_training_distance for p in parts) / self.r_scale
         self.domain_pairs, floors = pair_floors(parts, self.r_scale)
+        self.r_min = 0.5 * floors.min()          # half the shortest training distance [A]
         self.outside_sq = outside_limits_sq(floors)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
