@@ -28,6 +28,9 @@ def add_parser(sub):
                                     "learned long-stride map; the step is its stride and --dt is ignored")
     p.add_argument("--action-tol", type=float, default=1e-8,
                    help="--action: convergence of each stride's implicit equation, A (default 1e-8)")
+    p.add_argument("--no-contact-wall", action="store_true",
+                   help="no repulsive wall for atom pairs outside the model's descriptor (reduced and "
+                        "multiscale models; see the guide); without it such atoms can pass through each other")
     p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
     p.add_argument("--save-every", type=int, default=None,
                    help="save a frame every this many steps (default 10, rounded up to a multiple of --mts)")
@@ -51,11 +54,11 @@ def run(args):
         from gdmlx.md.action_map import ActionSimulation
         sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,
                                thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
-                               tol=args.action_tol)
+                               tol=args.action_tol, contact_wall=not args.no_contact_wall)
     else:
         sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
                          thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
-                         slow_every=args.mts)
+                         slow_every=args.mts, contact_wall=not args.no_contact_wall)
     if args.save_every is None:
         args.save_every = -(-10 // args.mts) * args.mts
     if args.save_every % args.mts:

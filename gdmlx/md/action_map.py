@@ -86,7 +86,7 @@ class ActionSimulation:
     force_model : fitted gdmlx model (the force field H is built on)
     action : fitted :class:`gdmlx.action.ActionModel`; its ``stride_fs`` is the step
     positions : (N, 3) start geometry in Angstrom
-    temperature_K, thermostat, friction_per_fs, seed, velocities : as for
+    temperature_K, thermostat, friction_per_fs, seed, velocities, contact_wall : as for
         :class:`gdmlx.md.Simulation` (velocities in A/fs)
     tol : float
         Convergence of the implicit equation: max |change| of q' and of tau p'/m (A).
@@ -95,13 +95,13 @@ class ActionSimulation:
 
     def __init__(self, force_model, action, positions, *, temperature_K=300.0, thermostat="nve",
                  friction_per_fs=0.01, seed=None, velocities=None, tol=1e-9, max_iter=50, memory=6,
-                 max_bond_stretch=2.0, max_energy_step_ev=1.0):
+                 max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
         base = Simulation(force_model, positions, dt_fs=action.stride_fs, temperature_K=temperature_K,
                           thermostat=thermostat, friction_per_fs=friction_per_fs, seed=seed,
                           velocities=velocities, max_bond_stretch=max_bond_stretch,
-                          max_energy_step_ev=max_energy_step_ev)
+                          max_energy_step_ev=max_energy_step_ev, contact_wall=contact_wall)
         self.base, self.action = base, action
         self.z, self.masses, self.q, self.v = base.z, base.masses, base.q, base.v
         self.tau = action.tau
@@ -118,7 +118,8 @@ class ActionSimulation:
     def _forces(self, q):
         """Potential energy (eV) and forces (N, 3) [eV/A] of the force model at ``q``."""
         b = self.base
-        integrator.evaluate_groups(b.groups, q, b.r_scale, b.e_scale, b.ws, self._F_groups, self._E_groups)
+        integrator.evaluate_groups(b.groups, q, b.r_scale, b.e_scale, b.ws, b.wall, self._F_groups,
+                                   self._E_groups)
         return float(self._E_groups.sum()), self._F_groups.sum(axis=0)
 
     def _correction(self, q, p):

@@ -7,6 +7,8 @@ extrapolation. The engine stops outright when two atoms come closer than half th
 training distance (:mod:`gdmlx.md.integrator`); this module measures the milder case, a
 pair below ``factor`` times *its own* shortest training distance, frame by frame:
 :func:`frame_outside` in the compiled MD loop, :func:`outside_frames` its numpy reference.
+:func:`pair_floors` gives the floors of the pairs in a model's descriptors; the engine adds
+those of the pairs outside them from the training geometries (:mod:`gdmlx.md.contact`).
 """
 
 import numba

@@ -8,6 +8,10 @@ is velocity Verlet. With friction ``gamma > 0`` each inner drift is split into A
 (BAOAB, Leimkuhler & Matthews 2013; the O step inside the innermost drift as in OpenMM's
 MTSLangevinIntegrator), and the centre-of-mass velocity is removed after each O step.
 
+Group 0 (evaluated every inner step) also carries the contact wall of the pairs no
+descriptor covers (:mod:`gdmlx.md.contact`): arrays ``wall_pairs`` (P, 2), ``wall_r0`` (P,)
+[A] and stiffness ``wall_k`` [eV/A^3]; P = 0 for no wall.
+
 Units inside the loop are ASE's: positions Angstrom, energies eV, masses amu, time in ASE
 units. A force group is the tuple ``(pairs, X, B, X_sq, XB, a, sigma, c)`` of a
 :class:`gdmlx.expansion.KernelExpansion`, in the model's own units; ``r_scale`` converts
@@ -19,6 +23,7 @@ import numpy as np
 
 from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.kernels.predict import predict_one, work_arrays
+from gdmlx.md.contact import add_wall
 from gdmlx.md.domain import frame_outside
 
 OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
@@ -43,11 +48,13 @@ def workspaces(groups):
 
 
 @numba.njit(cache=True)
-def evaluate_groups(groups, q, r_scale, e_scale, ws, F, E):
-    """Energies ``E`` (L,) [eV] and forces ``F`` (L, N, 3) [eV/A] of every group at ``q``;
-    ``ws`` from :func:`workspaces`."""
+def evaluate_groups(groups, q, r_scale, e_scale, ws, wall, F, E):
+    """Energies ``E`` (L,) [eV] and forces ``F`` (L, N, 3) [eV/A] of every group at ``q``
+    (group 0 with the contact wall ``wall = (wall_pairs, wall_r0, wall_k)``); ``ws`` from
+    :func:`workspaces`."""
     for l in range(len(groups)):
         E[l] = group_forces(groups[l], q, r_scale, e_scale, ws, F[l])
+    E[0] += add_wall(q, wall[0], wall[1], wall[2], F[0])
 
 
 @numba.njit(cache=True)
@@ -87,14 +94,15 @@ def _thermostat(v, masses, inv_m, c1, c2, kT, noise):
 
 
 @numba.njit(cache=True)
-def run_chunk(q, v, F, E, groups, ws, periods, masses, dt, step0, n_steps, save_every,
+def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps, save_every,
               gamma, kT, noise, r_scale, e_scale, r_min, bonds, bond_max, max_energy_step,
               domain_pairs, outside_sq, out_q, out_v, out_epot, out_ekin, out_outside):
     """Advance ``n_steps`` inner steps in place; returns ``(status, steps_done, frames_saved)``.
 
     q, v (N, 3) positions [A] and velocities [A / ASE time]; F (L, N, 3) and E (L,) the
     current forces and energies of each group (valid at ``step0``, a multiple of
-    ``periods[-1]``); ``ws`` from :func:`workspaces`; noise (n_steps, N, 3) standard normals (used if gamma > 0).
+    ``periods[-1]``); ``ws`` from :func:`workspaces`; ``wall`` the contact wall
+    ``(wall_pairs, wall_r0, wall_k)`` added to group 0; noise (n_steps, N, 3) standard normals (used if gamma > 0).
     Frames are recorded every ``save_every`` steps (a multiple of ``periods[-1]``, so
     every group's forces are current) into out_q, out_v (n_frames, N, 3), out_epot,
     out_ekin (n_frames,) and out_outside (n_frames,) bool: a pair of ``domain_pairs`` (P, 2)
@@ -124,6 +132,8 @@ def run_chunk(q, v, F, E, groups, ws, periods, masses, dt, step0, n_steps, save_
         for l in range(L):
             if (t + 1) % periods[l] == 0:
                 E_new = group_forces(groups[l], q, r_scale, e_scale, ws, F[l])
+                if l == 0:
+                    E_new += add_wall(q, wall[0], wall[1], wall[2], F[0])
                 if not np.isfinite(E_new):
                     return NOT_FINITE, s + 1, n_saved
                 if abs(E_new - E[l]) > max_energy_step:

@@ -11,6 +11,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 
 from gdmlx.errors import GeometryError
 from gdmlx.md import integrator
+from gdmlx.md.contact import WALL_K_EV, contact_walls
 from gdmlx.md.domain import outside_limits_sq, pair_floors
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -60,11 +61,15 @@ class Simulation:
     seed : random seed for velocities and Langevin noise
     velocities : (N, 3) initial velocities in A/fs, instead of drawing them
     max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
+    contact_wall : add a repulsive wall for the atom pairs no descriptor of the model covers
+        (reduced and multiscale models), starting where the pair leaves its training range
+        (:mod:`gdmlx.md.contact`); zero inside the training domain. Needs the model's
+        training geometries; without them (or with every pair covered) there is no wall.
     """
 
     def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
                  friction_per_fs=0.01, slow_every=1, seed=None, velocities=None,
-                 max_bond_stretch=2.0, max_energy_step_ev=1.0):
+                 max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         self.z = np.asarray(model.z_)
@@ -81,9 +86,12 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
         self.q = q
         self.v = self._initial_velocities(velocities)
-        self.domain_pairs, floors = pair_floors(parts, self.r_scale)
+        covered, floors = pair_floors(parts, self.r_scale)
         self.r_min = 0.5 * floors.min()          # half the shortest training distance [A]
-        self.outside_sq = outside_limits_sq(floors)
+        self.wall, limits = self._contact_wall(model, covered, contact_wall)
+        # outside the domain: any pair, covered or not, below 0.8 x its shortest training distance
+        self.domain_pairs = np.concatenate([covered, self.wall[0]])
+        self.outside_sq = np.concatenate([outside_limits_sq(floors), limits ** 2])
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
         self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
@@ -91,7 +99,17 @@ class Simulation:
         self.F = np.empty((len(self.groups), len(self.z), 3))
         self.E = np.empty(len(self.groups))
         self.ws = integrator.workspaces(self.groups)
-        integrator.evaluate_groups(self.groups, self.q, self.r_scale, self.e_scale, self.ws, self.F, self.E)
+        integrator.evaluate_groups(self.groups, self.q, self.r_scale, self.e_scale, self.ws, self.wall,
+                                   self.F, self.E)
+
+    def _contact_wall(self, model, covered, enabled):
+        """The contact wall (pairs (P, 2), onsets r0 (P,) [A], stiffness [eV/A^3]) and the
+        uncovered pairs' domain limits (P,) [A]; P = 0 without training geometries."""
+        R_train = getattr(model, "R_train_", None)
+        if R_train is None:
+            return (np.empty((0, 2), dtype=np.int64), np.empty(0), WALL_K_EV), np.empty(0)
+        pairs, r0, limits = contact_walls(covered, R_train / self.r_scale, self.z)
+        return (pairs, r0, WALL_K_EV if enabled else 0.0), limits
 
     def _initial_velocities(self, velocities):
         if velocities is not None:
@@ -157,7 +175,7 @@ class Simulation:
         out_e, out_k, out_o = np.empty(n_frames), np.empty(n_frames), np.empty(n_frames, dtype=np.bool_)
         noise = self.rng.standard_normal((n, N, 3)) if self.gamma > 0 else np.empty((0, N, 3))
         status, ran, saved = integrator.run_chunk(
-            self.q, self.v, self.F, self.E, self.groups, self.ws, self.periods, self.masses, self.dt,
+            self.q, self.v, self.F, self.E, self.groups, self.ws, self.wall, self.periods, self.masses, self.dt,
             self.step, n, save_every, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
             self.r_min, self.bonds, self.bond_max, self.max_energy_step, self.domain_pairs,
             self.outside_sq, out_q, out_v, out_e, out_k, out_o)
@@ -199,8 +217,8 @@ def drift_standard_error(t_ps, e, n_blocks=10):
 
 def summarize(frames, steps, wall_s, dt_fs, temperature):
     """Speed, temperature, energy conservation and time outside the training domain of a
-    run (``outside_fraction``: saved frames with a pair below 0.8 x its shortest training
-    distance, :mod:`gdmlx.md.domain`), as plain floats."""
+    run (``outside_fraction``: saved frames with a pair, in the model's descriptors or not,
+    below 0.8 x its shortest training distance, :mod:`gdmlx.md.domain`), as plain floats."""
     t_ps = np.asarray(frames["time_fs"]) / 1000.0
     etot = np.asarray(frames["epot"]) + np.asarray(frames["ekin"])
     out = {"steps": int(steps), "simulated_ps": steps * dt_fs / 1000.0, "wall_s": wall_s,

@@ -1,0 +1,102 @@
+"""The contact wall for atom pairs outside every descriptor of a model (gdmlx.md.contact)."""
+
+import numpy as np
+import pytest
+
+import gdmlx
+from conftest import toy_geometries
+from gdmlx.md import MDInstabilityError, Simulation
+from gdmlx.md.contact import add_wall, contact_walls, uncovered_pairs, wall_energy_forces
+
+
+def random_wall(seed=0, n_atoms=6):
+    """Positions (N, 3), all pairs, and onsets that put about half the pairs inside their wall."""
+    rng = np.random.default_rng(seed)
+    R = rng.uniform(0.0, 2.5, (n_atoms, 3))
+    pairs = np.stack(np.tril_indices(n_atoms, -1), axis=1)
+    r = np.linalg.norm(R[pairs[:, 0]] - R[pairs[:, 1]], axis=1)
+    return R, pairs, r * rng.uniform(0.7, 1.3, len(pairs))
+
+
+def test_wall_forces_are_minus_energy_gradient():
+    R, pairs, r0 = random_wall()
+    E, F = wall_energy_forces(R, pairs, r0, k=2.0)
+    assert E > 0
+    h = 1e-6
+    grad = np.zeros_like(R)
+    for a in range(R.shape[0]):
+        for c in range(3):
+            Rp, Rm = R.copy(), R.copy()
+            Rp[a, c] += h
+            Rm[a, c] -= h
+            grad[a, c] = (wall_energy_forces(Rp, pairs, r0, 2.0)[0] - wall_energy_forces(Rm, pairs, r0, 2.0)[0]) / (2 * h)
+    np.testing.assert_allclose(F, -grad, atol=1e-7)
+
+
+def test_compiled_wall_matches_numpy_reference_and_adds_to_forces():
+    R, pairs, r0 = random_wall(seed=1)
+    E_ref, F_ref = wall_energy_forces(R, pairs, r0, k=1.5)
+    F = np.ones_like(R)
+    E = add_wall(R, pairs, r0, 1.5, F)
+    assert E == pytest.approx(E_ref, rel=1e-12)
+    np.testing.assert_allclose(F, F_ref + 1.0, rtol=1e-12, atol=1e-12)
+    far = np.zeros_like(R)
+    assert add_wall(R, pairs, 0.5 * r0.min() * np.ones_like(r0), 1.5, far) == 0.0 and not far.any()
+
+
+def test_walls_cover_exactly_the_pairs_no_descriptor_has():
+    R = toy_geometries(20)
+    z = np.array([6, 6, 8, 6, 1])
+    covered = np.array([[1, 0], [2, 1], [3, 4]])          # either order
+    pairs, r0, limit = contact_walls(covered, R, z, factor=0.8)
+    assert {tuple(p) for p in pairs} == {(2, 0), (3, 0), (3, 1), (4, 0), (4, 1), (4, 2), (3, 2)}
+    assert np.all(pairs[:, 0] > pairs[:, 1])
+    brute = np.array([0.8 * min(np.linalg.norm(r[i] - r[j]) for r in R) for i, j in pairs])
+    np.testing.assert_allclose(limit, brute, rtol=1e-12)
+    vdw = {1: 1.2, 6: 1.77, 8: 1.5}                       # Alvarez 2013, Angstrom
+    expected = [min(b, 0.75 * (vdw[z[i]] + vdw[z[j]])) for (i, j), b in zip(pairs, brute)]
+    np.testing.assert_allclose(r0, expected, rtol=1e-12)
+    assert np.any(r0 < limit) and np.any(r0 == limit)      # both terms decide somewhere here
+    assert len(uncovered_pairs(5, np.stack(np.tril_indices(5, -1), axis=1))) == 0
+
+
+@pytest.fixture(scope="module")
+def bonds_only_model(toy_data):
+    """A toy model whose descriptor holds only the four chain bonds: nothing keeps atoms
+    0 and 2 apart but the wall."""
+    R, F, E, z = toy_data
+    bonds = np.array([[1, 0], [2, 1], [3, 2], [4, 3]])
+    return gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=bonds).fit(R[:30], F[:30], E[:30], z=z)
+
+
+def folding_velocities(start):
+    """Atoms 0 and 2 sent towards each other at 0.02 A/fs."""
+    d = start[2] - start[0]
+    v = np.zeros_like(start)
+    v[0], v[2] = 0.02 * d / np.linalg.norm(d), -0.02 * d / np.linalg.norm(d)
+    return v
+
+
+@pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
+def test_wall_keeps_uncovered_atoms_apart_and_conserves_energy(bonds_only_model):
+    start = toy_geometries(1, noise=0.0)[0]
+    v = folding_velocities(start)
+    with pytest.raises(MDInstabilityError, match="closer than half"):
+        Simulation(bonds_only_model, start, velocities=v, dt_fs=0.25, contact_wall=False).run(
+            2000, save_every=10, report_every=1000, progress=False)
+    sim = Simulation(bonds_only_model, start, velocities=v, dt_fs=0.25)
+    onset = sim.wall[1][[tuple(p) for p in sim.wall[0]].index((2, 0))]
+    ekin0 = 0.5 * np.sum(sim.masses[:, None] * sim.v**2)
+    closest = np.inf
+    etot = []
+    for _ in range(200):
+        s = sim.run(10, save_every=10, report_every=10, progress=False)
+        closest = min(closest, np.linalg.norm(sim.q[0] - sim.q[2]))
+        ekin = 0.5 * np.sum(sim.masses[:, None] * sim.v**2)
+        etot.append(sim.E.sum() + ekin)
+    assert closest < onset                       # the wall acted ...
+    assert closest > 0.5 * onset                 # ... and turned the atoms round
+    # E_tot (model + wall) is conserved through the bounce: its spread is small against the
+    # kinetic energy the run started with
+    assert np.ptp(etot) < 0.01 * ekin0
+    assert s["steps"] == 10
