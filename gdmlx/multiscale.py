@@ -37,12 +37,13 @@ class MultiscaleModel(BaseEstimator):
     ----------
     fast : GDMLRegressor
         Template of the fast part; its pair list is replaced by the local pairs. Default
-        ``GDMLRegressor(sigma=4, lam=1e-4)``: a short length scale (few features) and strong
+        ``GDMLRegressor(sigma=4, lam=1e-3)``: a short length scale (few features) and strong
         regularisation keep the fast part smooth where it has no data, so the residual it
-        leaves is learnable. How strong is molecule-dependent (benchmarks/README.md section
-        3): for alanine dipeptide and aspirin lam 1e-3 keeps long 500 K runs in the training
-        domain where 1e-4 lets some leave it; for oleic acid 1e-3 did not help. Check with
-        ``outside_fraction`` in MD summaries.
+        leaves is learnable. With lam 1e-3 every 50-ps 500 K run of alanine dipeptide,
+        aspirin and (reduced, with the MD engine's contact wall) oleic acid finished; with
+        1e-4 some alanine-dipeptide and aspirin runs left the training domain and stopped
+        (benchmarks/README.md section 3). 1e-4 fits 0.4-6 % better where it is stable.
+        Check with ``outside_fraction`` in MD summaries.
     slow : GDMLRegressor
         Template of the slow part (all pairs unless its ``pairs`` is set, e.g. reduced).
     max_hops : int
@@ -65,7 +66,7 @@ class MultiscaleModel(BaseEstimator):
     def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
         """Fit the fast part on local pairs, then the slow part on the residual; returns self."""
         R = check_geometries(R)
-        fast = clone(self.fast if self.fast is not None else GDMLRegressor(sigma=4.0, lam=1e-4))
+        fast = clone(self.fast if self.fast is not None else GDMLRegressor(sigma=4.0, lam=1e-3))
         slow = clone(self.slow if self.slow is not None else GDMLRegressor(sigma=10.0))
         local = bond_graph_pairs(z, R, self.max_hops)
         sub = np.unique(np.linspace(0, len(R) - 1, min(self.n_fast or len(R), len(R))).astype(int))
