@@ -3,6 +3,7 @@
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from gdmlx.md.contact import add_wall, model_wall
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_min_distance
 
@@ -14,11 +15,15 @@ class GDMLCalculator(Calculator):
     ----------
     model : fitted model (anything with ``force_parts()``, ``z_`` and units) or the path
         of a model file (gdmlx .h5 or sGDML .npz)
+    contact_wall : add the MD engine's repulsive wall for atom pairs outside every
+        descriptor of the model (:mod:`gdmlx.md.contact`), so that ASE's dynamics and
+        optimisers see the same potential as ``gdmlx md``; zero inside the training domain
+        and for models whose descriptor has every pair.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
-    def __init__(self, model, **kwargs):
+    def __init__(self, model, contact_wall=True, **kwargs):
         super().__init__(**kwargs)
         if not hasattr(model, "predict_energy_forces"):
             from gdmlx.modelfile import load_any_model
@@ -29,6 +34,7 @@ class GDMLCalculator(Calculator):
         self.e_scale = energy_in_ev(model.energy_unit_)
         self.parts = model.force_parts()
         self.r_min = 0.5 * min(p.min_training_distance for p in self.parts) / self.r_scale
+        self.wall = model_wall(model, contact_wall)[0]
 
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -40,6 +46,6 @@ class GDMLCalculator(Calculator):
         for part in self.parts:
             E_part, F_part = part.predict_one(q[0] * self.r_scale)
             E, F = E + E_part, F + F_part
-        energy = float(E) * self.e_scale
-        self.results = {"energy": energy, "free_energy": energy,
-                        "forces": F * (self.e_scale * self.r_scale)}
+        F = F * (self.e_scale * self.r_scale)
+        energy = float(E) * self.e_scale + add_wall(q[0], *self.wall, F)
+        self.results = {"energy": energy, "free_energy": energy, "forces": F}

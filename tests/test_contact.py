@@ -100,3 +100,32 @@ def test_wall_keeps_uncovered_atoms_apart_and_conserves_energy(bonds_only_model)
     # kinetic energy the run started with
     assert np.ptp(etot) < 0.01 * ekin0
     assert s["steps"] == 10
+
+
+@pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
+def test_ase_calculator_carries_the_same_wall(bonds_only_model):
+    """At a folded geometry (atoms 0 and 2 inside their wall) the calculator gives the model
+    plus the wall, its forces are minus its energy gradient, and contact_wall=False gives
+    the bare model."""
+    from ase import Atoms
+    from ase.calculators.fd import calculate_numerical_forces
+
+    from gdmlx.units import energy_in_ev
+    start = toy_geometries(1, noise=0.0)[0]
+    sim = Simulation(bonds_only_model, start, velocities=folding_velocities(start), dt_fs=0.25)
+    pairs, r0, k = sim.wall
+    onset = r0[[tuple(p) for p in pairs].index((2, 0))]
+    while np.linalg.norm(sim.q[0] - sim.q[2]) > 0.9 * onset:
+        sim.run(10, save_every=10, report_every=10, progress=False)
+    atoms = Atoms(numbers=bonds_only_model.z_, positions=sim.q)
+    E_wall, F_wall = wall_energy_forces(sim.q, pairs, r0, k)
+    assert E_wall > 0
+    E_model, F_model = bonds_only_model.predict_energy_forces(sim.q)
+    e_unit = energy_in_ev(bonds_only_model.energy_unit_)
+    atoms.calc = gdmlx.GDMLCalculator(bonds_only_model)
+    assert atoms.get_potential_energy() == pytest.approx(E_model[0] * e_unit + E_wall, rel=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), F_model[0] * e_unit + F_wall, rtol=1e-9, atol=1e-9)
+    numeric = calculate_numerical_forces(atoms, eps=1e-5)
+    np.testing.assert_allclose(atoms.get_forces(), numeric, atol=1e-6)
+    atoms.calc = gdmlx.GDMLCalculator(bonds_only_model, contact_wall=False)
+    assert atoms.get_potential_energy() == pytest.approx(E_model[0] * e_unit, rel=1e-10)

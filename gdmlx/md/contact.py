@@ -22,7 +22,8 @@ import numba
 import numpy as np
 from ase.data.vdw_alvarez import vdw_radii
 
-from gdmlx.md.domain import OUTSIDE_FACTOR
+from gdmlx.md.domain import OUTSIDE_FACTOR, pair_floors
+from gdmlx.units import length_in_ang
 
 WALL_K_EV = 1.0       # stiffness k, eV / A^3: 1 eV (23 kcal/mol) at 1 A inside the onset
 VDW_FRACTION = 0.75   # wall onset as a fraction of the sum of van der Waals radii (Alvarez 2013)
@@ -51,6 +52,18 @@ def contact_walls(covered, R_train, z, factor=OUTSIDE_FACTOR):
     limit = factor * d.min(axis=0)
     vdw = VDW_FRACTION * vdw_radii[np.asarray(z)[pairs]].sum(axis=1)
     return pairs, np.fmin(limit, vdw), limit
+
+
+def model_wall(model, enabled=True):
+    """The contact wall of a fitted ``model`` in Angstrom and eV: ``(pairs (P, 2), r0 (P,),
+    k)``, and the uncovered pairs' domain limits (P,) [A]. P = 0 when every pair is in a
+    descriptor or the model keeps no training geometries; k = 0 when not ``enabled``."""
+    R_train = getattr(model, "R_train_", None)
+    if R_train is None:
+        return (np.empty((0, 2), dtype=np.int64), np.empty(0), WALL_K_EV), np.empty(0)
+    covered, _ = pair_floors(model.force_parts())
+    pairs, r0, limits = contact_walls(covered, R_train * length_in_ang(model.length_unit_), model.z_)
+    return (pairs, r0, WALL_K_EV if enabled else 0.0), limits
 
 
 def wall_energy_forces(R, pairs, r0, k=WALL_K_EV):

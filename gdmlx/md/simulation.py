@@ -11,7 +11,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 
 from gdmlx.errors import GeometryError
 from gdmlx.md import integrator
-from gdmlx.md.contact import WALL_K_EV, contact_walls
+from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import outside_limits_sq, pair_floors
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -88,7 +88,7 @@ class Simulation:
         self.v = self._initial_velocities(velocities)
         covered, floors = pair_floors(parts, self.r_scale)
         self.r_min = 0.5 * floors.min()          # half the shortest training distance [A]
-        self.wall, limits = self._contact_wall(model, covered, contact_wall)
+        self.wall, limits = model_wall(model, contact_wall)
         # outside the domain: any pair, covered or not, below 0.8 x its shortest training distance
         self.domain_pairs = np.concatenate([covered, self.wall[0]])
         self.outside_sq = np.concatenate([outside_limits_sq(floors), limits ** 2])
@@ -101,15 +101,6 @@ class Simulation:
         self.ws = integrator.workspaces(self.groups)
         integrator.evaluate_groups(self.groups, self.q, self.r_scale, self.e_scale, self.ws, self.wall,
                                    self.F, self.E)
-
-    def _contact_wall(self, model, covered, enabled):
-        """The contact wall (pairs (P, 2), onsets r0 (P,) [A], stiffness [eV/A^3]) and the
-        uncovered pairs' domain limits (P,) [A]; P = 0 without training geometries."""
-        R_train = getattr(model, "R_train_", None)
-        if R_train is None:
-            return (np.empty((0, 2), dtype=np.int64), np.empty(0), WALL_K_EV), np.empty(0)
-        pairs, r0, limits = contact_walls(covered, R_train / self.r_scale, self.z)
-        return (pairs, r0, WALL_K_EV if enabled else 0.0), limits
 
     def _initial_velocities(self, velocities):
         if velocities is not None:
