@@ -34,7 +34,7 @@ class GDMLCalculator(Calculator):
         self.e_scale = energy_in_ev(model.energy_unit_)
         self.parts = model.force_parts()
         self.r_min = 0.5 * min(p.min_training_distance for p in self.parts) / self.r_scale
-        self.wall = model_wall(model, contact_wall)[0]
+        self.wall = model_wall(model, contact_wall)
 
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -6,7 +6,8 @@ import pytest
 import gdmlx
 from conftest import toy_geometries
 from gdmlx.md import MDInstabilityError, Simulation
-from gdmlx.md.contact import add_wall, contact_walls, uncovered_pairs, wall_energy_forces
+from gdmlx.md.contact import add_wall, model_wall, wall_energy_forces
+from gdmlx.md.domain import model_floors, uncovered_pairs
 
 
 def random_wall(seed=0, n_atoms=6):
@@ -44,19 +45,24 @@ def test_compiled_wall_matches_numpy_reference_and_adds_to_forces():
     assert add_wall(R, pairs, 0.5 * r0.min() * np.ones_like(r0), 1.5, far) == 0.0 and not far.any()
 
 
-def test_walls_cover_exactly_the_pairs_no_descriptor_has():
-    R = toy_geometries(20)
-    z = np.array([6, 6, 8, 6, 1])
+@pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
+def test_walls_cover_exactly_the_pairs_no_descriptor_has(toy_data):
+    R, F, E, z = toy_data
     covered = np.array([[1, 0], [2, 1], [3, 4]])          # either order
-    pairs, r0, limit = contact_walls(covered, R, z, factor=0.8)
-    assert {tuple(p) for p in pairs} == {(2, 0), (3, 0), (3, 1), (4, 0), (4, 1), (4, 2), (3, 2)}
-    assert np.all(pairs[:, 0] > pairs[:, 1])
-    brute = np.array([0.8 * min(np.linalg.norm(r[i] - r[j]) for r in R) for i, j in pairs])
-    np.testing.assert_allclose(limit, brute, rtol=1e-12)
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=covered).fit(R[:20], F[:20], E[:20], z=z)
+    pairs, floors, is_covered = model_floors(model)
+    assert {tuple(sorted(p)) for p in pairs[is_covered]} == {(0, 1), (1, 2), (3, 4)}
+    wall_pairs, r0, k = model_wall(model)
+    np.testing.assert_array_equal(wall_pairs, pairs[~is_covered])
+    assert {tuple(p) for p in wall_pairs} == {(2, 0), (3, 0), (3, 1), (4, 0), (4, 1), (4, 2), (3, 2)}
+    assert np.all(wall_pairs[:, 0] > wall_pairs[:, 1]) and k > 0
+    brute = np.array([min(np.linalg.norm(r[i] - r[j]) for r in R[:20]) for i, j in pairs])
+    np.testing.assert_allclose(floors, brute, rtol=1e-12)
     vdw = {1: 1.2, 6: 1.77, 8: 1.5}                       # Alvarez 2013, Angstrom
-    expected = [min(b, 0.75 * (vdw[z[i]] + vdw[z[j]])) for (i, j), b in zip(pairs, brute)]
+    expected = [min(0.8 * b, 0.75 * (vdw[z[i]] + vdw[z[j]])) for (i, j), b in zip(wall_pairs, brute[~is_covered])]
     np.testing.assert_allclose(r0, expected, rtol=1e-12)
-    assert np.any(r0 < limit) and np.any(r0 == limit)      # both terms decide somewhere here
+    assert np.any(r0 < 0.8 * brute[~is_covered]) and np.any(r0 == 0.8 * brute[~is_covered])
+    assert model_wall(model, enabled=False)[2] == 0.0
     assert len(uncovered_pairs(5, np.stack(np.tril_indices(5, -1), axis=1))) == 0
 
 

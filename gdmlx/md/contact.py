@@ -22,48 +22,28 @@ import numba
 import numpy as np
 from ase.data.vdw_alvarez import vdw_radii
 
-from gdmlx.md.domain import OUTSIDE_FACTOR, pair_floors
-from gdmlx.units import length_in_ang
+from gdmlx.md.domain import OUTSIDE_FACTOR, model_floors
 
 WALL_K_EV = 1.0       # stiffness k, eV / A^3: 1 eV (23 kcal/mol) at 1 A inside the onset
 VDW_FRACTION = 0.75   # wall onset as a fraction of the sum of van der Waals radii (Alvarez 2013)
 
 
-def uncovered_pairs(n_atoms, covered):
-    """Pairs (P, 2) with i > j of ``n_atoms`` atoms that are not in ``covered`` (C, 2), either order."""
-    mask = np.ones((n_atoms, n_atoms), dtype=bool)
-    covered = np.asarray(covered, dtype=np.int64).reshape(-1, 2)
-    mask[covered[:, 0], covered[:, 1]] = mask[covered[:, 1], covered[:, 0]] = False
-    i, j = np.tril_indices(n_atoms, -1)
-    keep = mask[i, j]
-    return np.ascontiguousarray(np.stack([i[keep], j[keep]], axis=1), dtype=np.int64)
-
-
-def contact_walls(covered, R_train, z, factor=OUTSIDE_FACTOR):
-    """Uncovered pairs (P, 2), their wall onsets r0 (P,) and their domain limits (P,) [A]:
-    the limit is ``factor`` x the pair's shortest distance over the training geometries
-    ``R_train`` (M, N, 3) [A]; the onset is the smaller of the limit and ``VDW_FRACTION`` x
-    the sum of the atoms' van der Waals radii (elements without a radius: the limit)."""
-    R_train = np.asarray(R_train, dtype=np.float64)
-    pairs = uncovered_pairs(R_train.shape[1], covered)
-    if not len(pairs):
-        return pairs, np.empty(0), np.empty(0)
-    d = np.linalg.norm(R_train[:, pairs[:, 0]] - R_train[:, pairs[:, 1]], axis=-1)
-    limit = factor * d.min(axis=0)
-    vdw = VDW_FRACTION * vdw_radii[np.asarray(z)[pairs]].sum(axis=1)
-    return pairs, np.fmin(limit, vdw), limit
+def wall_onsets(z, pairs, floors, factor=OUTSIDE_FACTOR):
+    """Wall onsets r0 (P,) [A] of ``pairs`` (P, 2) of atoms ``z`` with shortest training
+    distances ``floors`` (P,) [A]: the smaller of ``factor`` x the floor and
+    ``VDW_FRACTION`` x the sum of the atoms' van der Waals radii (elements without a
+    radius: the former)."""
+    vdw = VDW_FRACTION * vdw_radii[np.asarray(z)[pairs]].sum(axis=1) if len(pairs) else np.empty(0)
+    return np.fmin(factor * np.asarray(floors, dtype=np.float64), vdw)
 
 
 def model_wall(model, enabled=True):
-    """The contact wall of a fitted ``model`` in Angstrom and eV: ``(pairs (P, 2), r0 (P,),
-    k)``, and the uncovered pairs' domain limits (P,) [A]. P = 0 when every pair is in a
-    descriptor or the model keeps no training geometries; k = 0 when not ``enabled``."""
-    R_train = getattr(model, "R_train_", None)
-    if R_train is None:
-        return (np.empty((0, 2), dtype=np.int64), np.empty(0), WALL_K_EV), np.empty(0)
-    covered, _ = pair_floors(model.force_parts())
-    pairs, r0, limits = contact_walls(covered, R_train * length_in_ang(model.length_unit_), model.z_)
-    return (pairs, r0, WALL_K_EV if enabled else 0.0), limits
+    """The contact wall of a fitted ``model``: ``(pairs (P, 2), r0 (P,) [A], k [eV/A^3])`` for
+    the pairs outside all its descriptors (:func:`gdmlx.md.domain.model_floors`). P = 0 when
+    every pair is covered or the model keeps no training geometries; k = 0 when not ``enabled``."""
+    pairs, floors, covered = model_floors(model)
+    wall_pairs = np.ascontiguousarray(pairs[~covered])
+    return wall_pairs, wall_onsets(model.z_, wall_pairs, floors[~covered]), WALL_K_EV if enabled else 0.0
 
 
 def wall_energy_forces(R, pairs, r0, k=WALL_K_EV):

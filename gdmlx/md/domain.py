@@ -7,12 +7,15 @@ extrapolation. The engine stops outright when two atoms come closer than half th
 training distance (:mod:`gdmlx.md.integrator`); this module measures the milder case, a
 pair below ``factor`` times *its own* shortest training distance, frame by frame:
 :func:`frame_outside` in the compiled MD loop, :func:`outside_frames` its numpy reference.
-:func:`pair_floors` gives the floors of the pairs in a model's descriptors; the engine adds
-those of the pairs outside them from the training geometries (:mod:`gdmlx.md.contact`).
+:func:`pair_floors` gives the floors of the pairs in a model's descriptors,
+:func:`model_floors` those of every pair (the ones outside the descriptors from the training
+geometries: the model has no force between such atoms, :mod:`gdmlx.md.contact`).
 """
 
 import numba
 import numpy as np
+
+from gdmlx.units import length_in_ang
 
 OUTSIDE_FACTOR = 0.8    # a pair below 0.8 x its shortest training distance is outside
 
@@ -31,6 +34,32 @@ def pair_floors(parts, r_scale=1.0):
     shortest = np.full(len(unique), np.inf)
     np.minimum.at(shortest, inverse.reshape(-1), floors)
     return unique, shortest
+
+
+def uncovered_pairs(n_atoms, covered):
+    """Pairs (P, 2) with i > j of ``n_atoms`` atoms that are not in ``covered`` (C, 2), either order."""
+    mask = np.ones((n_atoms, n_atoms), dtype=bool)
+    covered = np.asarray(covered, dtype=np.int64).reshape(-1, 2)
+    mask[covered[:, 0], covered[:, 1]] = mask[covered[:, 1], covered[:, 0]] = False
+    i, j = np.tril_indices(n_atoms, -1)
+    keep = mask[i, j]
+    return np.ascontiguousarray(np.stack([i[keep], j[keep]], axis=1), dtype=np.int64)
+
+
+def model_floors(model):
+    """Every pair of a fitted model with its shortest training distance [A]: ``(pairs (P, 2),
+    floors (P,), covered (P,) bool)``, the pairs in the model's descriptors first
+    (:func:`pair_floors`), then the others, whose floors come from the training geometries
+    (left out when the model keeps none)."""
+    scale = length_in_ang(model.length_unit_)
+    pairs, floors = pair_floors(model.force_parts(), 1.0 / scale)
+    R_train = getattr(model, "R_train_", None)
+    other = uncovered_pairs(len(model.z_), pairs) if R_train is not None else np.empty((0, 2), np.int64)
+    other_floors = (np.linalg.norm(R_train[:, other[:, 0]] - R_train[:, other[:, 1]], axis=-1).min(axis=0)
+                    * scale if len(other) else np.empty(0))
+    covered = np.r_[np.ones(len(pairs), bool), np.zeros(len(other), bool)]
+    return (np.ascontiguousarray(np.concatenate([pairs, other]), dtype=np.int64),
+            np.concatenate([floors, other_floors]), covered)
 
 
 def outside_frames(positions, pairs, floors, factor=OUTSIDE_FACTOR):

@@ -12,7 +12,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 from gdmlx.errors import GeometryError
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
-from gdmlx.md.domain import outside_limits_sq, pair_floors
+from gdmlx.md.domain import model_floors, outside_limits_sq
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_geometries
@@ -42,7 +42,7 @@ def force_groups(model, slow_every=1):
                          "part (gdmlx.MultiscaleModel, or 'gdmlx split')")
     periods = [1, slow_every][:len(parts)]
     groups = tuple((e.pairs, e.X, e.B, e.X_sq, e.XB, e.a, e.sigma, e.c) for e in parts)
-    return groups, np.array(periods, dtype=np.int64), parts
+    return groups, np.array(periods, dtype=np.int64)
 
 
 class Simulation:
@@ -74,7 +74,7 @@ class Simulation:
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         self.z = np.asarray(model.z_)
         q = check_geometries(positions, len(self.z), "positions")[0].copy()
-        self.groups, self.periods, parts = force_groups(model, slow_every)
+        self.groups, self.periods = force_groups(model, slow_every)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
         self.masses = ase.data.atomic_masses[self.z].astype(np.float64)
@@ -86,12 +86,11 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
         self.q = q
         self.v = self._initial_velocities(velocities)
-        covered, floors = pair_floors(parts, self.r_scale)
-        self.r_min = 0.5 * floors.min()          # half the shortest training distance [A]
-        self.wall, limits = model_wall(model, contact_wall)
-        # outside the domain: any pair, covered or not, below 0.8 x its shortest training distance
-        self.domain_pairs = np.concatenate([covered, self.wall[0]])
-        self.outside_sq = np.concatenate([outside_limits_sq(floors), limits ** 2])
+        # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
+        self.domain_pairs, floors, covered = model_floors(model)
+        self.outside_sq = outside_limits_sq(floors)
+        self.r_min = 0.5 * floors[covered].min()          # half the shortest training distance [A]
+        self.wall = model_wall(model, contact_wall)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
         self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
