@@ -8,6 +8,7 @@ import pytest
 import gdmlx
 from gdmlx.cli.common import parse_sigmas
 from gdmlx.cli.main import main
+from gdmlx.md.trajectory import open_trajectory
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,26 @@ def test_train_with_symmetries_and_info(tmp_path, capsys):
     assert out["n_permutations"] == 12                         # ethanol: CH3 rotor x CH2 swap
     info = run_json(capsys, "info", str(model), "--json")
     assert info["parts"][0]["n_train"] == 10 and info["parts"][0]["n_permutations"] == 12
+
+
+def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
+    """gdmlx validate labels the asked-for frames (here with ASE's EMT, a stand-in reference)
+    and reports errors inside and outside the domain, and the held-out error."""
+    model, traj = tmp_path / "m.h5", tmp_path / "t.h5"
+    assert main(["train", str(toy_npz), "--n-train", "30", "--n-valid", "10", "--sigma", "2",
+                 "-o", str(model)]) == 0
+    assert main(["md", str(model), "--steps", "400", "--temperature", "300", "--seed", "2",
+                 "-o", str(traj)]) == 0
+    capsys.readouterr()
+    out = run_json(capsys, "validate", str(model), str(traj), "--calculator", "emt", "--frames", "8",
+                   "--data", str(toy_npz), "--json")
+    assert out["n_frames"] == 8 and 0 <= out["n_outside"] <= 8
+    assert out["held_out"]["n"] == 60 - 30 - 10
+    inside = [v for v in (out["f_mae_inside"], out["f_mae_outside"]) if v is not None]
+    assert inside and all(np.isfinite(inside)) and out["max_frame_f_mae"] >= max(inside)
+    other = tmp_path / "other.h5"                          # a trajectory of a 4-atom molecule
+    writer = open_trajectory(str(other), np.array([6, 6, 8, 6]), np.ones(4), {})
+    writer.append([0.5], np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), [0.0], [0.0])
+    writer.close(complete=True, status=0)
+    assert main(["validate", str(model), str(other), "--calculator", "emt"]) == 2
+    assert "atomic numbers" in capsys.readouterr().err

@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from gdmlx._version import __version__
-from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train
+from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
 from gdmlx.errors import InputError, InsufficientMemoryError, ModelFileError
 
-SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, info)
+SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, validate, info)
 
 
 def build_parser():

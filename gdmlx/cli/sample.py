@@ -20,9 +20,7 @@ def add_parser(sub):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--smiles", help="start from a SMILES string (RDKit ETKDG + MMFF geometry)")
     src.add_argument("--xyz", help="start from a geometry file (any ASE-readable format)")
-    p.add_argument("--calculator", choices=("tblite", "emt"), default="tblite",
-                   help="tblite: GFN-xTB via tblite (default); emt: ASE's EMT (toy, for testing)")
-    p.add_argument("--method", default="GFN2-xTB", help="tblite method (default GFN2-xTB)")
+    add_calculator_arguments(p)
     p.add_argument("--temperature", type=float, default=500.0, help="temperature, K (default 500)")
     p.add_argument("--n", type=int, required=True, help="number of frames to record")
     p.add_argument("--every", type=int, default=20, help="record every this many steps (default 20)")
@@ -30,11 +28,18 @@ def add_parser(sub):
     p.add_argument("--friction", type=float, default=0.02, help="Langevin friction, 1/fs (default 0.02)")
     p.add_argument("--equilibrate", type=float, default=1.0, help="equilibration before recording, ps (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="OpenMP threads for the calculator (default 1; oversubscribed threads stall)")
     p.add_argument("-o", "--output", required=True, help="dataset file to write (.npz)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
     p.set_defaults(run=run)
+
+
+def add_calculator_arguments(p):
+    """--calculator, --method and --threads: the reference calculator (see make_calculator)."""
+    p.add_argument("--calculator", choices=("tblite", "emt"), default="tblite",
+                   help="tblite: GFN-xTB via tblite (default); emt: ASE's EMT (toy, for testing)")
+    p.add_argument("--method", default="GFN2-xTB", help="tblite method (default GFN2-xTB)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="OpenMP threads for the calculator (default 1; oversubscribed threads stall)")
 
 
 def start_atoms(args):
@@ -60,6 +65,7 @@ def start_atoms(args):
 
 
 def make_calculator(args):
+    """The ASE calculator named by ``args.calculator`` (tblite: ``args.method``, ``args.threads``)."""
     if args.calculator == "emt":
         from ase.calculators.emt import EMT
         return EMT()

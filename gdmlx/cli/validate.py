@@ -1,0 +1,59 @@
+"""gdmlx validate: a model's errors on frames of its own trajectory, against the reference method."""
+
+import numpy as np
+
+from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.cli.sample import add_calculator_arguments, make_calculator
+from gdmlx.dataset import load_dataset
+from gdmlx.md.reference_check import check_trajectory
+from gdmlx.md.trajectory import read_trajectory
+from gdmlx.modelfile import load_any_model
+from gdmlx.splits import held_out_indices
+
+
+def add_parser(sub):
+    p = sub.add_parser("validate", help="errors on frames of an MD trajectory, against the reference method",
+                       description="Label frames of a gdmlx trajectory with a reference calculator and "
+                                   "report the model's force and energy errors there, for frames inside "
+                                   "and outside the training domain (a pair closer than 0.8 x its "
+                                   "shortest training distance). Held-out errors say how good a model "
+                                   "is where its data are; this says how good it is where its MD goes.")
+    p.add_argument("model", help="model file (gdmlx .h5)")
+    p.add_argument("trajectory", help="trajectory written by 'gdmlx md -o traj.h5'")
+    add_calculator_arguments(p)
+    p.add_argument("--frames", type=int, default=100, help="frames to label, evenly spaced (default 100)")
+    p.add_argument("--skip", type=float, default=0.1,
+                   help="leave out this fraction at the start of the trajectory (default 0.1)")
+    p.add_argument("--data", help="the model's dataset: also report its error on held-out geometries")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    if args.frames < 1 or not 0 <= args.skip < 1:
+        raise ValueError("--frames must be >= 1 and --skip in [0, 1)")
+    model = load_any_model(args.model)
+    traj = read_trajectory(args.trajectory)
+    if not np.array_equal(np.asarray(traj["z"]), np.asarray(model.z_)):
+        raise ValueError(f"{args.trajectory}: its atomic numbers differ from the model's")
+    res = check_trajectory(model, traj["positions"], make_calculator(args), args.frames, args.skip,
+                           progress=not args.json)
+    out = {k: v for k, v in res.items() if k not in ("frames", "outside", "f_mae")}
+    out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
+               max_frame_f_mae=float(res["f_mae"].max()))
+    if args.data:
+        ds = load_dataset(args.data)
+        idx = held_out_indices(model, ds)
+        idx = idx[np.linspace(0, len(idx) - 1, min(500, len(idx))).round().astype(int)] if len(idx) else idx
+        out["held_out"] = (force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
+                           if len(idx) else None)
+    if args.json:
+        print_json(out)
+        return
+    f_unit = f"{model.energy_unit_}/{model.length_unit_}"
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"
+    log(f"{out['n_frames']} frames, {out['n_outside']} outside the training domain")
+    log(f"force MAE ({f_unit}): inside {fmt(out['f_mae_inside'])}, outside {fmt(out['f_mae_outside'])}"
+        + (f", held-out data {out['held_out']['f_mae']:.3f}" if out.get("held_out") else ""))
+    log(f"energy MAE ({model.energy_unit_}, after the offset {out['e_offset']:.3f}): inside "
+        f"{fmt(out['e_mae_inside'])}, outside {fmt(out['e_mae_outside'])}")
