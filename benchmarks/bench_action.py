@@ -47,26 +47,8 @@ def nve(model, start, dt_fs, ps, seed, path=None, save_every=None):
     return s
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True)
-    p.add_argument("--name", required=True)
-    p.add_argument("--n-train", type=int, default=300)
-    p.add_argument("--sigma", type=float, default=10.0)
-    p.add_argument("--n-traj", type=int, default=4)
-    p.add_argument("--traj-ps", type=float, default=5.0)
-    p.add_argument("--scan-ps", type=float, default=5.0)
-    p.add_argument("--verlet-steps", default="0.5,1,1.5,2,2.5,3")
-    p.add_argument("--stable-factor", type=float, default=10.0)
-    p.add_argument("--strides", default="1,2,4")
-    p.add_argument("--action-sigmas", default="2,5,10")
-    p.add_argument("--action-n-train", type=int, default=100)
-    p.add_argument("--run-ps", type=float, default=10.0)
-    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gdmlx-action"))
-    args = p.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
-    res = {"args": vars(args), "threads": {k: os.environ.get(k) for k in
-                                           ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+def force_field_and_data(args):
+    """The force field, the reference trajectories (paths) and the start geometry of the runs."""
     ds = gdmlx.load_dataset(args.data)
     rng = np.random.default_rng(0)
     perm = rng.permutation(len(ds.R))
@@ -82,7 +64,35 @@ def main():
         nve(model, ds.R[frame], 0.25, args.traj_ps, seed=k, path=path, save_every=2)
         paths.append(path)
     log(f"reference trajectories: {len(paths)} x {args.traj_ps} ps")
-    start = ds.R[starts[-1]]
+    return model, paths, ds.R[starts[-1]]
+
+
+def parser(doc=__doc__):
+    """Options of this benchmark (bench_action_direct.py shares them)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--n-train", type=int, default=300)
+    p.add_argument("--sigma", type=float, default=10.0)
+    p.add_argument("--n-traj", type=int, default=4)
+    p.add_argument("--traj-ps", type=float, default=5.0)
+    p.add_argument("--scan-ps", type=float, default=5.0)
+    p.add_argument("--verlet-steps", default="0.5,1,1.5,2,2.5,3")
+    p.add_argument("--stable-factor", type=float, default=10.0)
+    p.add_argument("--strides", default="1,2,4")
+    p.add_argument("--action-sigmas", default="2,5,10")
+    p.add_argument("--action-n-train", type=int, default=100)
+    p.add_argument("--run-ps", type=float, default=10.0)
+    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gdmlx-action"))
+    return p
+
+
+def main():
+    args = parser().parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    res = {"args": vars(args), "threads": {k: os.environ.get(k) for k in
+                                           ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+    model, paths, start = force_field_and_data(args)
     ref = nve(model, start, 0.25, args.run_ps, seed=99)
     res["reference_0.25fs"] = ref
     res["verlet"] = {}
