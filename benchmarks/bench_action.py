@@ -47,6 +47,14 @@ def nve(model, start, dt_fs, ps, seed, path=None, save_every=None):
     return s
 
 
+def write_result(name, res):
+    """Write ``res`` as JSON to benchmarks/results/``name``."""
+    path = os.path.join(HERE, "results", name)
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    log(f"wrote {path}")
+
+
 def force_field_and_data(args):
     """The force field, the reference trajectories (paths) and the start geometry of the runs."""
     ds = gdmlx.load_dataset(args.data)
@@ -137,10 +145,7 @@ def main():
             out[label] = s
             log(f"stride {stride} {label}: {({k: s.get(k) for k in ('etot_std_eV', 'etot_drift_eV_per_ps', 'mean_iterations', 'wall_per_ps_s', 'error')})}")
         res["action"][str(stride)] = out
-    path = os.path.join(HERE, "results", f"action_{args.name}.json")
-    with open(path, "w") as f:
-        json.dump(res, f, indent=1)
-    log(f"wrote {path}")
+    write_result(f"action_{args.name}.json", res)
 
 
 def _zero_correction(act):

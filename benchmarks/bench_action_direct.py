@@ -21,19 +21,16 @@ temperature of each element (equipartition).
 Writes ``benchmarks/results/action_direct_<name>.json``.
 """
 
-import json
 import os
 import time
 
 import ase.units
 import numpy as np
 
-from bench_action import force_field_and_data, log, nve, parser
+from bench_action import force_field_and_data, log, nve, parser, write_result
 from gdmlx.action import ActionModel, model_forces
 from gdmlx.md import MDInstabilityError, read_trajectory
 from gdmlx.md.action_map import ActionMapError, ActionSimulation
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class DirectMap(ActionModel):
@@ -127,10 +124,7 @@ def main():
                 "etot_drift_eV_per_ps", "etot_drift_se_eV_per_ps", "etot_std_eV",
                 "element_temperature_K", "error")}))
         res[str(stride)] = out
-    path = os.path.join(HERE, "results", f"action_direct_{args.name}.json")
-    with open(path, "w") as f:
-        json.dump(res, f, indent=1)
-    log(f"wrote {path}")
+    write_result(f"action_direct_{args.name}.json", res)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def add_parser(sub):
                    help="multiscale models: evaluate the slow part every this many steps (default 1)")
     p.add_argument("--action", help="action model file ('gdmlx action train'): integrate with its "
                                     "learned long-stride map; the step is its stride and --dt is ignored")
-    p.add_argument("--action-tol", type=float, default=1e-8,
-                   help="--action: convergence of each stride's implicit equation, A (default 1e-8)")
+    p.add_argument("--action-tol", type=float, default=1e-10,
+                   help="--action: convergence of each stride's implicit equation, A (default 1e-10; "
+                        "looser tolerances show up as an energy drift)")
     p.add_argument("--no-contact-wall", action="store_true",
                    help="no repulsive wall for atom pairs outside the model's descriptor (reduced and "
                         "multiscale models; see the guide); without it such atoms can pass through each other")

@@ -94,7 +94,7 @@ class ActionSimulation:
     """
 
     def __init__(self, force_model, action, positions, *, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, seed=None, velocities=None, tol=1e-9, max_iter=50, memory=6,
+                 friction_per_fs=0.01, seed=None, velocities=None, tol=1e-10, max_iter=50, memory=6,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
