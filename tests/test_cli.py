@@ -2,10 +2,13 @@
 
 import json
 
+import ase
+import ase.io
 import numpy as np
 import pytest
 
 import gdmlx
+from conftest import toy_geometries
 from gdmlx.cli.common import parse_sigmas
 from gdmlx.cli.main import main
 from gdmlx.md.trajectory import open_trajectory
@@ -206,3 +209,18 @@ def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
     writer.close(complete=True, status=0)
     assert main(["validate", str(model), str(other), "--calculator", "emt"]) == 2
     assert "atomic numbers" in capsys.readouterr().err
+
+
+def test_md_says_when_the_run_left_the_training_domain(toy_npz, tmp_path, capsys):
+    model, traj = tmp_path / "m.h5", tmp_path / "t.h5"
+    assert main(["train", str(toy_npz), "--n-train", "30", "--n-valid", "10", "--sigma", "2",
+                 "-o", str(model)]) == 0
+    start = tmp_path / "start.xyz"                         # the unstrained chain, cold: stays inside
+    ase.io.write(start, ase.Atoms(numbers=[6, 6, 8, 6, 1], positions=toy_geometries(1, noise=0.0)[0]))
+    assert main(["md", str(model), "--xyz", str(start), "--steps", "2000", "--temperature", "50",
+                 "--seed", "4"]) == 0
+    assert "extrapolated" not in capsys.readouterr().err
+    assert main(["md", str(model), "--steps", "3000", "--temperature", "1500", "--thermostat", "langevin",
+                 "--seed", "4", "-o", str(traj)]) == 0
+    err = capsys.readouterr().err
+    assert "the model extrapolated" in err and f"gdmlx validate {model} {traj}" in err

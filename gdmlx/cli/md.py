@@ -7,6 +7,9 @@ from gdmlx.md import Simulation
 from gdmlx.modelfile import load_any_model
 
 
+OUTSIDE_WARNING = 0.05   # fraction of frames outside the training domain worth a note
+
+
 def add_parser(sub):
     p = sub.add_parser("md", help="run molecular dynamics with a model",
                        description="NVE (velocity Verlet) or NVT (Langevin BAOAB) molecular dynamics. "
@@ -75,3 +78,9 @@ def run(args):
             f"{summary['steps_per_s']:,.0f} steps/s, {summary['ns_per_day']:.1f} ns/day; "
             f"mean T {summary.get('mean_temperature_K', float('nan')):.1f} K"
             + (f"; wrote {args.output}" if args.output else ""))
+        outside = summary.get("outside_fraction", 0.0)
+        if outside > OUTSIDE_WARNING:
+            log(f"{outside:.0%} of the saved frames had a pair of atoms closer than the training data "
+                "ever had it (0.8 x its shortest distance there): the model extrapolated"
+                + (f"; check it there with 'gdmlx validate {args.model} {args.output}'"
+                   if args.output and str(args.output).endswith(".h5") else ""))
