@@ -62,9 +62,10 @@ class Simulation:
     velocities : (N, 3) initial velocities in A/fs, instead of drawing them
     max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
     contact_wall : add a repulsive wall for the atom pairs no descriptor of the model covers
-        (reduced and multiscale models), starting where the pair leaves its training range
-        (:mod:`gdmlx.md.contact`); zero inside the training domain. Needs the model's
-        training geometries; without them (or with every pair covered) there is no wall.
+        (reduced and multiscale models), from van der Waals contact or from where the pair
+        leaves its training range, whichever is closer (:mod:`gdmlx.md.contact`); zero
+        inside the training domain. Needs the model's training geometries; without them (or
+        with every pair covered) there is no wall.
     """
 
     def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
