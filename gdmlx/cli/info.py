@@ -4,6 +4,7 @@ from ase.data import chemical_symbols
 from ase.formula import Formula
 
 from gdmlx.cli.common import print_json
+from gdmlx.md.domain import model_floors
 from gdmlx.modelfile import load_any_model
 
 
@@ -18,6 +19,7 @@ def describe(model):
     """Plain-data description of a fitted model."""
     regressors = [model.fast_, model.slow_] if hasattr(model, "fast_") else [model]
     main = regressors[-1]                        # a multiscale model's global part
+    covered = model_floors(model)[2]
     return {
         "formula": str(Formula.from_list([chemical_symbols[z] for z in model.z_])),
         "n_atoms": len(model.z_), "z": [int(z) for z in model.z_],
@@ -27,6 +29,7 @@ def describe(model):
         "use_energy_labels": bool(main.use_energy_labels),
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
         "keeps_training_data": getattr(model, "R_train_", None) is not None,
+        "n_pairs_covered": int(covered.sum()), "n_pairs_total": len(model.z_) * (len(model.z_) - 1) // 2,
     }
 
 
@@ -41,3 +44,7 @@ def run(args):
               f"sigma {p['sigma']:g}, {p['n_permutations']} permutation(s)")
     print(f"  lam {d['lam']:g}, energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
           f"training data {'kept' if d['keeps_training_data'] else 'not stored'}")
+    uncovered = d["n_pairs_total"] - d["n_pairs_covered"]
+    if uncovered:
+        print(f"  {d['n_pairs_covered']} of {d['n_pairs_total']} atom pairs in a descriptor; MD adds a "
+              f"contact wall for the other {uncovered}")
