@@ -42,8 +42,10 @@ class MultiscaleModel(BaseEstimator):
         leaves is learnable. With lam 1e-3 every 50-ps 500 K run of alanine dipeptide,
         aspirin and (reduced, with the MD engine's contact wall) oleic acid finished; with
         1e-4 some alanine-dipeptide and aspirin runs left the training domain and stopped
-        (benchmarks/README.md section 3). 1e-4 fits 0.4-6 % better where it is stable.
-        Check with ``outside_fraction`` in MD summaries.
+        (benchmarks/README.md section 3). 1e-4 fits 0.4-6 % better where it is stable, and
+        for a large molecule whose slow part will be reduced (oleic acid) the reduction
+        found a working pair list only with 1e-4. Check with ``outside_fraction`` in MD
+        summaries.
     slow : GDMLRegressor
         Template of the slow part (all pairs unless its ``pairs`` is set, e.g. reduced).
     max_hops : int

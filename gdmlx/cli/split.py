@@ -23,7 +23,8 @@ def add_parser(sub):
     p.add_argument("--fast-sigma", type=float, default=4.0, help="fast part's sigma (default 4)")
     p.add_argument("--fast-lam", type=float, default=1e-3,
                    help="fast part's regularisation (default 1e-3; 1e-4 fits a little better but "
-                        "let some long runs leave the training domain, see the guide)")
+                        "let some long runs of small molecules leave the training domain; use 1e-4 "
+                        "for a large molecule whose slow part you will reduce; see the guide)")
     p.add_argument("--test-data", help="dataset to report test errors on (default: the source dataset)")
     p.add_argument("-o", "--output", required=True, help="multiscale model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
