@@ -40,10 +40,11 @@ def wall_onsets(z, pairs, floors, factor=OUTSIDE_FACTOR):
 def model_wall(model, enabled=True):
     """The contact wall of a fitted ``model``: ``(pairs (P, 2), r0 (P,) [A], k [eV/A^3])`` for
     the pairs outside all its descriptors (:func:`gdmlx.md.domain.model_floors`). P = 0 when
-    every pair is covered or the model keeps no training geometries; k = 0 when not ``enabled``."""
+    every pair is covered, the model keeps no training geometries, or not ``enabled``."""
     pairs, floors, covered = model_floors(model)
-    wall_pairs = np.ascontiguousarray(pairs[~covered])
-    return wall_pairs, wall_onsets(model.z_, wall_pairs, floors[~covered]), WALL_K_EV if enabled else 0.0
+    outside = ~covered & enabled
+    wall_pairs = np.ascontiguousarray(pairs[outside])
+    return wall_pairs, wall_onsets(model.z_, wall_pairs, floors[outside]), WALL_K_EV
 
 
 def wall_energy_forces(R, pairs, r0, k=WALL_K_EV):

@@ -48,13 +48,21 @@ def workspaces(groups):
 
 
 @numba.njit(cache=True)
+def group_energy(groups, l, q, r_scale, e_scale, ws, wall, F):
+    """Energy [eV] of group ``l`` at ``q``, forces into ``F`` (N, 3) [eV/A]; group 0 (the one
+    evaluated every step) carries the contact wall ``wall = (wall_pairs, wall_r0, wall_k)``."""
+    E = group_forces(groups[l], q, r_scale, e_scale, ws, F)
+    if l == 0:
+        E += add_wall(q, wall[0], wall[1], wall[2], F)
+    return E
+
+
+@numba.njit(cache=True)
 def evaluate_groups(groups, q, r_scale, e_scale, ws, wall, F, E):
     """Energies ``E`` (L,) [eV] and forces ``F`` (L, N, 3) [eV/A] of every group at ``q``
-    (group 0 with the contact wall ``wall = (wall_pairs, wall_r0, wall_k)``); ``ws`` from
-    :func:`workspaces`."""
+    (:func:`group_energy`); ``ws`` from :func:`workspaces`."""
     for l in range(len(groups)):
-        E[l] = group_forces(groups[l], q, r_scale, e_scale, ws, F[l])
-    E[0] += add_wall(q, wall[0], wall[1], wall[2], F[0])
+        E[l] = group_energy(groups, l, q, r_scale, e_scale, ws, wall, F[l])
 
 
 @numba.njit(cache=True)
@@ -131,9 +139,7 @@ def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps,
             return status, s + 1, n_saved
         for l in range(L):
             if (t + 1) % periods[l] == 0:
-                E_new = group_forces(groups[l], q, r_scale, e_scale, ws, F[l])
-                if l == 0:
-                    E_new += add_wall(q, wall[0], wall[1], wall[2], F[0])
+                E_new = group_energy(groups, l, q, r_scale, e_scale, ws, wall, F[l])
                 if not np.isfinite(E_new):
                     return NOT_FINITE, s + 1, n_saved
                 if abs(E_new - E[l]) > max_energy_step:
