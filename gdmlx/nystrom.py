@@ -15,6 +15,7 @@ from gdmlx.kernels.assembly import (
     assemble_force_columns,
     assemble_symmetric_force_columns,
 )
+from gdmlx.solvers import cholesky_lower, cholesky_solve
 
 
 class NystromPreconditioner:
@@ -33,11 +34,11 @@ class NystromPreconditioner:
         rows = (self.points[:, None] * n3 + np.arange(n3)).ravel()
         K_SS = C[rows].copy()
         K_SS[np.diag_indices_from(K_SS)] += lam + 1e-12 * np.trace(K_SS) / len(K_SS)
-        L = scipy.linalg.cholesky(K_SS, lower=True, check_finite=False)
+        L = cholesky_lower(K_SS)
         self.B = scipy.linalg.solve_triangular(L, C.T, lower=True, check_finite=False).T
         inner = self.B.T @ self.B
         inner[np.diag_indices_from(inner)] += lam
-        self.inner = scipy.linalg.cho_factor(inner, lower=True, check_finite=False)
+        self.inner = cholesky_lower(inner)
         self.lam = lam
 
     @staticmethod
@@ -45,4 +46,4 @@ class NystromPreconditioner:
         return 8 * (3 * n_atoms * n_train) * (3 * n_atoms * n_points) * 2
 
     def apply(self, r):
-        return (r - self.B @ scipy.linalg.cho_solve(self.inner, self.B.T @ r, check_finite=False)) / self.lam
+        return (r - self.B @ cholesky_solve(self.inner, self.B.T @ r)) / self.lam

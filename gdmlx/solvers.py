@@ -5,6 +5,7 @@ import os
 import numpy as np
 import scipy.linalg
 
+from gdmlx.blas import gemm_subtract_tn, potrf_upper, syrk_subtract_upper, trsm_upper_transposed
 from gdmlx.errors import InsufficientMemoryError
 
 
@@ -42,54 +43,66 @@ def check_analytic_fits(n_rows, memory_limit_gb=None):
             "memory is there")
 
 
-# scipy 1.17's bundled (32-bit) OpenBLAS crashes with a segmentation fault in multithreaded
-# dpotrf once the matrix passes 2^32 bytes (measured here with 2 threads: n = 22600,
-# 4.09e9 bytes, factors in 59 s; n = 23200, 4.31e9 bytes, crashes). Larger matrices are
-# factored by blocks, whose LAPACK and BLAS calls each stay far below that size.
-_LAPACK_MAX_BYTES = 2**32 - 2**26
+# Every factorisation goes through the blocked routine below, whose LAPACK and BLAS calls
+# each see one block of at most _BLOCK rows. scipy 1.17's bundled OpenBLAS (0.3.30) crashes
+# with a segmentation fault in its multithreaded dpotrf on large matrices: with 2 threads
+# at n = 23200 on one of this project's machines, and at n = 15800 (2.0 GB) on another,
+# where n = 15500 still factored. The blocked routine is as fast (2 threads, n = 11000:
+# 4.9 s against dpotrf's 5.3 s; n = 15000: 12.7 against 12.1 s).
 _BLOCK = 2048
 
 
 def solve_cholesky_lower(K, y, lam):
     """Solve ``(K + lam I) alpha = y`` in place of ``K``, given only its lower triangle.
 
-    ``K`` is C-contiguous with its lower triangle (row >= column) filled; ``K.T`` is then
-    the Fortran-ordered upper triangle, which LAPACK factors without a copy.
-    Its contents are destroyed. Returns ``alpha`` with the shape of ``y``.
+    ``K`` is C-contiguous with its lower triangle (row >= column) filled; it is factored in
+    place (:func:`blocked_cholesky_lower`) and its contents are destroyed. Returns
+    ``alpha`` with the shape of ``y``.
     """
     K[np.diag_indices_from(K)] += lam
     try:
-        if K.nbytes <= _LAPACK_MAX_BYTES:
-            factor = scipy.linalg.cho_factor(K.T, lower=False, overwrite_a=True, check_finite=False)
-            return scipy.linalg.cho_solve(factor, y, overwrite_b=False, check_finite=False)
         blocked_cholesky_lower(K, _BLOCK)
     except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError(
             f"the kernel matrix is not positive definite at lam={lam:g}: increase lam "
             "(e.g. 1e-8), or check the data for duplicate geometries with different forces"
         ) from exc
-    z = _solve_lower_blocked(K, y, _BLOCK)
-    return _solve_lower_transposed_blocked(K, z, _BLOCK)
+    return cholesky_solve(K, y)
+
+
+def cholesky_lower(K):
+    """Factor the C-ordered square ``K`` (lower triangle filled) as L L^T in place; returns
+    ``K``, whose lower triangle is then L (the upper one is left undefined)."""
+    blocked_cholesky_lower(K, _BLOCK)
+    return K
+
+
+def cholesky_solve(L, y):
+    """x with L L^T x = y, L the lower triangle of ``L`` (from :func:`cholesky_lower`)."""
+    return _solve_lower_transposed_blocked(L, _solve_lower_blocked(L, y, _BLOCK), _BLOCK)
 
 
 def blocked_cholesky_lower(A, block):
     """In-place right-looking block Cholesky of the lower triangle of C-ordered ``A``.
 
-    After the call the lower triangle holds L with A = L L^T (Golub & Van Loan, Alg. 4.2.2);
-    the work is in matrix products of (n x block) panels.
+    After the call the lower triangle holds L with A = L L^T (Golub & Van Loan, Alg. 4.2.2).
+    ``A.T`` is the Fortran-ordered upper triangle, factored as U^T U with U = L^T: a LAPACK
+    factorisation of each diagonal block, a triangular solve for the panel to its right and
+    matrix products for the trailing blocks, all in place (:mod:`gdmlx.blas`).
     """
+    U = A.T
     n = A.shape[0]
     for k in range(0, n, block):
         e = min(k + block, n)
-        L = scipy.linalg.cholesky(A[k:e, k:e], lower=True, check_finite=False)
-        A[k:e, k:e] = L
+        potrf_upper(U[k:e, k:e])
         if e == n:
             break
-        A[e:, k:e] = scipy.linalg.solve_triangular(L, A[e:, k:e].T, lower=True, check_finite=False).T
-        P = A[e:, k:e]
+        trsm_upper_transposed(U[k:e, k:e], U[k:e, e:])
         for j in range(e, n, block):
             f = min(j + block, n)
-            A[j:, j:f] -= P[j - e:] @ P[j - e:f - e].T
+            syrk_subtract_upper(U[k:e, j:f], U[j:f, j:f])
+            if f < n:
+                gemm_subtract_tn(U[k:e, j:f], U[k:e, f:], U[j:f, f:])
 
 
 def _solve_lower_blocked(A, y, block):

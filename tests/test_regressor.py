@@ -171,14 +171,28 @@ def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
         gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
 
 
-def test_blocked_cholesky_path_matches_lapack(monkeypatch):
-    """The block factorisation used for matrices over 4.2 GB gives LAPACK's solution."""
+def test_blocked_cholesky_matches_lapack(monkeypatch):
+    """The in-place block factorisation (blocks of 16 rows, the last one ragged) gives
+    LAPACK's factor and solution, and a matrix that is not positive definite is refused."""
     from gdmlx import solvers
     rng = np.random.default_rng(3)
     A = rng.standard_normal((50, 50))
     K = A @ A.T + 50 * np.eye(50)
     y = rng.standard_normal(50)
+    L = np.tril(K).copy()
+    solvers.blocked_cholesky_lower(L, 16)
+    np.testing.assert_allclose(np.tril(L), np.linalg.cholesky(K), rtol=1e-12, atol=1e-12)
     expected = np.linalg.solve(K + 1e-3 * np.eye(50), y)
-    monkeypatch.setattr(solvers, "_LAPACK_MAX_BYTES", 0)
     monkeypatch.setattr(solvers, "_BLOCK", 16)
     np.testing.assert_allclose(solvers.solve_cholesky_lower(np.tril(K).copy(), y, 1e-3), expected, rtol=1e-10)
+    K[40, 40] = -1.0
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite at lam"):
+        solvers.solve_cholesky_lower(np.tril(K).copy(), y, 1e-3)
+
+
+def test_inplace_blas_refuses_c_ordered_blocks():
+    """The in-place BLAS calls take Fortran-ordered blocks only; a C-ordered one is refused
+    instead of being read with the wrong layout."""
+    from gdmlx.blas import potrf_upper
+    with pytest.raises(ValueError, match="Fortran-ordered"):
+        potrf_upper(np.eye(4)[:, :3].copy()[:3])
