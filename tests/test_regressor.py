@@ -196,3 +196,26 @@ def test_inplace_blas_refuses_c_ordered_blocks():
     from gdmlx.blas import potrf_upper
     with pytest.raises(ValueError, match="Fortran-ordered"):
         potrf_upper(np.eye(4)[:, :3].copy()[:3])
+
+
+def test_nystrom_preconditioner_algebra(toy_data):
+    """With every training point inducing, B B^T = K (K + lam' I)^-1 K (lam' = lam plus the
+    jitter), the preconditioner applies (B B^T + lam I)^-1 exactly (Woodbury), and its
+    Gram matrix by panels equals B^T B."""
+    from gdmlx.descriptor import all_pairs
+    from gdmlx.kernel_data import KernelData
+    from gdmlx.nystrom import NystromPreconditioner, _lower_gram
+    from gdmlx.training import assemble_kernel_matrix
+    R, _, _, _ = toy_data
+    data = KernelData(R[:8], all_pairs(R.shape[1]), None)
+    lam = 1e-3
+    pc = NystromPreconditioner(data, 2.0, lam, n_points=8)
+    K = assemble_kernel_matrix(data, 2.0, False)
+    K = np.tril(K) + np.tril(K, -1).T
+    I = np.eye(len(K))
+    lam_s = lam + 1e-12 * np.trace(K) / len(K)
+    BBt = pc.B @ pc.B.T
+    np.testing.assert_allclose(BBt, K @ np.linalg.solve(K + lam_s * I, K), atol=1e-10)
+    r = np.random.default_rng(0).standard_normal(len(K))
+    np.testing.assert_allclose(pc.apply(r), np.linalg.solve(BBt + lam * I, r), rtol=1e-8)
+    np.testing.assert_allclose(np.tril(_lower_gram(pc.B, panel=7)), np.tril(pc.B.T @ pc.B), rtol=1e-12, atol=1e-12)
