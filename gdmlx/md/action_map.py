@@ -90,11 +90,15 @@ class ActionSimulation:
         :class:`gdmlx.md.Simulation` (velocities in A/fs)
     tol : float
         Convergence of the implicit equation: max |change| of q' and of tau p'/m (A).
-    max_iter, memory : iteration cap and Anderson history length.
+    max_iter, memory : iteration cap and Anderson history length. Beyond about 2.5 fs the
+        plain fixed-point map diverges (the fastest stretches turn too far in one stride) and
+        only the Anderson mixing converges it; a history of 12 needs fewer iterations than 6
+        there (ethanol, 3 fs: 29 against 37 per stride; 2 fs: 18.9 against 20.2;
+        benchmarks/README.md section 6).
     """
 
     def __init__(self, force_model, action, positions, *, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, seed=None, velocities=None, tol=1e-10, max_iter=50, memory=6,
+                 friction_per_fs=0.01, seed=None, velocities=None, tol=1e-10, max_iter=100, memory=12,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
