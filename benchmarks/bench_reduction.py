@@ -70,8 +70,8 @@ def parse_args(argv=None):
         q.add_argument("--n-latency", type=int, default=300)
         q.add_argument("--threads", type=int, default=2)
         q.add_argument("--solve-threads", type=int, default=None,
-                       help="threads of scipy's OpenBLAS (the Cholesky) only, set with threadpoolctl; "
-                            "work-around for OpenBLAS dpotrf crashing with 2 threads at n >~ 30000")
+                       help="threads of scipy's OpenBLAS (the Cholesky) only, set with threadpoolctl "
+                            "(runs before the blocked factorisation used it to avoid dpotrf's crash)")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--cache", default="/tmp/gdmlx-bench-reduction")
         q.add_argument("--no-cache", action="store_true")
