@@ -52,16 +52,16 @@ def check_analytic_fits(n_rows, memory_limit_gb=None):
 _BLOCK = 2048
 
 
-def solve_cholesky_lower(K, y, lam):
+def solve_cholesky_lower(K, y, lam, progress=None):
     """Solve ``(K + lam I) alpha = y`` in place of ``K``, given only its lower triangle.
 
     ``K`` is C-contiguous with its lower triangle (row >= column) filled; it is factored in
-    place (:func:`blocked_cholesky_lower`) and its contents are destroyed. Returns
-    ``alpha`` with the shape of ``y``.
+    place (:func:`blocked_cholesky_lower`, which reports to ``progress``) and its contents
+    are destroyed. Returns ``alpha`` with the shape of ``y``.
     """
     K[np.diag_indices_from(K)] += lam
     try:
-        blocked_cholesky_lower(K, _BLOCK)
+        blocked_cholesky_lower(K, _BLOCK, progress)
     except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError(
             f"the kernel matrix is not positive definite at lam={lam:g}: increase lam "
@@ -82,19 +82,24 @@ def cholesky_solve(L, y):
     return _solve_lower_transposed_blocked(L, _solve_lower_blocked(L, y, _BLOCK), _BLOCK)
 
 
-def blocked_cholesky_lower(A, block):
+def blocked_cholesky_lower(A, block, progress=None):
     """In-place right-looking block Cholesky of the lower triangle of C-ordered ``A``.
 
     After the call the lower triangle holds L with A = L L^T (Golub & Van Loan, Alg. 4.2.2).
     ``A.T`` is the Fortran-ordered upper triangle, factored as U^T U with U = L^T: a LAPACK
     factorisation of each diagonal block, a triangular solve for the panel to its right and
-    matrix products for the trailing blocks, all in place (:mod:`gdmlx.blas`).
+    matrix products for the trailing blocks, all in place (:mod:`gdmlx.blas`). Each library
+    call is one block's work, so Ctrl-C stops the factorisation within one call; after each
+    block column ``progress(fraction)`` is called, if given, with the fraction of the
+    arithmetic done.
     """
     U = A.T
     n = A.shape[0]
     for k in range(0, n, block):
         e = min(k + block, n)
         potrf_upper(U[k:e, k:e])
+        if progress is not None:
+            progress(1.0 - ((n - e) / n) ** 3)
         if e == n:
             break
         trsm_upper_transposed(U[k:e, k:e], U[k:e, e:])

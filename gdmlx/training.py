@@ -141,7 +141,7 @@ def _solve_analytic(data, sigma, lam, y, with_e, options, bases):
         K = assemble_internal_matrix(data, bases, sigma, with_e)
     t_assemble = log.stop()
     log.start("Cholesky solve")
-    sol = solve_cholesky_lower(K, y, lam)
+    sol = solve_cholesky_lower(K, y, lam, log.progress)
     info = {"t_assemble_s": t_assemble, "t_solve_s": log.stop(), "system_rows": len(y)}
     if bases is not None:
         b = sol[:M * bases.shape[2]].reshape(M, -1)
@@ -204,11 +204,20 @@ class _Stages:
     def __init__(self, verbose):
         self.verbose = verbose
         self.t0 = 0.0
+        self._last = ""
 
     def start(self, what):
         self.t0 = time.perf_counter()
+        self._last = ""
         if self.verbose:
             print(f"gdmlx: {what} ...", end="", file=sys.stderr, flush=True)
+
+    def progress(self, fraction):
+        """Percentage of the current stage done, when verbose and the stage is long."""
+        text = f" {100 * fraction:.0f}%"
+        if self.verbose and time.perf_counter() - self.t0 > 5.0 and text != self._last:
+            print(text, end="", file=sys.stderr, flush=True)
+            self._last = text
 
     def stop(self):
         dt = time.perf_counter() - self.t0

@@ -180,8 +180,10 @@ def test_blocked_cholesky_matches_lapack(monkeypatch):
     K = A @ A.T + 50 * np.eye(50)
     y = rng.standard_normal(50)
     L = np.tril(K).copy()
-    solvers.blocked_cholesky_lower(L, 16)
+    done = []
+    solvers.blocked_cholesky_lower(L, 16, done.append)
     np.testing.assert_allclose(np.tril(L), np.linalg.cholesky(K), rtol=1e-12, atol=1e-12)
+    assert len(done) == 4 and np.all(np.diff(done) > 0) and done[-1] == 1.0
     expected = np.linalg.solve(K + 1e-3 * np.eye(50), y)
     monkeypatch.setattr(solvers, "_BLOCK", 16)
     np.testing.assert_allclose(solvers.solve_cholesky_lower(np.tril(K).copy(), y, 1e-3), expected, rtol=1e-10)
