@@ -78,6 +78,90 @@ def anderson_solve(G, z0, tol, max_iter, memory):
     return g.reshape(shape), max_iter, float(np.abs(r).max())
 
 
+@numba.njit(cache=True)
+def midpoint_map(w, q, p, inv_m, tau, groups, r_scale, e_scale, ws, wall, F_g, E_g, correction,
+                 cws, out):
+    """``out = G(w)``, the right-hand side of the implicit midpoint equation of one stride.
+
+    ``w`` and ``out`` (2, N, 3) hold ``(q', tau p'/m)``; q, p (N, 3) the start of the stride
+    [A, amu A/T]; ``inv_m`` (N,); ``groups``/``ws``/``wall``/``F_g``/``E_g`` the force field as
+    in :func:`gdmlx.md.integrator.evaluate_groups`; ``correction = (pairs, X, B, X_sq, XB,
+    sigma, kappa)`` the learned C and ``cws`` the work arrays of
+    :func:`correction_gradient_one`. :meth:`ActionSimulation.map_reference` is the same in numpy.
+    """
+    N = q.shape[0]
+    qm = np.empty((N, 3))
+    vm = np.empty((N, 3))
+    for i in range(N):
+        for k in range(3):
+            qm[i, k] = 0.5 * (q[i, k] + w[0, i, k])
+            vm[i, k] = 0.5 * (p[i, k] * inv_m[i] + w[1, i, k] / tau)
+    integrator.evaluate_groups(groups, qm, r_scale, e_scale, ws, wall, F_g, E_g)
+    pairs, X, B, X_sq, XB, sigma, kappa = correction
+    f, G, Hq, fd, dq, dv = cws
+    correction_gradient_one(qm, vm, pairs, tau, X, B, X_sq, XB, sigma, f, G, Hq, fd, dq, dv)
+    for i in range(N):
+        for k in range(3):
+            F = 0.0
+            for l in range(F_g.shape[0]):
+                F += F_g[l, i, k]
+            out[0, i, k] = q[i, k] + tau * vm[i, k] + dv[i, k] * inv_m[i] / kappa
+            out[1, i, k] = (p[i, k] + tau * F - dq[i, k] / kappa) * tau * inv_m[i]
+
+
+@numba.njit(cache=True)
+def _mixing(dR, r):
+    """Least-squares coefficients ``gamma`` minimising |dR^T gamma - r| for the history
+    ``dR`` (k, n), from the normal equations with a relative ridge of 1e-12 (k <= 24: a
+    k x k solve instead of an SVD of n x k, 3 against 25 us for k = 12, n = 54)."""
+    M = dR @ dR.T
+    ridge = 1e-12 * np.max(np.diag(M))
+    for h in range(M.shape[0]):
+        M[h, h] += ridge
+    return np.linalg.solve(M, dR @ r)
+
+
+@numba.njit(cache=True)
+def anderson_midpoint(z, tol, max_iter, memory, q, p, inv_m, tau, groups, r_scale, e_scale, ws,
+                      wall, F_g, E_g, correction, cws):
+    """:func:`anderson_solve` of ``z = midpoint_map(z)`` compiled, in place of ``z`` (2, N, 3)
+    (the start guess on entry, the solution on return); returns ``(iterations, residual)``.
+
+    The history is a ring of ``memory`` differences (the least-squares mixing does not
+    depend on their order).
+    """
+    n = z.size
+    g = np.empty_like(z)
+    midpoint_map(z, q, p, inv_m, tau, groups, r_scale, e_scale, ws, wall, F_g, E_g, correction, cws, g)
+    zf, gf = z.reshape(n).copy(), g.reshape(n).copy()
+    r = gf - zf
+    dR = np.empty((memory, n))
+    dG = np.empty((memory, n))
+    g_new = np.empty_like(z)
+    stored = 0
+    for it in range(1, max_iter + 1):
+        res = np.abs(r).max()
+        if res < tol:
+            z[:] = gf.reshape(z.shape)
+            return it, res
+        z_new = gf.copy()
+        if stored > 0:
+            gamma = _mixing(dR[:stored], r)
+            for h in range(stored):
+                z_new -= gamma[h] * dG[h]
+        midpoint_map(z_new.reshape(z.shape), q, p, inv_m, tau, groups, r_scale, e_scale, ws, wall,
+                     F_g, E_g, correction, cws, g_new)
+        g_new_f = g_new.reshape(n).copy()
+        r_new = g_new_f - z_new
+        slot = (it - 1) % memory
+        dR[slot] = r_new - r
+        dG[slot] = g_new_f - gf
+        stored = min(stored + 1, memory)
+        zf, gf, r = z_new, g_new_f, r_new
+    z[:] = gf.reshape(z.shape)
+    return max_iter, np.abs(r).max()
+
+
 class ActionSimulation:
     """MD of one molecule with strides of a learned action map.
 
@@ -134,22 +218,31 @@ class ActionSimulation:
                                 e.XB, e.sigma, f, G, Hq, fd, dq, dv)
         return dq / a.kappa_, dv / (a.kappa_ * self.masses[:, None])
 
+    def map_reference(self, w):
+        """The right-hand side of the implicit midpoint equation in numpy, for the current
+        state: ``w`` (2, N, 3) = (q', tau p'/m) -> the same (tests hold
+        :func:`midpoint_map` to it)."""
+        m = self.masses[:, None]
+        q, p, tau = self.q, self.v * m, self.tau
+        pos = tau / m
+        qm, pm = 0.5 * (q + w[0]), 0.5 * (p + w[1] / pos)
+        _, F = self._forces(qm)
+        cq, cp = self._correction(qm, pm)
+        return np.stack([q + tau * pm / m + cp, (p + tau * F - cq) * pos])
+
     def stride(self):
         """Advance (q, v) by one stride; returns the number of iterations used."""
         m = self.masses[:, None]
         q, p, tau = self.q, self.v * m, self.tau
         pos = tau / m                                       # momentum -> position-like units
-
-        def G(w):
-            q1, p1 = w[0], w[1] / pos
-            qm, pm = 0.5 * (q + q1), 0.5 * (p + p1)
-            _, F = self._forces(qm)
-            cq, cp = self._correction(qm, pm)
-            return np.stack([q + tau * pm / m + cp, (p + tau * F - cq) * pos])
-
         cq, cp = self._correction(q, p)
-        guess = np.stack([q + tau * p / m + 0.5 * tau * pos * self.F + cp, (p + tau * self.F - cq) * pos])
-        w, it, res = anderson_solve(G, guess, self.tol, self.max_iter, self.memory)
+        w = np.stack([q + tau * p / m + 0.5 * tau * pos * self.F + cp, (p + tau * self.F - cq) * pos])
+        b, a = self.base, self.action
+        e = a.expansion_
+        it, res = anderson_midpoint(w, self.tol, self.max_iter, self.memory, q, p, 1.0 / self.masses, tau,
+                                    b.groups, b.r_scale, b.e_scale, b.ws, b.wall, self._F_groups,
+                                    self._E_groups, (a.pairs_, e.X, e.B, e.X_sq, e.XB, e.sigma, a.kappa_),
+                                    self._ws)
         if res >= self.tol or not np.all(np.isfinite(w)):
             raise ActionMapError(
                 f"stride {self.step + 1}: the implicit midpoint equation did not converge in "
@@ -157,7 +250,7 @@ class ActionSimulation:
                 f"({self.action.stride_fs} fs) is too long for this molecule's fastest motion, or "
                 "the trajectory left the action model's training data; use a shorter stride or "
                 "raise max_iter")
-        self.q, self.v = w[0], w[1] / pos / m
+        self.q, self.v = w[0].copy(), w[1] / pos / m
         self.epot, self.F = self._forces(self.q)
         self.step += 1
         self.iterations.append(it)
