@@ -667,7 +667,10 @@ def driver(args):
     table = make_table(res)
     res['table_markdown'] = table
     os.makedirs(args.results_dir, exist_ok=True)
-    out_path = os.path.join(args.results_dir, f'{name}_n{args.n_train}{args.tag}.json')
+    failed = [side for side in ('sgdml', 'gdmlx') if res.get(side, {}).get('status') not in (None, 'ok')]
+    # a failed run does not replace the last complete one of the same name
+    suffix = args.tag + (f'_{"-".join(failed)}-failed' if failed else '')
+    out_path = os.path.join(args.results_dir, f'{name}_n{args.n_train}{suffix}.json')
     with open(out_path, 'w') as fh:
         json.dump(res, fh, indent=2)
     vs = g.get('vs_sgdml_model')
