@@ -59,4 +59,3 @@ def _lower_gram(B, panel=2048):
         r1 = min(k, r0 + panel)
         np.matmul(B[:, r0:r1].T, B[:, :r1], out=G[r0:r1, :r1])
     return G
-

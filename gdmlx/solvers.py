@@ -48,7 +48,7 @@ def check_analytic_fits(n_rows, memory_limit_gb=None):
 # with a segmentation fault in its multithreaded dpotrf on large matrices: with 2 threads
 # at n = 23200 on one of this project's machines, and at n = 15800 (2.0 GB) on another,
 # where n = 15500 still factored. The blocked routine is as fast (2 threads, n = 11000:
-# 4.9 s against dpotrf's 5.3 s; n = 15000: 12.7 against 12.1 s).
+# 5.2 s against dpotrf's 5.3 s; n = 15000: 12.5 against 11.9 s; benchmarks/bench_cholesky.py).
 _BLOCK = 2048
 
 

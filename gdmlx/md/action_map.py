@@ -49,6 +49,7 @@ def anderson_solve(G, z0, tol, max_iter, memory):
     """Solve ``z = G(z)`` by Anderson-accelerated fixed-point iteration.
 
     Returns ``(z, iterations, residual)``; ``residual`` is max |G(z) - z| (same units as z).
+    The numpy reference of :func:`anderson_midpoint`, which MD uses.
     Stops when it falls below ``tol`` or after ``max_iter`` evaluations of G. ``z`` may have
     any shape; the mixing works on it flattened.
     """
@@ -133,8 +134,8 @@ def anderson_midpoint(z, tol, max_iter, memory, q, p, inv_m, tau, groups, r_scal
     n = z.size
     g = np.empty_like(z)
     midpoint_map(z, q, p, inv_m, tau, groups, r_scale, e_scale, ws, wall, F_g, E_g, correction, cws, g)
-    zf, gf = z.reshape(n).copy(), g.reshape(n).copy()
-    r = gf - zf
+    gf = g.reshape(n).copy()
+    r = gf - z.reshape(n)
     dR = np.empty((memory, n))
     dG = np.empty((memory, n))
     g_new = np.empty_like(z)
@@ -157,7 +158,7 @@ def anderson_midpoint(z, tol, max_iter, memory, q, p, inv_m, tau, groups, r_scal
         dR[slot] = r_new - r
         dG[slot] = g_new_f - gf
         stored = min(stored + 1, memory)
-        zf, gf, r = z_new, g_new_f, r_new
+        gf, r = g_new_f, r_new
     z[:] = gf.reshape(z.shape)
     return max_iter, np.abs(r).max()
 
