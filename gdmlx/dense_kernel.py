@@ -13,6 +13,7 @@ phase-space features of :mod:`gdmlx.kernels.phase_features`; the work is matrix 
 import numpy as np
 
 from gdmlx.matern import matern_terms
+from gdmlx.solvers import large_zeros
 
 _PANEL_BYTES = 256 * 2**20
 
@@ -23,7 +24,7 @@ def assemble_dense(f, J, sigma, signs):
     ``signs`` (P, F): the group's sign flips, first row all ones.
     """
     M, F, n = J.shape
-    K = np.zeros((M * n, M * n))
+    K = large_zeros((M * n, M * n))
     Jt = np.ascontiguousarray(J.transpose(0, 2, 1)).reshape(M * n, F)
     Jf_self = np.einsum("afi,af->ai", J, f)                              # J_a^T f_a
     panel = max(1, int(_PANEL_BYTES // (8 * n * M * n)))

@@ -15,7 +15,7 @@ from gdmlx.kernels.assembly import (
     assemble_force_columns,
     assemble_symmetric_force_columns,
 )
-from gdmlx.solvers import cholesky_lower, cholesky_solve
+from gdmlx.solvers import cholesky_lower, cholesky_solve, large_zeros
 
 
 class NystromPreconditioner:
@@ -25,7 +25,7 @@ class NystromPreconditioner:
         M = data.n_train
         n3 = 3 * data.n_atoms
         self.points = np.unique(np.linspace(0, M - 1, min(n_points, M)).astype(np.int64))
-        C = np.empty((M * n3, len(self.points) * n3))
+        C = large_zeros((M * n3, len(self.points) * n3))
         if data.perms is None:
             assemble_force_columns(data.X, data.G, data.pairs, data.n_atoms, sigma, self.points, C)
         else:

@@ -1,5 +1,6 @@
 """Linear solvers for the regularised kernel system ``(K + lam I) alpha = y``."""
 
+import mmap
 import os
 
 import numpy as np
@@ -19,6 +20,22 @@ def available_memory_bytes():
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def large_zeros(shape):
+    """A zero-filled float64 array for a large matrix, in its own anonymous memory map.
+
+    numpy asks the kernel for transparent huge pages (``madvise``) on every large array.
+    On this project's virtual machines that made the first touch of the memory 2-3x
+    slower (aspirin, 500 points: the 6.5-GB training matrix assembled in 6.2-9.3 s with
+    them, 3.8-4.3 s without; the factorisation's speed was the same;
+    benchmarks/README.md section 1c). Memory mapped here is zero until written and
+    returned to the system when the array is freed.
+    """
+    nbytes = 8 * int(np.prod(shape))
+    if nbytes == 0:
+        return np.zeros(shape)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=np.float64).reshape(shape)
 
 
 def analytic_memory_bytes(n_rows):

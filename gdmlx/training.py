@@ -30,6 +30,7 @@ from gdmlx.rigid import internal_bases, projection_pays
 from gdmlx.solvers import (
     analytic_memory_bytes,
     check_analytic_fits,
+    large_zeros,
     memory_budget_bytes,
     solve_cholesky_lower,
 )
@@ -46,7 +47,7 @@ def assemble_kernel_matrix(data, sigma, use_energy_labels):
     """Lower triangle of the training matrix for :class:`KernelData` ``data`` (see
     :mod:`gdmlx.kernels.assembly`)."""
     size = training_matrix_size(data.n_train, data.n_atoms, use_energy_labels)
-    K = np.empty((size, size))
+    K = large_zeros((size, size))
     if data.perms is None:
         assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, K)
     else:
@@ -63,7 +64,7 @@ def assemble_internal_matrix(data, bases, sigma, use_energy_labels, panel_rows=2
     permutations. Returns the (M r [+ M]) square matrix."""
     M, r = data.n_train, bases.shape[2]
     n = M * r
-    K = np.empty((training_matrix_size(M, data.n_atoms, use_energy_labels, r),) * 2)
+    K = large_zeros((training_matrix_size(M, data.n_atoms, use_energy_labels, r),) * 2)
     A = internal_jacobians(data.G, data.pairs, bases).reshape(n, -1)
     step = r * max(1, panel_rows // r)
     for r0 in range(0, n, step):
