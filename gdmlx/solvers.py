@@ -26,16 +26,18 @@ def large_zeros(shape):
     """A zero-filled float64 array for a large matrix, in its own anonymous memory map.
 
     numpy asks the kernel for transparent huge pages (``madvise``) on every large array.
-    On this project's virtual machines that made the first touch of the memory 2-3x
-    slower (aspirin, 500 points: the 6.5-GB training matrix assembled in 6.2-9.3 s with
-    them, 3.8-4.3 s without; the factorisation's speed was the same;
-    benchmarks/README.md section 1c). Memory mapped here is zero until written and
-    returned to the system when the array is freed.
+    On this project's virtual machines that made the first touch of new memory about 3x
+    slower, and since a huge page holds several whole rows, writing a lower triangle
+    backed the upper one too (aspirin, 500 points: assembly 10.5-13.8 s into numpy's
+    array, 8.0-8.6 s into this one; peak memory of the fit 6.7 against 3.9 GB;
+    benchmarks/README.md section 1c, ``bench_hugepages.py``). Memory mapped here is zero
+    until written and returned to the system when the array is freed.
     """
     nbytes = 8 * int(np.prod(shape))
     if nbytes == 0:
         return np.zeros(shape)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=np.float64).reshape(shape)
+    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # not shared memory
+    return np.frombuffer(memory, dtype=np.float64).reshape(shape)
 
 
 def analytic_memory_bytes(n_rows):
