@@ -15,7 +15,7 @@ from gdmlx.kernels.assembly import (
     assemble_force_columns,
     assemble_symmetric_force_columns,
 )
-from gdmlx.solvers import cholesky_lower, cholesky_solve, large_zeros
+from gdmlx.solvers import cholesky_lower, cholesky_solve, large_zeros, lower_gram
 
 
 class NystromPreconditioner:
@@ -36,7 +36,7 @@ class NystromPreconditioner:
         K_SS[np.diag_indices_from(K_SS)] += lam + 1e-12 * np.trace(K_SS) / len(K_SS)
         L = cholesky_lower(K_SS)
         self.B = scipy.linalg.solve_triangular(L, C.T, lower=True, check_finite=False).T
-        inner = _lower_gram(self.B)
+        inner = lower_gram(self.B.T, np.empty((self.B.shape[1],) * 2))
         inner[np.diag_indices_from(inner)] += lam
         self.inner = cholesky_lower(inner)
         self.lam = lam
@@ -47,15 +47,3 @@ class NystromPreconditioner:
 
     def apply(self, r):
         return (r - self.B @ cholesky_solve(self.inner, self.B.T @ r)) / self.lam
-
-
-def _lower_gram(B, panel=2048):
-    """Lower triangle of ``B^T B`` (k, k) for B (n, k), by panels of rows. One ``B.T @ B``
-    would go to OpenBLAS's threaded dsyrk, which crashes (segmentation fault) on large
-    outputs with 2 threads (measured: n = 40000, k = 17000)."""
-    k = B.shape[1]
-    G = np.empty((k, k))
-    for r0 in range(0, k, panel):
-        r1 = min(k, r0 + panel)
-        np.matmul(B[:, r0:r1].T, B[:, :r1], out=G[r0:r1, :r1])
-    return G

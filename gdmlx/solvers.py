@@ -80,7 +80,7 @@ def solve_cholesky_lower(K, y, lam, progress=None):
     """
     K[np.diag_indices_from(K)] += lam
     try:
-        blocked_cholesky_lower(K, _BLOCK, progress)
+        cholesky_lower(K, progress)
     except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError(
             f"the kernel matrix is not positive definite at lam={lam:g}: increase lam "
@@ -89,11 +89,24 @@ def solve_cholesky_lower(K, y, lam, progress=None):
     return cholesky_solve(K, y)
 
 
-def cholesky_lower(K):
+def cholesky_lower(K, progress=None):
     """Factor the C-ordered square ``K`` (lower triangle filled) as L L^T in place; returns
-    ``K``, whose lower triangle is then L (the upper one is left undefined)."""
-    blocked_cholesky_lower(K, _BLOCK)
+    ``K``, whose lower triangle is then L (the upper one is left undefined).
+    ``progress``: see :func:`blocked_cholesky_lower`."""
+    blocked_cholesky_lower(K, _BLOCK, progress)
     return K
+
+
+def lower_gram(A, out, panel=_BLOCK):
+    """Lower triangle (row >= column) of ``A A^T`` into ``out`` (n, n) for ``A`` (n, d), by
+    panels of ``panel`` rows; returns ``out``. One ``A @ A.T`` would go to OpenBLAS's
+    threaded dsyrk, which crashes (segmentation fault) on large outputs with 2 threads
+    (measured: 17000 x 17000 from 40000 columns); each panel is a plain matrix product."""
+    n = A.shape[0]
+    for r0 in range(0, n, panel):
+        r1 = min(n, r0 + panel)
+        np.matmul(A[r0:r1], A[:r1].T, out=out[r0:r1, :r1])
+    return out
 
 
 def cholesky_solve(L, y):

@@ -31,6 +31,7 @@ from gdmlx.solvers import (
     analytic_memory_bytes,
     check_analytic_fits,
     large_zeros,
+    lower_gram,
     memory_budget_bytes,
     solve_cholesky_lower,
 )
@@ -66,10 +67,7 @@ def assemble_internal_matrix(data, bases, sigma, use_energy_labels, panel_rows=2
     n = M * r
     K = large_zeros((training_matrix_size(M, data.n_atoms, use_energy_labels, r),) * 2)
     A = internal_jacobians(data.G, data.pairs, bases).reshape(n, -1)
-    step = r * max(1, panel_rows // r)
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        np.matmul(A[r0:r1], A[:r1].T, out=K[r0:r1, :r1])
+    lower_gram(A, K[:n, :n], panel_rows)
     Y = A @ data.X.T
     finish_internal_blocks(data.X, Y, sigma, K)
     if use_energy_labels:
