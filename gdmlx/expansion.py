@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdmlx.descriptor import descriptors
+from gdmlx.device_expansion import DeviceExpansion
 from gdmlx.kernels.descriptor import scatter_batch
 from gdmlx.kernels.predict import predict_desc_batch, predict_one, work_arrays
 
@@ -47,6 +48,7 @@ class KernelExpansion:
     X_sq: np.ndarray = field(init=False, repr=False, compare=False)
     min_training_distance: float = field(init=False, repr=False, compare=False)
     _work: tuple = field(init=False, repr=False, compare=False)
+    _devices: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self):
         for name in ("X", "B", "a"):
@@ -61,6 +63,13 @@ class KernelExpansion:
         # work arrays of predict_one (kept: allocating them cost ~1 us a call); calls hold
         # the GIL, so Python threads cannot share them at the same time
         object.__setattr__(self, "_work", work_arrays(len(self.pairs)))
+
+    def on_device(self, xp):
+        """This expansion's arrays held by array module ``xp`` (numpy or cupy), made once:
+        a :class:`gdmlx.device_expansion.DeviceExpansion`."""
+        if xp.__name__ not in self._devices:
+            self._devices[xp.__name__] = DeviceExpansion(self, xp)
+        return self._devices[xp.__name__]
 
     @property
     def n_train(self):

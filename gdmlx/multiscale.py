@@ -94,6 +94,12 @@ class MultiscaleModel(BaseEstimator):
         self.z_, self.energy_unit_, self.length_unit_ = slow.z_, slow.energy_unit_, slow.length_unit_
         self.R_train_ = slow.R_train_
 
+    def set_backend(self, backend):
+        """Set both fitted parts' backend (:meth:`GDMLRegressor.set_backend`); returns self."""
+        self.fast_.set_backend(backend)
+        self.slow_.set_backend(backend)
+        return self
+
     def force_parts(self):
         """[fast expansion, slow expansion]: MD evaluates them with different periods."""
         return [self.fast_._fitted_expansion(), self.slow_._fitted_expansion()]

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from gdmlx.backend import check_backend
+
 
 @dataclass(frozen=True)
 class ComputeOptions:
@@ -27,6 +29,11 @@ class ComputeOptions:
         them, fewer if its two (3NM x 3Nk) matrices would exceed a third of the memory budget.
     cg_checkpoint : str or None
         Iterative solver: file to save the CG state to every 20 iterations, and to resume from.
+    backend : {"cpu", "gpu", "auto"}
+        Where batched prediction (more than one geometry) and the iterative solver's kernel
+        products run (:mod:`gdmlx.backend`): "gpu" needs CuPy and a CUDA device, "auto"
+        takes the GPU when there is one. One geometry (MD, optimisers) always runs on the
+        CPU's fused kernel, which has the lower latency.
     """
 
     memory_limit_gb: float | None = None
@@ -36,3 +43,7 @@ class ComputeOptions:
     cg_max_iter: int = 10_000
     preconditioner_points: int | None = None
     cg_checkpoint: str | None = None
+    backend: str = "cpu"
+
+    def __post_init__(self):
+        check_backend(self.backend)

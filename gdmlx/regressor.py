@@ -1,11 +1,13 @@
 """scikit-learn style estimator for GDML force fields."""
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from gdmlx.backend import backend_module, resolve_backend
 from gdmlx.descriptor import all_pairs, check_pairs
 from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.errors import InputError
@@ -151,14 +153,22 @@ class GDMLRegressor(BaseEstimator):
         R = check_geometries(R, exp.n_atoms)
         check_min_distance(R, r_min, "half the shortest distance in the training data: outside the "
                                      "model's domain")
-        batch = self.options.batch_size if self.options else None
-        return exp.predict(R, batch)
+        options = self.options or ComputeOptions()
+        if resolve_backend(options.backend) == "gpu":
+            return exp.on_device(backend_module("gpu")).predict(R, options.batch_size)
+        return exp.predict(R, options.batch_size)
 
     def score(self, R, F):
         """Coefficient of determination R^2 of the predicted force components."""
         F = check_forces(F, check_geometries(R).shape)
         resid = F - self.predict(R)
         return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
+
+    def set_backend(self, backend):
+        """Run batched prediction and the iterative solver on ``backend`` ("cpu", "gpu" or
+        "auto", see :class:`gdmlx.options.ComputeOptions`); returns self."""
+        self.options = replace(self.options or ComputeOptions(), backend=backend)
+        return self
 
     def force_parts(self):
         """The kernel expansions whose sum is this model (MD and the ASE calculator use them)."""

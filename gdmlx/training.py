@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from gdmlx.backend import backend_module
 from gdmlx.cg import conjugate_gradient
 from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.expansion import KernelExpansion
@@ -156,7 +157,7 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
         per_point = NystromPreconditioner.memory_bytes(M, data.n_atoms, 1)
         k = max(1, int(min(M // 4, memory_budget_bytes(options.memory_limit_gb) / 3 / per_point)))
     log.start(f"Nystrom preconditioner on {k} of {M} training points")
-    op = ForceKernelOperator(data, sigma, lam)
+    op = ForceKernelOperator(data, sigma, lam, backend_module(options.backend))
     pc = NystromPreconditioner(data, sigma, lam, k)
     t_pc = log.stop()
     log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")

@@ -47,6 +47,11 @@ def test_train_test_info_md(toy_npz, tmp_path, capsys):
                   "--seed", "1", "-o", str(traj), "--json")
     assert md["steps"] == 200 and len(gdmlx.md.read_trajectory(traj)["time_fs"]) == 20
 
+    reps = run_json(capsys, "md", str(model), "--steps", "100", "--temperature", "100", "--seed", "1",
+                    "--replicas", "4", "-o", str(tmp_path / "r.h5"), "--json")
+    assert reps["n_replicas"] == 4 and len(reps["replicas"]) == 4
+    assert gdmlx.md.read_trajectory(tmp_path / "r.h5")["positions"].shape == (10, 4, 5, 3)
+
 
 def test_errors_are_messages_not_tracebacks(toy_npz, tmp_path, capsys):
     junk = tmp_path / "junk.h5"

@@ -3,7 +3,7 @@
 import ase.io
 
 from gdmlx.cli.common import log, print_json
-from gdmlx.md import Simulation
+from gdmlx.md import ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
 
@@ -35,6 +35,12 @@ def add_parser(sub):
     p.add_argument("--no-contact-wall", action="store_true",
                    help="no repulsive wall for atom pairs outside the model's descriptor (reduced and "
                         "multiscale models; see the guide); without it such atoms can pass through each other")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="run this many copies of the molecule at once, each with its own velocities, "
+                        "with batched forces (default 1: the single-molecule engine)")
+    p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
+                   help="--replicas: where the batched forces run (gpu needs CuPy and a CUDA device; "
+                        "default cpu)")
     p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
     p.add_argument("--save-every", type=int, default=None,
                    help="save a frame every this many steps (default 10, rounded up to a multiple of --mts)")
@@ -60,9 +66,13 @@ def run(args):
                                thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
                                tol=args.action_tol, contact_wall=not args.no_contact_wall)
     else:
-        sim = Simulation(model, start, dt_fs=args.dt, temperature_K=args.temperature,
-                         thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
-                         slow_every=args.mts, contact_wall=not args.no_contact_wall)
+        settings = dict(dt_fs=args.dt, temperature_K=args.temperature, thermostat=args.thermostat,
+                        friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
+                        contact_wall=not args.no_contact_wall)
+        if args.replicas > 1 or args.backend != "cpu":
+            sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)
+        else:
+            sim = Simulation(model, start, **settings)
     if args.save_every is None:
         args.save_every = -(-10 // args.mts) * args.mts
     if args.save_every % args.mts:
@@ -71,10 +81,12 @@ def run(args):
     report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)
     summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
                       report_every=report, progress=not args.json)
+    summary.pop("frames", None)                   # replica runs: per-frame arrays (in the trajectory)
     if args.json:
         print_json(summary)
     else:
-        log(f"{summary['steps']} steps ({summary['simulated_ps']:.3f} ps) in {summary['wall_s']:.2f} s: "
+        log((f"{summary['n_replicas']} replicas: " if "n_replicas" in summary else "")
+            + f"{summary['steps']} steps ({summary['simulated_ps']:.3f} ps) in {summary['wall_s']:.2f} s: "
             f"{summary['steps_per_s']:,.0f} steps/s, {summary['ns_per_day']:.1f} ns/day; "
             f"mean T {summary.get('mean_temperature_K', float('nan')):.1f} K"
             + (f"; wrote {args.output}" if args.output else ""))

@@ -32,6 +32,9 @@ def add_parser(sub):
                    help="analytic: dense Cholesky; cg: matrix-free conjugate gradient for systems too "
                         "large to store; auto: analytic if its matrix fits (default)")
     p.add_argument("--cg-tol", type=float, default=1e-5, help="cg: relative residual (default 1e-5)")
+    p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
+                   help="where cg's kernel products and the validation predictions run (gpu needs "
+                        "CuPy and a CUDA device; default cpu)")
     p.add_argument("--memory-limit-gb", type=float, default=None,
                    help="largest kernel matrix allowed, GB (default: 90%% of available memory)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
@@ -47,7 +50,7 @@ def run(args):
     for sigma in sigmas:
         t0 = time.perf_counter()
         options = ComputeOptions(memory_limit_gb=args.memory_limit_gb, verbose=not args.json, cg_tol=args.cg_tol,
-                                 cg_checkpoint=f"{args.output}.cg-sigma{sigma:g}.npz")
+                                 cg_checkpoint=f"{args.output}.cg-sigma{sigma:g}.npz", backend=args.backend)
         model = GDMLRegressor(sigma=sigma, lam=args.lam, use_energy_labels=args.use_energy_labels,
                               solver=args.solver, perms="auto" if args.sym else None, options=options)
         model.fit(ds.R[train_idx], ds.F[train_idx], None if ds.E is None else ds.E[train_idx], ds.z,

@@ -60,6 +60,17 @@ def wall_energy_forces(R, pairs, r0, k=WALL_K_EV):
     return float(k * np.sum(depth**3)), F
 
 
+def wall_energy_forces_batch(q, S, r0, k=WALL_K_EV):
+    """Wall energies (n,) [eV] and forces (n, N, 3) [eV/A] of positions ``q`` (n, N, 3) [A],
+    with the wall pairs as incidence matrix ``S`` (P, N) (:func:`gdmlx.kernels.pair_arrays.incidence`)
+    and onsets ``r0`` (P,): whole-array operations on q's array module (the replica engine)."""
+    diff = S @ q                                        # (n, P, 3): r_i - r_j
+    r = (diff * diff).sum(axis=2) ** 0.5
+    depth = (r0 - r).clip(0.0, None)
+    f = 3.0 * k * depth * depth / r.clip(1e-12, None)   # |F| / r, pushing the pair apart
+    return k * (depth ** 3).sum(axis=1), S.T @ (f[:, :, None] * diff)
+
+
 @numba.njit(cache=True)
 def add_wall(q, pairs, r0, k, F):
     """Wall energy [eV] at positions ``q`` (N, 3) [A]; its forces are *added* to ``F`` (N, 3)."""

@@ -37,12 +37,17 @@ def force_groups(model, slow_every=1):
     (multiple time steps) gives two groups, the slow one every ``slow_every`` steps.
     """
     parts = model.force_parts()
+    groups = tuple((e.pairs, e.X, e.B, e.X_sq, e.XB, e.a, e.sigma, e.c) for e in parts)
+    return groups, force_periods(parts, slow_every)
+
+
+def force_periods(parts, slow_every):
+    """Periods (L,) int64 in inner steps of the force ``parts`` (1 for a plain model, ``[1,
+    slow_every]`` for a fast and a slow part)."""
     if slow_every > 1 and len(parts) < 2:
         raise ValueError("slow_every > 1 (--mts) needs a multiscale model with a fast and a slow "
                          "part (gdmlx.MultiscaleModel, or 'gdmlx split')")
-    periods = [1, slow_every][:len(parts)]
-    groups = tuple((e.pairs, e.X, e.B, e.X_sq, e.XB, e.a, e.sigma, e.c) for e in parts)
-    return groups, np.array(periods, dtype=np.int64)
+    return np.array([1, slow_every][:len(parts)], dtype=np.int64)
 
 
 class Simulation:
@@ -105,11 +110,7 @@ class Simulation:
     def _initial_velocities(self, velocities):
         if velocities is not None:
             return check_geometries(velocities, len(self.z), "velocities")[0] / ase.units.fs
-        atoms = Atoms(numbers=self.z, positions=self.q, masses=self.masses)
-        thermalize_momenta(atoms, temperature_K=self.temperature_K, rng=self.rng)
-        Stationary(atoms)
-        ZeroRotation(atoms)
-        return atoms.get_velocities().copy()
+        return thermal_velocities(self.z, self.q, self.masses, self.temperature_K, self.rng)
 
     def temperature(self, ekin):
         """Kinetic temperature (K) from kinetic energy (eV)."""
@@ -188,6 +189,16 @@ class Simulation:
         print(f"\rMD step {done}/{n_steps}  t = {done * self.dt_fs / 1000:.3f} ps  T = {T:6.1f} K  "
               f"E_tot = {etot:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s", end="",
               file=sys.stderr, flush=True)
+
+
+def thermal_velocities(z, q, masses, temperature_K, rng):
+    """Velocities (N, 3) [A / ASE time] drawn from Maxwell-Boltzmann at ``temperature_K`` with
+    ``rng``, without net momentum or rotation about the centre of mass of ``q`` (N, 3) [A]."""
+    atoms = Atoms(numbers=z, positions=q, masses=masses)
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    return atoms.get_velocities().copy()
 
 
 def drift_standard_error(t_ps, e, n_blocks=10):

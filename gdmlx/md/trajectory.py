@@ -13,26 +13,32 @@ import ase.io
 import ase.units
 
 
-def open_trajectory(path, z, masses, metadata):
-    """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for anything ASE writes."""
+def open_trajectory(path, z, masses, metadata, n_replicas=None):
+    """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for anything ASE writes (one
+    molecule only: replica runs, ``n_replicas`` not None, write HDF5)."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
-    cls = HDF5Trajectory if ext in (".h5", ".hdf5") else XYZTrajectory
-    return cls(path, z, masses, metadata)
+    if ext in (".h5", ".hdf5"):
+        return HDF5Trajectory(path, z, masses, metadata, n_replicas)
+    if n_replicas is not None:
+        raise ValueError(f"replica trajectories are written as HDF5: name the file .h5, not {path}")
+    return XYZTrajectory(path, z, masses, metadata)
 
 
 class HDF5Trajectory:
-    """Resizable HDF5 datasets: positions, velocities (n, N, 3), time_fs, epot, ekin (n,)."""
+    """Resizable HDF5 datasets: positions, velocities (n, N, 3), time_fs, epot, ekin (n,);
+    with ``n_replicas`` R: positions, velocities (n, R, N, 3), epot, ekin (n, R)."""
 
-    def __init__(self, path, z, masses, metadata):
+    def __init__(self, path, z, masses, metadata, n_replicas=None):
         self.path = os.fspath(path)
         self.f = h5py.File(self.path + ".part", "w")
         self.f.attrs.update(format="gdmlx-trajectory", complete=False, **metadata)
         self.f["z"], self.f["masses"] = z, masses
+        lead = () if n_replicas is None else (n_replicas,)
         N = len(z)
-        for name, shape in (("positions", (N, 3)), ("velocities", (N, 3)), ("time_fs", ()),
-                            ("epot", ()), ("ekin", ())):
+        for name, shape in (("positions", lead + (N, 3)), ("velocities", lead + (N, 3)),
+                            ("time_fs", ()), ("epot", lead), ("ekin", lead)):
             self.f.create_dataset(name, (0,) + shape, maxshape=(None,) + shape,
-                                  chunks=(64,) + shape, dtype="f8")
+                                  chunks=(max(1, 64 // (n_replicas or 1)),) + shape, dtype="f8")
 
     def append(self, time_fs, q, v, epot, ekin):
         n0 = self.f["time_fs"].shape[0]

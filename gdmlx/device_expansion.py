@@ -1,0 +1,39 @@
+"""A kernel expansion held on a device (CuPy's GPU, or numpy's CPU): batched prediction
+with whole-array operations only, the GPU backend's prediction path.
+
+The expansion sums are :func:`gdmlx.kernels.predict.predict_desc_batch` (matrix products;
+numpy functions dispatch to CuPy for CuPy arrays), the descriptor and the Jacobian
+products :mod:`gdmlx.kernels.pair_arrays`. Geometries go to the device in chunks of
+``chunk_elements`` (batch x training points) work-array elements.
+"""
+
+from gdmlx.backend import to_host
+from gdmlx.kernels.pair_arrays import descriptors, incidence, to_atoms
+from gdmlx.kernels.predict import predict_desc_batch
+
+CHUNK_ELEMENTS = 16_000_000   # ~128 MB a (batch x training points) float64 work array
+
+
+class DeviceExpansion:
+    """The arrays of a :class:`gdmlx.expansion.KernelExpansion` held by array module ``xp``."""
+
+    def __init__(self, expansion, xp):
+        self.xp = xp
+        self.n_atoms, self.sigma, self.c = expansion.n_atoms, expansion.sigma, expansion.c
+        self.n_train = expansion.n_train
+        self.X, self.B, self.a, self.XB, self.X_sq = (
+            xp.asarray(getattr(expansion, k)) for k in ("X", "B", "a", "XB", "X_sq"))
+        self.S = incidence(expansion.pairs, expansion.n_atoms, xp)
+
+    def energy_forces(self, R):
+        """Energies (n,) and forces (n, N, 3) for ``R`` (n, N, 3), all arrays of ``xp``."""
+        x, G = descriptors(R, self.S)
+        E, fd = predict_desc_batch(x, self.X, self.B, self.a, self.sigma, self.c, self.XB, self.X_sq)
+        return E, to_atoms(fd, G, self.S)
+
+    def predict(self, R, batch_size=None):
+        """Energies (n,) and forces (n, N, 3) as numpy arrays, for numpy ``R`` (n, N, 3)."""
+        step = batch_size or max(1, CHUNK_ELEMENTS // self.n_train)
+        out = [self.energy_forces(self.xp.asarray(R[s:s + step])) for s in range(0, len(R), step)]
+        return (to_host(self.xp.concatenate([e for e, _ in out])),
+                to_host(self.xp.concatenate([f for _, f in out])))

@@ -1,0 +1,241 @@
+"""Molecular dynamics of many replicas of one molecule at once, with batched forces.
+
+Each step evaluates the forces of all replicas in one batched call per force group
+(:class:`gdmlx.device_expansion.DeviceExpansion`: matrix products), which gives a GPU
+(``backend="gpu"``, CuPy) enough work per step; with ``backend="cpu"`` the same code runs on
+numpy and the CPU's BLAS. The state stays on the device; only saved frames come back.
+
+The integrator is the single-molecule engine's (:mod:`gdmlx.md.integrator`), step for step:
+impulse r-RESPA velocity Verlet over the model's force groups, optionally Langevin BAOAB
+with the O step inside the innermost drift and each replica's centre-of-mass velocity
+removed after it; the contact wall on group 0; ASE units inside. Two differences: the
+domain checks (atoms too close, bonds broken, energy not finite) run at saved frames, not
+every step, and a replica that fails them stops the whole run (its index is in the message).
+"""
+
+import sys
+import time
+
+import ase.data
+import ase.units
+import numpy as np
+
+from gdmlx.backend import backend_module, to_host
+from gdmlx.kernels.pair_arrays import incidence
+from gdmlx.md.contact import model_wall, wall_energy_forces_batch
+from gdmlx.md.domain import model_floors, outside_limits_sq
+from gdmlx.md.simulation import MDInstabilityError, _bonds, force_periods, summarize, thermal_velocities
+from gdmlx.md.trajectory import open_trajectory
+from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.validation import check_geometries
+
+
+class ReplicaSimulation:
+    """MD of ``n_replicas`` copies of one molecule, advanced together.
+
+    Parameters
+    ----------
+    model : fitted GDMLRegressor or MultiscaleModel (anything with ``force_parts()``)
+    positions : (N, 3) start geometry of every replica, or (n_replicas, N, 3), in Angstrom
+    n_replicas : number of replicas when ``positions`` is one geometry
+    velocities : (n_replicas, N, 3) initial velocities in A/fs; default: each replica drawn
+        from Maxwell-Boltzmann (no net momentum or rotation), replica by replica from ``seed``
+        (replica 0 gets the velocities :class:`gdmlx.md.Simulation` draws with that seed)
+    backend : "cpu", "gpu" or "auto" (:mod:`gdmlx.backend`)
+    dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, seed, max_bond_stretch,
+    contact_wall : as in :class:`gdmlx.md.Simulation`. Langevin noise comes from ``seed``
+        as well: on the CPU one replica follows the single-molecule engine's trajectory.
+    """
+
+    def __init__(self, model, positions, n_replicas=None, *, velocities=None, backend="cpu",
+                 dt_fs=0.5, temperature_K=300.0, thermostat="nve", friction_per_fs=0.01,
+                 slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True):
+        if thermostat not in ("nve", "langevin"):
+            raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
+        xp = self.xp = backend_module(backend)
+        self.z = np.asarray(model.z_)
+        N = len(self.z)
+        q = check_geometries(positions, N, "positions")
+        v = None if velocities is None else check_geometries(velocities, N, "velocities") / ase.units.fs
+        n = self.n_replicas = n_replicas or (len(q) if v is None else len(v))
+        if len(q) not in (1, n) or (v is not None and len(v) != n):
+            raise ValueError(f"positions hold {len(q)} geometries and velocities "
+                             f"{'none' if v is None else len(v)} for {n} replicas")
+        q = np.repeat(q, n, axis=0) if len(q) == 1 else q
+        parts = model.force_parts()
+        self.periods = force_periods(parts, slow_every)
+        self.parts = [p.on_device(xp) for p in parts]
+        self.r_scale = 1.0 / length_in_ang(model.length_unit_)
+        self.e_scale = energy_in_ev(model.energy_unit_)
+        masses = ase.data.atomic_masses[self.z].astype(np.float64)
+        self.dt_fs, self.dt = dt_fs, dt_fs * ase.units.fs
+        self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
+        self.kT, self.temperature_K = ase.units.kB * temperature_K, temperature_K
+        self.rng = np.random.default_rng(seed)
+        if v is None:
+            v = np.stack([thermal_velocities(self.z, r, masses, temperature_K, self.rng) for r in q])
+        # device Langevin noise: its own generator, seeded from the host one
+        self.noise_rng = self.rng if xp is np else xp.random.default_rng(int(self.rng.integers(2**63)))
+        self.m_tot = float(masses.sum())
+        self.masses = xp.asarray(masses)[:, None]
+        self.inv_m = 1.0 / self.masses
+        self.q, self.v = xp.asarray(q), xp.asarray(v)
+        domain_pairs, floors, covered = model_floors(model)
+        self.S_domain = incidence(domain_pairs, N, xp)
+        self.r_min_sq = (0.5 * floors[covered].min()) ** 2
+        self.outside_sq = xp.asarray(outside_limits_sq(floors))
+        bonds, bond_max = _bonds(self.z, q[0], max_bond_stretch)
+        self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)
+        wall_pairs, r0, self.wall_k = model_wall(model, contact_wall)
+        self.wall = (incidence(wall_pairs, N, xp), xp.asarray(r0)) if len(wall_pairs) else None
+        self.ndof = 3 * N - (3 if self.gamma > 0 else 6)
+        self.step = 0
+        E, F = zip(*(self._group(l, self.q) for l in range(len(self.parts))))
+        self.E, self.F = list(E), list(F)
+
+    def _group(self, l, q):
+        """Energies (n,) [eV] and forces (n, N, 3) [eV/A] of force group ``l`` at ``q``."""
+        E, F = self.parts[l].energy_forces(q * self.r_scale)
+        E, F = E * self.e_scale, F * (self.e_scale * self.r_scale)
+        if l == 0 and self.wall is not None:
+            E_wall, F_wall = wall_energy_forces_batch(q, *self.wall, self.wall_k)
+            E, F = E + E_wall, F + F_wall
+        return E, F
+
+    def _thermostat(self, c1, c2):
+        """O step for every replica, then remove each replica's centre-of-mass velocity."""
+        noise = self.xp.asarray(self.noise_rng.standard_normal(self.v.shape))
+        self.v = c1 * self.v + (c2 * (self.kT * self.inv_m) ** 0.5) * noise
+        self.v -= (self.masses * self.v).sum(axis=1, keepdims=True) / self.m_tot
+
+    def advance(self, n_steps):
+        """``n_steps`` inner steps of every replica, on the device, without checks."""
+        dt, periods = self.dt, self.periods
+        c1 = float(np.exp(-self.gamma * dt))
+        c2 = float(np.sqrt(1.0 - c1 * c1))
+        for s in range(n_steps):
+            t = self.step + s
+            for l, period in enumerate(periods):
+                if t % period == 0:
+                    self.v += (0.5 * dt * period) * self.F[l] * self.inv_m
+            if self.gamma > 0.0:
+                self.q += 0.5 * dt * self.v
+                self._thermostat(c1, c2)
+                self.q += 0.5 * dt * self.v
+            else:
+                self.q += dt * self.v
+            for l, period in enumerate(periods):
+                if (t + 1) % period == 0:
+                    self.E[l], self.F[l] = self._group(l, self.q)
+                    self.v += (0.5 * dt * period) * self.F[l] * self.inv_m
+        self.step += n_steps
+
+    def frame(self):
+        """Potential and kinetic energies (n,) [eV] and the outside-domain flags (n,) of the
+        current state, and the replicas that left the domain: ``(epot, ekin, outside, failed)``,
+        numpy arrays, ``failed`` a dict of reason -> replica indices."""
+        xp = self.xp
+        diff = self.S_domain @ self.q
+        d2 = (diff * diff).sum(axis=2)
+        bond = self.S_bonds @ self.q
+        epot = sum(self.E)
+        ekin = 0.5 * (self.masses * self.v * self.v).sum(axis=(1, 2))
+        checks = {
+            "the energy became NaN or infinite": ~xp.isfinite(epot) | ~xp.isfinite(self.q).all(axis=(1, 2)),
+            "two atoms came closer than half the shortest distance in the training data":
+                (d2 < self.r_min_sq).any(axis=1),
+            "a bond stretched beyond max_bond_stretch times the sum of covalent radii":
+                ((bond * bond).sum(axis=2) > self.bond_max_sq).any(axis=1),
+        }
+        failed = {why: np.flatnonzero(to_host(bad)) for why, bad in checks.items()}
+        outside = (d2 < self.outside_sq).any(axis=1)
+        return to_host(epot), to_host(ekin), to_host(outside), {k: v for k, v in failed.items() if len(v)}
+
+    @property
+    def positions(self):
+        """Current positions (n_replicas, N, 3) in Angstrom (numpy)."""
+        return to_host(self.q)
+
+    @property
+    def velocities(self):
+        """Current velocities (n_replicas, N, 3) in A/fs (numpy)."""
+        return to_host(self.v) * ase.units.fs
+
+    def temperature(self, ekin):
+        """Kinetic temperature (K) from kinetic energy (eV)."""
+        return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
+
+    def run(self, n_steps, trajectory=None, save_every=10, report_every=1000, progress=True):
+        """Run ``n_steps`` inner steps; returns a summary dict.
+
+        Every ``save_every`` steps the energies of every replica are recorded (the summary's
+        ``frames``), the frame is written to
+        ``trajectory`` (.h5, all replicas: :class:`gdmlx.md.trajectory.HDF5Trajectory`) and
+        the domain is checked; a replica outside it raises MDInstabilityError (with
+        ``summary``). The summary has the single engine's keys (:func:`gdmlx.md.simulation.summarize`,
+        medians or means over the replicas), ``replica_steps_per_s``, and each replica's own
+        summary under ``replicas``.
+        """
+        top = int(self.periods[-1])
+        if save_every % top or report_every % save_every or n_steps % save_every:
+            raise ValueError(f"save_every must be a multiple of the slow period {top}, and "
+                             "report_every and n_steps multiples of save_every")
+        writer = trajectory and open_trajectory(
+            trajectory, self.z, to_host(self.masses)[:, 0],
+            {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K,
+             "gamma_per_fs": self.gamma * ase.units.fs}, n_replicas=self.n_replicas)
+        frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
+        failed, start, t0 = {}, self.step, time.perf_counter()
+        try:
+            while self.step - start < n_steps and not failed:
+                self.advance(save_every)
+                epot, ekin, outside, failed = self.frame()
+                for key, value in zip(frames, (self.step * self.dt_fs, epot, ekin, outside)):
+                    frames[key].append(value)
+                if writer:
+                    writer.append([self.step * self.dt_fs], self.positions[None], to_host(self.v)[None],
+                                  epot[None], ekin[None])
+                if progress and (self.step - start) % report_every == 0:
+                    self._report(self.step - start, n_steps, frames, time.perf_counter() - t0)
+        finally:
+            if writer:
+                writer.close(complete=self.step - start == n_steps and not failed, status=int(bool(failed)))
+            if progress:
+                print(file=sys.stderr)
+        summary = self._summary(frames, self.step - start, time.perf_counter() - t0)
+        if failed:
+            why, which = next(iter(failed.items()))
+            exc = MDInstabilityError(
+                f"MD stopped at step {self.step} ({self.step * self.dt_fs / 1000:.4f} ps): {why} "
+                f"in replica(s) {which.tolist()[:10]}; the model has left its training domain "
+                "(more or closer training data, a smaller time step, or a lower temperature help)")
+            exc.summary = summary
+            raise exc
+        return summary
+
+    def _summary(self, frames, steps, wall):
+        """The single-engine summary of each replica (``replicas``), their medians (mean
+        temperature and outside fraction: means) under the single engine's keys, and the
+        energies per frame and replica (``frames``: time_fs (F,), epot, ekin (F, n_replicas))."""
+        epot, ekin, outside = (np.array(frames[k]).reshape(-1, self.n_replicas)
+                               for k in ("epot", "ekin", "outside"))
+        per = [summarize({"time_fs": frames["time_fs"], "epot": epot[:, r], "ekin": ekin[:, r],
+                          "outside": outside[:, r]}, steps, wall, self.dt_fs, self.temperature)
+               for r in range(self.n_replicas)]
+        out = dict(per[0], n_replicas=self.n_replicas, replica_steps_per_s=steps * self.n_replicas / wall,
+                   replicas=per, frames={"time_fs": np.array(frames["time_fs"]), "epot": epot, "ekin": ekin})
+        for key in ("etot_drift_eV_per_ps", "etot_std_eV", "etot_drift_se_eV_per_ps"):
+            if key in per[0]:
+                out[key] = float(np.median([p[key] for p in per]))
+        for key in ("mean_temperature_K", "outside_fraction"):
+            if key in per[0]:
+                out[key] = float(np.mean([p[key] for p in per]))
+        out.pop("std_temperature_K", None)
+        return out
+
+    def _report(self, done, n_steps, frames, wall):
+        T = self.temperature(frames["ekin"][-1]).mean()
+        print(f"\rMD step {done}/{n_steps} of {self.n_replicas} replicas  "
+              f"t = {done * self.dt_fs / 1000:.3f} ps  mean T = {T:6.1f} K  "
+              f"{done * self.n_replicas / max(wall, 1e-9):,.0f} replica-steps/s", end="",
+              file=sys.stderr, flush=True)
