@@ -15,15 +15,16 @@ CHUNK_ELEMENTS = 16_000_000   # ~128 MB a (batch x training points) float64 work
 
 
 class DeviceExpansion:
-    """The arrays of a :class:`gdmlx.expansion.KernelExpansion` held by array module ``xp``."""
+    """The arrays of a :class:`gdmlx.expansion.KernelExpansion` held by array module ``xp``,
+    in floating-point type ``dtype`` (float64; float32 only to measure its error)."""
 
-    def __init__(self, expansion, xp):
-        self.xp = xp
+    def __init__(self, expansion, xp, dtype="float64"):
+        self.xp, self.dtype = xp, dtype
         self.n_atoms, self.sigma, self.c = expansion.n_atoms, expansion.sigma, expansion.c
         self.n_train = expansion.n_train
         self.X, self.B, self.a, self.XB, self.X_sq = (
-            xp.asarray(getattr(expansion, k)) for k in ("X", "B", "a", "XB", "X_sq"))
-        self.S = incidence(expansion.pairs, expansion.n_atoms, xp)
+            xp.asarray(getattr(expansion, k), dtype=dtype) for k in ("X", "B", "a", "XB", "X_sq"))
+        self.S = incidence(expansion.pairs, expansion.n_atoms, xp).astype(dtype)
 
     def energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3) for ``R`` (n, N, 3), all arrays of ``xp``."""
@@ -34,6 +35,7 @@ class DeviceExpansion:
     def predict(self, R, batch_size=None):
         """Energies (n,) and forces (n, N, 3) as numpy arrays, for numpy ``R`` (n, N, 3)."""
         step = batch_size or max(1, CHUNK_ELEMENTS // self.n_train)
-        out = [self.energy_forces(self.xp.asarray(R[s:s + step])) for s in range(0, len(R), step)]
+        out = [self.energy_forces(self.xp.asarray(R[s:s + step], dtype=self.dtype))
+               for s in range(0, len(R), step)]
         return (to_host(self.xp.concatenate([e for e, _ in out])),
                 to_host(self.xp.concatenate([f for _, f in out])))

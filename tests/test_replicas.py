@@ -5,7 +5,7 @@ import pytest
 
 import gdmlx
 from gdmlx.backend import to_host
-from conftest import toy_energy_forces, toy_geometries
+from conftest import toy_geometries
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_trajectory
 from gdmlx.md.contact import wall_energy_forces, wall_energy_forces_batch

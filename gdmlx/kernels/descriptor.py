@@ -3,6 +3,12 @@
 For pair ``k = (i, j)``: ``x_k = 1 / |r_i - r_j|`` and ``g_k = dx_k/dr_i = -(r_i - r_j) / |r_ij|^3``;
 ``dx_k/dr_j = -g_k`` and ``x_k`` depends on no other atom. The Jacobian is therefore stored
 as ``G`` with shape (D, 3) instead of a dense (D, 3N) matrix.
+
+The batch functions run on one thread on purpose: they are O(n D) next to the O(n M D)
+matrix products around them, and a numba thread team left spinning after a parallel loop
+stalls the BLAS threads that come next (measured on 2 cores: 200 ethanol geometries
+took 16 ms to predict with parallel batch loops, 0.6 ms without; benchmarks/README.md
+section 8).
 """
 
 import numba
@@ -26,14 +32,14 @@ def descriptor_one(R, pairs, x, G):
         G[k, 2] = -dz * inv3
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def descriptor_batch(R, pairs):
     """Descriptors ``x`` (n, D) and Jacobians ``G`` (n, D, 3) of geometries ``R`` (n, N, 3)."""
     n = R.shape[0]
     D = pairs.shape[0]
     x = np.empty((n, D))
     G = np.empty((n, D, 3))
-    for t in numba.prange(n):
+    for t in range(n):
         descriptor_one(R[t], pairs, x[t], G[t])
     return x, G
 
@@ -51,12 +57,12 @@ def scatter_one(fd, G, pairs, F):
             F[j, c] -= v
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def scatter_batch(fd, G, pairs, n_atoms):
     """``J^T fd`` for a batch: ``fd`` (n, D), ``G`` (n, D, 3) -> (n, N, 3)."""
     n = fd.shape[0]
     F = np.empty((n, n_atoms, 3))
-    for t in numba.prange(n):
+    for t in range(n):
         scatter_one(fd[t], G[t], pairs, F[t])
     return F
 
@@ -71,12 +77,12 @@ def gather_one(v, G, pairs, out):
                   + G[k, 2] * (v[i, 2] - v[j, 2]))
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def gather_batch(v, G, pairs):
     """``J v`` for a batch: ``v`` (n, N, 3), ``G`` (n, D, 3) -> (n, D)."""
     n = v.shape[0]
     out = np.empty((n, pairs.shape[0]))
-    for t in numba.prange(n):
+    for t in range(n):
         gather_one(v[t], G[t], pairs, out[t])
     return out
 

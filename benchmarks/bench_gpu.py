@@ -1,0 +1,189 @@
+"""The CPU and GPU backends on one model: batched prediction, the CG kernel product, replica
+MD, float32's force error, and the GPU's roofline (issue 8).
+
+A gdmlx model is trained on the first ``--n-train`` geometries of ``--data`` (analytic
+solve on the CPU; cached in ``--model`` so reruns skip it) and tested on the last 1000.
+Paths timed, each a median over ``--repeats`` runs:
+
+* batched prediction of ``--batch`` geometries (geometries/s): ``cpu`` the compiled CPU
+  path (numba descriptor and scatter, BLAS sums), ``array-cpu`` the whole-array path on
+  numpy (what the GPU runs, on the CPU), ``gpu`` the whole-array path on CuPy;
+* one product of the CG solver's kernel operator for ``--n-cg`` training points (ms):
+  ``cpu`` (compiled Jacobian products), ``array-cpu``, ``gpu``;
+* MD: the single-molecule engine (steps/s) and the replica engine with 1 .. ``--replicas``
+  replicas (replica-steps/s) on each backend; NVE, 0.5 fs, 300 K;
+* float32: the whole-array path in float32 against float64 on the test geometries (the
+  force difference next to the model's own test error);
+* roofline (GPU only): device-to-device copy bandwidth and the DGEMM rate.
+
+GPU rows appear when CuPy sees a CUDA device. Example (2 threads, as every CPU number in
+benchmarks/README.md):
+
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python benchmarks/bench_gpu.py \\
+        --data ../shared/data/aspirin.npz --model /tmp/aspirin500.h5 --out benchmarks/results/gpu_cpu.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+import gdmlx
+from gdmlx.backend import _cupy
+from gdmlx.descriptor import all_pairs
+from gdmlx.device_expansion import DeviceExpansion
+from gdmlx.kernel_data import KernelData
+from gdmlx.kernel_operator import ForceKernelOperator
+from gdmlx.md import ReplicaSimulation, Simulation
+
+
+def median_time(fn, repeats, sync=lambda: None):
+    """Median wall time (s) of ``fn()`` after one warm-up call; ``sync`` waits for the device."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def backends():
+    """(name, array module, compiled Jacobian products?, sync) of each path on this machine."""
+    out = [("cpu", np, True, lambda: None), ("array-cpu", np, False, lambda: None)]
+    cupy = _cupy()
+    if cupy is not None:
+        out.append(("gpu", cupy, False, cupy.cuda.Device().synchronize))
+    return out
+
+
+def trained_model(args):
+    ds = gdmlx.load_dataset(args.data)
+    if os.path.exists(args.model):
+        return gdmlx.load_model(args.model), ds
+    t0 = time.perf_counter()
+    model = gdmlx.GDMLRegressor(sigma=args.sigma, lam=1e-10).fit(
+        ds.R[:args.n_train], ds.F[:args.n_train], ds.E[:args.n_train], z=ds.z)
+    print(f"trained {args.n_train} points in {time.perf_counter() - t0:.1f} s", flush=True)
+    model.save(args.model)
+    return model, ds
+
+
+def prediction(model, R, args):
+    exp = model.expansion_
+    rows = {}
+    for name, xp, compiled, sync in backends():
+        if compiled:
+            fn = lambda: exp.predict(R)
+        else:
+            dev = DeviceExpansion(exp, xp)
+            R_dev = xp.asarray(R)
+            fn = lambda: dev.energy_forces(R_dev)
+        t = median_time(fn, args.repeats, sync)
+        rows[name] = {"s": t, "geometries_per_s": len(R) / t}
+        print(f"prediction {name:9s}: {len(R) / t:10,.0f} geometries/s", flush=True)
+    return rows
+
+
+def kernel_product(ds, args):
+    data = KernelData(ds.R[:args.n_cg], all_pairs(len(ds.z)))
+    v = np.random.default_rng(0).standard_normal(args.n_cg * 3 * len(ds.z))
+    rows = {}
+    for name, xp, compiled, sync in backends():
+        op = ForceKernelOperator(data, args.sigma, 1e-10, xp, compiled)
+        t = median_time(lambda: op.matvec(v), args.repeats, sync)
+        rows[name] = {"ms": 1e3 * t}
+        print(f"CG product {name:9s}: {1e3 * t:8.2f} ms ({args.n_cg} points)", flush=True)
+    return rows
+
+
+def md(model, ds, args):
+    start = ds.R[args.n_train]
+    rows = {}
+    sim = Simulation(model, start, dt_fs=0.5, seed=0)
+    sim.run(100, save_every=100, report_every=100, progress=False)        # compile
+    s = sim.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
+    rows["single-cpu"] = {"steps_per_s": s["steps_per_s"]}
+    print(f"MD single engine     : {s['steps_per_s']:10,.0f} steps/s", flush=True)
+    for name, xp, compiled, _ in backends():
+        if compiled:
+            continue
+        backend = "gpu" if xp is not np else "cpu"
+        for n in sorted({1, 10, 100, args.replicas}):
+            reps = ReplicaSimulation(model, start, n, dt_fs=0.5, seed=0, backend=backend)
+            reps.run(10, save_every=10, report_every=10, progress=False)    # warm-up
+            steps = max(10, min(args.md_steps, int(args.md_steps * 100 / n)) // 10 * 10)
+            s = reps.run(steps, save_every=10, report_every=steps, progress=False)
+            rows[f"replicas-{backend}-{n}"] = {"steps_per_s": s["steps_per_s"],
+                                               "replica_steps_per_s": s["replica_steps_per_s"]}
+            print(f"MD {n:5d} replicas {backend}: {s['steps_per_s']:8,.0f} steps/s, "
+                  f"{s['replica_steps_per_s']:12,.0f} replica-steps/s", flush=True)
+    return rows
+
+
+def float32_error(model, ds, args):
+    R, F_ref = ds.R[-1000:], ds.F[-1000:]
+    rows = {}
+    for name, xp, compiled, _ in backends():
+        if compiled:
+            continue
+        E64, F64 = DeviceExpansion(model.expansion_, xp).predict(R)
+        E32, F32 = DeviceExpansion(model.expansion_, xp, "float32").predict(R)
+        rows[name] = {"model_force_mae": float(np.abs(F64 - F_ref).mean()),
+                      "float32_force_mae_vs_float64": float(np.abs(F32 - F64).mean()),
+                      "float32_force_max_vs_float64": float(np.abs(F32 - F64).max()),
+                      "float32_energy_max_vs_float64": float(np.abs(E32 - E64).max())}
+        print(f"float32 {name}: {rows[name]}", flush=True)
+    return rows
+
+
+def roofline(args):
+    cupy = _cupy()
+    if cupy is None:
+        return {}
+    sync = cupy.cuda.Device().synchronize
+    a = cupy.ones(2**27)                       # 1 GiB
+    b = cupy.empty_like(a)
+    t = median_time(lambda: cupy.copyto(b, a), args.repeats, sync)
+    n = 8192
+    x, y = cupy.random.standard_normal((n, n)), cupy.random.standard_normal((n, n))
+    t_mm = median_time(lambda: x @ y, args.repeats, sync)
+    out = {"copy_GB_per_s": 2 * a.nbytes / t / 1e9, "dgemm_TFLOP_per_s": 2 * n**3 / t_mm / 1e12,
+           "device": cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()}
+    print(f"roofline: {out}", flush=True)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", required=True, help="trained model cache (.h5)")
+    p.add_argument("--n-train", type=int, default=500)
+    p.add_argument("--sigma", type=float, default=10.0)
+    p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--n-cg", type=int, default=500)
+    p.add_argument("--replicas", type=int, default=1000)
+    p.add_argument("--md-steps", type=int, default=2000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    model, ds = trained_model(args)
+    result = {"args": vars(args), "machine": platform.processor() or platform.machine(),
+              "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                         "NUMBA_NUM_THREADS")},
+              "roofline": roofline(args),
+              "prediction": prediction(model, ds.R[-args.batch:], args),
+              "kernel_product": kernel_product(ds, args),
+              "float32": float32_error(model, ds, args),
+              "md": md(model, ds, args)}
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
