@@ -13,13 +13,9 @@ from functools import cache
 
 import numpy as np
 
-from gdmlx.errors import InputError
+from gdmlx.errors import BackendUnavailableError, InputError
 
 BACKENDS = ("cpu", "gpu", "auto")
-
-
-class BackendUnavailableError(RuntimeError):
-    """The GPU backend was asked for, but CuPy or a CUDA device is missing."""
 
 
 @cache

@@ -20,5 +20,9 @@ class InsufficientMemoryError(MemoryError):
     """A dense computation would not fit in the memory budget."""
 
 
+class BackendUnavailableError(RuntimeError):
+    """The GPU backend was asked for, but CuPy or a CUDA device is missing."""
+
+
 class EnergyConsistencyWarning(UserWarning):
     """Training energies and forces do not look like a function and its negative gradient."""

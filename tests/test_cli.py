@@ -53,6 +53,16 @@ def test_train_test_info_md(toy_npz, tmp_path, capsys):
     assert gdmlx.md.read_trajectory(tmp_path / "r.h5")["positions"].shape == (10, 4, 5, 3)
 
 
+def test_gpu_backend_without_a_gpu_is_a_message(toy_npz, tmp_path, capsys, monkeypatch):
+    import gdmlx.backend
+    monkeypatch.setattr(gdmlx.backend, "_cupy", lambda: None)
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["md", str(model), "--steps", "20", "--replicas", "2", "--backend", "gpu"]) == 2
+    assert "needs CuPy and a CUDA device" in capsys.readouterr().err
+
+
 def test_errors_are_messages_not_tracebacks(toy_npz, tmp_path, capsys):
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"junk")

@@ -6,7 +6,7 @@ import sys
 
 from gdmlx._version import __version__
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
-from gdmlx.errors import InputError, InsufficientMemoryError, ModelFileError
+from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
 
 SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, validate, info)
 
@@ -28,7 +28,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("gdmlx: interrupted", file=sys.stderr)
         return 130
-    except (InputError, ModelFileError, InsufficientMemoryError, FileNotFoundError, ValueError) as exc:
+    except (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
+            FileNotFoundError, ValueError) as exc:
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
