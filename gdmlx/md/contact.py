@@ -22,6 +22,7 @@ import numba
 import numpy as np
 from ase.data.vdw_alvarez import vdw_radii
 
+from gdmlx.backend import array_module
 from gdmlx.md.domain import OUTSIDE_FACTOR, model_floors
 
 WALL_K_EV = 1.0       # stiffness k, eV / A^3: 1 eV (23 kcal/mol) at 1 A inside the onset
@@ -64,10 +65,11 @@ def wall_energy_forces_batch(q, S, r0, k=WALL_K_EV):
     """Wall energies (n,) [eV] and forces (n, N, 3) [eV/A] of positions ``q`` (n, N, 3) [A],
     with the wall pairs as incidence matrix ``S`` (P, N) (:func:`gdmlx.kernels.pair_arrays.incidence`)
     and onsets ``r0`` (P,): whole-array operations on q's array module (the replica engine)."""
+    xp = array_module(q)
     diff = S @ q                                        # (n, P, 3): r_i - r_j
     r = (diff * diff).sum(axis=2) ** 0.5
-    depth = (r0 - r).clip(0.0, None)
-    f = 3.0 * k * depth * depth / r.clip(1e-12, None)   # |F| / r, pushing the pair apart
+    depth = xp.maximum(r0 - r, 0.0)
+    f = 3.0 * k * depth * depth / xp.maximum(r, 1e-12)  # |F| / r, pushing the pair apart
     return k * (depth ** 3).sum(axis=1), S.T @ (f[:, :, None] * diff)
 
 

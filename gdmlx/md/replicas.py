@@ -75,7 +75,7 @@ class ReplicaSimulation:
         if v is None:
             v = np.stack([thermal_velocities(self.z, r, masses, temperature_K, self.rng) for r in q])
         # device Langevin noise: its own generator, seeded from the host one
-        self.noise_rng = self.rng if xp is np else xp.random.default_rng(int(self.rng.integers(2**63)))
+        self.noise_rng = self.rng if xp is np else xp.random.RandomState(int(self.rng.integers(2**63)))
         self.m_tot = float(masses.sum())
         self.masses = xp.asarray(masses)[:, None]
         self.inv_m = 1.0 / self.masses
