@@ -2,7 +2,8 @@
 
 ``backend`` is ``"cpu"``, ``"gpu"`` or ``"auto"`` (the GPU when CuPy is installed and sees
 a device, else the CPU). CuPy is imported only when a GPU is asked for, so gdmlx installs
-and runs without it (``pip install gdmlx[gpu]`` adds it).
+and runs without it (``pip install gdmlx[gpu]`` adds it for CUDA 12, ``gdmlx[gpu-cuda13]``
+for CUDA 13).
 
 The GPU code paths are written once with whole-array operations on an *array module*
 ``xp`` (numpy or cupy, see :func:`array_module`); run with numpy they are the CPU-side
@@ -53,8 +54,8 @@ def resolve_backend(name):
         return "cpu"
     raise BackendUnavailableError(
         "backend='gpu' needs CuPy and a CUDA device: install it with "
-        "pip install 'gdmlx[gpu]' (CUDA 12), check that nvidia-smi sees a GPU, "
-        "or use backend='cpu' / 'auto'")
+        "pip install 'gdmlx[gpu]' (CUDA 12) or 'gdmlx[gpu-cuda13]' (CUDA 13), check that "
+        "nvidia-smi sees a GPU, or use backend='cpu' / 'auto'")
 
 
 def backend_module(name):
