@@ -12,8 +12,10 @@ class ComputeOptions:
     Attributes
     ----------
     memory_limit_gb : float or None
-        Largest dense matrix the analytic solver may allocate, in GB (1e9 bytes).
-        None: 90 % of the memory available when training starts.
+        Memory the analytic solver's system may take, in GB (1e9 bytes): the lower triangle
+        of its matrix (the only part written) and the assembly's work arrays
+        (:func:`gdmlx.solvers.analytic_memory_bytes`). None: 90 % of the memory available
+        when training starts.
     batch_size : int or None
         Geometries per chunk in batched prediction. None: sized so that the chunk's
         (batch x training points) work arrays stay near 32 MB.

@@ -96,9 +96,10 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
             bases = None
     size = training_matrix_size(M, N, with_e, None if bases is None else bases.shape[2])
     if solver == "auto":
-        solver = "analytic" if analytic_memory_bytes(size) <= memory_budget_bytes(options.memory_limit_gb) else "cg"
+        fits = analytic_memory_bytes(size, M, triangle=True) <= memory_budget_bytes(options.memory_limit_gb)
+        solver = "analytic" if fits else "cg"
     if solver == "analytic":
-        check_analytic_fits(size, options.memory_limit_gb)
+        check_analytic_fits(size, options.memory_limit_gb, M, triangle=True)
     elif with_e:
         raise ValueError("energy labels in the linear system need solver='analytic' for now")
     if with_e and data.perms is not None:

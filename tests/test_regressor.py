@@ -128,6 +128,20 @@ def test_refuses_matrix_larger_than_memory_budget(toy_data):
         gdmlx.GDMLRegressor(options=opts).fit(R[:20], F[:20], E[:20], z=z)
 
 
+def test_auto_counts_only_the_lower_triangle_the_analytic_solver_writes():
+    """5040 rows: the whole matrix (203 MB) is over a 200 MB budget, what the solver writes
+    (the triangle, diagonal blocks, the assembly's products: 195 MB) is not, so "auto"
+    solves analytically."""
+    from gdmlx.solvers import analytic_memory_bytes
+    R = toy_geometries(560, seed=9)
+    E, F = toy_energy_forces(R)
+    assert analytic_memory_bytes(5040) > 200e6 > analytic_memory_bytes(5040, 560, triangle=True)
+    opts = gdmlx.ComputeOptions(memory_limit_gb=0.2)
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="auto", options=opts).fit(
+        R, F, E, z=np.array([6, 6, 8, 6, 1]))
+    assert model.fit_info_["solver"] == "analytic" and model.fit_info_["system_rows"] == 5040
+
+
 def test_cg_solver_agrees_with_analytic(toy_data, tmp_path):
     R, F, E, z = toy_data
     exact = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z)
