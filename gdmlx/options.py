@@ -28,7 +28,7 @@ class ComputeOptions:
         Iterative solver: iteration cap.
     preconditioner_points : int or None
         Iterative solver: training points in the Nystrom preconditioner. None: a quarter of
-        them, fewer if its two (3NM x 3Nk) matrices would exceed a third of the memory budget.
+        them, fewer if its (3NM x 3Nk) matrix would exceed a sixth of the memory budget.
     cg_checkpoint : str or None
         Iterative solver: file to save the CG state to every 20 iterations, and to resume from.
     backend : {"cpu", "gpu", "auto"}

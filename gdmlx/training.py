@@ -156,7 +156,9 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     k = options.preconditioner_points
     if k is None:
         per_point = NystromPreconditioner.memory_bytes(M, data.n_atoms, 1)
-        k = max(1, int(min(M // 4, memory_budget_bytes(options.memory_limit_gb) / 3 / per_point)))
+        # a sixth of the budget: the choice of section 4's measurements, made when the
+        # preconditioner still held a second matrix of this size (its build time grows as k^2)
+        k = max(1, int(min(M // 4, memory_budget_bytes(options.memory_limit_gb) / 6 / per_point)))
     log.start(f"Nystrom preconditioner on {k} of {M} training points")
     op = ForceKernelOperator(data, sigma, lam, backend_module(options.backend))
     pc = NystromPreconditioner(data, sigma, lam, k)
