@@ -11,12 +11,12 @@ numba loop wakes its thread team, which then spins while the BLAS threads want t
 
 import argparse
 import json
-import time
 
 import numba
 import numpy as np
 
 import gdmlx
+from bench_gpu import median_time
 from gdmlx.kernel_data import KernelData
 from gdmlx.kernel_operator import ForceKernelOperator
 from gdmlx.kernels import descriptor as serial
@@ -54,16 +54,6 @@ def predict(exp, R, desc, scatter):
     return E, scatter(np.ascontiguousarray(fd), G, exp.pairs, exp.n_atoms)
 
 
-def timed(fn, calls):
-    fn()
-    t = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return float(np.median(t))
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
@@ -95,10 +85,10 @@ def main():
 
     rows = {"predict_serial": [], "predict_parallel": [], "cg_serial": [], "cg_parallel": []}
     for _ in range(args.rounds):
-        rows["predict_serial"].append(timed(lambda: predict(exp, R, serial.descriptor_batch, serial.scatter_batch), args.calls))
-        rows["predict_parallel"].append(timed(lambda: predict(exp, R, descriptor_batch_parallel, scatter_batch_parallel), args.calls))
-        rows["cg_serial"].append(timed(lambda: op.matvec(v), args.calls))
-        rows["cg_parallel"].append(timed(matvec_parallel, args.calls))
+        rows["predict_serial"].append(median_time(lambda: predict(exp, R, serial.descriptor_batch, serial.scatter_batch), args.calls))
+        rows["predict_parallel"].append(median_time(lambda: predict(exp, R, descriptor_batch_parallel, scatter_batch_parallel), args.calls))
+        rows["cg_serial"].append(median_time(lambda: op.matvec(v), args.calls))
+        rows["cg_parallel"].append(median_time(matvec_parallel, args.calls))
     med = {k: float(np.median(t)) for k, t in rows.items()}
     out = {"batch": args.batch, "n_cg": args.n_cg, "median_s": med, "rounds": rows,
            "predict_geometries_per_s": {k: args.batch / med[f"predict_{k}"] for k in ("serial", "parallel")},
