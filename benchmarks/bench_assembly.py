@@ -23,8 +23,8 @@ import numpy as np
 import gdmlx
 from gdmlx.descriptor import all_pairs
 from gdmlx.kernel_data import KernelData
-from gdmlx.rigid import internal_bases
-from gdmlx.training import assemble_internal_matrix, assemble_kernel_matrix
+from gdmlx.rigid import InternalCoordinates
+from gdmlx.training import assemble_kernel_matrix
 
 
 def main():
@@ -50,12 +50,10 @@ def main():
     fill = subprocess.run([sys.executable, __file__, "--data", args.data, "--fill-n", str(n)],
                           capture_output=True, text=True, check=True)
     data = KernelData(R, all_pairs(R.shape[1]))
-    bases = internal_bases(R)           # computed before assembly in training, too
+    keep = InternalCoordinates(R).keep if args.internal else None   # before assembly in training, too
 
     def assemble(d):
-        if args.internal:
-            return assemble_internal_matrix(d, bases[:d.n_train], 10.0, False)
-        return assemble_kernel_matrix(d, 10.0, False)
+        return assemble_kernel_matrix(d, 10.0, False, None if keep is None else keep[:d.n_train])
 
     assemble(KernelData(R[:2], data.pairs))     # load compiled code
     out = {"data": args.data, "n_train": args.n_train, "internal": args.internal,

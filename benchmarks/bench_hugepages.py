@@ -33,16 +33,16 @@ def child(mode, what, gb, data, n_train):
     from gdmlx import training
     from gdmlx.descriptor import all_pairs
     from gdmlx.kernel_data import KernelData
-    from gdmlx.rigid import internal_bases
+    from gdmlx.rigid import InternalCoordinates
     ds = gdmlx.load_dataset(data)
     R = ds.R[np.random.default_rng(0).permutation(len(ds.R))[:n_train]]
     pairs = all_pairs(R.shape[1])
-    bases = internal_bases(R)
-    training.assemble_internal_matrix(KernelData(R[:10], pairs, None), bases[:10], 10.0, False)  # compile
+    keep = InternalCoordinates(R).keep
+    training.assemble_kernel_matrix(KernelData(R[:10], pairs, None), 10.0, False, keep[:10])  # compile
     if what == "assembly-numpy-empty":
         training.large_zeros = lambda shape: np.empty(shape)
     t = time.perf_counter()
-    training.assemble_internal_matrix(KernelData(R, pairs, None), bases, 10.0, False)
+    training.assemble_kernel_matrix(KernelData(R, pairs, None), 10.0, False, keep)
     return time.perf_counter() - t
 
 

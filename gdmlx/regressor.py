@@ -32,8 +32,8 @@ class GDMLRegressor(BaseEstimator):
     lam : float
         Regularisation added to the kernel diagonal (labels are scaled to unit std).
     solver : {"analytic", "cg", "auto"}
-        Linear solver: dense Cholesky factorisation (in the training geometries' internal
-        subspaces, see :mod:`gdmlx.rigid`; memory 8 (M(3N-6))^2 bytes), matrix-free
+        Linear solver: dense Cholesky factorisation (without the training geometries' rigid
+        motions, see :mod:`gdmlx.rigid`; memory 4 (M(3N-6))^2 bytes), matrix-free
         conjugate gradient with a Nystrom preconditioner (for systems too large to store),
         or "auto": analytic when its matrix fits in the memory budget.
     pairs : (D, 2) array of int or None

@@ -1,20 +1,34 @@
-"""Rigid motions and the internal subspace of a geometry.
+"""Rigid motions, and the internal coordinates the training system is solved in.
 
 Translations and rotations change no interatomic distance, so they lie in the null space of
 the descriptor's Jacobian (``J_m t = 0`` for every rigid motion t of geometry m). The force
 kernel blocks ``K_mn = J_m^T H J_n`` vanish on them from both sides, and the training system
 ``(K + lam I) alpha = y`` splits exactly into an internal part, orthogonal to the rigid
 motions, and a rigid part ``lam alpha_rigid = y_rigid`` that no prediction sees (predictions
-use ``beta_m = J_m alpha_m``). Solving only the internal part, with orthonormal bases P_m of
-each geometry's internal subspace,
+use ``beta_m = J_m alpha_m``). With orthonormal bases P_m (3N, r) of the internal subspaces
+the internal part is
 
     (P^T K P + lam I) b = P^T y,   alpha = P b,
 
-gives the same model from a system of M (3N - 6) rows instead of 3NM: its Cholesky
-factorisation costs ((3N - 6) / 3N)^3 as much (0.65 for toluene, N = 15).
+M (3N - 6) rows instead of 3NM: its Cholesky factorisation costs ((3N - 6) / 3N)^3 as much.
+
+Building ``P^T K P`` costs dense products (O(N^4) per block). Dropping 6 Cartesian
+coordinates per geometry costs nothing: with ``Q_m`` (3N, r) selecting the kept coordinates
+and ``W_m = Q_m^T P_m`` (r, r, invertible when the dropped coordinates can tell the six
+rigid motions apart), ``Q_m^T K_mn Q_n = W_m (P_m^T K_mn P_n) W_n^T`` because K_mn maps into
+and reads from the internal subspaces only. Substituting ``b = W^T c`` and multiplying by W,
+
+    (Q^T K Q + lam W W^T) c = Q^T Pi y,   alpha = Pi Q c,
+
+with ``Pi = P P^T = I - U U^T`` the projector off the rigid motions (U their orthonormal
+basis) and ``W W^T = I - (Q^T U)(Q^T U)^T`` per geometry: the same solution, from a matrix
+whose entries are entries of the full kernel matrix (:mod:`gdmlx.kernels.assembly`). The
+dropped coordinates are chosen per geometry by QR with column pivoting on ``U_m^T``, which
+keeps ``W_m`` well conditioned.
 """
 
 import numpy as np
+import scipy.linalg
 
 
 def rigid_motions(R):
@@ -34,27 +48,52 @@ def rigid_motions(R):
     return modes.reshape(M, 3 * N, 6)
 
 
-def internal_bases(R, rtol=1e-6):
-    """Orthonormal bases of the internal subspaces of geometries ``R`` (M, N, 3).
+class InternalCoordinates:
+    """The kept Cartesian coordinates of training geometries ``R`` (M, N, 3) and the
+    transformations between the full training system and the internal one (module doc).
 
-    Returns P (M, 3N, 3N - k): the columns of P_m are orthonormal and orthogonal to every
-    rigid motion of geometry m. k is the rank of the rigid motions (6, or 5 when a geometry
-    is linear: a rotation about its axis moves nothing), counting singular values above
-    ``rtol`` times the largest; the smallest rank over all geometries is used for all, so
-    that every geometry has the same number of rows in the system.
+    ``rigid`` (M, 3N, k): orthonormal bases of the rigid motions. k is their rank (6, or 5
+    when a geometry is linear: a rotation about its axis moves nothing), counting singular
+    values above ``rtol`` times the largest; the smallest rank over all geometries is used
+    for all, so that every geometry keeps the same number of coordinates. ``keep`` (M, r):
+    the kept coordinate indices ``3 * atom + xyz`` of each geometry, increasing, r = 3N - k.
     """
-    U, s, _ = np.linalg.svd(rigid_motions(R), full_matrices=True)
-    k = int((s > rtol * s[:, :1]).sum(axis=1).min())
-    return np.ascontiguousarray(U[:, :, k:])
 
+    def __init__(self, R, rtol=1e-6):
+        M, N = R.shape[:2]
+        U, s, _ = np.linalg.svd(rigid_motions(R), full_matrices=False)
+        k = int((s > rtol * s[:, :1]).sum(axis=1).min())
+        self.rigid = np.ascontiguousarray(U[:, :, :k])
+        keep = np.empty((M, 3 * N - k), dtype=np.int64)
+        for m in range(M):
+            _, _, pivots = scipy.linalg.qr(self.rigid[m].T, mode="economic", pivoting=True)
+            keep[m] = np.sort(pivots[k:])
+        self.keep = keep
 
-def projection_pays(n_train, n_atoms, n_internal, n_pairs):
-    """Whether solving in the internal subspaces is cheaper than the full system.
+    @property
+    def n_kept(self):
+        """r, the kept coordinates per geometry."""
+        return self.keep.shape[1]
 
-    The projected matrix costs a product of (M r x D) panels, about (M r)^2 D flops for its
-    lower triangle (r = ``n_internal`` rows per geometry); it saves ((3NM)^3 - (rM)^3) / 3
-    flops of Cholesky factorisation. Counted twice, since the panels are narrower than the
-    factorisation's and run less efficiently.
-    """
-    full, internal = 3 * n_atoms * n_train, n_internal * n_train
-    return (full ** 3 - internal ** 3) / 3 > 2 * internal ** 2 * n_pairs
+    def remove_rigid(self, v):
+        """``Pi v`` for per-geometry vectors v (M, 3N)."""
+        return v - np.einsum("mpk,mk->mp", self.rigid, np.einsum("mpk,mp->mk", self.rigid, v))
+
+    def labels(self, y):
+        """Force labels y (M, 3N) -> the internal system's right-hand side ``Q^T Pi y``, (M r,)."""
+        return np.take_along_axis(self.remove_rigid(y), self.keep, axis=1).ravel()
+
+    def coefficients(self, c):
+        """The internal system's solution c (M r,) -> force coefficients ``Pi Q c``, (M, 3N)."""
+        M = self.keep.shape[0]
+        alpha = np.zeros((M, self.rigid.shape[1]))
+        np.put_along_axis(alpha, self.keep, c.reshape(M, -1), axis=1)
+        return self.remove_rigid(alpha)
+
+    def subtract_rigid_regularisation(self, K, lam):
+        """Subtract ``lam (Q^T U)(Q^T U)^T`` from the diagonal blocks of ``K`` (>= M r square),
+        in place, so that the solver's ``+ lam I`` makes them ``+ lam W W^T``."""
+        r = self.n_kept
+        for m, (keep, U) in enumerate(zip(self.keep, self.rigid)):
+            Uk = U[keep]
+            K[m * r:(m + 1) * r, m * r:(m + 1) * r] -= lam * (Uk @ Uk.T)

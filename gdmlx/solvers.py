@@ -40,18 +40,17 @@ def large_zeros(shape):
     return np.frombuffer(memory, dtype=np.float64).reshape(shape)
 
 
-def analytic_memory_bytes(n_rows, n_train=0, triangle=False):
+def analytic_memory_bytes(n_rows, block_rows=0, triangle=False):
     """Bytes an analytic solve of an ``n_rows`` system needs: the whole float64 matrix, or
     with ``triangle`` what GDML training writes, the only memory that gets backed
-    (:func:`large_zeros`): the lower triangle, the upper halves of the diagonal blocks that
-    the assembly's panel products (:func:`lower_gram`) fill, a partial page per row, the
-    assembly's (rows x ``n_train``) products, and 5 %. Peak growth of fits measured against
-    the unpadded sum (benchmarks/README.md section 8, ``bench_analytic_memory.py``): ethanol
-    1000 points (21000 rows) 2145 of 2190 MB, aspirin 500 points (28500 rows) 3712 of 3713 MB.
+    (:func:`large_zeros`): the lower triangle, the upper halves of the diagonal blocks of
+    ``block_rows`` rows (one per training point) that the assembly writes whole, a partial
+    page per row, and 5 %. Peak growth of fits measured against this estimate:
+    benchmarks/README.md section 8, ``bench_analytic_memory.py``.
     """
     if not triangle:
         return 8 * n_rows * n_rows
-    per_row = 4 * _BLOCK + 4096 + 8 * n_train
+    per_row = 4 * block_rows + 4096
     return int(1.05 * (4 * n_rows * (n_rows + 1) + per_row * n_rows))
 
 
@@ -60,10 +59,10 @@ def memory_budget_bytes(memory_limit_gb=None):
     return memory_limit_gb * 1e9 if memory_limit_gb is not None else 0.9 * available_memory_bytes()
 
 
-def check_analytic_fits(n_rows, memory_limit_gb=None, n_train=0, triangle=False):
+def check_analytic_fits(n_rows, memory_limit_gb=None, block_rows=0, triangle=False):
     """Raise InsufficientMemoryError if the dense system would not fit in the budget
     (arguments as in :func:`analytic_memory_bytes`)."""
-    need = analytic_memory_bytes(n_rows, n_train, triangle)
+    need = analytic_memory_bytes(n_rows, block_rows, triangle)
     limit = memory_budget_bytes(memory_limit_gb)
     if need > limit:
         raise InsufficientMemoryError(

@@ -21,18 +21,12 @@ from gdmlx.kernels.assembly import (
     assemble_force_blocks,
     assemble_symmetric_force_blocks,
 )
-from gdmlx.kernels.internal_assembly import (
-    finish_internal_blocks,
-    internal_energy_rows,
-    internal_jacobians,
-)
 from gdmlx.nystrom import NystromPreconditioner
-from gdmlx.rigid import internal_bases, projection_pays
+from gdmlx.rigid import InternalCoordinates
 from gdmlx.solvers import (
     analytic_memory_bytes,
     check_analytic_fits,
     large_zeros,
-    lower_gram,
     memory_budget_bytes,
     solve_cholesky_lower,
 )
@@ -45,34 +39,21 @@ def training_matrix_size(n_train, n_atoms, use_energy_labels, rows_per_point=Non
     return n_train * (rows + (1 if use_energy_labels else 0))
 
 
-def assemble_kernel_matrix(data, sigma, use_energy_labels):
-    """Lower triangle of the training matrix for :class:`KernelData` ``data`` (see
-    :mod:`gdmlx.kernels.assembly`)."""
-    size = training_matrix_size(data.n_train, data.n_atoms, use_energy_labels)
+def assemble_kernel_matrix(data, sigma, use_energy_labels, keep=None):
+    """Lower triangle of the training matrix for :class:`KernelData` ``data`` on the
+    coordinates ``keep`` (M, r) of each training point, all 3N by default (see
+    :mod:`gdmlx.kernels.assembly`). Returns the (M r [+ M]) square matrix."""
+    if keep is None:
+        keep = np.tile(np.arange(3 * data.n_atoms, dtype=np.int64), (data.n_train, 1))
+    size = training_matrix_size(data.n_train, data.n_atoms, use_energy_labels, keep.shape[1])
     K = large_zeros((size, size))
     if data.perms is None:
-        assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, K)
+        assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, keep, K)
     else:
         Xall, Gall = data.stacked()
-        assemble_symmetric_force_blocks(Xall, Gall, data.pairs, data.perms, sigma, K)
+        assemble_symmetric_force_blocks(Xall, Gall, data.pairs, data.perms, sigma, keep, K)
     if use_energy_labels:
-        assemble_energy_rows(data.X, data.G, data.pairs, data.n_atoms, sigma, K)
-    return K
-
-
-def assemble_internal_matrix(data, bases, sigma, use_energy_labels, panel_rows=2048):
-    """Lower triangle of the training matrix projected on the internal subspaces ``bases``
-    (M, 3N, r) (:mod:`gdmlx.rigid`, :mod:`gdmlx.kernels.internal_assembly`), without
-    permutations. Returns the (M r [+ M]) square matrix."""
-    M, r = data.n_train, bases.shape[2]
-    n = M * r
-    K = large_zeros((training_matrix_size(M, data.n_atoms, use_energy_labels, r),) * 2)
-    A = internal_jacobians(data.G, data.pairs, bases).reshape(n, -1)
-    lower_gram(A, K[:n, :n], panel_rows)
-    Y = A @ data.X.T
-    finish_internal_blocks(data.X, Y, sigma, K)
-    if use_energy_labels:
-        internal_energy_rows(data.X, Y, sigma, K)
+        assemble_energy_rows(data.X, data.G, data.pairs, data.n_atoms, sigma, keep, K)
     return K
 
 
@@ -89,17 +70,14 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     M, N = R.shape[:2]
     with_e = use_energy_labels and E is not None
     data = KernelData(R, pairs, perms)
-    bases = None
-    if solver != "cg" and data.perms is None:
-        bases = internal_bases(R)
-        if not projection_pays(M, N, bases.shape[2], len(pairs)):
-            bases = None
-    size = training_matrix_size(M, N, with_e, None if bases is None else bases.shape[2])
+    coords = InternalCoordinates(R) if solver != "cg" else None
+    r = 3 * N if coords is None else coords.n_kept
+    size = training_matrix_size(M, N, with_e, r)
     if solver == "auto":
-        fits = analytic_memory_bytes(size, M, triangle=True) <= memory_budget_bytes(options.memory_limit_gb)
+        fits = analytic_memory_bytes(size, r, triangle=True) <= memory_budget_bytes(options.memory_limit_gb)
         solver = "analytic" if fits else "cg"
     if solver == "analytic":
-        check_analytic_fits(size, options.memory_limit_gb, M, triangle=True)
+        check_analytic_fits(size, options.memory_limit_gb, r, triangle=True)
     elif with_e:
         raise ValueError("energy labels in the linear system need solver='analytic' for now")
     if with_e and data.perms is not None:
@@ -111,7 +89,7 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     if with_e:
         y = np.concatenate([y, (E - e_mean) / y_std])
     if solver == "analytic":
-        sol, info = _solve_analytic(data, sigma, lam, y, with_e, options, bases)
+        sol, info = _solve_analytic(data, sigma, lam, y, with_e, options, coords)
     else:
         sol, info = _solve_cg(data, sigma, lam, y, with_e, options)
     info["solver"] = solver
@@ -127,27 +105,20 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     return expansion, alphas, info
 
 
-def _solve_analytic(data, sigma, lam, y, with_e, options, bases):
-    """Dense Cholesky solve, in the internal subspaces when ``bases`` (M, 3N, r) is given
-    (the same solution; the rigid part of ``y``, which no prediction sees, is dropped)."""
+def _solve_analytic(data, sigma, lam, y, with_e, options, coords):
+    """Dense Cholesky solve in the internal coordinates ``coords`` (:mod:`gdmlx.rigid`; the
+    same solution as the full system's, whose rigid part no prediction sees)."""
     log = _Stages(options.verbose)
-    M, n3 = data.n_train, 3 * data.n_atoms
-    if bases is None:
-        log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
-        K = assemble_kernel_matrix(data, sigma, with_e)
-    else:
-        y_forces = np.einsum("mpr,mp->mr", bases, y[:M * n3].reshape(M, n3)).ravel()
-        y = np.concatenate([y_forces, y[M * n3:]])
-        log.start(f"assembling the {len(y)} x {len(y)} kernel matrix (internal coordinates)")
-        K = assemble_internal_matrix(data, bases, sigma, with_e)
+    M, n3, r = data.n_train, 3 * data.n_atoms, coords.n_kept
+    y = np.concatenate([coords.labels(y[:M * n3].reshape(M, n3)), y[M * n3:]])
+    log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
+    K = assemble_kernel_matrix(data, sigma, with_e, coords.keep)
+    coords.subtract_rigid_regularisation(K, lam)
     t_assemble = log.stop()
     log.start("Cholesky solve")
     sol = solve_cholesky_lower(K, y, lam, log.progress)
     info = {"t_assemble_s": t_assemble, "t_solve_s": log.stop(), "system_rows": len(y)}
-    if bases is not None:
-        b = sol[:M * bases.shape[2]].reshape(M, -1)
-        sol = np.concatenate([np.einsum("mpr,mr->mp", bases, b).ravel(), sol[M * bases.shape[2]:]])
-    return sol, info
+    return np.concatenate([coords.coefficients(sol[:M * r]).ravel(), sol[M * r:]]), info
 
 
 def _solve_cg(data, sigma, lam, y, with_e, options):

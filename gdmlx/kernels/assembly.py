@@ -8,8 +8,10 @@ The force-force block of training points m and n (3N x 3N) is
 one 3x3 outer product ``g_m,k g_n,k^T`` per pair k = (i, j), added to atom blocks (i, i)
 and (j, j) and subtracted from (i, j) and (j, i): O(N^2) work per block instead of O(N^4).
 
-Only the lower triangle (row >= column) of the matrix is written; rows and columns are
-ordered ``m * 3N + 3 * atom + xyz``, with optional energy rows ``3NM + m`` after them.
+Only the lower triangle (row >= column) of the matrix is written. The matrix has the rows
+and columns of the coordinates ``keep`` (M, r) that each training point keeps (all 3N, or
+the internal coordinates of :mod:`gdmlx.rigid`), ordered ``m * r + i`` for coordinate
+``keep[m, i] = 3 * atom + xyz``, with optional energy rows ``M r + m`` after them.
 """
 
 import numba
@@ -67,18 +69,29 @@ def _fill_block(X, G, pairs, m, n, sigma, K, r0, q0, u_m, u_n):
                 K[r0 + j + a, q0 + i + c] -= v
 
 
+@numba.njit(cache=True, inline="always")
+def _copy_kept(S, keep_m, keep_n, K, r0, q0):
+    """``K[r0 + i, q0 + j] = S[keep_m[i], keep_n[j]]``: the kept rows and columns of a block."""
+    for i in range(keep_m.shape[0]):
+        row = S[keep_m[i]]
+        for j in range(keep_n.shape[0]):
+            K[r0 + i, q0 + j] = row[keep_n[j]]
+
+
 @numba.njit(cache=True, parallel=True)
-def assemble_force_blocks(X, G, pairs, n_atoms, sigma, K):
+def assemble_force_blocks(X, G, pairs, n_atoms, sigma, keep, K):
     """Write the force-force blocks K_mn (m >= n) into the lower triangle of ``K``.
 
-    X (M, D) training descriptors, G (M, D, 3) their Jacobians, pairs (D, 2) int64,
-    K (>= 3NM, >= 3NM) C-contiguous float64, written in place.
+    X (M, D) training descriptors, G (M, D, 3) their Jacobians, pairs (D, 2) int64, keep
+    (M, r) int64 the coordinates kept, K (>= M r, >= M r) C-contiguous float64, in place.
     """
-    M = X.shape[0]
+    M, r = keep.shape
     n3 = 3 * n_atoms
     for b in numba.prange(M * (M + 1) // 2):
         m, n = lower_triangle_block(b)
-        _fill_block(X, G, pairs, m, n, sigma, K, m * n3, n * n3, np.empty(n3), np.empty(n3))
+        S = np.empty((n3, n3))
+        _fill_block(X, G, pairs, m, n, sigma, S, 0, 0, np.empty(n3), np.empty(n3))
+        _copy_kept(S, keep[m], keep[n], K, m * r, n * r)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -93,24 +106,23 @@ def assemble_force_columns(X, G, pairs, n_atoms, sigma, cols, K):
 
 
 @numba.njit(cache=True, parallel=True)
-def assemble_energy_rows(X, G, pairs, n_atoms, sigma, K):
-    """Write the energy rows (index 3NM + m) of the lower triangle of ``K``.
+def assemble_energy_rows(X, G, pairs, n_atoms, sigma, keep, K):
+    """Write the energy rows (index M r + m) of the lower triangle of ``K``.
 
     Energy-force entries ``Cov(E_m, F_n) = -c2 (J_n^T d)^T`` for all n and energy-energy
     entries ``phi(d)`` for n <= m, with ``d = x_m - x_n``. Shapes as in
-    :func:`assemble_force_blocks`; K must be (3NM + M) square.
+    :func:`assemble_force_blocks`; K must be (M r + M) square.
     """
-    M = X.shape[0]
-    n3 = 3 * n_atoms
-    e0 = M * n3
+    M, r = keep.shape
+    e0 = M * r
     for m in numba.prange(M):
-        u_n = np.empty(n3)
+        u_n = np.empty(3 * n_atoms)
         for n in range(M):
             d = X[m] - X[n]
             phi, c2, _ = matern_terms_jit(np.dot(d, d), sigma)
             _project(d, G[n], pairs, u_n)
-            for q in range(n3):
-                K[e0 + m, n * n3 + q] = -c2 * u_n[q]
+            for j in range(r):
+                K[e0 + m, n * r + j] = -c2 * u_n[keep[n, j]]
             if n <= m:
                 K[e0 + m, e0 + n] = phi
 
@@ -140,15 +152,18 @@ def _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, r0, q0, S, u
 
 
 @numba.njit(cache=True, parallel=True)
-def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, K):
-    """Lower triangle of the permutation-summed force kernel (see :func:`_fill_symmetric_block`)."""
+def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, keep, K):
+    """Lower triangle of the permutation-summed force kernel (see :func:`_fill_symmetric_block`)
+    on the coordinates ``keep`` (M, r)."""
     P, N = perms.shape
-    M = Xall.shape[0] // (P + 1)
+    M, r = keep.shape
     n3 = 3 * N
     for b in numba.prange(M * (M + 1) // 2):
         m, n = lower_triangle_block(b)
-        _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, m * n3, n * n3,
+        S = np.empty((n3, n3))
+        _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, S, 0, 0,
                               np.empty((n3, n3)), np.empty(n3), np.empty(n3))
+        _copy_kept(S, keep[m], keep[n], K, m * r, n * r)
 
 
 @numba.njit(cache=True, parallel=True)
