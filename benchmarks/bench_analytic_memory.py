@@ -17,7 +17,6 @@ import json
 import resource
 import time
 
-import numpy as np
 
 import gdmlx
 
