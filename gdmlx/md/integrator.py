@@ -29,7 +29,7 @@ from gdmlx.md.domain import frame_outside
 OK, TOO_CLOSE, BOND_BROKEN, ENERGY_JUMP, NOT_FINITE = 0, 1, 2, 3, 4
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def group_forces(group, q, r_scale, e_scale, ws, F):
     """Energy (eV) of force group ``group`` at positions ``q`` (N, 3) [A]; forces into ``F`` [eV/A].
     ``ws`` are the work arrays from :func:`workspaces`."""
@@ -47,7 +47,7 @@ def workspaces(groups):
     return work_arrays(max(g[0].shape[0] for g in groups))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def group_energy(groups, l, q, r_scale, e_scale, ws, wall, F):
     """Energy [eV] of group ``l`` at ``q``, forces into ``F`` (N, 3) [eV/A]; group 0 (the one
     evaluated every step) carries the contact wall ``wall = (wall_pairs, wall_r0, wall_k)``."""
@@ -80,9 +80,29 @@ def _domain_status(q, r_min, bonds, bond_max):
 
 @numba.njit(cache=True)
 def _kick(v, F, inv_m, h):
+    """``v += h F / m`` for (N, 3) arrays."""
     for i in range(v.shape[0]):
         for k in range(3):
             v[i, k] += h * F[i, k] * inv_m[i]
+
+
+# The loops below are written out: numba's whole-array forms (``q += h * v``,
+# ``out_q[i] = q``) compile a shape-mismatch error message, which took 4.6 s of run_chunk's
+# 9.7 s first compilation.
+@numba.njit(cache=True)
+def _axpy(y, h, x):
+    """``y += h x`` for (N, 3) arrays."""
+    for i in range(y.shape[0]):
+        for k in range(3):
+            y[i, k] += h * x[i, k]
+
+
+@numba.njit(cache=True)
+def _copy(y, x):
+    """``y[:] = x`` for (N, 3) arrays."""
+    for i in range(y.shape[0]):
+        for k in range(3):
+            y[i, k] = x[i, k]
 
 
 @numba.njit(cache=True)
@@ -129,11 +149,11 @@ def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps,
             if t % periods[l] == 0:
                 _kick(v, F[l], inv_m, 0.5 * dt * periods[l])
         if gamma > 0.0:
-            q += 0.5 * dt * v
+            _axpy(q, 0.5 * dt, v)
             _thermostat(v, masses, inv_m, c1, c2, kT, noise[s])
-            q += 0.5 * dt * v
+            _axpy(q, 0.5 * dt, v)
         else:
-            q += dt * v
+            _axpy(q, dt, v)
         status = _domain_status(q, r_min, bonds, bond_max)
         if status != OK:
             return status, s + 1, n_saved
@@ -147,8 +167,8 @@ def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps,
                 E[l] = E_new
                 _kick(v, F[l], inv_m, 0.5 * dt * periods[l])
         if (t + 1) % save_every == 0:
-            out_q[n_saved] = q
-            out_v[n_saved] = v
+            _copy(out_q[n_saved], q)
+            _copy(out_v[n_saved], v)
             out_epot[n_saved] = E.sum()
             ekin = 0.0
             for i in range(N):
