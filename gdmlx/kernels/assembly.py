@@ -34,6 +34,15 @@ def _project(d, G, pairs, u):
 
 
 @numba.njit(cache=True, inline="always")
+def _squared_norm(d):
+    """``d . d``, written out (``np.dot`` compiles numba's BLAS binding: 1.4 s on first use)."""
+    s = 0.0
+    for k in range(d.shape[0]):
+        s += d[k] * d[k]
+    return s
+
+
+@numba.njit(cache=True, inline="always")
 def lower_triangle_block(b):
     """Block index b -> (m, n) with n <= m, row-major over the lower triangle."""
     m = int((np.sqrt(8.0 * b + 1.0) - 1.0) / 2.0)
@@ -44,18 +53,21 @@ def lower_triangle_block(b):
     return m, b - m * (m + 1) // 2
 
 
+# The block writers below take int64 indices and write whole (3N, 3N) work blocks, which
+# callers copy into place: one compiled version each (every other argument type, a literal
+# 0 offset or a prange's unsigned index, compiled another, about 1 s each on first use).
 @numba.njit(cache=True)
-def _fill_block(X, G, pairs, m, n, sigma, K, r0, q0, u_m, u_n):
-    """Write the 3N x 3N block K_mn of training points m, n at ``K[r0:, q0:]``."""
+def _fill_block(X, G, pairs, m, n, sigma, K, u_m, u_n):
+    """Write the 3N x 3N block K_mn of training points m, n (int64) into ``K`` (3N, 3N)."""
     n3 = u_m.shape[0]
     d = X[m] - X[n]
-    _, c2, c1 = matern_terms_jit(np.dot(d, d), sigma)
+    _, c2, c1 = matern_terms_jit(_squared_norm(d), sigma)
     _project(d, G[m], pairs, u_m)
     _project(d, G[n], pairs, u_n)
     for p in range(n3):
         f = -c1 * u_m[p]
         for q in range(n3):
-            K[r0 + p, q0 + q] = f * u_n[q]
+            K[p, q] = f * u_n[q]
     for k in range(pairs.shape[0]):
         i = 3 * pairs[k, 0]
         j = 3 * pairs[k, 1]
@@ -63,10 +75,10 @@ def _fill_block(X, G, pairs, m, n, sigma, K, r0, q0, u_m, u_n):
             gm = c2 * G[m, k, a]
             for c in range(3):
                 v = gm * G[n, k, c]
-                K[r0 + i + a, q0 + i + c] += v
-                K[r0 + j + a, q0 + j + c] += v
-                K[r0 + i + a, q0 + j + c] -= v
-                K[r0 + j + a, q0 + i + c] -= v
+                K[i + a, i + c] += v
+                K[j + a, j + c] += v
+                K[i + a, j + c] -= v
+                K[j + a, i + c] -= v
 
 
 @numba.njit(cache=True, inline="always")
@@ -90,7 +102,7 @@ def assemble_force_blocks(X, G, pairs, n_atoms, sigma, keep, K):
     for b in numba.prange(M * (M + 1) // 2):
         m, n = lower_triangle_block(b)
         S = np.empty((n3, n3))
-        _fill_block(X, G, pairs, m, n, sigma, S, 0, 0, np.empty(n3), np.empty(n3))
+        _fill_block(X, G, pairs, m, n, sigma, S, np.empty(n3), np.empty(n3))
         _copy_kept(S, keep[m], keep[n], K, m * r, n * r)
 
 
@@ -99,10 +111,12 @@ def assemble_force_columns(X, G, pairs, n_atoms, sigma, cols, K):
     """Write the block columns of training points ``cols`` (k,): ``K`` (3NM, 3Nk) = K[:, cols]."""
     M = X.shape[0]
     n3 = 3 * n_atoms
+    every = np.arange(n3)
     for m in numba.prange(M):
-        u_m, u_n = np.empty(n3), np.empty(n3)
+        S, u_m, u_n = np.empty((n3, n3)), np.empty(n3), np.empty(n3)
         for c in range(cols.shape[0]):
-            _fill_block(X, G, pairs, m, cols[c], sigma, K, m * n3, c * n3, u_m, u_n)
+            _fill_block(X, G, pairs, np.int64(m), cols[c], sigma, S, u_m, u_n)
+            _copy_kept(S, every, every, K, m * n3, c * n3)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -119,7 +133,7 @@ def assemble_energy_rows(X, G, pairs, n_atoms, sigma, keep, K):
         u_n = np.empty(3 * n_atoms)
         for n in range(M):
             d = X[m] - X[n]
-            phi, c2, _ = matern_terms_jit(np.dot(d, d), sigma)
+            phi, c2, _ = matern_terms_jit(_squared_norm(d), sigma)
             _project(d, G[n], pairs, u_n)
             for j in range(r):
                 K[e0 + m, n * r + j] = -c2 * u_n[keep[n, j]]
@@ -128,9 +142,9 @@ def assemble_energy_rows(X, G, pairs, n_atoms, sigma, keep, K):
 
 
 @numba.njit(cache=True)
-def _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, r0, q0, S, u_m, u_n):
-    """Write ``sum_p K(x_m, x_n^p) P_p`` at ``K[r0:, q0:]``: the block of the kernel summed
-    over the permutations ``perms`` (P, N).
+def _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, S, u_m, u_n):
+    """Write ``sum_p K(x_m, x_n^p) P_p`` into ``K`` (3N, 3N): the block of the kernel summed
+    over the permutations ``perms`` (P, N), for int64 indices m, n.
 
     ``Xall`` (M + MP, D), ``Gall`` hold the M training points, then their permuted copies
     (point n, permutation p at row ``M + n P + p``); ``S`` is a (3N, 3N) work array.
@@ -139,16 +153,14 @@ def _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, r0, q0, S, u
     P, N = perms.shape
     M = Xall.shape[0] // (P + 1)
     n3 = 3 * N
-    for r in range(n3):
-        for q in range(n3):
-            K[r0 + r, q0 + q] = 0.0
+    K[:, :] = 0.0
     for p in range(P):
-        _fill_block(Xall, Gall, pairs, m, M + n * P + p, sigma, S, 0, 0, u_m, u_n)
+        _fill_block(Xall, Gall, pairs, m, M + n * P + p, sigma, S, u_m, u_n)
         for i in range(N):
-            col = q0 + 3 * perms[p, i]
+            col = 3 * perms[p, i]
             for c in range(3):
                 for r in range(n3):
-                    K[r0 + r, col + c] += S[r, 3 * i + c]
+                    K[r, col + c] += S[r, 3 * i + c]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -161,7 +173,7 @@ def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, keep, K):
     for b in numba.prange(M * (M + 1) // 2):
         m, n = lower_triangle_block(b)
         S = np.empty((n3, n3))
-        _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, S, 0, 0,
+        _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, S,
                               np.empty((n3, n3)), np.empty(n3), np.empty(n3))
         _copy_kept(S, keep[m], keep[n], K, m * r, n * r)
 
@@ -172,7 +184,9 @@ def assemble_symmetric_force_columns(Xall, Gall, pairs, perms, sigma, cols, K):
     P, N = perms.shape
     M = Xall.shape[0] // (P + 1)
     n3 = 3 * N
+    every = np.arange(n3)
     for m in numba.prange(M):
-        S, u_m, u_n = np.empty((n3, n3)), np.empty(n3), np.empty(n3)
+        out, S, u_m, u_n = np.empty((n3, n3)), np.empty((n3, n3)), np.empty(n3), np.empty(n3)
         for c in range(cols.shape[0]):
-            _fill_symmetric_block(Xall, Gall, pairs, perms, m, cols[c], sigma, K, m * n3, c * n3, S, u_m, u_n)
+            _fill_symmetric_block(Xall, Gall, pairs, perms, np.int64(m), cols[c], sigma, out, S, u_m, u_n)
+            _copy_kept(out, every, every, K, m * n3, c * n3)
