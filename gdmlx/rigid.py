@@ -22,7 +22,9 @@ and reads from the internal subspaces only. Substituting ``b = W^T c`` and multi
 
 with ``Pi = P P^T = I - U U^T`` the projector off the rigid motions (U their orthonormal
 basis) and ``W W^T = I - (Q^T U)(Q^T U)^T`` per geometry: the same solution, from a matrix
-whose entries are entries of the full kernel matrix (:mod:`gdmlx.kernels.assembly`). The
+whose entries are entries of the full kernel matrix (:mod:`gdmlx.kernels.assembly`). With
+energy labels, their covariances with the forces of point n, vectors e in the internal
+subspace, become ``e^T P_n W_n^T = e^T Q_n``: again entries of the full matrix. The
 dropped coordinates are chosen per geometry by QR with column pivoting on ``U_m^T``, which
 keeps ``W_m`` well conditioned.
 """
