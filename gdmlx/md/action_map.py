@@ -117,7 +117,7 @@ def midpoint_map(w, q, p, inv_m, tau, groups, r_scale, e_scale, ws, wall, F_g, E
 def _mixing(dR, r):
     """Least-squares coefficients ``gamma`` minimising |dR^T gamma - r| for the history
     ``dR`` (k, n), from the normal equations with a relative ridge of 1e-12 (k <= 24: a
-    k x k solve instead of an SVD of n x k, 3 against 25 us for k = 12, n = 54), solved by
+    k x k solve instead of an SVD of n x k, 4 against 25 us for k = 12, n = 54), solved by
     Gaussian elimination with partial pivoting."""
     k, n = dR.shape
     M = np.empty((k, k + 1))            # the normal equations, right-hand side in column k
@@ -158,6 +158,7 @@ def _mixing(dR, r):
 
 @numba.njit(cache=True)
 def _max_abs(r):
+    """``max |r_j|`` of a vector."""
     m = 0.0
     for j in range(r.shape[0]):
         m = max(m, abs(r[j]))
