@@ -40,6 +40,7 @@ def main():
     p.add_argument("--n-train", type=int, default=500)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--internal", action="store_true", help="the internal-subspace matrix")
+    p.add_argument("--no-fill", action="store_true", help="skip step (1)")
     p.add_argument("--vs-sgdml", type=int, metavar="ROUNDS", default=0)
     p.add_argument("--sgdml-python", default="/work/sgdml-venv/bin/python")
     p.add_argument("--threads", type=int, default=2, help="sGDML's processes (--vs-sgdml)")
@@ -59,8 +60,9 @@ def main():
     R = ds.R[training_indices(len(ds.R), args.n_train)]
     rows = 3 * R.shape[1] - (6 if args.internal else 0)
     n = args.n_train * rows
-    fill = (subprocess.run([sys.executable, __file__, "--data", args.data, "--fill-n", str(n)],
-                           capture_output=True, text=True, check=True).stdout if args.repeats > 1 else "[]")
+    fill = "[]" if args.no_fill else subprocess.run(
+        [sys.executable, __file__, "--data", args.data, "--fill-n", str(n)],
+        capture_output=True, text=True, check=True).stdout
     data = KernelData(R, all_pairs(R.shape[1]))
     keep = InternalCoordinates(R).keep if args.internal else None   # before assembly in training, too
 
@@ -99,7 +101,7 @@ def rounds_vs_sgdml(args):
             with open(out) as fh:
                 t_sgdml = json.load(fh)["t_assemble_s"]
             g = subprocess.run([sys.executable, __file__, "--data", args.data, "--n-train", str(args.n_train),
-                                "--internal", "--repeats", "1"], check=True, capture_output=True, text=True)
+                                "--internal", "--repeats", "1", "--no-fill"], check=True, capture_output=True, text=True)
             t_gdmlx = json.loads(g.stdout)["assembly_s"][0]
             rows.append({"sgdml_s": round(t_sgdml, 2), "gdmlx_s": t_gdmlx, "ratio": round(t_sgdml / t_gdmlx, 1)})
             print(json.dumps(rows[-1]), flush=True)
