@@ -32,11 +32,10 @@ from gdmlx.solvers import (
 )
 
 
-def training_matrix_size(n_train, n_atoms, use_energy_labels, rows_per_point=None):
-    """Rows of the training system: 3N per geometry (``rows_per_point`` in the internal
-    subspaces), plus one per energy label."""
-    rows = 3 * n_atoms if rows_per_point is None else rows_per_point
-    return n_train * (rows + (1 if use_energy_labels else 0))
+def training_matrix_size(n_train, rows_per_point, use_energy_labels):
+    """Rows of the training system: ``rows_per_point`` force rows per geometry (3N, or 3N - 6
+    in internal coordinates), plus one per energy label."""
+    return n_train * (rows_per_point + (1 if use_energy_labels else 0))
 
 
 def assemble_kernel_matrix(data, sigma, use_energy_labels, keep=None):
@@ -45,7 +44,7 @@ def assemble_kernel_matrix(data, sigma, use_energy_labels, keep=None):
     :mod:`gdmlx.kernels.assembly`). Returns the (M r [+ M]) square matrix."""
     if keep is None:
         keep = np.tile(np.arange(3 * data.n_atoms, dtype=np.int64), (data.n_train, 1))
-    size = training_matrix_size(data.n_train, data.n_atoms, use_energy_labels, keep.shape[1])
+    size = training_matrix_size(data.n_train, keep.shape[1], use_energy_labels)
     K = large_zeros((size, size))
     if data.perms is None:
         assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, keep, K)
@@ -72,7 +71,7 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     data = KernelData(R, pairs, perms)
     coords = InternalCoordinates(R) if solver != "cg" else None
     r = 3 * N if coords is None else coords.n_kept
-    size = training_matrix_size(M, N, with_e, r)
+    size = training_matrix_size(M, r, with_e)
     if solver == "auto":
         fits = analytic_memory_bytes(size, r, triangle=True) <= memory_budget_bytes(options.memory_limit_gb)
         solver = "analytic" if fits else "cg"
