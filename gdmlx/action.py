@@ -45,6 +45,7 @@ from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
 from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.validation import check_count, check_number
 
 
 class ActionModel:
@@ -83,6 +84,13 @@ class ActionModel:
         """Stride in ASE time units."""
         return self.stride_fs * ase.units.fs
 
+    def _check_params(self):
+        check_number(self.stride_fs, "stride_fs", strict=True)
+        check_number(self.sigma, "sigma", strict=True)
+        check_number(self.lam, "lam")
+        check_count(self.n_train, "n_train")
+        check_count(self.n_valid, "n_valid", minimum=0)
+
     def fit(self, trajectories, force_model, verbose=True):
         """Learn C from pairs of states ``stride_fs`` apart.
 
@@ -93,6 +101,7 @@ class ActionModel:
         force_model : fitted gdmlx model (the force field the trajectories were run with).
         """
         t0 = time.perf_counter()
+        self._check_params()
         self._set_molecule(force_model.z_)
         q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_)
         rng = np.random.default_rng(self.seed)
@@ -113,6 +122,7 @@ class ActionModel:
         """Fit C to gradient labels ``gq`` = dC/dq and ``gp`` = dC/dp (n, N, 3) given at
         midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
         numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread."""
+        self._check_params()
         self._set_molecule(z)
         if not (np.all(np.isfinite(gq)) and np.all(np.isfinite(gp))) or not np.any(gq) or not np.any(gp):
             raise InputError("action labels are not finite, or one half is all zero: the "

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, clone
 from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
 from gdmlx.regressor import GDMLRegressor
-from gdmlx.validation import check_geometries
+from gdmlx.validation import check_count, check_geometries
 
 
 def bond_graph_pairs(z, R, max_hops):
@@ -68,6 +68,9 @@ class MultiscaleModel(BaseEstimator):
     def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
         """Fit the fast part on local pairs, then the slow part on the residual; returns self."""
         R = check_geometries(R)
+        check_count(self.max_hops, "max_hops")
+        if self.n_fast is not None:
+            check_count(self.n_fast, "n_fast")
         fast = clone(self.fast if self.fast is not None else GDMLRegressor(sigma=4.0, lam=1e-3))
         slow = clone(self.slow if self.slow is not None else GDMLRegressor(sigma=10.0))
         local = bond_graph_pairs(z, R, self.max_hops)

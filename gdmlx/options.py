@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from gdmlx.backend import check_backend
+from gdmlx.validation import check_count, check_number
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,9 @@ class ComputeOptions:
 
     def __post_init__(self):
         check_backend(self.backend)
+        for name in ("memory_limit_gb", "cg_tol"):
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), name, strict=True)
+        for name in ("batch_size", "cg_max_iter", "preconditioner_points"):
+            if getattr(self, name) is not None:
+                check_count(getattr(self, name), name)

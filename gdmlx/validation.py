@@ -70,6 +70,29 @@ def check_min_distance(R, r_min, reason, name="R"):
     return dist[t]
 
 
+def check_number(value, name, minimum=0.0, strict=False):
+    """Return ``value`` as a finite float >= ``minimum`` (> ``minimum`` if ``strict``)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(x) or x < minimum or (strict and x == minimum):
+        raise InputError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return x
+
+
+def check_count(value, name, minimum=1):
+    """Return ``value`` as an int >= ``minimum``; floats are accepted only when whole."""
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, (float, np.floating)):
+        whole = bool(np.isfinite(value)) and float(value).is_integer()
+    if not whole:
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise InputError(f"{name} must be at least {minimum}, got {value!r}")
+    return int(value)
+
+
 def _check_finite(a, name):
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]

@@ -179,6 +179,13 @@ def test_langevin_runs_and_errors_are_clear(action, toy_model, toy_data):
     assert sim.run(50, progress=False)["steps"] == 50
     with pytest.raises(ActionMapError, match="did not converge"):
         ActionSimulation(toy_model, action, toy_data[0][3], seed=5, max_iter=1).run(1, progress=False)
+    for bad in (dict(stride_fs=0.0), dict(sigma=-1.0), dict(n_train=0)):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            ActionModel(**bad).fit([], toy_model, verbose=False)
+    with pytest.raises(InputError, match="tol"):
+        ActionSimulation(toy_model, action, toy_data[0][3], tol=0.0)
+    with pytest.raises(InputError, match="report_every"):
+        sim.run(10, report_every=0, progress=False)
     frames = {"z": action.z_, "time_fs": np.arange(10) * 0.25, "positions": np.zeros((10, 5, 3)),
               "velocities": np.zeros((10, 5, 3))}
     with pytest.raises(InputError, match="not a multiple"):

@@ -74,6 +74,31 @@ def test_errors_are_messages_not_tracebacks(toy_npz, tmp_path, capsys):
     assert "range 'start:step:stop'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["md", "m.h5", "--steps", "0"], "--steps"), (["md", "m.h5", "--steps", "10", "--dt", "-1"], "--dt"),
+    (["md", "m.h5", "--steps", "10", "--save-every", "0"], "--save-every"),
+    (["md", "m.h5", "--steps", "10", "--mts", "0"], "--mts"),
+    (["md", "m.h5", "--steps", "10", "--temperature", "nan"], "--temperature"),
+    (["md", "m.h5", "--steps", "10", "--replicas", "0"], "--replicas"),
+    (["train", "d.npz", "--n-train", "2.5", "-o", "m.h5"], "--n-train"),
+    (["train", "d.npz", "--n-train", "5", "--cg-tol", "0", "-o", "m.h5"], "--cg-tol"),
+    (["reduce", "m.h5", "d.npz", "--tol", "-1"], "--tol"), (["split", "m.h5", "--n-fast", "0"], "--n-fast")])
+def test_bad_numbers_on_the_command_line_name_the_option(argv, option, capsys):
+    """Refused by the parser (exit status 2) before any file is read."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert f"argument {option}: expected" in capsys.readouterr().err
+
+
+def test_md_with_fewer_steps_than_one_frame_is_a_message(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["md", str(model), "--steps", "5"]) == 2
+    assert "--steps (5) must be at least --save-every (10)" in capsys.readouterr().err
+
+
 def test_sigma_specs():
     assert parse_sigmas("10") == [10.0]
     assert parse_sigmas("5:5:20") == [5.0, 10.0, 15.0, 20.0]

@@ -7,7 +7,7 @@ import ase.units
 
 import gdmlx
 from conftest import toy_geometries
-from gdmlx.md import MDInstabilityError, Simulation, read_trajectory
+from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_trajectory
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +119,28 @@ def test_calculator_units_checks_and_bfgs(toy_model, start):
     wrong.calc = gdmlx.GDMLCalculator(toy_model)
     with pytest.raises(gdmlx.InputError, match="do not match the model"):
         wrong.get_potential_energy()
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+@pytest.mark.parametrize("setting, value", [
+    ("dt_fs", 0.0), ("dt_fs", -0.5), ("dt_fs", float("nan")), ("temperature_K", -1.0),
+    ("friction_per_fs", -0.01), ("slow_every", 0), ("slow_every", 1.5), ("max_bond_stretch", 0.9)])
+def test_bad_engine_settings_are_refused(toy_model, start, engine, setting, value):
+    with pytest.raises(gdmlx.InputError, match=setting):
+        engine(toy_model, start, **{setting: value})
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+@pytest.mark.parametrize("lengths, named", [
+    ((0, 10, 10), "n_steps"), ((-10, 10, 10), "n_steps"), ((100, 0, 100), "save_every"),
+    ((100, 10, 0), "report_every"), ((100, 2.5, 100), "save_every"), ((95, 10, 10), "multiples")])
+def test_bad_run_lengths_are_refused(toy_model, start, engine, lengths, named):
+    """Refused before any step: report_every=0 once looped for ever, save_every=0 divided by zero."""
+    sim = engine(toy_model, start)
+    n_steps, save_every, report_every = lengths
+    with pytest.raises(ValueError, match=named):
+        sim.run(n_steps, save_every=save_every, report_every=report_every, progress=False)
+    assert sim.step == 0
 
 
 def test_drift_standard_error_covers_the_true_slope():

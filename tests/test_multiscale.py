@@ -28,6 +28,13 @@ def test_bond_graph_pairs_of_a_chain(chain):
     assert len(bond_graph_pairs(z, R, 2)) == 7 + 6
 
 
+@pytest.mark.parametrize("setting, value", [("max_hops", 0), ("n_fast", 0), ("n_fast", 2.5)])
+def test_bad_split_settings_are_refused(chain, setting, value):
+    R, F, E, z = chain
+    with pytest.raises(gdmlx.InputError, match=setting):
+        gdmlx.MultiscaleModel(**{setting: value}).fit(R[:20], F[:20], E[:20], z=z)
+
+
 def test_sum_of_parts_is_accurate_and_conservative(ms_model, chain):
     R, F, E, z = chain
     assert len(ms_model.fast_.pairs_) == 7 and len(ms_model.slow_.pairs_) == 28

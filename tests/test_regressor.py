@@ -237,3 +237,12 @@ def test_nystrom_preconditioner_algebra(toy_data):
     np.testing.assert_allclose(pc.apply(r), np.linalg.solve(BBt + lam * I, r), rtol=1e-8)
     G = lower_gram(pc.B.T, np.empty((pc.B.shape[1],) * 2), panel=7)
     np.testing.assert_allclose(np.tril(G), np.tril(pc.B.T @ pc.B), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("cg_tol", 0.0), ("memory_limit_gb", -1.0), ("batch_size", 0), ("cg_max_iter", 2.5),
+    ("preconditioner_points", True), ("memory_limit_gb", float("inf"))])
+def test_bad_compute_options_are_refused(setting, value):
+    with pytest.raises(gdmlx.InputError, match=setting):
+        gdmlx.ComputeOptions(**{setting: value})
+    assert gdmlx.ComputeOptions(batch_size=np.int64(5), cg_max_iter=100.0).batch_size == 5

@@ -1,7 +1,7 @@
 """gdmlx action: learn a long-stride map (an action model) from short-step trajectories."""
 
 from gdmlx.action import ActionModel
-from gdmlx.cli.common import log, print_json
+from gdmlx.cli.common import log, non_negative_float, positive_float, positive_int, print_json
 from gdmlx.modelfile import load_any_model
 
 
@@ -18,12 +18,13 @@ def add_parser(sub):
                                    "must be a multiple of their spacing.")
     t.add_argument("trajectories", nargs="+", help="gdmlx HDF5 trajectories (.h5)")
     t.add_argument("--model", required=True, help="the force model the trajectories were run with")
-    t.add_argument("--stride", type=float, required=True, help="stride in fs")
-    t.add_argument("--sigma", type=float, default=5.0, help="kernel length scale, 1/A (default 5)")
-    t.add_argument("--lam", type=float, default=1e-8, help="regularisation (default 1e-8)")
-    t.add_argument("--n-train", type=int, default=100,
+    t.add_argument("--stride", type=positive_float, required=True, help="stride in fs")
+    t.add_argument("--sigma", type=positive_float, default=5.0, help="kernel length scale, 1/A (default 5)")
+    t.add_argument("--lam", type=non_negative_float, default=1e-8, help="regularisation (default 1e-8)")
+    t.add_argument("--n-train", type=positive_int, default=100,
                    help="training pairs; the kernel matrix has 6N x n-train rows (default 100)")
-    t.add_argument("--n-valid", type=int, default=200, help="held-out pairs for the error report (default 200)")
+    t.add_argument("--n-valid", type=positive_int, default=200,
+                   help="held-out pairs for the error report (default 200)")
     t.add_argument("--seed", type=int, default=0, help="seed of the pair draw (default 0)")
     t.add_argument("-o", "--output", required=True, help="action model file (.h5)")
     t.add_argument("--json", action="store_true", help="print the fit report as JSON on stdout")

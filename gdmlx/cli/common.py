@@ -1,9 +1,30 @@
 """Small helpers shared by the subcommands."""
 
+import argparse
 import json
 import sys
 
 import numpy as np
+
+
+def _number_type(convert, minimum, strict, what):
+    """An argparse ``type``: ``convert(text)``, refused unless finite and >= ``minimum``
+    (> if ``strict``); argparse then names the option in its error."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        too_small = value is not None and (value < minimum or (strict and value == minimum))
+        if value is None or not np.isfinite(value) or too_small:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = _number_type(int, 1, False, "a whole number >= 1")
+positive_float = _number_type(float, 0.0, True, "a number > 0")
+non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
 
 
 def parse_sigmas(text):

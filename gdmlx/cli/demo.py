@@ -5,7 +5,7 @@ from importlib import resources
 
 import numpy as np
 
-from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.cli.common import force_energy_errors, log, positive_int, print_json
 from gdmlx.splits import split_indices
 
 BUNDLED = "ethanol_gfn2_500K.npz"
@@ -16,7 +16,7 @@ def add_parser(sub):
                        description="Train a model on 200 geometries of the bundled ethanol dataset "
                                    "(GFN2-xTB, 500 K, made with 'gdmlx sample'), test it on the rest, "
                                    "run 1 ps of NVE MD with it, and print accuracy and speed.")
-    p.add_argument("--n-train", type=int, default=200, help="training geometries (default 200)")
+    p.add_argument("--n-train", type=positive_int, default=200, help="training geometries (default 200)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
 

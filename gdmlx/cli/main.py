@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from gdmlx._version import __version__
+from gdmlx.cg import NotConvergedError
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
 from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
 
@@ -29,7 +30,7 @@ def main(argv=None):
         print("gdmlx: interrupted", file=sys.stderr)
         return 130
     except (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
-            FileNotFoundError, ValueError) as exc:
+            NotConvergedError, FileNotFoundError, ValueError) as exc:
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

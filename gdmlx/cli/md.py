@@ -2,7 +2,7 @@
 
 import ase.io
 
-from gdmlx.cli.common import log, print_json
+from gdmlx.cli.common import log, non_negative_float, positive_float, positive_int, print_json
 from gdmlx.md import ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
@@ -18,31 +18,33 @@ def add_parser(sub):
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("--xyz", help="start geometry (any ASE-readable file; default: the model's "
                                  "first training geometry)")
-    p.add_argument("--steps", type=int, required=True, help="number of time steps (strides with --action)")
-    p.add_argument("--dt", type=float, default=0.5, help="time step in fs (default 0.5)")
-    p.add_argument("--temperature", type=float, default=300.0,
+    p.add_argument("--steps", type=positive_int, required=True,
+                   help="number of time steps (strides with --action)")
+    p.add_argument("--dt", type=positive_float, default=0.5, help="time step in fs (default 0.5)")
+    p.add_argument("--temperature", type=non_negative_float, default=300.0,
                    help="initial velocities and thermostat target, K (default 300)")
     p.add_argument("--thermostat", choices=("nve", "langevin"), default="nve",
                    help="nve: velocity Verlet; langevin: BAOAB (default nve)")
-    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
-    p.add_argument("--mts", type=int, default=1,
+    p.add_argument("--friction", type=non_negative_float, default=0.01,
+                   help="Langevin friction, 1/fs (default 0.01)")
+    p.add_argument("--mts", type=positive_int, default=1,
                    help="multiscale models: evaluate the slow part every this many steps (default 1)")
     p.add_argument("--action", help="action model file ('gdmlx action train'): integrate with its "
                                     "learned long-stride map; the step is its stride and --dt is ignored")
-    p.add_argument("--action-tol", type=float, default=1e-10,
+    p.add_argument("--action-tol", type=positive_float, default=1e-10,
                    help="--action: convergence of each stride's implicit equation, A (default 1e-10; "
                         "looser tolerances show up as an energy drift)")
     p.add_argument("--no-contact-wall", action="store_true",
                    help="no repulsive wall for atom pairs outside the model's descriptor (reduced and "
                         "multiscale models; see the guide); without it such atoms can pass through each other")
-    p.add_argument("--replicas", type=int, default=1,
+    p.add_argument("--replicas", type=positive_int, default=1,
                    help="run this many copies of the molecule at once, each with its own velocities, "
                         "with batched forces (default 1: the single-molecule engine)")
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="--replicas: where the batched forces run (gpu needs CuPy and a CUDA device; "
                         "default cpu)")
     p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
-    p.add_argument("--save-every", type=int, default=None,
+    p.add_argument("--save-every", type=positive_int, default=None,
                    help="save a frame every this many steps (default 10, rounded up to a multiple of --mts)")
     p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
@@ -78,6 +80,8 @@ def run(args):
     if args.save_every % args.mts:
         raise ValueError(f"--save-every must be a multiple of --mts ({args.mts})")
     steps = args.steps - args.steps % args.save_every
+    if steps == 0:
+        raise ValueError(f"--steps ({args.steps}) must be at least --save-every ({args.save_every})")
     report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)
     summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
                       report_every=report, progress=not args.json)

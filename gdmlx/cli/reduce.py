@@ -2,7 +2,8 @@
 
 import time
 
-from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.cli.common import (force_energy_errors, log, non_negative_float, positive_float,
+                               positive_int, print_json)
 from gdmlx.dataset import load_dataset
 from gdmlx.md.probe import StabilityProbe
 from gdmlx.modelfile import load_model
@@ -21,20 +22,21 @@ def add_parser(sub):
     p.add_argument("model", help="gdmlx model file (trained by gdmlx, with its training data); "
                                  "for a multiscale model (gdmlx split) its slow part is reduced")
     p.add_argument("data", help="dataset the model was trained on (validation and test geometries)")
-    p.add_argument("--tol", type=float, default=0.05,
+    p.add_argument("--tol", type=non_negative_float, default=0.05,
                    help="allowed relative increase of validation force MAE (default 0.05)")
     p.add_argument("--importance", choices=("masking", "own-term"), default="masking",
                    help="masking: published, exact; own-term: each feature's own force term, cheap")
-    p.add_argument("--n-valid", type=int, default=500,
+    p.add_argument("--n-valid", type=positive_int, default=500,
                    help="validation geometries if the model has no validation split (default 500)")
-    p.add_argument("--n-test", type=int, default=1000, help="test geometries for the report (default 1000)")
-    p.add_argument("--md-temperature", type=float, default=None, metavar="K",
+    p.add_argument("--n-test", type=positive_int, default=1000,
+                   help="test geometries for the report (default 1000)")
+    p.add_argument("--md-temperature", type=positive_float, default=None, metavar="K",
                    help="MD check: every accepted reduction must also keep short Langevin runs at "
                         "this temperature inside the training domain as well as the unreduced "
                         "model does (default: off; use the temperature you will run MD at)")
-    p.add_argument("--md-ps", type=float, default=20.0,
+    p.add_argument("--md-ps", type=positive_float, default=20.0,
                    help="MD check: length of each of its 3 runs, ps (default 20)")
-    p.add_argument("--md-mts", type=int, default=1,
+    p.add_argument("--md-mts", type=positive_int, default=1,
                    help="MD check: multiscale models run with the slow part every this many steps, "
                         "as you will run them (default 1)")
     p.add_argument("--figure", help="save importance and kept-pair figures here (needs matplotlib)")

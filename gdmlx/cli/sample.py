@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from gdmlx.cli.common import log, print_json
+from gdmlx.cli.common import log, non_negative_float, positive_float, positive_int, print_json
 from gdmlx.dataset import Dataset
 from gdmlx.units import energy_in_ev
 
@@ -21,12 +21,15 @@ def add_parser(sub):
     src.add_argument("--smiles", help="start from a SMILES string (RDKit ETKDG + MMFF geometry)")
     src.add_argument("--xyz", help="start from a geometry file (any ASE-readable format)")
     add_calculator_arguments(p)
-    p.add_argument("--temperature", type=float, default=500.0, help="temperature, K (default 500)")
-    p.add_argument("--n", type=int, required=True, help="number of frames to record")
-    p.add_argument("--every", type=int, default=20, help="record every this many steps (default 20)")
-    p.add_argument("--dt", type=float, default=0.5, help="time step, fs (default 0.5)")
-    p.add_argument("--friction", type=float, default=0.02, help="Langevin friction, 1/fs (default 0.02)")
-    p.add_argument("--equilibrate", type=float, default=1.0, help="equilibration before recording, ps (default 1)")
+    p.add_argument("--temperature", type=non_negative_float, default=500.0,
+                   help="temperature, K (default 500)")
+    p.add_argument("--n", type=positive_int, required=True, help="number of frames to record")
+    p.add_argument("--every", type=positive_int, default=20, help="record every this many steps (default 20)")
+    p.add_argument("--dt", type=positive_float, default=0.5, help="time step, fs (default 0.5)")
+    p.add_argument("--friction", type=non_negative_float, default=0.02,
+                   help="Langevin friction, 1/fs (default 0.02)")
+    p.add_argument("--equilibrate", type=non_negative_float, default=1.0,
+                   help="equilibration before recording, ps (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("-o", "--output", required=True, help="dataset file to write (.npz)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
@@ -38,7 +41,7 @@ def add_calculator_arguments(p):
     p.add_argument("--calculator", choices=("tblite", "emt"), default="tblite",
                    help="tblite: GFN-xTB via tblite (default); emt: ASE's EMT (toy, for testing)")
     p.add_argument("--method", default="GFN2-xTB", help="tblite method (default GFN2-xTB)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="OpenMP threads for the calculator (default 1; oversubscribed threads stall)")
 
 

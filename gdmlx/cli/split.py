@@ -1,6 +1,7 @@
 """gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
 
-from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.cli.common import (force_energy_errors, log, non_negative_float, positive_float,
+                               positive_int, print_json)
 from gdmlx.dataset import load_dataset
 from gdmlx.modelfile import load_model
 from gdmlx.multiscale import MultiscaleModel
@@ -15,13 +16,16 @@ def add_parser(sub):
                                    "model file, its training data, sigma and pairs are reused for the "
                                    "slow part; from a dataset, --n-train geometries are drawn.")
     p.add_argument("source", help="gdmlx model file (.h5) or dataset")
-    p.add_argument("--n-train", type=int, help="training geometries (dataset input only)")
-    p.add_argument("--sigma", type=float, default=10.0, help="slow part's sigma (dataset input; default 10)")
+    p.add_argument("--n-train", type=positive_int, help="training geometries (dataset input only)")
+    p.add_argument("--sigma", type=positive_float, default=10.0,
+                   help="slow part's sigma (dataset input; default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split (dataset input)")
-    p.add_argument("--max-hops", type=int, default=2, help="local pairs: at most this many bonds apart (default 2)")
-    p.add_argument("--n-fast", type=int, default=100, help="training geometries of the fast part (default 100)")
-    p.add_argument("--fast-sigma", type=float, default=4.0, help="fast part's sigma (default 4)")
-    p.add_argument("--fast-lam", type=float, default=1e-3,
+    p.add_argument("--max-hops", type=positive_int, default=2,
+                   help="local pairs: at most this many bonds apart (default 2)")
+    p.add_argument("--n-fast", type=positive_int, default=100,
+                   help="training geometries of the fast part (default 100)")
+    p.add_argument("--fast-sigma", type=positive_float, default=4.0, help="fast part's sigma (default 4)")
+    p.add_argument("--fast-lam", type=non_negative_float, default=1e-3,
                    help="fast part's regularisation (default 1e-3; 1e-4 fits a little better but "
                         "let some long runs of small molecules leave the training domain; use 1e-4 "
                         "for a large molecule whose slow part you will reduce; see the guide)")

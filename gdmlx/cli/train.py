@@ -2,7 +2,8 @@
 
 import time
 
-from gdmlx.cli.common import force_energy_errors, log, parse_sigmas, print_json
+from gdmlx.cli.common import (force_energy_errors, log, non_negative_float, parse_sigmas,
+                               positive_float, positive_int, print_json)
 from gdmlx.dataset import load_dataset
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
@@ -15,12 +16,12 @@ def add_parser(sub):
                                    "at random (--seed); with several sigmas, the one with the lowest "
                                    "validation force RMSE is kept. Indices are stored in the model.")
     p.add_argument("data", help="dataset: sGDML .npz, gdmlx .h5, or extended XYZ with energies and forces")
-    p.add_argument("--n-train", type=int, required=True, help="number of training geometries")
-    p.add_argument("--n-valid", type=int, default=None,
+    p.add_argument("--n-train", type=positive_int, required=True, help="number of training geometries")
+    p.add_argument("--n-valid", type=positive_int, default=None,
                    help="validation geometries for choosing sigma (default: min(1000, what is left))")
     p.add_argument("--sigma", default="10", help="kernel length scale(s) in inverse length units: "
                    "a number, a list '10,20' or a range '5:5:50' (default 10)")
-    p.add_argument("--lam", type=float, default=1e-10, help="regularisation (default 1e-10)")
+    p.add_argument("--lam", type=non_negative_float, default=1e-10, help="regularisation (default 1e-10)")
     p.add_argument("--use-energy-labels", action="store_true",
                    help="fit energies as well as forces (default: energies only set the offset)")
     p.add_argument("--sym", action="store_true",
@@ -31,11 +32,11 @@ def add_parser(sub):
     p.add_argument("--solver", choices=("analytic", "cg", "auto"), default="auto",
                    help="analytic: dense Cholesky; cg: matrix-free conjugate gradient for systems too "
                         "large to store; auto: analytic if its matrix fits (default)")
-    p.add_argument("--cg-tol", type=float, default=1e-5, help="cg: relative residual (default 1e-5)")
+    p.add_argument("--cg-tol", type=positive_float, default=1e-5, help="cg: relative residual (default 1e-5)")
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="where cg's kernel products and the validation predictions run (gpu needs "
                         "CuPy and a CUDA device; default cpu)")
-    p.add_argument("--memory-limit-gb", type=float, default=None,
+    p.add_argument("--memory-limit-gb", type=positive_float, default=None,
                    help="largest kernel matrix allowed, GB (default: 90%% of available memory)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gdmlx.cli.common import force_energy_errors, log, print_json
+from gdmlx.cli.common import force_energy_errors, log, positive_int, print_json
 from gdmlx.cli.sample import add_calculator_arguments, make_calculator
 from gdmlx.dataset import load_dataset
 from gdmlx.md.reference_check import check_trajectory
@@ -21,7 +21,8 @@ def add_parser(sub):
     p.add_argument("model", help="model file (gdmlx .h5)")
     p.add_argument("trajectory", help="trajectory written by 'gdmlx md -o traj.h5'")
     add_calculator_arguments(p)
-    p.add_argument("--frames", type=int, default=100, help="frames to label, evenly spaced (default 100)")
+    p.add_argument("--frames", type=positive_int, default=100,
+                   help="frames to label, evenly spaced (default 100)")
     p.add_argument("--skip", type=float, default=0.1,
                    help="leave out this fraction at the start of the trajectory (default 0.1)")
     p.add_argument("--data", help="the model's dataset: also report its error on held-out geometries")

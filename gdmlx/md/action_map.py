@@ -25,6 +25,7 @@ from gdmlx.md import integrator
 from gdmlx.md.domain import frame_outside
 from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, summarize
 from gdmlx.md.trajectory import open_trajectory
+from gdmlx.validation import check_count, check_number
 
 
 class ActionMapError(GeometryError):
@@ -247,7 +248,8 @@ class ActionSimulation:
         self.base, self.action = base, action
         self.z, self.masses, self.q, self.v = base.z, base.masses, base.q, base.v
         self.tau = action.tau
-        self.tol, self.max_iter, self.memory = tol, max_iter, memory
+        self.tol = check_number(tol, "tol", strict=True)
+        self.max_iter, self.memory = check_count(max_iter, "max_iter"), check_count(memory, "memory")
         self.step = 0
         self.iterations = []
         N, D = len(self.z), len(action.pairs_)
@@ -324,6 +326,9 @@ class ActionSimulation:
         plus the mean and largest iteration count. Raises MDInstabilityError or
         ActionMapError when the run cannot go on; frames written so far are kept.
         """
+        n_strides, save_every, report_every = (check_count(n_strides, "n_strides"),
+                                               check_count(save_every, "save_every"),
+                                               check_count(report_every, "report_every"))
         b = self.base
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,

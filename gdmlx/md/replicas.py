@@ -24,7 +24,8 @@ from gdmlx.backend import backend_module, to_host
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import model_floors, outside_limits_sq
-from gdmlx.md.simulation import MDInstabilityError, _bonds, force_periods, summarize, thermal_velocities
+from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
+                                 summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_geometries
@@ -52,6 +53,8 @@ class ReplicaSimulation:
                  slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
+        dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
+            dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
         xp = self.xp = backend_module(backend)
         self.z = np.asarray(model.z_)
         N = len(self.z)
@@ -176,10 +179,8 @@ class ReplicaSimulation:
         medians or means over the replicas), ``replica_steps_per_s``, and each replica's own
         summary under ``replicas``.
         """
-        top = int(self.periods[-1])
-        if save_every % top or report_every % save_every or n_steps % save_every:
-            raise ValueError(f"save_every must be a multiple of the slow period {top}, and "
-                             "report_every and n_steps multiples of save_every")
+        n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
+                                                              int(self.periods[-1]))
         writer = trajectory and open_trajectory(
             trajectory, self.z, to_host(self.masses)[:, 0],
             {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K,

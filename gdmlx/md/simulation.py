@@ -15,7 +15,7 @@ from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import model_floors, outside_limits_sq
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_geometries
+from gdmlx.validation import check_count, check_geometries, check_number
 
 _STOP_REASONS = {
     integrator.TOO_CLOSE: "two atoms came closer than half the shortest distance in the training data",
@@ -50,6 +50,26 @@ def force_periods(parts, slow_every):
     return np.array([1, slow_every][:len(parts)], dtype=np.int64)
 
 
+def check_settings(dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch):
+    """The engine's settings as numbers, checked: ``(dt_fs, temperature_K, friction_per_fs,
+    slow_every, max_bond_stretch)``; a bad one raises InputError naming it."""
+    return (check_number(dt_fs, "dt_fs", strict=True), check_number(temperature_K, "temperature_K"),
+            check_number(friction_per_fs, "friction_per_fs"), check_count(slow_every, "slow_every"),
+            check_number(max_bond_stretch, "max_bond_stretch", 1.0, strict=True))
+
+
+def check_run_lengths(n_steps, save_every, report_every, top):
+    """``(n_steps, save_every, report_every)`` as ints, checked: positive, ``save_every`` a
+    multiple of the slow period ``top``, and ``n_steps`` and ``report_every`` multiples of
+    ``save_every``."""
+    n_steps, save_every, report_every = (check_count(n_steps, "n_steps"), check_count(save_every, "save_every"),
+                                         check_count(report_every, "report_every"))
+    if save_every % top or report_every % save_every or n_steps % save_every:
+        raise ValueError(f"save_every ({save_every}) must be a multiple of the slow period ({top}), "
+                         f"and n_steps ({n_steps}) and report_every ({report_every}) multiples of save_every")
+    return n_steps, save_every, report_every
+
+
 class Simulation:
     """Molecular dynamics of one molecule with a fitted gdmlx model.
 
@@ -78,6 +98,9 @@ class Simulation:
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
+        dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
+            dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
+        max_energy_step_ev = check_number(max_energy_step_ev, "max_energy_step_ev", strict=True)
         self.z = np.asarray(model.z_)
         q = check_geometries(positions, len(self.z), "positions")[0].copy()
         self.groups, self.periods = force_groups(model, slow_every)
@@ -124,12 +147,8 @@ class Simulation:
         Raises MDInstabilityError (with the summary so far) when the geometry leaves the
         model's domain.
         """
-        top = int(self.periods[-1])
-        if save_every % top or report_every % save_every:
-            raise ValueError(f"save_every must be a multiple of the slow period {top}, and "
-                             "report_every a multiple of save_every")
-        if n_steps % save_every:
-            raise ValueError(f"n_steps ({n_steps}) must be a multiple of save_every ({save_every})")
+        n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
+                                                              int(self.periods[-1]))
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
             {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs})
