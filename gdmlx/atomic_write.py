@@ -10,6 +10,8 @@ def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: there is no directory {directory}")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
     os.close(fd)
     umask = os.umask(0)

@@ -3,6 +3,7 @@
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from gdmlx.errors import InputError
 from gdmlx.md.contact import add_wall, model_wall
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_min_distance
@@ -38,6 +39,9 @@ class GDMLCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        if self.atoms.pbc.any():
+            raise InputError(f"atoms.pbc is {self.atoms.pbc.tolist()}: gdmlx models describe one molecule "
+                             "without periodic images; set atoms.pbc = False")
         check_atomic_numbers(self.atoms.numbers, len(self.z), self.z)
         q = self.atoms.positions[None]
         check_min_distance(q, self.r_min, "half the shortest distance in the training data",

@@ -15,7 +15,7 @@ from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
-                              check_geometries, check_min_distance)
+                              check_geometries, check_min_distance, check_number)
 
 
 class GDMLRegressor(BaseEstimator):
@@ -127,10 +127,8 @@ class GDMLRegressor(BaseEstimator):
         return perms
 
     def _check_params(self):
-        if not np.isfinite(self.sigma) or self.sigma <= 0:
-            raise ValueError(f"sigma must be a positive number, got {self.sigma!r}")
-        if not np.isfinite(self.lam) or self.lam < 0:
-            raise ValueError(f"lam must be >= 0, got {self.lam!r}")
+        check_number(self.sigma, "sigma", strict=True)
+        check_number(self.lam, "lam")
         if self.solver not in ("analytic", "cg", "auto"):
             raise ValueError(f"solver must be 'analytic', 'cg' or 'auto', got {self.solver!r}")
 

@@ -91,6 +91,14 @@ def test_bad_numbers_on_the_command_line_name_the_option(argv, option, capsys):
     assert f"argument {option}: expected" in capsys.readouterr().err
 
 
+def test_periodic_datasets_are_refused(toy_data, tmp_path, capsys):
+    R, F, E, z = toy_data
+    path = tmp_path / "periodic.npz"
+    gdmlx.Dataset(R=R, z=z, F=F, E=E, lattice=10.0 * np.eye(3)).save_npz(path)
+    assert main(["train", str(path), "--n-train", "20", "-o", str(tmp_path / "m.h5")]) == 2
+    assert "has a lattice" in capsys.readouterr().err
+
+
 def test_md_with_fewer_steps_than_one_frame_is_a_message(toy_npz, tmp_path, capsys):
     model = tmp_path / "m.h5"
     assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0

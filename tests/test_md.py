@@ -119,6 +119,10 @@ def test_calculator_units_checks_and_bfgs(toy_model, start):
     wrong.calc = gdmlx.GDMLCalculator(toy_model)
     with pytest.raises(gdmlx.InputError, match="do not match the model"):
         wrong.get_potential_energy()
+    boxed = Atoms(numbers=toy_model.z_, positions=start, cell=[20, 20, 20], pbc=True)
+    boxed.calc = gdmlx.GDMLCalculator(toy_model)
+    with pytest.raises(gdmlx.InputError, match="without periodic images"):
+        boxed.get_potential_energy()
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])

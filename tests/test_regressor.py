@@ -116,8 +116,8 @@ def test_unfitted_and_bad_hyperparameters():
         gdmlx.GDMLRegressor().predict(toy_geometries(1))
     R = toy_geometries(3)
     E, F = toy_energy_forces(R)
-    for bad in ({"sigma": -1.0}, {"lam": np.nan}, {"solver": "magic"}):
-        with pytest.raises(ValueError):
+    for bad in ({"sigma": -1.0}, {"sigma": "wide"}, {"lam": np.nan}, {"solver": "magic"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
             gdmlx.GDMLRegressor(**bad).fit(R, F, E, z=np.ones(5, int))
 
 

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from gdmlx.dataset import load_dataset
+
 
 def _number_type(convert, minimum, strict, what):
     """An argparse ``type``: ``convert(text)``, refused unless finite and >= ``minimum``
@@ -25,6 +27,16 @@ def _number_type(convert, minimum, strict, what):
 positive_int = _number_type(int, 1, False, "a whole number >= 1")
 positive_float = _number_type(float, 0.0, True, "a number > 0")
 non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
+
+
+def load_molecule_data(path):
+    """:func:`gdmlx.load_dataset`, refusing periodic data: gdmlx models describe one molecule
+    without periodic images, so a lattice would be silently ignored."""
+    ds = load_dataset(path)
+    if ds.lattice is not None:
+        raise ValueError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
+                         "one molecule without periodic images")
+    return ds
 
 
 def parse_sigmas(text):

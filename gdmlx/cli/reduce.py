@@ -2,9 +2,8 @@
 
 import time
 
-from gdmlx.cli.common import (force_energy_errors, log, non_negative_float, positive_float,
-                               positive_int, print_json)
-from gdmlx.dataset import load_dataset
+from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
+                               positive_float, positive_int, print_json)
 from gdmlx.md.probe import StabilityProbe
 from gdmlx.modelfile import load_model
 from gdmlx.multiscale import MultiscaleModel
@@ -47,7 +46,7 @@ def add_parser(sub):
 
 def run(args):
     model = load_model(args.model)
-    ds = load_dataset(args.data)
+    ds = load_molecule_data(args.data)
     t0 = time.perf_counter()
     probe = None if args.md_temperature is None else StabilityProbe(
         temperature_K=args.md_temperature, ps=args.md_ps, slow_every=args.md_mts)

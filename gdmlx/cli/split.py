@@ -1,8 +1,7 @@
 """gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
 
-from gdmlx.cli.common import (force_energy_errors, log, non_negative_float, positive_float,
-                               positive_int, print_json)
-from gdmlx.dataset import load_dataset
+from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
+                               positive_float, positive_int, print_json)
 from gdmlx.modelfile import load_model
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.regressor import GDMLRegressor
@@ -45,17 +44,17 @@ def run(args):
         ms.set_params(slow=base)
         ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = base.indices_, base.dataset_md5_
-        test_ds = load_dataset(args.test_data) if args.test_data else None
+        test_ds = load_molecule_data(args.test_data) if args.test_data else None
     else:
         if args.n_train is None:
             raise ValueError("a dataset source needs --n-train")
-        ds = load_dataset(args.source)
+        ds = load_molecule_data(args.source)
         train, valid = split_indices(len(ds), args.n_train, None, args.seed)
         ms.set_params(slow=GDMLRegressor(sigma=args.sigma))
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
-        test_ds = load_dataset(args.test_data) if args.test_data else ds
+        test_ds = load_molecule_data(args.test_data) if args.test_data else ds
     ms.save(args.output)
     out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
            "n_train_fast": ms.fast_.expansion_.n_train, "n_train_slow": ms.slow_.expansion_.n_train}

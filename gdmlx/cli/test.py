@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from gdmlx.cli.common import force_energy_errors, log, positive_int, print_json
-from gdmlx.dataset import load_dataset
+from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, positive_int, print_json
 from gdmlx.modelfile import load_any_model
 from gdmlx.splits import held_out_indices
 
@@ -23,7 +22,7 @@ def add_parser(sub):
 
 def run(args):
     model = load_any_model(args.model)
-    ds = load_dataset(args.data)
+    ds = load_molecule_data(args.data)
     idx = held_out_indices(model, ds)
     if args.n_test is not None and args.n_test < len(idx):
         idx = np.sort(np.random.default_rng(args.seed).choice(idx, args.n_test, replace=False))

@@ -2,9 +2,8 @@
 
 import time
 
-from gdmlx.cli.common import (force_energy_errors, log, non_negative_float, parse_sigmas,
-                               positive_float, positive_int, print_json)
-from gdmlx.dataset import load_dataset
+from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
+                               parse_sigmas, positive_float, positive_int, print_json)
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
 from gdmlx.splits import split_indices
@@ -44,7 +43,7 @@ def add_parser(sub):
 
 
 def run(args):
-    ds = load_dataset(args.data)
+    ds = load_molecule_data(args.data)
     train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
     sigmas = parse_sigmas(args.sigma)
     best, results = None, []

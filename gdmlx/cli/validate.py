@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from gdmlx.cli.common import force_energy_errors, log, positive_int, print_json
+from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, positive_int, print_json
 from gdmlx.cli.sample import add_calculator_arguments, make_calculator
-from gdmlx.dataset import load_dataset
 from gdmlx.md.reference_check import check_trajectory
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import load_any_model
@@ -43,7 +42,7 @@ def run(args):
     out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
                max_frame_f_mae=float(res["f_mae"].max()))
     if args.data:
-        ds = load_dataset(args.data)
+        ds = load_molecule_data(args.data)
         idx = held_out_indices(model, ds)
         idx = idx[np.linspace(0, len(idx) - 1, min(500, len(idx))).round().astype(int)] if len(idx) else idx
         out["held_out"] = (force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
