@@ -99,6 +99,30 @@ def test_periodic_datasets_are_refused(toy_data, tmp_path, capsys):
     assert "has a lattice" in capsys.readouterr().err
 
 
+def test_data_of_another_molecule_or_unit_is_refused(toy_npz, tmp_path, capsys):
+    """Same atom count, other elements (or other units): a silently wrong test error before."""
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
+    ds = gdmlx.load_dataset(toy_npz)
+    other = tmp_path / "other.npz"
+    gdmlx.Dataset(R=ds.R, z=ds.z[::-1].copy(), F=ds.F, E=ds.E).save_npz(other)
+    ev = tmp_path / "ev.npz"
+    gdmlx.Dataset(R=ds.R, z=ds.z, F=ds.F, E=ds.E, energy_unit="eV").save_npz(ev)
+    capsys.readouterr()
+    for argv in (["test", str(model), str(other)], ["reduce", str(model), str(other), "-o", "r.h5"],
+                 ["split", str(model), "--test-data", str(other), "-o", str(tmp_path / "s.h5")]):
+        assert main(argv) == 2
+        assert "do not match the model" in capsys.readouterr().err
+    assert main(["test", str(model), str(ev)]) == 2
+    assert "is in eV and Ang, the model in kcal/mol and Ang" in capsys.readouterr().err
+    xyz = tmp_path / "start.xyz"
+    ase.io.write(xyz, ase.Atoms(numbers=ds.z[::-1], positions=ds.R[0]))
+    assert main(["md", str(model), "--steps", "20", "--xyz", str(xyz)]) == 2
+    assert "do not match the model" in capsys.readouterr().err
+    assert main(["validate", str(model), str(other)]) == 2
+    assert "not a readable HDF5 trajectory" in capsys.readouterr().err
+
+
 def test_md_with_fewer_steps_than_one_frame_is_a_message(toy_npz, tmp_path, capsys):
     model = tmp_path / "m.h5"
     assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 
 from gdmlx.dataset import load_dataset
+from gdmlx.errors import InputError
+from gdmlx.validation import check_atomic_numbers
 
 
 def _number_type(convert, minimum, strict, what):
@@ -29,14 +31,33 @@ positive_float = _number_type(float, 0.0, True, "a number > 0")
 non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
 
 
-def load_molecule_data(path):
-    """:func:`gdmlx.load_dataset`, refusing periodic data: gdmlx models describe one molecule
-    without periodic images, so a lattice would be silently ignored."""
+def load_molecule_data(path, model=None):
+    """:func:`gdmlx.load_dataset`, refusing periodic data (gdmlx models describe one molecule
+    without periodic images, so a lattice would be silently ignored) and, with a ``model``,
+    data of another molecule or in other units than the model's."""
     ds = load_dataset(path)
     if ds.lattice is not None:
         raise ValueError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
                          "one molecule without periodic images")
+    if model is not None:
+        try:
+            check_atomic_numbers(ds.z, len(model.z_), model.z_)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        if (ds.energy_unit, ds.length_unit) != (model.energy_unit_, model.length_unit_):
+            raise InputError(f"{path} is in {ds.energy_unit} and {ds.length_unit}, the model in "
+                             f"{model.energy_unit_} and {model.length_unit_}")
     return ds
+
+
+def check_start_geometry(atoms, model, path):
+    """Positions (N, 3) of ASE ``atoms`` read from ``path``, after checking their atomic
+    numbers against the model's."""
+    try:
+        check_atomic_numbers(atoms.numbers, len(model.z_), model.z_)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return atoms.positions
 
 
 def parse_sigmas(text):

@@ -2,7 +2,8 @@
 
 import ase.io
 
-from gdmlx.cli.common import log, non_negative_float, positive_float, positive_int, print_json
+from gdmlx.cli.common import (check_start_geometry, log, non_negative_float, positive_float, positive_int,
+                               print_json)
 from gdmlx.md import ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
@@ -54,7 +55,7 @@ def add_parser(sub):
 def run(args):
     model = load_any_model(args.model)
     if args.xyz:
-        start = ase.io.read(args.xyz).positions
+        start = check_start_geometry(ase.io.read(args.xyz), model, args.xyz)
     elif getattr(model, "R_train_", None) is not None:
         start = model.R_train_[0]
     else:

@@ -46,7 +46,7 @@ def add_parser(sub):
 
 def run(args):
     model = load_model(args.model)
-    ds = load_molecule_data(args.data)
+    ds = load_molecule_data(args.data, model)
     t0 = time.perf_counter()
     probe = None if args.md_temperature is None else StabilityProbe(
         temperature_K=args.md_temperature, ps=args.md_ps, slow_every=args.md_mts)

@@ -44,7 +44,7 @@ def run(args):
         ms.set_params(slow=base)
         ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = base.indices_, base.dataset_md5_
-        test_ds = load_molecule_data(args.test_data) if args.test_data else None
+        test_ds = load_molecule_data(args.test_data, ms) if args.test_data else None
     else:
         if args.n_train is None:
             raise ValueError("a dataset source needs --n-train")
@@ -54,7 +54,7 @@ def run(args):
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
-        test_ds = load_molecule_data(args.test_data) if args.test_data else ds
+        test_ds = load_molecule_data(args.test_data, ms) if args.test_data else ds
     ms.save(args.output)
     out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
            "n_train_fast": ms.fast_.expansion_.n_train, "n_train_slow": ms.slow_.expansion_.n_train}

@@ -22,7 +22,7 @@ def add_parser(sub):
 
 def run(args):
     model = load_any_model(args.model)
-    ds = load_molecule_data(args.data)
+    ds = load_molecule_data(args.data, model)
     idx = held_out_indices(model, ds)
     if args.n_test is not None and args.n_test < len(idx):
         idx = np.sort(np.random.default_rng(args.seed).choice(idx, args.n_test, replace=False))

@@ -42,7 +42,7 @@ def run(args):
     out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
                max_frame_f_mae=float(res["f_mae"].max()))
     if args.data:
-        ds = load_molecule_data(args.data)
+        ds = load_molecule_data(args.data, model)
         idx = held_out_indices(model, ds)
         idx = idx[np.linspace(0, len(idx) - 1, min(500, len(idx))).round().astype(int)] if len(idx) else idx
         out["held_out"] = (force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])

@@ -12,6 +12,8 @@ from ase import Atoms
 import ase.io
 import ase.units
 
+from gdmlx.errors import InputError
+
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
     """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for anything ASE writes (one
@@ -80,7 +82,13 @@ class XYZTrajectory:
 
 def read_trajectory(path):
     """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes."""
-    with h5py.File(path, "r") as f:
-        out = {k: f[k][()] for k in f}
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 trajectory ({exc})") from None
+    with f:
+        if not isinstance(f.get("positions"), h5py.Dataset):
+            raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
+        out = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
         out.update(dict(f.attrs))
     return out
