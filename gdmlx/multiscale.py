@@ -11,6 +11,7 @@ evaluate the slow part only every few steps (impulse r-RESPA, :mod:`gdmlx.md.int
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 
 from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
@@ -97,20 +98,26 @@ class MultiscaleModel(BaseEstimator):
         self.z_, self.energy_unit_, self.length_unit_ = slow.z_, slow.energy_unit_, slow.length_unit_
         self.R_train_ = slow.R_train_
 
+    def _fitted_parts(self):
+        if not hasattr(self, "fast_"):
+            raise NotFittedError("this MultiscaleModel is not fitted yet; call fit or load a model")
+        return self.fast_, self.slow_
+
     def set_backend(self, backend):
         """Set both fitted parts' backend (:meth:`GDMLRegressor.set_backend`); returns self."""
-        self.fast_.set_backend(backend)
-        self.slow_.set_backend(backend)
+        for part in self._fitted_parts():
+            part.set_backend(backend)
         return self
 
     def force_parts(self):
         """[fast expansion, slow expansion]: MD evaluates them with different periods."""
-        return [self.fast_._fitted_expansion(), self.slow_._fitted_expansion()]
+        return [part._fitted_expansion() for part in self._fitted_parts()]
 
     def predict_energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3): the sum of both parts."""
-        E_f, F_f = self.fast_.predict_energy_forces(R)
-        E_s, F_s = self.slow_.predict_energy_forces(R)
+        fast, slow = self._fitted_parts()
+        E_f, F_f = fast.predict_energy_forces(R)
+        E_s, F_s = slow.predict_energy_forces(R)
         return E_f + E_s, F_f + F_s
 
     def predict(self, R):
@@ -121,4 +128,5 @@ class MultiscaleModel(BaseEstimator):
 
     def save(self, path):
         from gdmlx.modelfile import save_model
+        self._fitted_parts()
         save_model(self, path)

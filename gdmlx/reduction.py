@@ -20,6 +20,7 @@ from gdmlx.descriptor import descriptors
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
+from gdmlx.validation import check_data_for_model
 
 LOCAL_CUTOFF_ANG = 5.0
 
@@ -158,6 +159,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     the :class:`ReductionReport` in its ``reduction_`` attribute.
     """
     from gdmlx.splits import held_out_indices, trained_on
+    check_data_for_model(dataset, model, "dataset")
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
     indices = dict(getattr(base, "indices_", {})) if trained_on(base, dataset) else {}
     if len(indices.get("valid", [])) == 0:

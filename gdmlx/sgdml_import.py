@@ -7,6 +7,8 @@ convention (alpha = -a, labels scaled by ``std``), ``sig``, ``std``, ``c``, ``z`
 descriptor pair order (lower triangle, i > j) is the same.
 """
 
+import zipfile
+
 import numpy as np
 
 from gdmlx.descriptor import all_pairs
@@ -32,7 +34,7 @@ def import_sgdml_model(path):
             units = {k: str(f[k]) if k in keys else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
     except KeyError as exc:
         raise ModelFileError(f"{path}: sGDML model file lacks {exc}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{path}: not a readable sGDML .npz model ({exc})") from None
     for unsupported in ("alphas_E", "lattice"):
         if unsupported in keys:

@@ -70,6 +70,20 @@ def check_min_distance(R, r_min, reason, name="R"):
     return dist[t]
 
 
+def check_data_for_model(ds, model, name):
+    """Raise InputError unless dataset ``ds`` describes ``model``'s molecule (atomic numbers)
+    in the model's units; ``name`` (the file) leads the message."""
+    if not hasattr(ds, "R") or not hasattr(ds, "z"):
+        raise InputError(f"{name} must be a gdmlx.Dataset (see gdmlx.load_dataset), got {type(ds).__name__}")
+    try:
+        check_atomic_numbers(ds.z, len(model.z_), model.z_)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    if (ds.energy_unit, ds.length_unit) != (model.energy_unit_, model.length_unit_):
+        raise InputError(f"{name} is in {ds.energy_unit} and {ds.length_unit}, the model in "
+                         f"{model.energy_unit_} and {model.length_unit_}")
+
+
 def check_number(value, name, minimum=0.0, strict=False):
     """Return ``value`` as a finite float >= ``minimum`` (> ``minimum`` if ``strict``)."""
     try:

@@ -78,6 +78,9 @@ def test_interrupted_save_leaves_old_file(toy_model, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]
     with pytest.raises(FileNotFoundError, match="there is no directory .*missing"):
         toy_model.save(tmp_path / "missing" / "m.h5")
+    (tmp_path / "d.h5").mkdir()
+    with pytest.raises(IsADirectoryError, match="d.h5: it is a directory"):
+        toy_model.save(tmp_path / "d.h5")
 
 
 def test_dataset_npz_round_trip_and_checks(toy_data, tmp_path):

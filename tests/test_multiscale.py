@@ -28,6 +28,12 @@ def test_bond_graph_pairs_of_a_chain(chain):
     assert len(bond_graph_pairs(z, R, 2)) == 7 + 6
 
 
+def test_unfitted_model_says_so(chain):
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError, match="MultiscaleModel is not fitted"):
+        gdmlx.MultiscaleModel().predict(chain[0][:2])
+
+
 @pytest.mark.parametrize("setting, value", [("max_hops", 0), ("n_fast", 0), ("n_fast", 2.5)])
 def test_bad_split_settings_are_refused(chain, setting, value):
     R, F, E, z = chain

@@ -67,3 +67,11 @@ def test_reduced_model_is_an_ordinary_model(chain_model, tmp_path):
     s = Simulation(loaded, R[0], temperature_K=100, seed=0).run(200, save_every=10, report_every=200,
                                                                 progress=False)
     assert s["steps"] == 200
+
+
+def test_reduce_refuses_data_of_another_molecule(toy_model, toy_data):
+    R, F, E, z = toy_data
+    with pytest.raises(gdmlx.InputError, match="do not match the model"):
+        gdmlx.reduce(toy_model, gdmlx.Dataset(R=R, z=z[::-1].copy(), F=F, E=E), progress=False)
+    with pytest.raises(gdmlx.InputError, match="must be a gdmlx.Dataset"):
+        gdmlx.reduce(toy_model, R, progress=False)

@@ -109,3 +109,9 @@ def test_gpu_replicas_match_cpu(toy_model, start):
         reps.run(60, save_every=10, report_every=60, progress=False)
         runs.append(reps.positions)
     np.testing.assert_allclose(runs[1], runs[0], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [0, 2.5])
+def test_bad_replica_count_is_refused(toy_model, start, n):
+    with pytest.raises(gdmlx.InputError, match="n_replicas"):
+        ReplicaSimulation(toy_model, start, n)

@@ -47,3 +47,6 @@ def test_bad_and_foreign_files_are_refused(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(gdmlx.ModelFileError, match="not a readable"):
         gdmlx.import_sgdml_model(tmp_path / "junk.npz")
+    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04" + b"torn zip archive")   # a zip's magic, no zip
+    with pytest.raises(gdmlx.ModelFileError, match="not a readable"):
+        gdmlx.import_sgdml_model(tmp_path / "torn.npz")

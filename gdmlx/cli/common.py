@@ -8,7 +8,7 @@ import numpy as np
 
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
-from gdmlx.validation import check_atomic_numbers
+from gdmlx.validation import check_atomic_numbers, check_data_for_model
 
 
 def _number_type(convert, minimum, strict, what):
@@ -40,13 +40,7 @@ def load_molecule_data(path, model=None):
         raise ValueError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
                          "one molecule without periodic images")
     if model is not None:
-        try:
-            check_atomic_numbers(ds.z, len(model.z_), model.z_)
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
-        if (ds.energy_unit, ds.length_unit) != (model.energy_unit_, model.length_unit_):
-            raise InputError(f"{path} is in {ds.energy_unit} and {ds.length_unit}, the model in "
-                             f"{model.energy_unit_} and {model.length_unit_}")
+        check_data_for_model(ds, model, path)
     return ds
 
 

@@ -30,7 +30,7 @@ def main(argv=None):
         print("gdmlx: interrupted", file=sys.stderr)
         return 130
     except (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
-            NotConvergedError, FileNotFoundError, ValueError) as exc:
+            NotConvergedError, OSError, ValueError) as exc:
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

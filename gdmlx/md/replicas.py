@@ -28,7 +28,7 @@ from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, 
                                  summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_geometries
+from gdmlx.validation import check_count, check_geometries
 
 
 class ReplicaSimulation:
@@ -60,7 +60,8 @@ class ReplicaSimulation:
         N = len(self.z)
         q = check_geometries(positions, N, "positions")
         v = None if velocities is None else check_geometries(velocities, N, "velocities") / ase.units.fs
-        n = self.n_replicas = n_replicas or (len(q) if v is None else len(v))
+        n = self.n_replicas = (len(q) if v is None else len(v)) if n_replicas is None else check_count(
+            n_replicas, "n_replicas")
         if len(q) not in (1, n) or (v is not None and len(v) != n):
             raise ValueError(f"positions hold {len(q)} geometries and velocities "
                              f"{'none' if v is None else len(v)} for {n} replicas")
