@@ -5,15 +5,23 @@ import os
 import tempfile
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+def check_output_path(path):
+    """``path`` as a string, after checking that a file can be created there: its directory
+    exists and it is not itself a directory (the errors name the path, not a temporary file)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: there is no directory {directory}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    path = check_output_path(path)
+    directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
     os.close(fd)
     umask = os.umask(0)

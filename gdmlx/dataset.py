@@ -80,7 +80,7 @@ def load_dataset(path):
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
-        raise FileNotFoundError(path)
+        raise FileNotFoundError(f"no such file: {path}")
     if ext == ".npz":
         return _load_npz(path)
     if ext in (".h5", ".hdf5"):

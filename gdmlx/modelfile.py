@@ -19,6 +19,8 @@ Layout (format version 1)::
 Only numbers and strings are stored; loading never runs code from the file.
 """
 
+import os
+
 import h5py
 import numpy as np
 
@@ -130,6 +132,8 @@ def read_expansion(group, n_atoms):
 
 def load_any_model(path):
     """A gdmlx model file, or an sGDML ``.npz`` model (imported)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
     if str(path).lower().endswith(".npz"):
         from gdmlx.sgdml_import import import_sgdml_model
         return import_sgdml_model(path)
@@ -138,10 +142,10 @@ def load_any_model(path):
 
 def open_model_file(path):
     """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
     try:
         f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise
     except OSError as exc:
         raise ModelFileError(f"{path}: not a readable HDF5 model file ({exc})") from None
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")

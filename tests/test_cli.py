@@ -1,6 +1,7 @@
 """The gdmlx command, end to end on small data."""
 
 import json
+import re
 
 import ase
 import ase.io
@@ -121,6 +122,22 @@ def test_data_of_another_molecule_or_unit_is_refused(toy_npz, tmp_path, capsys):
     assert "do not match the model" in capsys.readouterr().err
     assert main(["validate", str(model), str(other)]) == 2
     assert "not a readable HDF5 trajectory" in capsys.readouterr().err
+
+
+def test_missing_files_and_directories_are_named(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
+    capsys.readouterr()
+    for argv, message in (
+            (["train", str(tmp_path / "no.npz"), "--n-train", "5", "-o", "x.h5"], "no such file: .*no.npz"),
+            (["md", str(tmp_path / "no.h5"), "--steps", "10"], "no such file: .*no.h5"),
+            (["test", str(tmp_path / "no.npz"), str(toy_npz)], "no such file: .*no.npz"),
+            (["md", str(model), "--steps", "10", "-o", str(tmp_path / "no" / "t.h5")],
+             "cannot write .*t.h5: there is no directory")):
+        assert main(argv) == 2
+        assert re.search(message, capsys.readouterr().err)
+    summary = run_json(capsys, "md", str(model), "--steps", "10", "--json")     # one frame
+    assert summary["mean_temperature_K"] > 0
 
 
 def test_md_with_fewer_steps_than_one_frame_is_a_message(toy_npz, tmp_path, capsys):

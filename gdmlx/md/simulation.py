@@ -247,9 +247,9 @@ def summarize(frames, steps, wall_s, dt_fs, temperature):
     out["ns_per_day"] = out["simulated_ps"] / 1000.0 / wall_s * 86400 if wall_s > 0 else float("nan")
     if len(t_ps):
         out["outside_fraction"] = float(np.mean(frames["outside"]))
+        out["mean_temperature_K"] = float(np.mean(temperature(frames["ekin"])))
     if len(t_ps) >= 2:
-        T = temperature(frames["ekin"])
-        out.update(mean_temperature_K=float(T.mean()), std_temperature_K=float(T.std()),
+        out.update(std_temperature_K=float(temperature(frames["ekin"]).std()),
                    etot_drift_eV_per_ps=float(np.polyfit(t_ps, etot, 1)[0]),
                    etot_std_eV=float(etot.std()))
     if len(t_ps) >= 50:

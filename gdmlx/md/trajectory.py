@@ -12,13 +12,14 @@ from ase import Atoms
 import ase.io
 import ase.units
 
+from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
 
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
     """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for anything ASE writes (one
     molecule only: replica runs, ``n_replicas`` not None, write HDF5)."""
-    ext = os.path.splitext(os.fspath(path))[1].lower()
+    ext = os.path.splitext(check_output_path(path))[1].lower()
     if ext in (".h5", ".hdf5"):
         return HDF5Trajectory(path, z, masses, metadata, n_replicas)
     if n_replicas is not None:
