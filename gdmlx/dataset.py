@@ -7,7 +7,7 @@ eV/A to kcal/mol and A). Written: sGDML-compatible ``.npz`` with its ``md5`` fin
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
@@ -38,7 +38,6 @@ class Dataset:
     name: str = ""
     theory: str = ""
     lattice: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.R = check_geometries(self.R)

@@ -25,10 +25,6 @@ class KernelData:
         else:
             self.X_cols, self.G_cols = descriptors(R[:, self.perms].reshape(-1, self.n_atoms, 3), pairs)
 
-    @property
-    def n_perms(self):
-        return 1 if self.perms is None else len(self.perms)
-
     def permuted(self, v):
         """Per-point vectors ``v`` (M, N, 3) -> their copies ``v_n[perm_p]`` (M P, N, 3)."""
         return v if self.perms is None else v[:, self.perms].reshape(-1, self.n_atoms, 3)

@@ -23,7 +23,6 @@ TOY_PERMS = np.array([[0, 1, 2, 3, 4], [3, 1, 2, 0, 4]])
 
 def test_rigid_motions_leave_the_descriptor_unchanged():
     R = toy_geometries(3, seed=2)
-    X0, _ = descriptors(R, all_pairs(5))
     modes = rigid_motions(R).reshape(3, 5, 3, 6)
     for k in range(6):
         h = 1e-6
