@@ -133,9 +133,13 @@ def test_missing_files_and_directories_are_named(toy_npz, tmp_path, capsys):
             (["md", str(tmp_path / "no.h5"), "--steps", "10"], "no such file: .*no.h5"),
             (["test", str(tmp_path / "no.npz"), str(toy_npz)], "no such file: .*no.npz"),
             (["md", str(model), "--steps", "10", "-o", str(tmp_path / "no" / "t.h5")],
-             "cannot write .*t.h5: there is no directory")):
+             "cannot write .*t.h5: there is no directory"),
+            (["train", str(toy_npz), "--n-train", "20", "-o", str(tmp_path / "no" / "m.h5")],
+             "cannot write .*m.h5: there is no directory")):
         assert main(argv) == 2
-        assert re.search(message, capsys.readouterr().err)
+        err = capsys.readouterr().err
+        assert re.search(message, err)
+        assert "gdmlx: " not in err                  # refused before any training stage began
     summary = run_json(capsys, "md", str(model), "--steps", "10", "--json")     # one frame
     assert summary["mean_temperature_K"] > 0
 

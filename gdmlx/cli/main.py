@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from gdmlx._version import __version__
+from gdmlx.atomic_write import check_output_path
 from gdmlx.cg import NotConvergedError
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
 from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
@@ -25,6 +26,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "output", None):
+            check_output_path(args.output)     # before hours of training or sampling, not after
         return args.run(args) or 0
     except KeyboardInterrupt:
         print("gdmlx: interrupted", file=sys.stderr)
