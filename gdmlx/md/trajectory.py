@@ -83,6 +83,8 @@ class XYZTrajectory:
 
 def read_trajectory(path):
     """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
