@@ -37,7 +37,7 @@ def load_molecule_data(path, model=None):
     data of another molecule or in other units than the model's."""
     ds = load_dataset(path)
     if ds.lattice is not None:
-        raise ValueError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
+        raise InputError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
                          "one molecule without periodic images")
     if model is not None:
         check_data_for_model(ds, model, path)
