@@ -115,7 +115,7 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
             on_round(trial, report.rounds[-1])
         if progress:
             md = " by the MD check" if "check" in entry and not ok else ""
-            print(f"reduce: {n_keep} pairs, validation force MAE {mae:.4f} "
+            print(f"reduce: {len(subset)} pairs, validation force MAE {mae:.4f} "
                   f"({mae / full_mae - 1:+.1%} vs full) {'accepted' if ok else 'rejected'}{md}",
                   file=sys.stderr, flush=True)
         if ok:

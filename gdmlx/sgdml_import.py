@@ -17,6 +17,15 @@ from gdmlx.expansion import KernelExpansion
 from gdmlx.symmetry import check_permutations, pair_permutation
 
 
+def is_sgdml_model(path):
+    """Whether ``path`` is an sGDML model file (an .npz with type 'm'); False if unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return "type" in f.files and f["type"].item() == "m"
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+
+
 def import_sgdml_model(path):
     """A fitted :class:`gdmlx.GDMLRegressor` predicting what the sGDML model at ``path`` does.
 
@@ -27,11 +36,16 @@ def import_sgdml_model(path):
     from gdmlx.regressor import GDMLRegressor
     try:
         with np.load(path, allow_pickle=False) as f:
-            if f.get("type", np.array("")).item() != "m":
-                raise ModelFileError(f"{path}: not an sGDML model file (no type='m')")
+            kind = f["type"].item() if "type" in f.files else ""
+            if kind != "m":
+                hint = (" but a dataset (type='d'): give it where a dataset is expected"
+                        if kind == "d" or {"R", "F"} <= set(f.files) else " (no type='m')")
+                raise ModelFileError(f"{path}: not an sGDML model file{hint}")
             keys = set(f.files)
             arr = {k: f[k] for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms")}
             units = {k: str(f[k]) if k in keys else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
+    except ModelFileError:
+        raise
     except KeyError as exc:
         raise ModelFileError(f"{path}: sGDML model file lacks {exc}") from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:

@@ -52,7 +52,8 @@ def check_atomic_numbers(z, n_atoms, expected=None):
     if np.any(z < 1) or np.any(z > 118):
         raise InputError(f"z holds atomic numbers outside 1..118: {z}")
     if expected is not None and not np.array_equal(z, expected):
-        raise InputError(f"atomic numbers {z.tolist()} do not match the model's {list(expected)}")
+        raise InputError(f"atomic numbers {z.tolist()} do not match the model's "
+                         f"{np.asarray(expected).tolist()}")
     return z
 
 

@@ -83,7 +83,8 @@ def test_errors_are_messages_not_tracebacks(toy_npz, tmp_path, capsys):
     (["md", "m.h5", "--steps", "10", "--replicas", "0"], "--replicas"),
     (["train", "d.npz", "--n-train", "2.5", "-o", "m.h5"], "--n-train"),
     (["train", "d.npz", "--n-train", "5", "--cg-tol", "0", "-o", "m.h5"], "--cg-tol"),
-    (["reduce", "m.h5", "d.npz", "--tol", "-1"], "--tol"), (["split", "m.h5", "--n-fast", "0"], "--n-fast")])
+    (["reduce", "m.h5", "d.npz", "--tol", "-1"], "--tol"), (["split", "m.h5", "--n-fast", "0"], "--n-fast"),
+    (["train", "d.npz", "--n-train", "5", "--seed", "-1", "-o", "m.h5"], "--seed")])
 def test_bad_numbers_on_the_command_line_name_the_option(argv, option, capsys):
     """Refused by the parser (exit status 2) before any file is read."""
     with pytest.raises(SystemExit) as stop:
@@ -156,6 +157,19 @@ def test_sigma_specs():
     assert parse_sigmas("10") == [10.0]
     assert parse_sigmas("5:5:20") == [5.0, 10.0, 15.0, 20.0]
     assert parse_sigmas("2.5,7") == [2.5, 7.0]
+    for bad in ("50:10:10", "10:0:30", "10:-5:0"):           # empty, endless or reversed ranges
+        with pytest.raises(ValueError, match="step > 0"):
+            parse_sigmas(bad)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "d.npz", "--n-train", "5", "-o", "m.npz"], "models are written as .h5 or .hdf5"),
+    (["sample", "--xyz", "a.xyz", "--calculator", "emt", "--n", "2", "-o", "d.h5"], "datasets .* .npz"),
+    (["md", "m.h5", "--steps", "10", "--friction", "0.1"], "--friction applies to --thermostat langevin")])
+def test_output_names_and_option_combinations_are_checked_first(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_sample_with_emt_writes_an_sgdml_dataset(tmp_path, capsys):

@@ -59,6 +59,11 @@ def test_seed_makes_langevin_reproducible(toy_model, start):
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
+def test_trajectory_names_its_format(toy_model, start, tmp_path):
+    with pytest.raises(ValueError, match=r"\.h5, \.hdf5\) or extended XYZ"):
+        Simulation(toy_model, start).run(20, trajectory=tmp_path / "t.dcd", progress=False)
+
+
 @pytest.mark.parametrize("ext", [".h5", ".xyz"])
 def test_trajectory_file_holds_every_frame(toy_model, start, tmp_path, ext):
     path = tmp_path / f"traj{ext}"
@@ -91,11 +96,11 @@ def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monk
     sim = Simulation(toy_model, start, temperature_K=300, seed=0)
     calls = []
 
-    def interrupt_second_chunk(*args):
-        calls.append(1)
-        if len(calls) == 2:
+    def interrupt_second_chunk(n, *args):
+        calls.append(n)                      # n = 0: the compile-only call before the timing
+        if len(calls) == 3:
             raise KeyboardInterrupt
-        return original(*args)
+        return original(n, *args)
 
     original = sim._chunk
     monkeypatch.setattr(sim, "_chunk", interrupt_second_chunk)
@@ -135,9 +140,19 @@ def test_bad_engine_settings_are_refused(toy_model, start, engine, setting, valu
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_start_with_atoms_in_another_order_is_refused(toy_model, start, engine):
+    """Swapping two carbons keeps the atomic numbers but puts atoms 0 and 4 at a bond length,
+    where the training data never had them closer than about 4 A."""
+    swapped = start[[3, 1, 2, 0, 4]]
+    with pytest.raises(gdmlx.GeometryError, match="atoms 0 and 4 .* in the model's order"):
+        engine(toy_model, swapped)
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 @pytest.mark.parametrize("lengths, named", [
     ((0, 10, 10), "n_steps"), ((-10, 10, 10), "n_steps"), ((100, 0, 100), "save_every"),
-    ((100, 10, 0), "report_every"), ((100, 2.5, 100), "save_every"), ((95, 10, 10), "multiples")])
+    ((100, 10, 0), "report_every"), ((100, 2.5, 100), "save_every"),
+    ((95, 10, 10), r"n_steps \(95\) must be a multiple of save_every \(10\)")])
 def test_bad_run_lengths_are_refused(toy_model, start, engine, lengths, named):
     """Refused before any step: report_every=0 once looped for ever, save_every=0 divided by zero."""
     sim = engine(toy_model, start)

@@ -1,7 +1,8 @@
 """gdmlx action: learn a long-stride map (an action model) from short-step trajectories."""
 
 from gdmlx.action import ActionModel
-from gdmlx.cli.common import log, non_negative_float, positive_float, positive_int, print_json
+from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
+                               print_json)
 from gdmlx.modelfile import load_any_model
 
 
@@ -25,10 +26,10 @@ def add_parser(sub):
                    help="training pairs; the kernel matrix has 6N x n-train rows (default 100)")
     t.add_argument("--n-valid", type=positive_int, default=200,
                    help="held-out pairs for the error report (default 200)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the pair draw (default 0)")
+    t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the pair draw (default 0)")
     t.add_argument("-o", "--output", required=True, help="action model file (.h5)")
     t.add_argument("--json", action="store_true", help="print the fit report as JSON on stdout")
-    t.set_defaults(run=run_train)
+    t.set_defaults(run=run_train, output_suffixes=(".h5", ".hdf5"), output_kind="action models")
 
 
 def run_train(args):

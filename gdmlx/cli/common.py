@@ -27,6 +27,7 @@ def _number_type(convert, minimum, strict, what):
 
 
 positive_int = _number_type(int, 1, False, "a whole number >= 1")
+non_negative_int = _number_type(int, 0, False, "a whole number >= 0")
 positive_float = _number_type(float, 0.0, True, "a number > 0")
 non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
 
@@ -57,14 +58,24 @@ def check_start_geometry(atoms, model, path):
 def parse_sigmas(text):
     """'10' -> [10.0]; '5:5:50' -> [5, 10, ..., 50] (start:step:stop, stop included);
     '2.5,10,20' -> [2.5, 10.0, 20.0]."""
+    usage = f"--sigma {text!r}: give a number, a list 'a,b,c' or a range 'start:step:stop' with step > 0"
     try:
         if ":" in text:
             start, step, stop = (float(v) for v in text.split(":"))
+            if not step > 0 or stop < start:
+                raise ValueError(usage)
             n = int(np.floor((stop - start) / step + 1e-9)) + 1
             return [start + k * step for k in range(n)]
         return [float(v) for v in text.split(",")]
     except ValueError:
-        raise ValueError(f"--sigma {text!r}: give a number, a list 'a,b,c' or a range 'start:step:stop'") from None
+        raise ValueError(usage) from None
+
+
+def check_suffix(path, suffixes, what):
+    """Raise InputError unless ``path`` ends with one of ``suffixes`` (what is written there
+    would otherwise be misread by its name)."""
+    if not str(path).lower().endswith(suffixes):
+        raise InputError(f"{path}: {what} are written as {' or '.join(suffixes)}; name the file so")
 
 
 def force_energy_errors(model, R, F, E):

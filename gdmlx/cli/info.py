@@ -21,10 +21,12 @@ def describe(model):
     main = regressors[-1]                        # a multiscale model's global part
     covered = model_floors(model)[2]
     return {
-        "formula": str(Formula.from_list([chemical_symbols[z] for z in model.z_])),
+        "formula": Formula.from_list([chemical_symbols[z] for z in model.z_]).format("hill"),
         "n_atoms": len(model.z_), "z": [int(z) for z in model.z_],
-        "parts": [{"n_train": r.expansion_.n_train // len(r.perms_), "n_permutations": len(r.perms_),
-                   "n_pairs": len(r.pairs_), "sigma": r.expansion_.sigma} for r in regressors],
+        "parts": [{"name": name, "n_train": r.expansion_.n_train // len(r.perms_),
+                   "n_permutations": len(r.perms_), "n_pairs": len(r.pairs_), "sigma": r.expansion_.sigma,
+                   "lam": r.lam}
+                  for name, r in zip(["fast", "slow"] if len(regressors) == 2 else ["model"], regressors)],
         "lam": main.lam, "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
         "use_energy_labels": bool(main.use_energy_labels),
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
@@ -40,9 +42,10 @@ def run(args):
         return
     print(f"{d['formula']} ({d['n_atoms']} atoms), units {d['energy_unit']} and {d['length_unit']}")
     for p in d["parts"]:
-        print(f"  kernel expansion: {p['n_train']} training geometries, {p['n_pairs']} pair features, "
-              f"sigma {p['sigma']:g}, {p['n_permutations']} permutation(s)")
-    print(f"  lam {d['lam']:g}, energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
+        print(f"  {p['name'] + ' part' if p['name'] != 'model' else 'kernel expansion'}: {p['n_train']} "
+              f"training geometries, {p['n_pairs']} pair features, sigma {p['sigma']:g}, lam {p['lam']:g}, "
+              f"{p['n_permutations']} permutation(s)")
+    print(f"  energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
           f"training data {'kept' if d['keeps_training_data'] else 'not stored'}")
     uncovered = d["n_pairs_total"] - d["n_pairs_covered"]
     if uncovered:

@@ -7,6 +7,7 @@ import sys
 from gdmlx._version import __version__
 from gdmlx.atomic_write import check_output_path
 from gdmlx.cg import NotConvergedError
+from gdmlx.cli.common import check_suffix
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
 from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
 
@@ -26,8 +27,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "output", None):
-            check_output_path(args.output)     # before hours of training or sampling, not after
+        if getattr(args, "output", None):      # before hours of training or sampling, not after
+            check_output_path(args.output)
+            if hasattr(args, "output_suffixes"):
+                check_suffix(args.output, args.output_suffixes, args.output_kind)
         return args.run(args) or 0
     except KeyboardInterrupt:
         print("gdmlx: interrupted", file=sys.stderr)

@@ -2,8 +2,8 @@
 
 import ase.io
 
-from gdmlx.cli.common import (check_start_geometry, log, non_negative_float, positive_float, positive_int,
-                               print_json)
+from gdmlx.cli.common import (check_start_geometry, log, non_negative_float, non_negative_int,
+                               positive_float, positive_int, print_json)
 from gdmlx.md import ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
@@ -23,11 +23,12 @@ def add_parser(sub):
                    help="number of time steps (strides with --action)")
     p.add_argument("--dt", type=positive_float, default=0.5, help="time step in fs (default 0.5)")
     p.add_argument("--temperature", type=non_negative_float, default=300.0,
-                   help="initial velocities and thermostat target, K (default 300)")
+                   help="initial velocities and Langevin target, K (default 300); in NVE the start "
+                        "geometry's potential energy (by default a training frame's) adds to it")
     p.add_argument("--thermostat", choices=("nve", "langevin"), default="nve",
                    help="nve: velocity Verlet; langevin: BAOAB (default nve)")
-    p.add_argument("--friction", type=non_negative_float, default=0.01,
-                   help="Langevin friction, 1/fs (default 0.01)")
+    p.add_argument("--friction", type=non_negative_float, default=None,
+                   help="Langevin friction, 1/fs (default 0.01; --thermostat langevin only)")
     p.add_argument("--mts", type=positive_int, default=1,
                    help="multiscale models: evaluate the slow part every this many steps (default 1)")
     p.add_argument("--action", help="action model file ('gdmlx action train'): integrate with its "
@@ -44,15 +45,19 @@ def add_parser(sub):
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="--replicas: where the batched forces run (gpu needs CuPy and a CUDA device; "
                         "default cpu)")
-    p.add_argument("--seed", type=int, default=None, help="random seed for velocities and noise")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed for velocities and noise")
     p.add_argument("--save-every", type=positive_int, default=None,
-                   help="save a frame every this many steps (default 10, rounded up to a multiple of --mts)")
+                   help="save a frame every this many steps, a multiple of --mts (default 10 rounded up "
+                        "to one); --steps is rounded down to a multiple of it")
     p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.set_defaults(run=run)
 
 
 def run(args):
+    if args.friction is not None and args.thermostat != "langevin":
+        raise ValueError("--friction applies to --thermostat langevin only")
+    args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
     if args.xyz:
         start = check_start_geometry(ase.io.read(args.xyz), model, args.xyz)
@@ -81,6 +86,8 @@ def run(args):
     if args.save_every % args.mts:
         raise ValueError(f"--save-every must be a multiple of --mts ({args.mts})")
     steps = args.steps - args.steps % args.save_every
+    if steps != args.steps and steps and not args.json:
+        log(f"running {steps} steps: --steps rounded down to a multiple of --save-every ({args.save_every})")
     if steps == 0:
         raise ValueError(f"--steps ({args.steps}) must be at least --save-every ({args.save_every})")
     report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)

@@ -5,7 +5,7 @@ import time
 from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
                                positive_float, positive_int, print_json)
 from gdmlx.md.probe import StabilityProbe
-from gdmlx.modelfile import load_model
+from gdmlx.modelfile import load_any_model
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.reduction import plot_reduction, reduce
 from gdmlx.splits import held_out_indices
@@ -41,11 +41,11 @@ def add_parser(sub):
     p.add_argument("--figure", help="save importance and kept-pair figures here (needs matplotlib)")
     p.add_argument("-o", "--output", required=True, help="reduced model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, output_suffixes=(".h5", ".hdf5"), output_kind="models")
 
 
 def run(args):
-    model = load_model(args.model)
+    model = load_any_model(args.model)
     ds = load_molecule_data(args.data, model)
     t0 = time.perf_counter()
     probe = None if args.md_temperature is None else StabilityProbe(

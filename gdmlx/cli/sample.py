@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from gdmlx.cli.common import log, non_negative_float, positive_float, positive_int, print_json
+from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
+                               print_json)
 from gdmlx.dataset import Dataset
 from gdmlx.units import energy_in_ev
 
@@ -30,10 +31,10 @@ def add_parser(sub):
                    help="Langevin friction, 1/fs (default 0.02)")
     p.add_argument("--equilibrate", type=non_negative_float, default=1.0,
                    help="equilibration before recording, ps (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("-o", "--output", required=True, help="dataset file to write (.npz)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, output_suffixes=(".npz",), output_kind="datasets (sGDML format)")
 
 
 def add_calculator_arguments(p):

@@ -1,8 +1,9 @@
 """gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
 
 from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
-                               positive_float, positive_int, print_json)
+                               non_negative_int, positive_float, positive_int, print_json)
 from gdmlx.modelfile import load_model
+from gdmlx.sgdml_import import is_sgdml_model
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.regressor import GDMLRegressor
 from gdmlx.splits import held_out_indices, split_indices
@@ -18,7 +19,7 @@ def add_parser(sub):
     p.add_argument("--n-train", type=positive_int, help="training geometries (dataset input only)")
     p.add_argument("--sigma", type=positive_float, default=10.0,
                    help="slow part's sigma (dataset input; default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the split (dataset input)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for the split (dataset input)")
     p.add_argument("--max-hops", type=positive_int, default=2,
                    help="local pairs: at most this many bonds apart (default 2)")
     p.add_argument("--n-fast", type=positive_int, default=100,
@@ -31,12 +32,15 @@ def add_parser(sub):
     p.add_argument("--test-data", help="dataset to report test errors on (default: the source dataset)")
     p.add_argument("-o", "--output", required=True, help="multiscale model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, output_suffixes=(".h5", ".hdf5"), output_kind="models")
 
 
 def run(args):
     fast = GDMLRegressor(sigma=args.fast_sigma, lam=args.fast_lam)
     ms = MultiscaleModel(fast=fast, max_hops=args.max_hops, n_fast=args.n_fast)
+    if is_sgdml_model(args.source):
+        raise ValueError(f"{args.source} is an sGDML model, which stores no training data to split; "
+                         "split its dataset instead (with --n-train)")
     if args.source.lower().endswith((".h5", ".hdf5")) and _is_model(args.source):
         base = load_model(args.source)
         if base.R_train_ is None:
@@ -57,7 +61,7 @@ def run(args):
         test_ds = load_molecule_data(args.test_data, ms) if args.test_data else ds
     ms.save(args.output)
     out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
-           "n_train_fast": ms.fast_.expansion_.n_train, "n_train_slow": ms.slow_.expansion_.n_train}
+           "n_train_fast": len(ms.fast_.R_train_), "n_train_slow": len(ms.slow_.R_train_)}
     if test_ds is not None:
         idx = held_out_indices(ms.slow_, test_ds)[:1000]
         E = None if test_ds.E is None else test_ds.E[idx]

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, positive_int, print_json
+from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_int, positive_int,
+                               print_json)
 from gdmlx.modelfile import load_any_model
 from gdmlx.splits import held_out_indices
 
@@ -15,7 +16,7 @@ def add_parser(sub):
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("data", help="dataset file")
     p.add_argument("--n-test", type=positive_int, default=None, help="test on at most this many geometries")
-    p.add_argument("--seed", type=int, default=0, help="random seed for picking --n-test geometries")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for picking --n-test geometries")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
 

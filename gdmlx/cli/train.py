@@ -3,7 +3,7 @@
 import time
 
 from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
-                               parse_sigmas, positive_float, positive_int, print_json)
+                               non_negative_int, parse_sigmas, positive_float, positive_int, print_json)
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
 from gdmlx.splits import split_indices
@@ -27,7 +27,7 @@ def add_parser(sub):
                    help="sum the kernel over the molecule's permutational symmetries (methyl "
                         "rotors, ring flips; found from the bond graph, at most 64): more accurate "
                         "from few geometries, training and prediction cost x the group size")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the split (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for the split (default 0)")
     p.add_argument("--solver", choices=("analytic", "cg", "auto"), default="auto",
                    help="analytic: dense Cholesky; cg: matrix-free conjugate gradient for systems too "
                         "large to store; auto: analytic if its matrix fits (default)")
@@ -39,7 +39,7 @@ def add_parser(sub):
                    help="largest kernel matrix allowed, GB (default: 90%% of available memory)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, output_suffixes=(".h5", ".hdf5"), output_kind="models")
 
 
 def run(args):

@@ -15,6 +15,7 @@ geometries: the model has no force between such atoms, :mod:`gdmlx.md.contact`).
 import numba
 import numpy as np
 
+from gdmlx.errors import GeometryError
 from gdmlx.units import length_in_ang
 
 OUTSIDE_FACTOR = 0.8    # a pair below 0.8 x its shortest training distance is outside
@@ -67,6 +68,22 @@ def outside_frames(positions, pairs, floors, factor=OUTSIDE_FACTOR):
     positions = np.asarray(positions)
     d = np.linalg.norm(positions[:, pairs[:, 0]] - positions[:, pairs[:, 1]], axis=-1)
     return np.any(d < factor * floors, axis=1)
+
+
+def check_start_inside(positions, pairs, floors, name="positions", factor=OUTSIDE_FACTOR):
+    """Raise GeometryError if a start geometry ``positions`` (n, N, 3) [A] has a pair closer
+    than ``factor`` x its floor: MD from there runs on extrapolation, and a geometry whose
+    atoms are listed in another order than the model's looks exactly like that."""
+    positions = np.asarray(positions).reshape(-1, *np.shape(positions)[-2:])
+    d = np.linalg.norm(positions[:, pairs[:, 0]] - positions[:, pairs[:, 1]], axis=-1)
+    ratio = d / (factor * floors)
+    g, k = np.unravel_index(np.argmin(ratio), ratio.shape)
+    if ratio[g, k] < 1.0:
+        i, j = pairs[k]
+        raise GeometryError(
+            f"{name}{'' if len(positions) == 1 else f'[{g}]'}: atoms {i} and {j} are {d[g, k]:.2f} A apart, "
+            f"closer than {factor} x their shortest distance in the training data ({floors[k]:.2f} A): "
+            "the start is outside the model's domain. Are its atoms in the model's order?")
 
 
 def outside_limits_sq(floors, factor=OUTSIDE_FACTOR):

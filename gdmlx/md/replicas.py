@@ -23,7 +23,7 @@ import numpy as np
 from gdmlx.backend import backend_module, to_host
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
-from gdmlx.md.domain import model_floors, outside_limits_sq
+from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
                                  summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
@@ -85,6 +85,7 @@ class ReplicaSimulation:
         self.inv_m = 1.0 / self.masses
         self.q, self.v = xp.asarray(q), xp.asarray(v)
         domain_pairs, floors, covered = model_floors(model)
+        check_start_inside(q, domain_pairs, floors)
         self.S_domain = incidence(domain_pairs, N, xp)
         self.r_min_sq = (0.5 * floors[covered].min()) ** 2
         self.outside_sq = xp.asarray(outside_limits_sq(floors))
@@ -169,7 +170,7 @@ class ReplicaSimulation:
         """Kinetic temperature (K) from kinetic energy (eV)."""
         return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
 
-    def run(self, n_steps, trajectory=None, save_every=10, report_every=1000, progress=True):
+    def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
         """Run ``n_steps`` inner steps; returns a summary dict.
 
         Every ``save_every`` steps the energies of every replica are recorded (the summary's
@@ -178,7 +179,8 @@ class ReplicaSimulation:
         the domain is checked; a replica outside it raises MDInstabilityError (with
         ``summary``). The summary has the single engine's keys (:func:`gdmlx.md.simulation.summarize`,
         medians or means over the replicas), ``replica_steps_per_s``, and each replica's own
-        summary under ``replicas``.
+        summary under ``replicas``. Defaults of ``save_every`` and ``report_every`` as for
+        :meth:`gdmlx.md.Simulation.run`.
         """
         n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
                                                               int(self.periods[-1]))

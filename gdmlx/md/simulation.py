@@ -12,7 +12,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 from gdmlx.errors import GeometryError
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
-from gdmlx.md.domain import model_floors, outside_limits_sq
+from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_geometries, check_number
@@ -61,12 +61,18 @@ def check_settings(dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_s
 def check_run_lengths(n_steps, save_every, report_every, top):
     """``(n_steps, save_every, report_every)`` as ints, checked: positive, ``save_every`` a
     multiple of the slow period ``top``, and ``n_steps`` and ``report_every`` multiples of
-    ``save_every``."""
-    n_steps, save_every, report_every = (check_count(n_steps, "n_steps"), check_count(save_every, "save_every"),
-                                         check_count(report_every, "report_every"))
-    if save_every % top or report_every % save_every or n_steps % save_every:
-        raise ValueError(f"save_every ({save_every}) must be a multiple of the slow period ({top}), "
-                         f"and n_steps ({n_steps}) and report_every ({report_every}) multiples of save_every")
+    ``save_every``. None picks ``save_every`` = 10 rounded up to a multiple of ``top`` and
+    ``report_every`` = the multiple of it nearest below 1000."""
+    n_steps = check_count(n_steps, "n_steps")
+    save_every = -(-10 // top) * top if save_every is None else check_count(save_every, "save_every")
+    if report_every is None:
+        report_every = max(1, 1000 // save_every) * save_every
+    report_every = check_count(report_every, "report_every")
+    for value, name, period, period_name in ((save_every, "save_every", top, "slow_every"),
+                                             (n_steps, "n_steps", save_every, "save_every"),
+                                             (report_every, "report_every", save_every, "save_every")):
+        if value % period:
+            raise ValueError(f"{name} ({value}) must be a multiple of {period_name} ({period})")
     return n_steps, save_every, report_every
 
 
@@ -117,6 +123,7 @@ class Simulation:
         self.v = self._initial_velocities(velocities)
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
         self.domain_pairs, floors, covered = model_floors(model)
+        check_start_inside(q, self.domain_pairs, floors)
         self.outside_sq = outside_limits_sq(floors)
         self.r_min = 0.5 * floors[covered].min()          # half the shortest training distance [A]
         self.wall = model_wall(model, contact_wall)
@@ -139,11 +146,13 @@ class Simulation:
         """Kinetic temperature (K) from kinetic energy (eV)."""
         return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
 
-    def run(self, n_steps, trajectory=None, save_every=10, report_every=1000, progress=True):
+    def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
         """Run ``n_steps`` inner steps; returns a summary dict (see :func:`summarize`).
 
-        Frames every ``save_every`` steps go to ``trajectory`` (.h5 or .xyz) as the run
-        goes; the file is closed properly if the run is interrupted or stopped.
+        Frames every ``save_every`` steps (default 10, rounded up to a multiple of
+        ``slow_every``) go to ``trajectory`` (.h5 or .xyz) as the run goes; the file is
+        closed properly if the run is interrupted or stopped. Progress goes to stderr every
+        ``report_every`` steps (default: about 1000) unless ``progress=False``.
         Raises MDInstabilityError (with the summary so far) when the geometry leaves the
         model's domain.
         """
@@ -153,6 +162,7 @@ class Simulation:
             trajectory, self.z, self.masses,
             {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
+        self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
         status, done, t0 = integrator.OK, 0, time.perf_counter()
         try:
             while done < n_steps and status == integrator.OK:

@@ -17,13 +17,16 @@ from gdmlx.errors import InputError
 
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
-    """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for anything ASE writes (one
+    """A writer for ``path``: HDF5 for .h5/.hdf5, extended XYZ for .xyz/.extxyz (one
     molecule only: replica runs, ``n_replicas`` not None, write HDF5)."""
     ext = os.path.splitext(check_output_path(path))[1].lower()
     if ext in (".h5", ".hdf5"):
         return HDF5Trajectory(path, z, masses, metadata, n_replicas)
     if n_replicas is not None:
         raise ValueError(f"replica trajectories are written as HDF5: name the file .h5, not {path}")
+    if ext not in (".xyz", ".extxyz"):
+        raise ValueError(f"{path}: trajectories are written as HDF5 (.h5, .hdf5) or extended XYZ "
+                         "(.xyz, .extxyz); name the file so")
     return XYZTrajectory(path, z, masses, metadata)
 
 
