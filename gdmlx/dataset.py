@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import h5py
 import numpy as np
+from ase.data import chemical_symbols
+from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
@@ -21,7 +23,12 @@ from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces
 EV_TO_KCAL_MOL = 1.0 / energy_in_ev("kcal/mol")
 
 
-@dataclass
+def chemical_formula(z):
+    """Hill formula of atomic numbers ``z`` ("C2H6O")."""
+    return Formula.from_list([chemical_symbols[int(k)] for k in z]).format("hill")
+
+
+@dataclass(repr=False)
 class Dataset:
     """Geometries and labels of one molecule.
 
@@ -48,6 +55,11 @@ class Dataset:
 
     def __len__(self):
         return len(self.R)
+
+    def __repr__(self):
+        return (f"Dataset({self.name or 'unnamed'}: {len(self)} geometries of {chemical_formula(self.z)}, "
+                f"{'energies and ' if self.E is not None else ''}forces in {self.energy_unit} and "
+                f"{self.length_unit}{', periodic' if self.lattice is not None else ''})")
 
     def subset(self, idx):
         """A new Dataset with the geometries ``idx``."""

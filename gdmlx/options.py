@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from gdmlx.backend import check_backend
+from gdmlx.backend import check_backend, resolve_backend
 from gdmlx.validation import check_count, check_number
 
 
@@ -50,6 +50,8 @@ class ComputeOptions:
 
     def __post_init__(self):
         check_backend(self.backend)
+        if self.backend == "gpu":
+            resolve_backend("gpu")             # no CuPy or device: say so now, not after training
         for name in ("memory_limit_gb", "cg_tol"):
             if getattr(self, name) is not None:
                 check_number(getattr(self, name), name, strict=True)

@@ -137,8 +137,8 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
 
     def progress(it, res):
         if options.verbose and it % 50 == 0:
-            print(f"\rgdmlx: CG iteration {it}, relative residual {res:.2e}", end="",
-                  file=sys.stderr, flush=True)
+            # on the stage's own line (no carriage return): "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s"
+            print(f" [{it}: {res:.1e}]", end="", file=sys.stderr, flush=True)
 
     key = hashlib.sha256(np.r_[y, sigma, lam, pc.points].tobytes()).hexdigest()
     sol = conjugate_gradient(op.matvec, y, pc.apply, tol=options.cg_tol, max_iter=options.cg_max_iter,

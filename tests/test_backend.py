@@ -83,9 +83,11 @@ def test_backend_names_and_missing_gpu(monkeypatch):
 
 def test_model_on_a_missing_gpu_says_what_to_install(toy_model, toy_data, monkeypatch):
     monkeypatch.setattr(backend, "_cupy", lambda: None)
-    model = copy.deepcopy(toy_model).set_backend("gpu")
+    model = copy.deepcopy(toy_model)
     with pytest.raises(backend.BackendUnavailableError, match="CuPy and a CUDA device"):
-        model.predict(toy_data[0][:4])
+        model.set_backend("gpu")                        # when asked, not at the first prediction
+    with pytest.raises(backend.BackendUnavailableError, match="CuPy and a CUDA device"):
+        ComputeOptions(backend="gpu")
     model.set_backend("auto")
     np.testing.assert_array_equal(model.predict(toy_data[0][:4]), toy_model.predict(toy_data[0][:4]))
 

@@ -91,6 +91,7 @@ def test_dataset_npz_round_trip_and_checks(toy_data, tmp_path):
     for k in ("R", "z", "F", "E"):
         np.testing.assert_array_equal(getattr(back, k), getattr(ds, k))
     assert back.name == "toy" and back.energy_unit == "kcal/mol"
+    assert repr(back) == "Dataset(toy: 60 geometries of C3HO, energies and forces in kcal/mol and Ang)"
     assert np.load(tmp_path / "toy.npz")["md5"] == ds.md5()
     bad = dict(np.load(tmp_path / "toy.npz"))
     bad["F"] = bad["F"][:, :3]

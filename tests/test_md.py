@@ -91,7 +91,13 @@ def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_
     assert not traj["complete"] and traj["status"] == 2 and len(traj["time_fs"]) >= 1
 
 
-def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monkeypatch):
+def test_progress_in_a_log_is_one_line_per_report(toy_model, start, capsys):
+    Simulation(toy_model, start, seed=0).run(300, save_every=10, report_every=100)
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count("MD step") == 3 and err.endswith("steps/s\n")
+
+
+def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monkeypatch, capsys):
     path = tmp_path / "t.h5"
     sim = Simulation(toy_model, start, temperature_K=300, seed=0)
     calls = []
@@ -108,6 +114,7 @@ def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monk
         sim.run(1000, trajectory=path, save_every=10, report_every=100, progress=False)
     traj = read_trajectory(path)
     assert len(traj["time_fs"]) == 10 and not traj["complete"]
+    assert "keeps the 10 frames saved so far" in capsys.readouterr().err
 
 
 def test_calculator_units_checks_and_bfgs(toy_model, start):

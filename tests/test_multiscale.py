@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,24 @@ def test_bond_graph_pairs_of_a_chain(chain):
     R, F, E, z = chain
     np.testing.assert_array_equal(bond_graph_pairs(z, R, 1), [[k + 1, k] for k in range(7)])
     assert len(bond_graph_pairs(z, R, 2)) == 7 + 6
+
+
+class _WarnsOnFit(gdmlx.GDMLRegressor):
+    """A regressor whose energies always look inconsistent with its forces."""
+
+    def fit(self, *args, **kwargs):
+        warnings.warn("inconsistent", gdmlx.EnergyConsistencyWarning)
+        return super().fit(*args, **kwargs)
+
+
+def test_energy_consistency_is_checked_on_the_slow_part_only(chain):
+    """A local fast part cannot follow the total energy; its check would be a false alarm."""
+    R, F, E, z = chain
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gdmlx.EnergyConsistencyWarning)
+        gdmlx.MultiscaleModel(fast=_WarnsOnFit(sigma=2.0), max_hops=1, n_fast=20).fit(R[:40], F[:40], E[:40], z=z)
+    with pytest.warns(gdmlx.EnergyConsistencyWarning):
+        gdmlx.MultiscaleModel(slow=_WarnsOnFit(sigma=3.0), max_hops=1, n_fast=20).fit(R[:40], F[:40], E[:40], z=z)
 
 
 def test_unfitted_model_says_so(chain):

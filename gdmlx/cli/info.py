@@ -1,9 +1,7 @@
 """gdmlx info: what a model file holds."""
 
-from ase.data import chemical_symbols
-from ase.formula import Formula
-
 from gdmlx.cli.common import print_json
+from gdmlx.dataset import chemical_formula
 from gdmlx.md.domain import model_floors
 from gdmlx.modelfile import load_any_model
 
@@ -21,7 +19,7 @@ def describe(model):
     main = regressors[-1]                        # a multiscale model's global part
     covered = model_floors(model)[2]
     return {
-        "formula": Formula.from_list([chemical_symbols[z] for z in model.z_]).format("hill"),
+        "formula": chemical_formula(model.z_),
         "n_atoms": len(model.z_), "z": [int(z) for z in model.z_],
         "parts": [{"name": name, "n_train": r.expansion_.n_train // len(r.perms_),
                    "n_permutations": len(r.perms_), "n_pairs": len(r.pairs_), "sigma": r.expansion_.sigma,

@@ -1,7 +1,6 @@
 """gdmlx sample: make a reference dataset by Langevin MD with an ASE calculator."""
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -9,6 +8,7 @@ import numpy as np
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json)
 from gdmlx.dataset import Dataset
+from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev
 
 
@@ -106,10 +106,10 @@ def run(args):
             E.append(atoms.get_potential_energy() / kcal)
             F.append(atoms.get_forces(apply_constraint=False) / kcal)
             if not args.json and (len(R) % 10 == 0 or len(R) == args.n):
-                print(f"\rsample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s",
-                      end="", file=sys.stderr, flush=True)
+                show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s")
     except KeyboardInterrupt:
-        log(f"\nsample: interrupted after {len(R)} frames")
+        finish()
+        log(f"sample: interrupted after {len(R)} frames")
         if not R:
             raise
     theory = (f"{args.method if args.calculator == 'tblite' else 'EMT'}, Langevin {args.temperature:g} K, "
@@ -122,4 +122,5 @@ def run(args):
     if args.json:
         print_json(summary)
     else:
-        log(f"\nwrote {args.output}: {len(ds)} frames of {len(atoms)} atoms ({theory})")
+        finish()
+        log(f"wrote {args.output}: {len(ds)} frames of {len(atoms)} atoms ({theory})")

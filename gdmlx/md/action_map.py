@@ -11,7 +11,6 @@ even in p, time-reversible, up to the solver tolerance. Langevin: half a frictio
 (O) before and after each stride. Units are ASE's (see :mod:`gdmlx.md.integrator`).
 """
 
-import sys
 import time
 
 import ase.units
@@ -25,6 +24,7 @@ from gdmlx.md import integrator
 from gdmlx.md.domain import frame_outside
 from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, summarize
 from gdmlx.md.trajectory import open_trajectory
+from gdmlx.progress import finish, show
 from gdmlx.validation import check_count, check_number
 
 
@@ -360,14 +360,13 @@ class ActionSimulation:
                     if writer:
                         writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])
                 if progress and done % report_every == 0:
-                    print(f"\raction MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
-                          f"strides/s  mean iterations {np.mean(self.iterations):.1f}", end="",
-                          file=sys.stderr, flush=True)
+                    show(f"action MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
+                         f"strides/s  mean iterations {np.mean(self.iterations):.1f}")
         finally:
             if writer:
                 writer.close(complete=done == n_strides and status == integrator.OK, status=int(status))
             if progress:
-                print(file=sys.stderr)
+                finish()
         summary = summarize(frames, done, time.perf_counter() - t0, self.action.stride_fs, b.temperature)
         summary.update(mean_iterations=float(np.mean(self.iterations)) if self.iterations else 0.0,
                        max_iterations=int(max(self.iterations, default=0)))

@@ -10,11 +10,11 @@ errors on them, split into frames inside and outside the training domain
 3.4 outside on its own 50-ps run (benchmarks/README.md section 3).
 """
 
-import sys
 
 import numpy as np
 
 from gdmlx.md.domain import model_floors, outside_frames
+from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_geometries
 
@@ -32,9 +32,9 @@ def reference_labels(calculator, z, R, energy_unit="kcal/mol", length_unit="Ang"
         E[k] = atoms.get_potential_energy() / e_unit
         F[k] = atoms.get_forces() * r_unit / e_unit
         if progress:
-            print(f"\rreference: {k + 1}/{len(R)} frames", end="", file=sys.stderr, flush=True)
+            show(f"reference: {k + 1}/{len(R)} frames")
     if progress:
-        print(file=sys.stderr)
+        finish()
     return E, F
 
 

@@ -13,7 +13,6 @@ domain checks (atoms too close, bonds broken, energy not finite) run at saved fr
 every step, and a replica that fails them stops the whole run (its index is in the message).
 """
 
-import sys
 import time
 
 import ase.data
@@ -27,6 +26,7 @@ from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
                                  summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
+from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_geometries
 
@@ -205,7 +205,7 @@ class ReplicaSimulation:
             if writer:
                 writer.close(complete=self.step - start == n_steps and not failed, status=int(bool(failed)))
             if progress:
-                print(file=sys.stderr)
+                finish()
         summary = self._summary(frames, self.step - start, time.perf_counter() - t0)
         if failed:
             why, which = next(iter(failed.items()))
@@ -239,7 +239,6 @@ class ReplicaSimulation:
 
     def _report(self, done, n_steps, frames, wall):
         T = self.temperature(frames["ekin"][-1]).mean()
-        print(f"\rMD step {done}/{n_steps} of {self.n_replicas} replicas  "
-              f"t = {done * self.dt_fs / 1000:.3f} ps  mean T = {T:6.1f} K  "
-              f"{done * self.n_replicas / max(wall, 1e-9):,.0f} replica-steps/s", end="",
-              file=sys.stderr, flush=True)
+        show(f"MD step {done}/{n_steps} of {self.n_replicas} replicas  "
+             f"t = {done * self.dt_fs / 1000:.3f} ps  mean T = {T:6.1f} K  "
+             f"{done * self.n_replicas / max(wall, 1e-9):,.0f} replica-steps/s")

@@ -14,6 +14,7 @@ from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.trajectory import open_trajectory
+from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_geometries, check_number
 
@@ -171,11 +172,18 @@ class Simulation:
                 done += ran
                 if progress:
                     self._report(done, n_steps, frames, time.perf_counter() - t0)
+        except KeyboardInterrupt:
+            if progress:
+                finish()
+            if writer:
+                print(f"MD interrupted after {done} steps: {trajectory} keeps the {len(frames['time_fs'])} "
+                      "frames saved so far (marked incomplete)", file=sys.stderr, flush=True)
+            raise
         finally:
             if writer:
                 writer.close(complete=done == n_steps, status=int(status))
-            if progress:
-                print(file=sys.stderr)
+        if progress:
+            finish()
         wall = time.perf_counter() - t0
         summary = summarize(frames, done, wall, self.dt_fs, self.temperature)
         if status != integrator.OK:
@@ -215,9 +223,8 @@ class Simulation:
             return
         T = self.temperature(frames["ekin"][-1])
         etot = frames["epot"][-1] + frames["ekin"][-1]
-        print(f"\rMD step {done}/{n_steps}  t = {done * self.dt_fs / 1000:.3f} ps  T = {T:6.1f} K  "
-              f"E_tot = {etot:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s", end="",
-              file=sys.stderr, flush=True)
+        show(f"MD step {done}/{n_steps}  t = {done * self.dt_fs / 1000:.3f} ps  T = {T:6.1f} K  "
+             f"E_tot = {etot:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s")
 
 
 def thermal_velocities(z, q, masses, temperature_K, rng):

@@ -1,0 +1,19 @@
+"""Progress lines on stderr: redrawn in place on a terminal, one line each in a log file
+(carriage returns would glue a whole run, and any error after it, into one line)."""
+
+import sys
+
+
+def show(text):
+    """Write the progress line ``text``: over the previous one on a terminal, as a line of
+    its own when stderr is a file or a pipe."""
+    if sys.stderr.isatty():
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def finish():
+    """End a run of :func:`show` lines (the terminal's line still needs its newline)."""
+    if sys.stderr.isatty():
+        print(file=sys.stderr, flush=True)
