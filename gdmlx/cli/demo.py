@@ -65,7 +65,7 @@ def run(args):
         print_json(out)
         return
     log(f"gdmlx demo: ethanol (9 atoms, GFN2-xTB at 500 K), {len(train)} training geometries")
-    log(f"  start-up (imports, numba compilation or cache load): {t_startup:.1f} s")
+    log(f"  start-up (numba compilation or cache load; Python's imports come before): {t_startup:.1f} s")
     log(f"  training with 4 sigmas, picked sigma {model.sigma:g} on {len(valid)} validation "
         f"geometries: {t_train:.1f} s")
     log(f"  test on {err['n']} geometries: force MAE {err['f_mae']:.3f} kcal/mol/A, "
