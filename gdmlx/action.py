@@ -26,6 +26,7 @@ Units: ASE's (Angstrom, eV, amu, time in ASE units); p = m v. Trajectories in gd
 format (positions in Angstrom, velocities in Angstrom/fs).
 """
 
+import hashlib
 import sys
 import time
 
@@ -48,6 +49,16 @@ from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_number
 
 
+def force_model_fingerprint(model):
+    """SHA-256 (hex) of a fitted force model's kernel expansions: what an action model was
+    trained against, so that it is not run with another force field."""
+    h = hashlib.sha256()
+    for part in model.force_parts():
+        for a in (part.pairs, part.X, part.B, part.a, np.array([part.sigma, part.c])):
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
 class ActionModel:
     """Learned correction to the implicit-midpoint action of a force field.
 
@@ -68,7 +79,9 @@ class ActionModel:
 
     Fitted attributes: ``z_``, ``masses_`` (amu), ``kappa_`` (momentum scale),
     ``expansion_`` (the kernel model of kappa C over features of 2 x D dimensions, its
-    training points doubled by the momentum flip) and ``fit_info_``.
+    training points doubled by the momentum flip), ``force_model_`` (the
+    :func:`force_model_fingerprint` of the force field it corrects; "" in files written
+    before it was stored) and ``fit_info_``.
     """
 
     def __init__(self, stride_fs=2.0, sigma=1.0, lam=1e-8, n_train=200, n_valid=200, seed=0):
@@ -111,6 +124,7 @@ class ActionModel:
                              f"n_train={self.n_train} needs more (longer runs or more trajectories)")
         train, valid = order[:self.n_train], order[self.n_train:self.n_train + self.n_valid]
         qm, vm, gq, gp = self._residual_gradients(q0[train], v0[train], q1[train], v1[train], force_model)
+        self.force_model_ = force_model_fingerprint(force_model)
         self.fit_gradients(self.z_, qm, vm, gq, gp, verbose)
         M = len(train)
         self.fit_info_ = {"n_train": M, "n_pairs_available": len(order), "fit_s": time.perf_counter() - t0,
@@ -205,7 +219,8 @@ class ActionModel:
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs.update(format="gdmlx-model", format_version=1, gdmlx_version=__version__,
                            kind="action", stride_fs=float(self.stride_fs), sigma=float(self.sigma),
-                           lam=float(self.lam), kappa=self.kappa_)
+                           lam=float(self.lam), kappa=self.kappa_,
+                           force_model=getattr(self, "force_model_", ""))
             f["z"] = self.z_
             write_expansion(f.create_group("expansion"), self.expansion_)
 
@@ -221,6 +236,7 @@ class ActionModel:
                 model._set_molecule(f["z"][()])
                 model.expansion_ = read_expansion(f["expansion"], len(model.z_))
                 model.kappa_ = float(a["kappa"])
+                model.force_model_ = str(a.get("force_model", ""))
             except KeyError as exc:
                 raise ModelFileError(f"{path}: action model file lacks {exc}; truncated or foreign") from None
         if not np.array_equal(model.expansion_.pairs, model.feature_pairs) or model.kappa_ <= 0:

@@ -55,6 +55,9 @@ def load_model(path):
             if kind == "multiscale":
                 from gdmlx.multiscale import MultiscaleModel
                 return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]))
+            if kind == "action":
+                raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
+                                     f"field: run it with gdmlx md FORCE_MODEL --action {path}")
             if kind != "gdml":
                 raise ModelFileError(f"{path}: unknown model kind {kind!r}")
             return read_regressor(f)

@@ -66,8 +66,8 @@ def check_analytic_fits(n_rows, memory_limit_gb=None, block_rows=0, triangle=Fal
     limit = memory_budget_bytes(memory_limit_gb)
     if need > limit:
         raise InsufficientMemoryError(
-            f"the analytic solver needs {need / 1e9:.1f} GB for its {n_rows} x {n_rows} system but only "
-            f"{limit / 1e9:.1f} GB may be used; use the iterative solver (solver='cg' or 'auto'), "
+            f"the analytic solver needs {need / 1e9:.3g} GB for its {n_rows} x {n_rows} system but only "
+            f"{limit / 1e9:.3g} GB may be used; use the iterative solver (solver='cg' or 'auto'), "
             "train on fewer points, or raise ComputeOptions.memory_limit_gb if you know the "
             "memory is there")
 

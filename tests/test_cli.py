@@ -288,6 +288,14 @@ def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
     assert len(gdmlx.md.read_trajectory(tmp_path / "a.h5")["time_fs"]) == 20
     assert main(["action", "train", str(traj), "--model", str(model), "--stride", "0.3", "-o", "x.h5"]) == 2
     assert "not a multiple" in capsys.readouterr().err
+    info = run_json(capsys, "info", str(act), "--json")
+    assert info["kind"] == "action" and info["stride_fs"] == 1.0 and info["n_train_pairs"] == 40
+    assert main(["md", str(act), "--steps", "10"]) == 2                  # not a force field
+    assert f"--action {act}" in capsys.readouterr().err
+    other = tmp_path / "other.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "3", "-o", str(other), "--json")
+    assert main(["md", str(other), "--action", str(act), "--steps", "10"]) == 2
+    assert "trained with another force model" in capsys.readouterr().err
 
 
 def test_train_with_symmetries_and_info(tmp_path, capsys):

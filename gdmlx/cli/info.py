@@ -3,7 +3,7 @@
 from gdmlx.cli.common import print_json
 from gdmlx.dataset import chemical_formula
 from gdmlx.md.domain import model_floors
-from gdmlx.modelfile import load_any_model
+from gdmlx.modelfile import load_any_model, open_model_file
 
 
 def add_parser(sub):
@@ -33,7 +33,33 @@ def describe(model):
     }
 
 
+def describe_action(action):
+    """Plain-data description of a fitted :class:`gdmlx.action.ActionModel`."""
+    return {"kind": "action", "formula": chemical_formula(action.z_), "n_atoms": len(action.z_),
+            "stride_fs": action.stride_fs, "sigma": action.sigma, "lam": action.lam,
+            "n_train_pairs": action.expansion_.n_train // 2,      # doubled by the momentum flip
+            "force_model": action.force_model_}
+
+
+def _is_action(path):
+    if str(path).lower().endswith(".npz"):
+        return False
+    with open_model_file(path) as f:
+        return f.attrs.get("kind") == "action"
+
+
 def run(args):
+    if _is_action(args.model):
+        from gdmlx.action import ActionModel
+        d = describe_action(ActionModel.load(args.model))
+        if args.json:
+            print_json(d)
+        else:
+            print(f"{d['formula']} ({d['n_atoms']} atoms): learned long-stride map, stride {d['stride_fs']:g} fs, "
+                  f"{d['n_train_pairs']} training pairs, sigma {d['sigma']:g}, lam {d['lam']:g}")
+            print(f"  force model {d['force_model'][:12] or 'not recorded'} (fingerprint; run it with "
+                  f"gdmlx md FORCE_MODEL --action {args.model})")
+        return
     d = describe(load_any_model(args.model))
     if args.json:
         print_json(d)

@@ -17,7 +17,8 @@ import ase.units
 import numba
 import numpy as np
 
-from gdmlx.errors import GeometryError
+from gdmlx.action import force_model_fingerprint
+from gdmlx.errors import GeometryError, InputError
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
@@ -241,6 +242,9 @@ class ActionSimulation:
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
+        if getattr(action, "force_model_", "") and force_model_fingerprint(force_model) != action.force_model_:
+            raise InputError("the action model was trained with another force model than this one: its "
+                             "correction applies to the force field it was fitted against")
         base = Simulation(force_model, positions, dt_fs=action.stride_fs, temperature_K=temperature_K,
                           thermostat=thermostat, friction_per_fs=friction_per_fs, seed=seed,
                           velocities=velocities, max_bond_stretch=max_bond_stretch,
