@@ -74,7 +74,10 @@ def write_regressor(g, model):
                    use_energy_labels=bool(model.use_energy_labels),
                    train_hash=model.train_hash_, dataset_md5=getattr(model, "dataset_md5_", ""),
                    energy_fit_slope=model.energy_fit_.get("slope", np.nan),
-                   energy_fit_r=model.energy_fit_.get("r", np.nan))
+                   energy_fit_r=model.energy_fit_.get("r", np.nan),
+                   # the hyperparameters as given, so that clone(loaded).fit(other molecule) works
+                   pairs_param="all" if model.pairs is None else "explicit",
+                   perms_param=_perms_param(model.perms))
     g["z"] = model.z_
     g["perms"] = model.perms_
     write_expansion(g.create_group("expansion"), exp)
@@ -87,6 +90,13 @@ def write_regressor(g, model):
         g[f"indices/{name}"] = np.asarray(idx, dtype=np.int64)
 
 
+def _perms_param(perms):
+    """How the ``perms`` hyperparameter was given: "none", "auto" or "explicit"."""
+    if perms is None:
+        return "none"
+    return "auto" if isinstance(perms, str) else "explicit"
+
+
 def read_regressor(g):
     """A fitted GDMLRegressor from HDF5 group ``g`` (inverse of :func:`write_regressor`)."""
     from gdmlx.regressor import GDMLRegressor
@@ -94,13 +104,17 @@ def read_regressor(g):
     exp = read_expansion(g["expansion"], len(z))
     a = dict(g.attrs)
     perms = _permutations(g, z)
+    given = {"none": None, "auto": "auto", "explicit": perms}   # older files: as explicit arrays
     model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
-                          pairs=exp.pairs, use_energy_labels=bool(a["use_energy_labels"]),
-                          perms=perms if len(perms) > 1 else None)
+                          pairs=None if a.get("pairs_param") == "all" else exp.pairs,
+                          use_energy_labels=bool(a["use_energy_labels"]),
+                          perms=given[a["perms_param"]] if "perms_param" in a
+                          else (perms if len(perms) > 1 else None))
     model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
     model.train_hash_ = str(a["train_hash"])
     model.dataset_md5_ = str(a.get("dataset_md5", ""))
-    model.energy_fit_ = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
+    fit = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
+    model.energy_fit_ = {} if np.isnan(fit["slope"]) and np.isnan(fit["r"]) else fit
     train = g.get("training")
     model.R_train_ = _dataset(train, "R") if train else None
     model.F_train_ = _dataset(train, "F") if train else None

@@ -10,6 +10,7 @@ unreduced model's (:class:`gdmlx.md.probe.StabilityProbe`), because a reduced mo
 match validation forces and still lead MD where its data never went.
 """
 
+import copy
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from gdmlx.descriptor import descriptors
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
-from gdmlx.validation import check_data_for_model
+from gdmlx.validation import check_data_for_model, check_number
 
 LOCAL_CUTOFF_ANG = 5.0
 
@@ -85,6 +86,9 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     if model.R_train_ is None:
         raise ValueError("reduction retrains the model: it needs a model that kept its training "
                          "data (models imported from sGDML do not)")
+    if importance not in IMPORTANCE:
+        raise ValueError(f"importance must be one of {sorted(IMPORTANCE)}, got {importance!r}")
+    check_number(tol, "tol")
     rank = IMPORTANCE[importance]
     full_mae = _valid_mae(model, R_valid, F_valid)
     report = ReductionReport(full_valid_f_mae=full_mae, tol=tol)
@@ -166,15 +170,18 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
         pool = held_out_indices(base, dataset)
         indices["valid"] = np.sort(np.random.default_rng(seed).permutation(pool)[:n_valid])
     valid = indices["valid"]
+    # copies, so that recording the split below never changes the caller's model (the result
+    # is that model itself when no round is accepted)
     if isinstance(model, MultiscaleModel):
         reduced, report = reduce_slow_part(model, dataset.R[valid], dataset.F[valid], tol=tol,
                                            importance=importance, progress=progress, probe=probe)
+        reduced = MultiscaleModel.from_parts(reduced.fast_, copy.copy(reduced.slow_))
         base = reduced.slow_
     else:
         check = probe and md_check(probe, model, dataset.R[valid], progress=progress)
         reduced, report = reduce_pairs(model, dataset.R[valid], dataset.F[valid], tol=tol,
                                        importance=importance, progress=progress, check=check)
-        base = reduced
+        reduced = base = copy.copy(reduced)
     # record the split, so that testing the reduced model leaves out what chose its pairs
     base.indices_, base.dataset_md5_ = indices, dataset.md5().decode()
     reduced.reduction_ = report

@@ -23,9 +23,15 @@ def trained_on(model, ds):
 
 
 def held_out_indices(model, ds, exclude=("train", "valid")):
-    """Indices of ``ds`` the model was not trained (or validated) on; all if it is another dataset."""
+    """Indices of ``ds`` the model was not trained (or validated) on: the recorded split's
+    ``exclude`` parts when the model was made by ``gdmlx train`` on ``ds``, and in any case
+    every geometry equal to one of its training geometries (``R_train_``, when kept)."""
     keep = np.ones(len(ds), dtype=bool)
     if trained_on(model, ds):
         for name in exclude:
             keep[getattr(model, "indices_", {}).get(name, [])] = False
+    R_train = getattr(model, "R_train_", None)
+    if R_train is not None:
+        seen = {np.ascontiguousarray(r).tobytes() for r in R_train}
+        keep &= np.array([np.ascontiguousarray(r).tobytes() not in seen for r in ds.R], dtype=bool)
     return np.flatnonzero(keep)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import gdmlx
-from conftest import toy_geometries
+from conftest import toy_energy_forces, toy_geometries
 
 
 def test_model_round_trip_is_exact(toy_model, tmp_path):
@@ -20,6 +20,23 @@ def test_model_round_trip_is_exact(toy_model, tmp_path):
     np.testing.assert_array_equal(loaded.R_train_, toy_model.R_train_)
     refit = loaded.refit()
     np.testing.assert_allclose(refit.predict(R), toy_model.predict(R), rtol=1e-12)
+    assert loaded.get_params()["pairs"] is None and loaded.get_params()["perms"] is None
+    assert loaded.energy_fit_.keys() == toy_model.energy_fit_.keys()
+
+
+def test_loaded_hyperparameters_are_the_ones_given(toy_data, tmp_path):
+    """'all pairs' and perms='auto' come back as such, not as this molecule's arrays: a clone
+    of a loaded model fitted to another molecule gets that molecule's pairs and group."""
+    from sklearn.base import clone
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, perms="auto").fit(R[:20], F[:20], E[:20], z=z)
+    model.save(tmp_path / "m.h5")
+    loaded = gdmlx.load_model(tmp_path / "m.h5")
+    assert loaded.get_params()["perms"] == "auto" and loaded.get_params()["pairs"] is None
+    longer = toy_geometries(20, n_atoms=6, seed=3)
+    E6, F6 = toy_energy_forces(longer)
+    other = clone(loaded).fit(longer, F6, E6, z=np.array([6, 6, 8, 6, 1, 1]))
+    assert len(other.pairs_) == 15
 
 
 def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):

@@ -75,3 +75,15 @@ def test_reduce_refuses_data_of_another_molecule(toy_model, toy_data):
         gdmlx.reduce(toy_model, gdmlx.Dataset(R=R, z=z[::-1].copy(), F=F, E=E), progress=False)
     with pytest.raises(gdmlx.InputError, match="must be a gdmlx.Dataset"):
         gdmlx.reduce(toy_model, R, progress=False)
+
+
+def test_reduce_validates_on_geometries_the_model_was_not_trained_on(toy_model, toy_data):
+    """A model fitted in Python records no split; its training geometries are still left out
+    of the validation draw, and the caller's model is not changed."""
+    R, F, E, z = toy_data
+    reduced = gdmlx.reduce(toy_model, gdmlx.Dataset(R=R, z=z, F=F, E=E), tol=0.0, progress=False)
+    assert np.all(reduced.indices_["valid"] >= 30)             # toy_model was fitted on R[:30]
+    assert reduced is not toy_model and not hasattr(toy_model, "reduction_")
+    assert getattr(toy_model, "indices_", {}).get("valid") is None
+    with pytest.raises(ValueError, match="importance must be one of"):
+        gdmlx.reduce(toy_model, gdmlx.Dataset(R=R, z=z, F=F, E=E), importance="bogus", progress=False)
