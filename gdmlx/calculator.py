@@ -30,10 +30,10 @@ class GDMLCalculator(Calculator):
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
         self.model = model
+        self.parts = model.force_parts()              # NotFittedError for an unfitted model
         self.z = np.asarray(model.z_)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
-        self.parts = model.force_parts()
         self.r_min = 0.5 * min(p.min_training_distance for p in self.parts) / self.r_scale
         self.wall = model_wall(model, contact_wall)
 

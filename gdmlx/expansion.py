@@ -71,6 +71,11 @@ class KernelExpansion:
             self._devices[xp.__name__] = DeviceExpansion(self, xp)
         return self._devices[xp.__name__]
 
+    def __getstate__(self):
+        """Pickle and deepcopy without the device copies (they hold array modules, which do
+        not pickle, and CuPy arrays); :meth:`on_device` rebuilds them when asked."""
+        return {**self.__dict__, "_devices": {}}
+
     @property
     def n_train(self):
         return self.X.shape[0]

@@ -19,7 +19,7 @@ from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
 from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.regressor import GDMLRegressor
-from gdmlx.validation import check_count, check_geometries
+from gdmlx.validation import check_count, check_training_data
 
 
 def bond_graph_pairs(z, R, max_hops):
@@ -71,7 +71,7 @@ class MultiscaleModel(BaseEstimator):
 
     def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
         """Fit the fast part on local pairs, then the slow part on the residual; returns self."""
-        R = check_geometries(R)
+        R, F, energies, z = check_training_data(R, F, energies, z, energy_unit, length_unit)
         check_count(self.max_hops, "max_hops")
         if self.n_fast is not None:
             check_count(self.n_fast, "n_fast")
@@ -86,7 +86,7 @@ class MultiscaleModel(BaseEstimator):
             fast.set_params(pairs=local).fit(R[sub], F[sub], None if energies is None else energies[sub],
                                              z, energy_unit, length_unit)
         E_fast, F_fast = fast.predict_energy_forces(R)
-        E_resid = None if energies is None else np.asarray(energies, dtype=float).reshape(-1) - E_fast
+        E_resid = None if energies is None else energies - E_fast
         slow.fit(R, F - F_fast, E_resid, z, energy_unit, length_unit)
         self._set_parts(fast, slow)
         return self

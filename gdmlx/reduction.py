@@ -13,11 +13,13 @@ match validation forces and still lead MD where its data never went.
 import copy
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from gdmlx.descriptor import descriptors
+from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
@@ -107,7 +109,9 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
             frac /= 2
             continue
         t0 = time.perf_counter()
-        trial = accepted.refit(pairs=subset)
+        with warnings.catch_warnings():     # the full model's fit has reported on its energies
+            warnings.simplefilter("ignore", EnergyConsistencyWarning)
+            trial = accepted.refit(pairs=subset)
         mae = _valid_mae(trial, R_valid, F_valid)
         ok = mae <= (1 + tol) * full_mae
         entry = {"n_pairs": len(subset), "valid_f_mae": mae, "drop_fraction": frac}

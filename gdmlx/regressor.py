@@ -14,8 +14,8 @@ from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
-from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
-                              check_geometries, check_min_distance, check_number)
+from gdmlx.validation import (check_forces, check_geometries, check_min_distance, check_number,
+                              check_training_data)
 
 
 class GDMLRegressor(BaseEstimator):
@@ -87,14 +87,8 @@ class GDMLRegressor(BaseEstimator):
         ``use_energy_labels``); ``z`` (N,) are the atomic numbers (required).
         """
         self._check_params()
-        R = check_geometries(R)
+        R, F, E, z = check_training_data(R, F, energies, z, energy_unit, length_unit)
         M, N = R.shape[:2]
-        F = check_forces(F, R.shape)
-        E = None if energies is None else check_energies(energies, M)
-        if z is None:
-            raise ValueError("fit needs the atomic numbers z (N,)")
-        z = check_atomic_numbers(z, N)
-        check_min_distance(R, 1e-3, "atoms coincide")
         pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
         if self.use_energy_labels and E is None:
             raise ValueError("use_energy_labels=True needs energies")
@@ -129,6 +123,8 @@ class GDMLRegressor(BaseEstimator):
     def _check_params(self):
         check_number(self.sigma, "sigma", strict=True)
         check_number(self.lam, "lam")
+        if not isinstance(self.use_energy_labels, (bool, np.bool_)):
+            raise InputError(f"use_energy_labels must be True or False, got {self.use_energy_labels!r}")
         if self.solver not in ("analytic", "cg", "auto"):
             raise ValueError(f"solver must be 'analytic', 'cg' or 'auto', got {self.solver!r}")
 
@@ -185,6 +181,9 @@ class GDMLRegressor(BaseEstimator):
     def refit(self, **params):
         """A new model with ``params`` changed (e.g. ``pairs=``), fitted on the stored data."""
         from sklearn.base import clone
+        if getattr(self, "R_train_", None) is None:
+            raise ValueError("refit needs the training data, and this model keeps none (models "
+                             "imported from sGDML do not)")
         model = clone(self).set_params(**params)
         return model.fit(self.R_train_, self.F_train_, self.E_train_, self.z_,
                          self.energy_unit_, self.length_unit_)

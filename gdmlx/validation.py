@@ -4,6 +4,7 @@ import numpy as np
 
 from gdmlx.errors import GeometryError, InputError
 from gdmlx.kernels.descriptor import closest_pairs
+from gdmlx.units import energy_in_ev, length_in_ang
 
 
 def check_geometries(R, n_atoms=None, name="R"):
@@ -69,6 +70,21 @@ def check_min_distance(R, r_min, reason, name="R"):
             f"{name}[{t}]: atoms {i[t]} and {j[t]} are {dist[t]:.3g} apart, closer than "
             f"{r_min:.3g} ({reason})")
     return dist[t]
+
+
+def check_training_data(R, F, energies, z, energy_unit, length_unit):
+    """Training inputs as checked arrays ``(R (M, N, 3), F (M, N, 3), E (M,) or None, z (N,))``;
+    units must be known ones (:mod:`gdmlx.units`). Raises InputError naming what is wrong."""
+    R = check_geometries(R)
+    M, N = R.shape[:2]
+    F = check_forces(F, R.shape)
+    E = None if energies is None else check_energies(energies, M)
+    if z is None:
+        raise InputError("fit needs the atomic numbers z (N,)")
+    z = check_atomic_numbers(z, N)
+    check_min_distance(R, 1e-3, "atoms coincide")
+    energy_in_ev(energy_unit), length_in_ang(length_unit)      # unknown units raise here, not in MD
+    return R, F, E, z
 
 
 def check_data_for_model(ds, model, name):

@@ -146,6 +146,15 @@ def test_bad_engine_settings_are_refused(toy_model, start, engine, setting, valu
         engine(toy_model, start, **{setting: value})
 
 
+def test_start_from_ase_atoms_or_one_geometry(toy_model, start):
+    atoms = Atoms(numbers=toy_model.z_, positions=start)
+    np.testing.assert_array_equal(Simulation(toy_model, atoms).q, Simulation(toy_model, start).q)
+    with pytest.raises(gdmlx.InputError, match="do not match the model"):
+        Simulation(toy_model, Atoms(numbers=[6, 6, 6, 6, 1], positions=start))
+    with pytest.raises(gdmlx.InputError, match="Simulation starts from one"):
+        Simulation(toy_model, np.stack([start, start]))
+
+
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 def test_start_with_atoms_in_another_order_is_refused(toy_model, start, engine):
     """Swapping two carbons keeps the atomic numbers but puts atoms 0 and 4 at a bond length,

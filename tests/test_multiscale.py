@@ -48,6 +48,16 @@ def test_energy_consistency_is_checked_on_the_slow_part_only(chain):
         gdmlx.MultiscaleModel(slow=_WarnsOnFit(sigma=3.0), max_hops=1, n_fast=20).fit(R[:40], F[:40], E[:40], z=z)
 
 
+def test_training_input_is_checked_like_the_regressors(chain):
+    R, F, E, z = chain
+    with pytest.raises(gdmlx.InputError, match="F must have shape"):
+        gdmlx.MultiscaleModel(max_hops=1).fit(R[:40], F[:39], E[:40], z=z)
+    with pytest.raises(gdmlx.InputError, match="atomic numbers"):
+        gdmlx.MultiscaleModel(max_hops=1).fit(R[:40], F[:40], E[:40])
+    ms = gdmlx.MultiscaleModel(max_hops=1, n_fast=20).fit(R[:40], F[:40].tolist(), list(E[:40]), z=z)
+    assert ms.predict(R[:1]).shape == (1, 8, 3)
+
+
 def test_unfitted_model_says_so(chain):
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError, match="MultiscaleModel is not fitted"):

@@ -1,3 +1,4 @@
+import copy
 import warnings
 
 import numpy as np
@@ -116,7 +117,8 @@ def test_unfitted_and_bad_hyperparameters():
         gdmlx.GDMLRegressor().predict(toy_geometries(1))
     R = toy_geometries(3)
     E, F = toy_energy_forces(R)
-    for bad in ({"sigma": -1.0}, {"sigma": "wide"}, {"lam": np.nan}, {"solver": "magic"}):
+    for bad in ({"sigma": -1.0}, {"sigma": "wide"}, {"lam": np.nan}, {"solver": "magic"},
+                {"use_energy_labels": "no"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             gdmlx.GDMLRegressor(**bad).fit(R, F, E, z=np.ones(5, int))
 
@@ -246,3 +248,16 @@ def test_bad_compute_options_are_refused(setting, value):
     with pytest.raises(gdmlx.InputError, match=setting):
         gdmlx.ComputeOptions(**{setting: value})
     assert gdmlx.ComputeOptions(batch_size=np.int64(5), cg_max_iter=100.0).batch_size == 5
+
+
+def test_unknown_units_and_missing_training_data_are_named(toy_model, toy_data):
+    R, F, E, z = toy_data
+    with pytest.raises(ValueError, match="unknown energy unit"):
+        gdmlx.GDMLRegressor(sigma=2.0).fit(R[:5], F[:5], E[:5], z=z, energy_unit="kcal")
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        gdmlx.GDMLCalculator(gdmlx.GDMLRegressor())
+    bare = copy.copy(toy_model)
+    bare.R_train_ = None                                  # as imported from sGDML
+    with pytest.raises(ValueError, match="refit needs the training data"):
+        bare.refit(sigma=3.0)

@@ -115,3 +115,15 @@ def test_gpu_replicas_match_cpu(toy_model, start):
 def test_bad_replica_count_is_refused(toy_model, start, n):
     with pytest.raises(gdmlx.InputError, match="n_replicas"):
         ReplicaSimulation(toy_model, start, n)
+
+
+def test_model_pickles_after_running_replicas(toy_model, start):
+    """The replica engine caches device copies on the model's expansion; pickling (joblib,
+    GridSearchCV with n_jobs) and deepcopy must still work and give the same model."""
+    import copy
+    import pickle
+    model = copy.copy(toy_model)
+    ReplicaSimulation(model, start, 2)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(start), toy_model.predict(start))
+    copy.deepcopy(model)

@@ -24,7 +24,7 @@ from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
-                                 summarize, thermal_velocities)
+                                 start_geometries, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -58,7 +58,7 @@ class ReplicaSimulation:
         xp = self.xp = backend_module(backend)
         self.z = np.asarray(model.z_)
         N = len(self.z)
-        q = check_geometries(positions, N, "positions")
+        q = start_geometries(positions, self.z)
         v = None if velocities is None else check_geometries(velocities, N, "velocities") / ase.units.fs
         n = self.n_replicas = (len(q) if v is None else len(v)) if n_replicas is None else check_count(
             n_replicas, "n_replicas")

@@ -9,14 +9,14 @@ import numpy as np
 from ase import Atoms
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 
-from gdmlx.errors import GeometryError
+from gdmlx.errors import GeometryError, InputError
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_count, check_geometries, check_number
+from gdmlx.validation import check_atomic_numbers, check_count, check_geometries, check_number
 
 _STOP_REASONS = {
     integrator.TOO_CLOSE: "two atoms came closer than half the shortest distance in the training data",
@@ -51,6 +51,15 @@ def force_periods(parts, slow_every):
     return np.array([1, slow_every][:len(parts)], dtype=np.int64)
 
 
+def start_geometries(positions, z):
+    """Start geometries (n, N, 3) [A] from an (N, 3) or (n, N, 3) array or an ASE ``Atoms``
+    (whose atomic numbers must be ``z``)."""
+    if hasattr(positions, "get_positions"):
+        check_atomic_numbers(positions.numbers, len(z), z)
+        positions = positions.get_positions()
+    return check_geometries(positions, len(z), "positions")
+
+
 def check_settings(dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch):
     """The engine's settings as numbers, checked: ``(dt_fs, temperature_K, friction_per_fs,
     slow_every, max_bond_stretch)``; a bad one raises InputError naming it."""
@@ -83,7 +92,7 @@ class Simulation:
     Parameters
     ----------
     model : fitted GDMLRegressor, or any model with ``force_parts()``, ``z_`` and units
-    positions : (N, 3) start geometry in Angstrom
+    positions : (N, 3) start geometry in Angstrom, or an ASE ``Atoms`` of the model's molecule
     dt_fs : inner time step in fs
     temperature_K : initial velocities (Maxwell-Boltzmann, no net momentum or rotation)
         and the thermostat's target
@@ -109,7 +118,11 @@ class Simulation:
             dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
         max_energy_step_ev = check_number(max_energy_step_ev, "max_energy_step_ev", strict=True)
         self.z = np.asarray(model.z_)
-        q = check_geometries(positions, len(self.z), "positions")[0].copy()
+        q = start_geometries(positions, self.z)
+        if len(q) > 1:
+            raise InputError(f"positions hold {len(q)} geometries; Simulation starts from one (N, 3) "
+                             "(ReplicaSimulation runs several)")
+        q = q[0].copy()
         self.groups, self.periods = force_groups(model, slow_every)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
