@@ -7,6 +7,7 @@ eV/A to kcal/mol and A). Written: sGDML-compatible ``.npz`` with its ``md5`` fin
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 
 import h5py
@@ -99,11 +100,19 @@ def load_dataset(path):
     return _load_ase(path)
 
 
+_NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice")
+
+
 def _load_npz(path):
     try:
         with np.load(path, allow_pickle=False) as d:
-            data = {k: d[k] for k in d.files}
-    except (ValueError, OSError) as exc:
+            if "type" in d.files and d["type"].item() == "m":
+                raise InputError(f"{path} is an sGDML model, not a dataset: give it where a model is "
+                                 "expected (gdmlx.load_any_model reads it)")
+            data = {k: d[k] for k in _NPZ_KEYS if k in d.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"{path}: not a readable .npz dataset ({exc})") from None
     return _from_mapping(data, path)
 

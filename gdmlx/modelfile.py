@@ -29,6 +29,7 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
 from gdmlx.symmetry import check_permutations
+from gdmlx.units import energy_in_ev, length_in_ang
 
 FORMAT = "gdmlx-model"
 FORMAT_VERSION = 1
@@ -111,6 +112,11 @@ def read_regressor(g):
                           perms=given[a["perms_param"]] if "perms_param" in a
                           else (perms if len(perms) > 1 else None))
     model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
+    try:
+        energy_in_ev(model.energy_unit_), length_in_ang(model.length_unit_)
+        model._check_params()
+    except ValueError as exc:
+        raise ModelFileError(f"{g.file.filename}: {exc}") from None
     model.train_hash_ = str(a["train_hash"])
     model.dataset_md5_ = str(a.get("dataset_md5", ""))
     fit = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
@@ -164,7 +170,9 @@ def open_model_file(path):
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise ModelFileError(f"{path}: not a readable HDF5 model file ({exc})") from None
+        hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
+                "sGDML models" if str(path).lower().endswith(".npz") else "")
+        raise ModelFileError(f"{path}: not a readable HDF5 model file ({exc}){hint}") from None
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
     if fmt != FORMAT:
         f.close()

@@ -9,6 +9,7 @@ descriptor pair order (lower triangle, i > j) is the same.
 
 import zipfile
 
+import h5py
 import numpy as np
 
 from gdmlx.descriptor import all_pairs
@@ -34,6 +35,9 @@ def import_sgdml_model(path):
     over permutations becomes permuted copies of the training points in the expansion.
     """
     from gdmlx.regressor import GDMLRegressor
+    if h5py.is_hdf5(path):
+        raise ModelFileError(f"{path} is an HDF5 file, not an sGDML .npz model: gdmlx model files are "
+                             "read by gdmlx.load_model")
     try:
         with np.load(path, allow_pickle=False) as f:
             kind = f["type"].item() if "type" in f.files else ""

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -78,6 +80,23 @@ def test_future_version_and_inconsistent_arrays_are_refused(toy_model, tmp_path)
         f["expansion/a"] = np.zeros(3)
     with pytest.raises(gdmlx.ModelFileError, match="inconsistent"):
         gdmlx.load_model(path)
+    for attr, value, message in (("energy_unit", "kcal", "unknown energy unit"), ("sigma", -1.0, "sigma")):
+        toy_model.save(path)
+        with h5py.File(path, "a") as f:
+            f.attrs[attr] = value
+        with pytest.raises(gdmlx.ModelFileError, match=message):
+            gdmlx.load_model(path)
+
+
+def test_files_of_the_wrong_kind_say_what_they_are(toy_model, tmp_path):
+    sgdml_model = Path(__file__).parent / "data" / "sgdml_ethanol20_model.npz"
+    with pytest.raises(gdmlx.InputError, match="is an sGDML model, not a dataset"):
+        gdmlx.load_dataset(sgdml_model)
+    with pytest.raises(gdmlx.ModelFileError, match="load_any_model"):
+        gdmlx.load_model(sgdml_model)
+    toy_model.save(tmp_path / "m.h5")
+    with pytest.raises(gdmlx.ModelFileError, match="HDF5 file, not an sGDML .npz model"):
+        gdmlx.import_sgdml_model(tmp_path / "m.h5")
 
 
 def test_interrupted_save_leaves_old_file(toy_model, tmp_path, monkeypatch):

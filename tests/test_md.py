@@ -89,6 +89,8 @@ def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_
         sim.run(5000, trajectory=path, save_every=1, report_every=10, progress=False)
     traj = read_trajectory(path)
     assert not traj["complete"] and traj["status"] == 2 and len(traj["time_fs"]) >= 1
+    with pytest.raises(MDInstabilityError, match="stopped earlier .*bond stretched"):
+        sim.run(10, progress=False)                    # not on from the broken state
 
 
 def test_progress_in_a_log_is_one_line_per_report(toy_model, start, capsys):

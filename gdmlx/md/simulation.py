@@ -100,7 +100,8 @@ class Simulation:
     friction_per_fs : Langevin friction gamma in 1/fs
     slow_every : multiple-time-step period of the slow force group (inner steps)
     seed : random seed for velocities and Langevin noise
-    velocities : (N, 3) initial velocities in A/fs, instead of drawing them
+    velocities : (N, 3) initial velocities in A/fs, instead of drawing them (ASE's
+        ``atoms.get_velocities()`` is in A per ASE time unit: multiply it by ``ase.units.fs``)
     max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
     contact_wall : add a repulsive wall for the atom pairs no descriptor of the model covers
         (reduced and multiscale models), from van der Waals contact or from where the pair
@@ -145,6 +146,7 @@ class Simulation:
         self.max_energy_step = max_energy_step_ev
         self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
         self.step = 0
+        self.stopped = ""                   # why the run stopped, once it has
         self.F = np.empty((len(self.groups), len(self.z), 3))
         self.E = np.empty(len(self.groups))
         self.ws = integrator.workspaces(self.groups)
@@ -170,6 +172,9 @@ class Simulation:
         Raises MDInstabilityError (with the summary so far) when the geometry leaves the
         model's domain.
         """
+        if self.stopped:
+            raise MDInstabilityError(f"this simulation stopped earlier ({self.stopped}); its state is "
+                                     "outside the model's domain: start a new Simulation")
         n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
                                                               int(self.periods[-1]))
         writer = trajectory and open_trajectory(
@@ -207,6 +212,7 @@ class Simulation:
                 f"{len(frames['time_fs'])} frames were kept"
                 + (f" in {trajectory}" if trajectory else ""))
             exc.summary = summary
+            self.stopped = f"at step {self.step}: {_STOP_REASONS[status]}"
             raise exc
         return summary
 

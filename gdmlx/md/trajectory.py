@@ -91,7 +91,9 @@ def read_trajectory(path):
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(f"{path}: not a readable HDF5 trajectory ({exc})") from None
+        hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
+                if str(path).lower().endswith((".xyz", ".extxyz")) else "")
+        raise InputError(f"{path}: not a readable HDF5 trajectory ({exc}){hint}") from None
     with f:
         if not isinstance(f.get("positions"), h5py.Dataset):
             raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
