@@ -120,6 +120,8 @@ def _load_npz(path):
 def _load_h5(path):
     try:
         with h5py.File(path, "r") as f:
+            if f.attrs.get("format") in ("gdmlx-model", "gdmlx-trajectory"):
+                raise InputError(f"{path} is a {f.attrs['format']} file, not a dataset")
             data = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
             data.update({k: v for k, v in f.attrs.items()})
     except OSError as exc:

@@ -123,6 +123,19 @@ def test_data_of_another_molecule_or_unit_is_refused(toy_npz, tmp_path, capsys):
     assert "do not match the model" in capsys.readouterr().err
     assert main(["validate", str(model), str(other)]) == 2
     assert "not a readable HDF5 trajectory" in capsys.readouterr().err
+    assert main(["test", str(model), str(model)]) == 2                    # a model as the dataset
+    assert "is a gdmlx-model file, not a dataset" in capsys.readouterr().err
+
+
+def test_md_starts_from_a_trajectory_and_names_unreadable_starts(toy_npz, tmp_path, capsys):
+    model, traj = tmp_path / "m.h5", tmp_path / "t.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
+    capsys.readouterr()
+    run_json(capsys, "md", str(model), "--steps", "50", "--temperature", "100", "-o", str(traj), "--json")
+    again = run_json(capsys, "md", str(model), "--steps", "50", "--xyz", str(traj), "--json")
+    assert again["steps"] == 50
+    assert main(["md", str(model), "--steps", "10", "--xyz", str(toy_npz)]) == 2
+    assert "ASE cannot read a geometry" in capsys.readouterr().err
 
 
 def test_missing_files_and_directories_are_named(toy_npz, tmp_path, capsys):

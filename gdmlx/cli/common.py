@@ -2,12 +2,14 @@
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
+from gdmlx.md.trajectory import read_trajectory
 from gdmlx.validation import check_atomic_numbers, check_data_for_model
 
 
@@ -43,6 +45,25 @@ def load_molecule_data(path, model=None):
     if model is not None:
         check_data_for_model(ds, model, path)
     return ds
+
+
+def read_start_atoms(path):
+    """ASE ``Atoms`` of a start geometry: the last frame of a gdmlx HDF5 trajectory (to go on
+    from a run), or any file ASE reads."""
+    import ase
+    import ase.io
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if str(path).lower().endswith((".h5", ".hdf5")):
+        traj = read_trajectory(path)
+        if traj["positions"].ndim != 3:
+            raise InputError(f"{path} holds replicas: give one geometry")
+        return ase.Atoms(numbers=traj["z"], positions=traj["positions"][-1])
+    try:
+        return ase.io.read(path)
+    except Exception as exc:             # ASE raises many kinds for files it cannot parse
+        raise InputError(f"{path}: ASE cannot read a geometry from it ({type(exc).__name__}: {exc}); "
+                         "give an .xyz file, another format ASE reads, or a gdmlx trajectory .h5") from None
 
 
 def check_start_geometry(atoms, model, path):

@@ -1,9 +1,7 @@
 """gdmlx md: molecular dynamics with a model, in the compiled engine."""
 
-import ase.io
-
 from gdmlx.cli.common import (check_start_geometry, log, non_negative_float, non_negative_int,
-                               positive_float, positive_int, print_json)
+                               positive_float, positive_int, print_json, read_start_atoms)
 from gdmlx.md import ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
@@ -17,7 +15,8 @@ def add_parser(sub):
                                    "Frames are written as the run goes; the run stops with a message "
                                    "if the molecule leaves the model's domain.")
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
-    p.add_argument("--xyz", help="start geometry (any ASE-readable file; default: the model's "
+    p.add_argument("--xyz", help="start geometry (any ASE-readable file, or a gdmlx trajectory .h5: its "
+                                 "last frame; default: the model's "
                                  "first training geometry)")
     p.add_argument("--steps", type=positive_int, required=True,
                    help="number of time steps (strides with --action)")
@@ -60,7 +59,7 @@ def run(args):
     args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
     if args.xyz:
-        start = check_start_geometry(ase.io.read(args.xyz), model, args.xyz)
+        start = check_start_geometry(read_start_atoms(args.xyz), model, args.xyz)
     elif getattr(model, "R_train_", None) is not None:
         start = model.R_train_[0]
     else:

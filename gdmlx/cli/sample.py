@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
-                               print_json)
+                               print_json, read_start_atoms)
 from gdmlx.dataset import Dataset
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev
@@ -49,8 +49,7 @@ def add_calculator_arguments(p):
 def start_atoms(args):
     """ASE Atoms of the start geometry."""
     if args.xyz:
-        import ase.io
-        return ase.io.read(args.xyz)
+        return read_start_atoms(args.xyz)
     try:
         from rdkit import Chem
         from rdkit.Chem import AllChem

@@ -29,7 +29,8 @@ def add_parser(sub):
                    help="fast part's regularisation (default 1e-3; 1e-4 fits a little better but "
                         "let some long runs of small molecules leave the training domain; use 1e-4 "
                         "for a large molecule whose slow part you will reduce; see the guide)")
-    p.add_argument("--test-data", help="dataset to report test errors on (default: the source dataset)")
+    p.add_argument("--test-data", help="dataset to report test errors on (default: the source, when it "
+                                       "is a dataset; none when it is a model)")
     p.add_argument("-o", "--output", required=True, help="multiscale model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run, output_suffixes=(".h5", ".hdf5"), output_kind="models")

@@ -297,12 +297,7 @@ class ActionSimulation:
         pos = tau / m                                       # momentum -> position-like units
         cq, cp = self._correction(q, p)
         w = np.stack([q + tau * p / m + 0.5 * tau * pos * self.F + cp, (p + tau * self.F - cq) * pos])
-        b, a = self.base, self.action
-        e = a.expansion_
-        it, res = anderson_midpoint(w, self.tol, self.max_iter, self.memory, q, p, 1.0 / self.masses, tau,
-                                    b.groups, b.r_scale, b.e_scale, b.ws, b.wall, self._F_groups,
-                                    self._E_groups, (a.pairs_, e.X, e.B, e.X_sq, e.XB, e.sigma, a.kappa_),
-                                    self._ws)
+        it, res = self._solve(w, q, p, self.max_iter)
         if res >= self.tol or not np.all(np.isfinite(w)):
             raise ActionMapError(
                 f"stride {self.step + 1}: the implicit midpoint equation did not converge in "
@@ -315,6 +310,22 @@ class ActionSimulation:
         self.step += 1
         self.iterations.append(it)
         return it
+
+    def _solve(self, w, q, p, max_iter):
+        """The compiled implicit-midpoint solve from the guess ``w`` (2, N, 3), in place."""
+        b, a = self.base, self.action
+        e = a.expansion_
+        return anderson_midpoint(w, self.tol, max_iter, self.memory, q, p, 1.0 / self.masses, self.tau,
+                                 b.groups, b.r_scale, b.e_scale, b.ws, b.wall, self._F_groups,
+                                 self._E_groups, (a.pairs_, e.X, e.B, e.X_sq, e.XB, e.sigma, a.kappa_),
+                                 self._ws)
+
+    def _compile(self):
+        """Compile (or load) the stride's kernels with a solve of no iterations on a copy of the
+        state, so that :meth:`run` times strides, not numba."""
+        p = self.v * self.masses[:, None]
+        self._correction(self.q, p)
+        self._solve(np.stack([self.q, p]), self.q, p, 0)
 
     def _thermostat(self, h):
         b = self.base
@@ -339,6 +350,7 @@ class ActionSimulation:
             {"dt_fs": self.action.stride_fs, "temperature_K": b.temperature_K,
              "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map"})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
+        self._compile()
         done, t0, status = 0, time.perf_counter(), integrator.OK
         try:
             while done < n_strides:
