@@ -28,6 +28,7 @@ from gdmlx._version import __version__
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
+from gdmlx.hdf5_files import open_hdf5
 from gdmlx.symmetry import check_permutations
 from gdmlx.units import energy_in_ev, length_in_ang
 
@@ -165,14 +166,9 @@ def load_any_model(path):
 
 def open_model_file(path):
     """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
-                "sGDML models" if str(path).lower().endswith(".npz") else "")
-        raise ModelFileError(f"{path}: not a readable HDF5 model file ({exc}){hint}") from None
+    hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
+            "sGDML models" if str(path).lower().endswith(".npz") else "")
+    f = open_hdf5(path, "model file", ModelFileError, hint)
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
     if fmt != FORMAT:
         f.close()

@@ -14,6 +14,7 @@ import ase.units
 
 from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
+from gdmlx.hdf5_files import open_hdf5
 
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
@@ -86,15 +87,9 @@ class XYZTrajectory:
 
 def read_trajectory(path):
     """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
-                if str(path).lower().endswith((".xyz", ".extxyz")) else "")
-        raise InputError(f"{path}: not a readable HDF5 trajectory ({exc}){hint}") from None
-    with f:
+    hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
+            if str(path).lower().endswith((".xyz", ".extxyz")) else "")
+    with open_hdf5(path, "trajectory", InputError, hint) as f:
         if not isinstance(f.get("positions"), h5py.Dataset):
             raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
         out = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
