@@ -11,6 +11,7 @@ match validation forces and still lead MD where its data never went.
 """
 
 import copy
+import os
 import sys
 import time
 import warnings
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gdmlx.atomic_write import check_output_path
 from gdmlx.descriptor import descriptors
 from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.multiscale import MultiscaleModel
@@ -211,14 +213,32 @@ def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", pr
     return MultiscaleModel.from_parts(model.fast_, slow), report
 
 
-def plot_reduction(report, n_atoms, path):
-    """Figure: importance against mean pair distance, and the kept pairs as an N x N map."""
+def _pyplot():
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise ValueError("saving a figure needs matplotlib: pip install matplotlib") from None
+    return plt
+
+
+def check_figure_path(path):
+    """Raise ValueError now if :func:`plot_reduction` could not write ``path`` later (no
+    matplotlib, no such folder, a format matplotlib does not write)."""
+    check_output_path(path)
+    plt = _pyplot()
+    fig = plt.figure()
+    formats = fig.canvas.get_supported_filetypes()
+    plt.close(fig)
+    ext = os.path.splitext(str(path))[1].lstrip(".").lower()
+    if ext not in formats:
+        raise ValueError(f"{path}: matplotlib writes {', '.join(sorted(formats))} figures, not '{ext}'")
+
+
+def plot_reduction(report, n_atoms, path):
+    """Figure: importance against mean pair distance, and the kept pairs as an N x N map."""
+    plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     kept = np.zeros(len(report.importance), dtype=bool)
     kept[_pair_rows(report.all_pairs, report.pairs)] = True

@@ -26,6 +26,7 @@ def held_out_indices(model, ds, exclude=("train", "valid")):
     """Indices of ``ds`` the model was not trained (or validated) on: the recorded split's
     ``exclude`` parts when the model was made by ``gdmlx train`` on ``ds``, and in any case
     every geometry equal to one of its training geometries (``R_train_``, when kept)."""
+    model = getattr(model, "slow_", model)       # a multiscale model's split is its slow part's
     keep = np.ones(len(ds), dtype=bool)
     if trained_on(model, ds):
         for name in exclude:

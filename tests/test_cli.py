@@ -265,6 +265,17 @@ def test_split_and_mts_md(toy_npz, tmp_path, capsys):
     md = run_json(capsys, "md", str(tmp_path / "ms_red.h5"), "--steps", "200", "--mts", "4",
                   "--temperature", "50", "--json")
     assert md["steps"] == 192                          # frames every 12 steps: 10 rounded up to 4s
+    test = run_json(capsys, "test", str(tmp_path / "ms.h5"), str(toy_npz), "--json")
+    assert test["n"] == 60 - 30 - 15                   # the slow part's recorded split is left out
+    assert main(["split", str(tmp_path / "ms.h5"), "-o", str(tmp_path / "twice.h5")]) == 2
+    assert "already a multiscale model" in capsys.readouterr().err
+    assert main(["reduce", str(model), str(toy_npz), "--figure", str(tmp_path / "no" / "f.png"),
+                 "-o", str(tmp_path / "r.h5")]) == 2
+    assert "cannot write" in capsys.readouterr().err and not (tmp_path / "r.h5").exists()
+    reps = tmp_path / "reps.h5"
+    run_json(capsys, "md", str(model), "--steps", "20", "--replicas", "2", "-o", str(reps), "--json")
+    assert main(["validate", str(model), str(reps), "--calculator", "emt"]) == 2
+    assert "holds replicas" in capsys.readouterr().err
     assert main(["md", str(model), "--steps", "20", "--mts", "2"]) == 2
     assert "needs a multiscale model" in capsys.readouterr().err
 

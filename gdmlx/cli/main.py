@@ -2,6 +2,7 @@
 to exit codes (only here does gdmlx exit)."""
 
 import argparse
+import os
 import sys
 
 from gdmlx._version import __version__
@@ -35,6 +36,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("gdmlx: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:                    # e.g. 'gdmlx info m.h5 --json | head'
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no error at exit's flush
+        return 0
     except (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
             NotConvergedError, OSError, ValueError) as exc:
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)

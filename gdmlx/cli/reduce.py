@@ -7,7 +7,7 @@ from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_
 from gdmlx.md.probe import StabilityProbe
 from gdmlx.modelfile import load_any_model
 from gdmlx.multiscale import MultiscaleModel
-from gdmlx.reduction import plot_reduction, reduce
+from gdmlx.reduction import check_figure_path, plot_reduction, reduce
 from gdmlx.splits import held_out_indices
 from gdmlx.timing import one_geometry_latency_us
 
@@ -45,6 +45,8 @@ def add_parser(sub):
 
 
 def run(args):
+    if args.figure:
+        check_figure_path(args.figure)           # before the reduction, not after it
     model = load_any_model(args.model)
     ds = load_molecule_data(args.data, model)
     t0 = time.perf_counter()

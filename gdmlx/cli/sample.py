@@ -98,6 +98,7 @@ def run(args):
     t0 = time.perf_counter()
     dyn.run(int(round(args.equilibrate * 1000 / args.dt)))
     R, E, F = [], [], []
+    interrupted = False
     try:
         while len(R) < args.n:
             dyn.run(args.every)
@@ -108,18 +109,20 @@ def run(args):
                 show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s")
     except KeyboardInterrupt:
         finish()
-        log(f"sample: interrupted after {len(R)} frames")
+        log(f"sample: interrupted after {len(R)} frames; writing those")
         if not R:
             raise
+        interrupted = True
     theory = (f"{args.method if args.calculator == 'tblite' else 'EMT'}, Langevin {args.temperature:g} K, "
               f"dt {args.dt:g} fs, every {args.every} steps")
     name = args.smiles or os.path.splitext(os.path.basename(args.xyz))[0]
     ds = Dataset(R=np.array(R), z=atoms.numbers, F=np.array(F), E=np.array(E), name=name, theory=theory)
     ds.save_npz(args.output)
     summary = {"output": args.output, "frames": len(ds), "n_atoms": len(atoms), "theory": theory,
-               "wall_s": time.perf_counter() - t0}
+               "wall_s": time.perf_counter() - t0, "interrupted": interrupted}
     if args.json:
         print_json(summary)
     else:
         finish()
         log(f"wrote {args.output}: {len(ds)} frames of {len(atoms)} atoms ({theory})")
+    return 130 if interrupted else 0          # the frames are kept, but the run did not finish

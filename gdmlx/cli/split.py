@@ -44,6 +44,8 @@ def run(args):
                          "split its dataset instead (with --n-train)")
     if args.source.lower().endswith((".h5", ".hdf5")) and _is_model(args.source):
         base = load_model(args.source)
+        if isinstance(base, MultiscaleModel):
+            raise ValueError(f"{args.source} is already a multiscale model (split its source model)")
         if base.R_train_ is None:
             raise ValueError(f"{args.source} stores no training data to split")
         ms.set_params(slow=base)

@@ -34,6 +34,9 @@ def run(args):
         raise ValueError("--frames must be >= 1 and --skip in [0, 1)")
     model = load_any_model(args.model)
     traj = read_trajectory(args.trajectory)
+    if traj["positions"].ndim != 3:
+        raise ValueError(f"{args.trajectory} holds replicas (gdmlx md --replicas): validate checks one "
+                         "trajectory at a time")
     if not np.array_equal(np.asarray(traj["z"]), np.asarray(model.z_)):
         raise ValueError(f"{args.trajectory}: its atomic numbers differ from the model's")
     res = check_trajectory(model, traj["positions"], make_calculator(args), args.frames, args.skip,
