@@ -355,6 +355,17 @@ def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
     assert "atomic numbers" in capsys.readouterr().err
 
 
+def test_md_json_describes_a_run_that_stopped(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "30", "--sigma", "2", "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["md", str(model), "--steps", "5000", "--temperature", "50000", "--seed", "1", "--json"]) == 2
+    out = capsys.readouterr()
+    stopped = json.loads(out.out)
+    assert "MD stopped at step" in stopped["stopped"] and stopped["steps"] < 5000
+    assert "MD stopped at step" in out.err
+
+
 def test_md_says_when_the_run_left_the_training_domain(toy_npz, tmp_path, capsys):
     model, traj = tmp_path / "m.h5", tmp_path / "t.h5"
     assert main(["train", str(toy_npz), "--n-train", "30", "--n-valid", "10", "--sigma", "2",

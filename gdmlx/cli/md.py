@@ -2,7 +2,7 @@
 
 from gdmlx.cli.common import (check_start_geometry, log, non_negative_float, non_negative_int,
                                positive_float, positive_int, print_json, read_start_atoms)
-from gdmlx.md import ReplicaSimulation, Simulation
+from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
 
@@ -90,8 +90,13 @@ def run(args):
     if steps == 0:
         raise ValueError(f"--steps ({args.steps}) must be at least --save-every ({args.save_every})")
     report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)
-    summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
-                      report_every=report, progress=not args.json)
+    try:
+        summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
+                          report_every=report, progress=not args.json)
+    except MDInstabilityError as exc:
+        if args.json and getattr(exc, "summary", None) is not None:      # the run up to the stop
+            print_json({**{k: v for k, v in exc.summary.items() if k != "frames"}, "stopped": str(exc)})
+        raise
     summary.pop("frames", None)                   # replica runs: per-frame arrays (in the trajectory)
     if args.json:
         print_json(summary)
