@@ -210,7 +210,7 @@ class Simulation:
                 f"{_STOP_REASONS[status]}; the model has left its training domain (more or "
                 f"closer training data, a smaller time step, or a lower temperature help). "
                 f"{len(frames['time_fs'])} frames were kept"
-                + (f" in {trajectory}" if trajectory else ""))
+                + (f" in {trajectory}" if trajectory else " in the summary (no trajectory file was given)"))
             exc.summary = summary
             self.stopped = f"at step {self.step}: {_STOP_REASONS[status]}"
             raise exc
