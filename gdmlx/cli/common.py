@@ -10,7 +10,7 @@ import numpy as np
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
 from gdmlx.md.trajectory import read_trajectory
-from gdmlx.validation import check_atomic_numbers, check_data_for_model
+from gdmlx.validation import check_data_for_model
 
 
 def _number_type(convert, minimum, strict, what):
@@ -64,16 +64,6 @@ def read_start_atoms(path):
     except Exception as exc:             # ASE raises many kinds for files it cannot parse
         raise InputError(f"{path}: ASE cannot read a geometry from it ({type(exc).__name__}: {exc}); "
                          "give an .xyz file, another format ASE reads, or a gdmlx trajectory .h5") from None
-
-
-def check_start_geometry(atoms, model, path):
-    """Positions (N, 3) of ASE ``atoms`` read from ``path``, after checking their atomic
-    numbers against the model's."""
-    try:
-        check_atomic_numbers(atoms.numbers, len(model.z_), model.z_)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    return atoms.positions
 
 
 def parse_sigmas(text):

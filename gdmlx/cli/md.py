@@ -1,7 +1,7 @@
 """gdmlx md: molecular dynamics with a model, in the compiled engine."""
 
-from gdmlx.cli.common import (check_start_geometry, log, non_negative_float, non_negative_int,
-                               positive_float, positive_int, print_json, read_start_atoms)
+from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
+                               print_json, read_start_atoms)
 from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation
 from gdmlx.modelfile import load_any_model
 
@@ -59,7 +59,7 @@ def run(args):
     args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
     if args.xyz:
-        start = check_start_geometry(read_start_atoms(args.xyz), model, args.xyz)
+        start = read_start_atoms(args.xyz)         # the engines check its atomic numbers
     elif getattr(model, "R_train_", None) is not None:
         start = model.R_train_[0]
     else:
