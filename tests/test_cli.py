@@ -138,6 +138,28 @@ def test_md_starts_from_a_trajectory_and_names_unreadable_starts(toy_npz, tmp_pa
     assert "ASE cannot read a geometry" in capsys.readouterr().err
 
 
+def test_md_restart_continues_positions_velocities_time_and_replicas(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
+    capsys.readouterr()
+    for name, replicas in (("one", []), ("reps", ["--replicas", "3"])):
+        first, second = tmp_path / f"{name}1.h5", tmp_path / f"{name}2.h5"
+        run_json(capsys, "md", str(model), "--steps", "50", "--temperature", "100", "--seed", "2",
+                 "-o", str(first), "--json", *replicas)
+        out = run_json(capsys, "md", str(model), "--steps", "50", "--restart", str(first), "-o", str(second),
+                       "--json")
+        a, b = gdmlx.md.read_trajectory(first), gdmlx.md.read_trajectory(second)
+        assert b["positions"].shape[1:] == a["positions"].shape[1:] and out["steps"] == 50
+        np.testing.assert_allclose(b["time_fs"], a["time_fs"] + 25.0)
+    for argv, message in (
+            (["--restart", str(first), "--replicas", "2"], "holds 3 replicas; leave --replicas out"),
+            (["--restart", str(first), "-o", str(first)], "write the continuation to another file"),
+            (["--restart", str(first), "--xyz", str(first)], "give one of them"),
+            (["--restart", str(model)], "not a gdmlx trajectory")):
+        assert main(["md", str(model), "--steps", "10", *argv]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_missing_files_and_directories_are_named(toy_npz, tmp_path, capsys):
     model = tmp_path / "m.h5"
     assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
@@ -310,6 +332,9 @@ def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
                   "--temperature", "300", "--seed", "0", "-o", str(tmp_path / "a.h5"), "--json")
     assert md["steps"] == 100 and md["simulated_ps"] == pytest.approx(0.1)
     assert len(gdmlx.md.read_trajectory(tmp_path / "a.h5")["time_fs"]) == 20
+    run_json(capsys, "md", str(model), "--action", str(act), "--steps", "10", "--save-every", "5",
+             "--restart", str(tmp_path / "a.h5"), "-o", str(tmp_path / "b.h5"), "--json")
+    np.testing.assert_allclose(gdmlx.md.read_trajectory(tmp_path / "b.h5")["time_fs"], [105.0, 110.0])
     assert main(["action", "train", str(traj), "--model", str(model), "--stride", "0.3", "-o", "x.h5"]) == 2
     assert "not a multiple" in capsys.readouterr().err
     info = run_json(capsys, "info", str(act), "--json")

@@ -7,7 +7,7 @@ import ase.units
 
 import gdmlx
 from conftest import toy_geometries
-from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_trajectory
+from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_last_state, read_trajectory
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,36 @@ def test_trajectory_file_holds_every_frame(toy_model, start, tmp_path, ext):
         assert len(frames) == 30
         np.testing.assert_allclose(frames[-1].positions, sim.q, atol=1e-6)
     assert not (tmp_path / f"traj{ext}.part").exists()
+
+
+@pytest.mark.parametrize("engine, ext, atol", [("single", ".h5", 1e-9), ("single", ".xyz", 1e-5),
+                                               ("replicas", ".h5", 1e-9)])
+def test_a_run_continued_from_its_trajectory_is_the_run_not_cut(toy_model, start, tmp_path, engine,
+                                                                  ext, atol):
+    """NVE velocity Verlet is deterministic: 200 steps in one go and 100 + 100 steps
+    continued from the first part's last frame give the same state and frame times (HDF5
+    to rounding; extended XYZ to its printed digits)."""
+    make = ((lambda **kw: Simulation(toy_model, kw.pop("q", start), **kw)) if engine == "single" else
+            (lambda **kw: ReplicaSimulation(toy_model, kw.pop("q", start), 3, **kw)))
+    whole = make(temperature_K=300, seed=4)
+    whole.run(200, save_every=10, progress=False)
+    first = make(temperature_K=300, seed=4)
+    first.run(100, trajectory=tmp_path / f"a{ext}", save_every=10, progress=False)
+    state = read_last_state(tmp_path / f"a{ext}")
+    assert state.time_fs == 50.0 and np.array_equal(state.z, toy_model.z_)
+    rest = make(q=state.positions, velocities=state.velocities, time_fs=state.time_fs)
+    rest.run(100, trajectory=tmp_path / "b.h5", save_every=10, progress=False)
+    q_whole, q_rest = (np.asarray(getattr(s, "positions", s.q)) for s in (whole, rest))
+    np.testing.assert_allclose(q_rest, q_whole, atol=atol)
+    assert rest.time_fs == whole.time_fs == 100.0
+    np.testing.assert_allclose(read_trajectory(tmp_path / "b.h5")["time_fs"], 50.0 + 5.0 * np.arange(1, 11))
+
+
+def test_a_state_without_velocities_cannot_be_continued(tmp_path):
+    import ase.io
+    ase.io.write(tmp_path / "plain.xyz", Atoms("CO", positions=[[0, 0, 0], [0, 0, 1.2]]))
+    with pytest.raises(gdmlx.InputError, match="no velocities or no time_fs"):
+        read_last_state(tmp_path / "plain.xyz")
 
 
 def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_path):

@@ -1,8 +1,13 @@
 """gdmlx md: molecular dynamics with a model, in the compiled engine."""
 
+import os
+
+import numpy as np
+
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json, read_start_atoms)
-from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation
+from gdmlx.errors import InputError
+from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_last_state
 from gdmlx.modelfile import load_any_model
 
 
@@ -18,6 +23,11 @@ def add_parser(sub):
     p.add_argument("--xyz", help="start geometry (any ASE-readable file, or a gdmlx trajectory .h5: its "
                                  "last frame; default: the model's "
                                  "first training geometry)")
+    p.add_argument("--restart", metavar="TRAJECTORY",
+                   help="continue a run from the last frame of its trajectory (gdmlx .h5, or .xyz written "
+                        "by gdmlx md): its positions, velocities and time, and for a replica run all its "
+                        "replicas; the other settings come from this command line (a Langevin "
+                        "continuation wants another --seed than the run before)")
     p.add_argument("--steps", type=positive_int, required=True,
                    help="number of time steps (strides with --action)")
     p.add_argument("--dt", type=positive_float, default=0.5, help="time step in fs (default 0.5)")
@@ -38,9 +48,10 @@ def add_parser(sub):
     p.add_argument("--no-contact-wall", action="store_true",
                    help="no repulsive wall for atom pairs outside the model's descriptor (reduced and "
                         "multiscale models; see the guide); without it such atoms can pass through each other")
-    p.add_argument("--replicas", type=positive_int, default=1,
+    p.add_argument("--replicas", type=positive_int, default=None,
                    help="run this many copies of the molecule at once, each with its own velocities, "
-                        "with batched forces (default 1: the single-molecule engine)")
+                        "with batched forces (default 1: the single-molecule engine; with --restart: "
+                        "as many as the trajectory holds)")
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="--replicas: where the batched forces run (gpu needs CuPy and a CUDA device; "
                         "default cpu)")
@@ -53,17 +64,44 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
+def start_state(args, model):
+    """``(start, state)``: the start geometry or geometries (ASE Atoms, whose atomic numbers
+    the engines check, or an array) and, with ``--restart``, the :class:`gdmlx.md.MDState`
+    it comes from."""
+    if args.restart:
+        if args.xyz:
+            raise ValueError("--restart continues from a trajectory's last frame; --xyz starts from a "
+                             "geometry with new velocities: give one of them")
+        if args.output and os.path.abspath(args.output) == os.path.abspath(args.restart):
+            raise ValueError(f"--restart {args.restart}: write the continuation to another file (-o), "
+                             "this one holds the run it continues")
+        state = read_last_state(args.restart)
+        n_file = 1 if state.positions.ndim == 2 else len(state.positions)
+        if args.replicas is not None and args.replicas != n_file:
+            raise ValueError(f"--replicas {args.replicas}: the trajectory {args.restart} holds "
+                             f"{n_file} replica{'s' if n_file > 1 else ''}; leave --replicas out to continue them")
+        if n_file > 1 and args.action:
+            raise ValueError("--action runs one molecule; this trajectory holds replicas")
+        if not np.array_equal(state.z, model.z_):
+            raise InputError(f"--restart {args.restart}: its atomic numbers {state.z.tolist()} are not "
+                             f"the model's {np.asarray(model.z_).tolist()}")
+        return state.positions, state
+    if args.xyz:
+        return read_start_atoms(args.xyz), None
+    if getattr(model, "R_train_", None) is not None:
+        return model.R_train_[0], None
+    raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
+
+
 def run(args):
     if args.friction is not None and args.thermostat != "langevin":
         raise ValueError("--friction applies to --thermostat langevin only")
     args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
-    if args.xyz:
-        start = read_start_atoms(args.xyz)         # the engines check its atomic numbers
-    elif getattr(model, "R_train_", None) is not None:
-        start = model.R_train_[0]
-    else:
-        raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
+    start, state = start_state(args, model)
+    if args.replicas is None:
+        args.replicas = 1 if state is None or state.positions.ndim == 2 else len(state.positions)
+    resumed = {} if state is None else {"velocities": state.velocities, "time_fs": state.time_fs}
     if args.action:
         if args.mts != 1:
             raise ValueError("--action and --mts cannot be combined")
@@ -71,11 +109,11 @@ def run(args):
         from gdmlx.md.action_map import ActionSimulation
         sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,
                                thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
-                               tol=args.action_tol, contact_wall=not args.no_contact_wall)
+                               tol=args.action_tol, contact_wall=not args.no_contact_wall, **resumed)
     else:
         settings = dict(dt_fs=args.dt, temperature_K=args.temperature, thermostat=args.thermostat,
                         friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
-                        contact_wall=not args.no_contact_wall)
+                        contact_wall=not args.no_contact_wall, **resumed)
         if args.replicas > 1 or args.backend != "cpu":
             sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)
         else:
@@ -102,7 +140,8 @@ def run(args):
         print_json(summary)
     else:
         log((f"{summary['n_replicas']} replicas: " if "n_replicas" in summary else "")
-            + f"{summary['steps']} steps ({summary['simulated_ps']:.3f} ps) in {summary['wall_s']:.2f} s: "
+            + f"{summary['steps']} steps ({summary['simulated_ps']:.3f} ps"
+            + (f" on from t = {state.time_fs / 1000:.3f} ps" if state else "") + f") in {summary['wall_s']:.2f} s: "
             f"{summary['steps_per_s']:,.0f} steps/s, {summary['ns_per_day']:.1f} ns/day; "
             f"mean T {summary.get('mean_temperature_K', float('nan')):.1f} K"
             + (f"; wrote {args.output}" if args.output else ""))

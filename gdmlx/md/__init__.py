@@ -2,6 +2,7 @@
 
 from gdmlx.md.replicas import ReplicaSimulation
 from gdmlx.md.simulation import MDInstabilityError, Simulation
-from gdmlx.md.trajectory import read_trajectory
+from gdmlx.md.trajectory import MDState, read_last_state, read_trajectory
 
-__all__ = ["Simulation", "ReplicaSimulation", "MDInstabilityError", "read_trajectory"]
+__all__ = ["Simulation", "ReplicaSimulation", "MDInstabilityError", "MDState", "read_last_state",
+           "read_trajectory"]

@@ -28,7 +28,7 @@ from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, 
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_count, check_geometries
+from gdmlx.validation import check_count, check_geometries, check_number
 
 
 class ReplicaSimulation:
@@ -43,12 +43,13 @@ class ReplicaSimulation:
         from Maxwell-Boltzmann (no net momentum or rotation), replica by replica from ``seed``
         (replica 0 gets the velocities :class:`gdmlx.md.Simulation` draws with that seed)
     backend : "cpu", "gpu" or "auto" (:mod:`gdmlx.backend`)
+    time_fs : simulated time of the start state (fs), as in :class:`gdmlx.md.Simulation`
     dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, seed, max_bond_stretch,
     contact_wall : as in :class:`gdmlx.md.Simulation`. Langevin noise comes from ``seed``
         as well: on the CPU one replica follows the single-molecule engine's trajectory.
     """
 
-    def __init__(self, model, positions, n_replicas=None, *, velocities=None, backend="cpu",
+    def __init__(self, model, positions, n_replicas=None, *, velocities=None, backend="cpu", time_fs=0.0,
                  dt_fs=0.5, temperature_K=300.0, thermostat="nve", friction_per_fs=0.01,
                  slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
@@ -95,6 +96,7 @@ class ReplicaSimulation:
         self.wall = (incidence(wall_pairs, N, xp), xp.asarray(r0)) if len(wall_pairs) else None
         self.ndof = 3 * N - (3 if self.gamma > 0 else 6)
         self.step = 0
+        self.time0_fs = check_number(time_fs, "time_fs")
         E, F = zip(*(self._group(l, self.q) for l in range(len(self.parts))))
         self.E, self.F = list(E), list(F)
 
@@ -170,6 +172,11 @@ class ReplicaSimulation:
         """Kinetic temperature (K) from kinetic energy (eV)."""
         return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
 
+    @property
+    def time_fs(self):
+        """Simulated time of the current state (fs)."""
+        return self.time0_fs + self.step * self.dt_fs
+
     def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
         """Run ``n_steps`` inner steps; returns a summary dict.
 
@@ -194,10 +201,10 @@ class ReplicaSimulation:
             while self.step - start < n_steps and not failed:
                 self.advance(save_every)
                 epot, ekin, outside, failed = self.frame()
-                for key, value in zip(frames, (self.step * self.dt_fs, epot, ekin, outside)):
+                for key, value in zip(frames, (self.time_fs, epot, ekin, outside)):
                     frames[key].append(value)
                 if writer:
-                    writer.append([self.step * self.dt_fs], self.positions[None], to_host(self.v)[None],
+                    writer.append([self.time_fs], self.positions[None], to_host(self.v)[None],
                                   epot[None], ekin[None])
                 if progress and (self.step - start) % report_every == 0:
                     self._report(self.step - start, n_steps, frames, time.perf_counter() - t0)
@@ -210,7 +217,7 @@ class ReplicaSimulation:
         if failed:
             why, which = next(iter(failed.items()))
             exc = MDInstabilityError(
-                f"MD stopped at step {self.step} ({self.step * self.dt_fs / 1000:.4f} ps): {why} "
+                f"MD stopped at step {self.step} (t = {self.time_fs / 1000:.4f} ps): {why} "
                 f"in replica(s) {which.tolist()[:10]}; the model has left its training domain "
                 "(more or closer training data, a smaller time step, or a lower temperature help)")
             exc.summary = summary

@@ -102,6 +102,8 @@ class Simulation:
     seed : random seed for velocities and Langevin noise
     velocities : (N, 3) initial velocities in A/fs, instead of drawing them (ASE's
         ``atoms.get_velocities()`` is in A per ASE time unit: multiply it by ``ase.units.fs``)
+    time_fs : simulated time of the start state (fs); frame times count on from it (to
+        continue a run: :func:`gdmlx.md.read_last_state`)
     max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
     contact_wall : add a repulsive wall for the atom pairs no descriptor of the model covers
         (reduced and multiscale models), from van der Waals contact or from where the pair
@@ -111,7 +113,7 @@ class Simulation:
     """
 
     def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, slow_every=1, seed=None, velocities=None,
+                 friction_per_fs=0.01, slow_every=1, seed=None, velocities=None, time_fs=0.0,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
@@ -146,6 +148,7 @@ class Simulation:
         self.max_energy_step = max_energy_step_ev
         self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
         self.step = 0
+        self.time0_fs = check_number(time_fs, "time_fs")
         self.stopped = ""                   # why the run stopped, once it has
         self.F = np.empty((len(self.groups), len(self.z), 3))
         self.E = np.empty(len(self.groups))
@@ -161,6 +164,11 @@ class Simulation:
     def temperature(self, ekin):
         """Kinetic temperature (K) from kinetic energy (eV)."""
         return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
+
+    @property
+    def time_fs(self):
+        """Simulated time of the current state (fs)."""
+        return self.time0_fs + self.step * self.dt_fs
 
     def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
         """Run ``n_steps`` inner steps; returns a summary dict (see :func:`summarize`).
@@ -206,7 +214,7 @@ class Simulation:
         summary = summarize(frames, done, wall, self.dt_fs, self.temperature)
         if status != integrator.OK:
             exc = MDInstabilityError(
-                f"MD stopped at step {self.step} ({self.step * self.dt_fs / 1000:.4f} ps): "
+                f"MD stopped at step {self.step} (t = {self.time_fs / 1000:.4f} ps): "
                 f"{_STOP_REASONS[status]}; the model has left its training domain (more or "
                 f"closer training data, a smaller time step, or a lower temperature help). "
                 f"{len(frames['time_fs'])} frames were kept"
@@ -227,7 +235,7 @@ class Simulation:
             self.step, n, save_every, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
             self.r_min, self.bonds, self.bond_max, self.max_energy_step, self.domain_pairs,
             self.outside_sq, out_q, out_v, out_e, out_k, out_o)
-        time_fs = (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
+        time_fs = self.time0_fs + (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
         self.step += ran
         frames["time_fs"].extend(time_fs)
         frames["epot"].extend(out_e[:saved])

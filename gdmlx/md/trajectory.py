@@ -6,8 +6,10 @@ final name is always complete and readable. Units: positions A, velocities A/fs,
 """
 
 import os
+from typing import NamedTuple
 
 import h5py
+import numpy as np
 from ase import Atoms
 import ase.io
 import ase.units
@@ -95,3 +97,33 @@ def read_trajectory(path):
         out = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
         out.update(dict(f.attrs))
     return out
+
+
+class MDState(NamedTuple):
+    """Where a run ended: atomic numbers (N,), positions [A] and velocities [A/fs], (N, 3)
+    or, for a replica run, (R, N, 3), and the simulated time [fs]."""
+    z: np.ndarray
+    positions: np.ndarray
+    velocities: np.ndarray
+    time_fs: float
+
+
+def read_last_state(path):
+    """The last frame of a trajectory written by gdmlx (HDF5, or extended XYZ from a
+    single-molecule run) as an :class:`MDState`, to continue the run from it."""
+    if not str(path).lower().endswith((".xyz", ".extxyz")):
+        traj = read_trajectory(path)
+        if len(traj["positions"]) == 0:
+            raise InputError(f"{path} holds no frames: there is no state to continue from")
+        return MDState(traj["z"], traj["positions"][-1], traj["velocities"][-1], float(traj["time_fs"][-1]))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        atoms = ase.io.read(path, index=-1, format="extxyz")
+    except Exception as exc:             # ASE raises many kinds for files it cannot parse
+        raise InputError(f"{path}: not a readable extended XYZ file ({type(exc).__name__}: {exc})") from None
+    if "momenta" not in atoms.arrays or "time_fs" not in atoms.info:
+        raise InputError(f"{path}: its last frame has no velocities or no time_fs, so it is not a "
+                         "trajectory written by gdmlx md; start from its geometry instead (--xyz)")
+    return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
+                   float(atoms.info["time_fs"]))
