@@ -1,7 +1,7 @@
 """gdmlx: fast gradient-domain (GDML) kernel force fields for molecular dynamics."""
 
 from gdmlx._version import __version__
-from gdmlx.errors import (EnergyConsistencyWarning, GeometryError, InputError,
+from gdmlx.errors import (DomainWarning, EnergyConsistencyWarning, GeometryError, InputError,
                           InsufficientMemoryError, ModelFileError)
 from gdmlx.calculator import GDMLCalculator
 from gdmlx.dataset import Dataset, load_dataset
@@ -17,5 +17,5 @@ __all__ = [
     "load_any_model", "GDMLCalculator", "reduce", "MultiscaleModel",
     "ComputeOptions", "force_mae_scorer", "import_sgdml_model",
     "InputError", "GeometryError", "ModelFileError", "InsufficientMemoryError",
-    "EnergyConsistencyWarning",
+    "EnergyConsistencyWarning", "DomainWarning",
 ]

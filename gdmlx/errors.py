@@ -26,3 +26,7 @@ class BackendUnavailableError(RuntimeError):
 
 class EnergyConsistencyWarning(UserWarning):
     """Training energies and forces do not look like a function and its negative gradient."""
+
+
+class DomainWarning(UserWarning):
+    """A geometry is outside the model's training domain: the model extrapolates there."""

@@ -16,6 +16,7 @@ from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
 from gdmlx.symmetry import check_permutations, pair_permutation
+from gdmlx.units import energy_in_ev, length_in_ang
 
 
 def is_sgdml_model(path):
@@ -27,12 +28,15 @@ def is_sgdml_model(path):
         return False
 
 
-def import_sgdml_model(path):
+def import_sgdml_model(path, energy_unit=None, length_unit=None):
     """A fitted :class:`gdmlx.GDMLRegressor` predicting what the sGDML model at ``path`` does.
 
     Supported: GDML and sGDML models (with permutational symmetries), without energy
     constraints or periodic lattices. Object arrays in the file are never loaded. The sum
     over permutations becomes permuted copies of the training points in the expansion.
+    The units are the file's (``e_unit``, ``r_unit``; kcal/mol and Angstrom when absent);
+    ``energy_unit`` and ``length_unit`` (names as in :mod:`gdmlx.units`) replace them, for
+    files that say 'u' (unknown) or say wrongly.
     """
     from gdmlx.regressor import GDMLRegressor
     if h5py.is_hdf5(path):
@@ -75,6 +79,12 @@ def import_sgdml_model(path):
     exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.zeros(len(X)), float(arr["c"]))
     model = GDMLRegressor(sigma=exp.sigma, pairs=pairs, perms=perms if len(perms) > 1 else None)
     model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms
+    if energy_unit is not None:
+        energy_in_ev(energy_unit)                  # an unknown name raises InputError here
+        units["e_unit"] = energy_unit
+    if length_unit is not None:
+        length_in_ang(length_unit)
+        units["r_unit"] = length_unit
     model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
     model.train_hash_, model.energy_fit_, model.fit_info_, model.indices_ = "", {}, {}, {}

@@ -28,4 +28,6 @@ def _lookup(table, unit, what):
     try:
         return table[str(unit).strip().lower()]
     except KeyError:
-        raise InputError(f"unknown {what} unit {unit!r}; known: {sorted(table)}") from None
+        hint = (" (an sGDML model that says 'u', unknown: give its units with gdmlx.import_sgdml_model(path, "
+                "energy_unit=..., length_unit=...))" if str(unit).strip().lower() == "u" else "")
+        raise InputError(f"unknown {what} unit {unit!r}; known: {sorted(table)}{hint}") from None

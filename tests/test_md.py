@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -79,6 +81,9 @@ def test_trajectory_file_holds_every_frame(toy_model, start, tmp_path, ext):
         frames = ase.io.read(path, ":")
         assert len(frames) == 30
         np.testing.assert_allclose(frames[-1].positions, sim.q, atol=1e-6)
+        atoms = Atoms(numbers=toy_model.z_, positions=frames[-1].positions,
+                      calculator=gdmlx.GDMLCalculator(toy_model))
+        assert frames[-1].get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
     assert not (tmp_path / f"traj{ext}.part").exists()
 
 
@@ -167,6 +172,23 @@ def test_calculator_units_checks_and_bfgs(toy_model, start):
     boxed.calc = gdmlx.GDMLCalculator(toy_model)
     with pytest.raises(gdmlx.InputError, match="without periodic images"):
         boxed.get_potential_energy()
+
+
+def test_calculator_refuses_bad_positions_and_warns_once_outside_the_domain(toy_model, start):
+    calc = gdmlx.GDMLCalculator(toy_model)
+    for positions, message in ((np.r_[start, start[:1] + 2.0], "6 atoms per geometry, the model has 5"),
+                               (np.where(np.arange(15).reshape(5, 3) == 4, np.nan, start), "NaN"),
+                               (np.where(np.arange(15).reshape(5, 3) == 4, np.inf, start), "inf")):
+        atoms = Atoms(numbers=np.resize(toy_model.z_, len(positions)), positions=positions, calculator=calc)
+        with pytest.raises(gdmlx.InputError, match=message):
+            atoms.get_potential_energy()
+    swapped = Atoms(numbers=toy_model.z_, positions=start[[3, 1, 2, 0, 4]], calculator=calc)
+    with pytest.warns(gdmlx.DomainWarning, match="atoms 0 and 4 .* in the model's order"):
+        swapped.get_potential_energy()
+    swapped.positions[0] += 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # once per calculator, not every step
+        swapped.get_potential_energy()
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])

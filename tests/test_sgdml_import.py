@@ -8,6 +8,8 @@ forces for 5 other geometries. The ``_sym`` files: the same with use_sym=True (s
 
 from pathlib import Path
 
+import ase
+import ase.units
 import numpy as np
 import pytest
 
@@ -50,3 +52,19 @@ def test_bad_and_foreign_files_are_refused(tmp_path):
     (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04" + b"torn zip archive")   # a zip's magic, no zip
     with pytest.raises(gdmlx.ModelFileError, match="not a readable"):
         gdmlx.import_sgdml_model(tmp_path / "torn.npz")
+
+
+def test_units_of_a_file_that_says_unknown_can_be_given(tmp_path):
+    data = dict(np.load(DATA / "sgdml_ethanol20_model.npz", allow_pickle=True))
+    data["e_unit"], data["r_unit"] = np.array("u"), np.array("u")
+    np.savez(tmp_path / "u.npz", **data)
+    with pytest.raises(gdmlx.InputError, match="import_sgdml_model.*energy_unit"):
+        gdmlx.GDMLCalculator(gdmlx.import_sgdml_model(tmp_path / "u.npz"))
+    with pytest.raises(gdmlx.InputError, match="unknown energy unit 'kcal'"):
+        gdmlx.import_sgdml_model(tmp_path / "u.npz", energy_unit="kcal")
+    model = gdmlx.import_sgdml_model(tmp_path / "u.npz", energy_unit="eV", length_unit="bohr")
+    ref = np.load(DATA / "sgdml_ethanol20_pred.npz")
+    atoms = ase.Atoms(numbers=model.z_, positions=ref["R"][0] * ase.units.Bohr,
+                      calculator=gdmlx.GDMLCalculator(model))
+    np.testing.assert_allclose(atoms.get_potential_energy(), ref["E"][0], rtol=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), ref["F"][0] / ase.units.Bohr, rtol=1e-9, atol=1e-9)

@@ -70,20 +70,28 @@ def outside_frames(positions, pairs, floors, factor=OUTSIDE_FACTOR):
     return np.any(d < factor * floors, axis=1)
 
 
-def check_start_inside(positions, pairs, floors, name="positions", factor=OUTSIDE_FACTOR):
-    """Raise GeometryError if a start geometry ``positions`` (n, N, 3) [A] has a pair closer
-    than ``factor`` x its floor: MD from there runs on extrapolation, and a geometry whose
-    atoms are listed in another order than the model's looks exactly like that."""
+def worst_pair(positions, pairs, floors, factor=OUTSIDE_FACTOR, name="positions"):
+    """A sentence naming the pair of ``positions`` (n, N, 3) [A] furthest below ``factor`` x
+    its floor, or "" when no pair is below."""
     positions = np.asarray(positions).reshape(-1, *np.shape(positions)[-2:])
     d = np.linalg.norm(positions[:, pairs[:, 0]] - positions[:, pairs[:, 1]], axis=-1)
     ratio = d / (factor * floors)
     g, k = np.unravel_index(np.argmin(ratio), ratio.shape)
-    if ratio[g, k] < 1.0:
-        i, j = pairs[k]
-        raise GeometryError(
-            f"{name}{'' if len(positions) == 1 else f'[{g}]'}: atoms {i} and {j} are {d[g, k]:.2f} A apart, "
-            f"closer than {factor} x their shortest distance in the training data ({floors[k]:.2f} A): "
-            "the start is outside the model's domain. Are its atoms in the model's order?")
+    if ratio[g, k] >= 1.0:
+        return ""
+    i, j = pairs[k]
+    return (f"{name}{'' if len(positions) == 1 else f'[{g}]'}: atoms {i} and {j} are {d[g, k]:.2f} A apart, "
+            f"closer than {factor} x their shortest distance in the training data ({floors[k]:.2f} A)")
+
+
+def check_start_inside(positions, pairs, floors, name="positions", factor=OUTSIDE_FACTOR):
+    """Raise GeometryError if a start geometry ``positions`` (n, N, 3) [A] has a pair closer
+    than ``factor`` x its floor: MD from there runs on extrapolation, and a geometry whose
+    atoms are listed in another order than the model's looks exactly like that."""
+    where = worst_pair(positions, pairs, floors, factor, name)
+    if where:
+        raise GeometryError(f"{where}: the start is outside the model's domain. Are its atoms in the "
+                            "model's order?")
 
 
 def outside_limits_sq(floors, factor=OUTSIDE_FACTOR):

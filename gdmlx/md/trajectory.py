@@ -11,6 +11,7 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 import ase.io
 import ase.units
 
@@ -65,7 +66,9 @@ class HDF5Trajectory:
 
 
 class XYZTrajectory:
-    """Extended XYZ frames with velocities, energies and time in each frame's info."""
+    """Extended XYZ frames with velocities (ASE's momenta), the potential energy as ASE's
+    ``energy`` (``atoms.get_potential_energy()`` after ``ase.io.read``), and time_fs,
+    epot_eV and ekin_eV in each frame's info."""
 
     def __init__(self, path, z, masses, metadata):
         self.path = os.fspath(path)
@@ -78,6 +81,7 @@ class XYZTrajectory:
             atoms = Atoms(numbers=self.z, positions=qi, masses=self.masses)
             atoms.set_velocities(vi)
             atoms.info.update(time_fs=float(t), epot_eV=float(ep), ekin_eV=float(ek))
+            atoms.calc = SinglePointCalculator(atoms, energy=float(ep))
             frames.append(atoms)
         ase.io.write(self.fh, frames, format="extxyz")
         self.fh.flush()
