@@ -19,13 +19,14 @@ from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
 from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.regressor import GDMLRegressor
+from gdmlx.units import in_angstrom
 from gdmlx.validation import check_count, check_training_data
 
 
 def bond_graph_pairs(z, R, max_hops):
     """Pairs (i > j, lower-triangle order) at most ``max_hops`` bonds apart.
 
-    Bonds: mean distance over the geometries R (n, N, 3) below 1.25 x the sum of covalent radii.
+    Bonds: mean distance over the geometries R (n, N, 3) [A] below 1.25 x the sum of covalent radii.
     """
     bonded = bond_matrix(z, R)
     hops = shortest_path(bonded.astype(float), unweighted=True, directed=False)
@@ -77,7 +78,7 @@ class MultiscaleModel(BaseEstimator):
             check_count(self.n_fast, "n_fast")
         fast = clone(self.fast if self.fast is not None else GDMLRegressor(sigma=4.0, lam=1e-3))
         slow = clone(self.slow if self.slow is not None else GDMLRegressor(sigma=10.0))
-        local = bond_graph_pairs(z, R, self.max_hops)
+        local = bond_graph_pairs(z, in_angstrom(R, length_unit), self.max_hops)
         sub = np.unique(np.linspace(0, len(R) - 1, min(self.n_fast or len(R), len(R))).astype(int))
         with warnings.catch_warnings():
             # a local model's energies cannot follow the total energy: the check is for the

@@ -25,6 +25,7 @@ from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
+from gdmlx.units import in_angstrom
 from gdmlx.validation import check_data_for_model, check_number
 
 LOCAL_CUTOFF_ANG = 5.0
@@ -96,7 +97,8 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     rank = IMPORTANCE[importance]
     full_mae = _valid_mae(model, R_valid, F_valid)
     report = ReductionReport(full_valid_f_mae=full_mae, tol=tol)
-    dist = np.linalg.norm(model.R_train_[:, model.pairs_[:, 0]] - model.R_train_[:, model.pairs_[:, 1]], axis=-1)
+    R_ang = in_angstrom(model.R_train_, model.length_unit_)
+    dist = np.linalg.norm(R_ang[:, model.pairs_[:, 0]] - R_ang[:, model.pairs_[:, 1]], axis=-1)
     report.mean_distance = dist.mean(axis=0)
     accepted, frac = model, drop_fraction
     imp = rank(model.expansion_, R_valid)

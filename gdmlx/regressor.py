@@ -14,6 +14,7 @@ from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
+from gdmlx.units import in_angstrom
 from gdmlx.validation import (check_forces, check_geometries, check_min_distance, check_number,
                               check_training_data)
 
@@ -93,7 +94,7 @@ class GDMLRegressor(BaseEstimator):
         if self.use_energy_labels and E is None:
             raise ValueError("use_energy_labels=True needs energies")
         options = self.options or ComputeOptions()
-        perms = self._permutations(R, z, pairs)
+        perms = self._permutations(in_angstrom(R, length_unit), z, pairs)
         self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(
             R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options,
             self.solver, perms)
@@ -104,14 +105,15 @@ class GDMLRegressor(BaseEstimator):
         self.train_hash_ = training_data_hash(z, R, F, E)
         return self
 
-    def _permutations(self, R, z, pairs):
-        """The permutation group (P, N) the kernel is summed over."""
+    def _permutations(self, R_ang, z, pairs):
+        """The permutation group (P, N) the kernel is summed over (bond graph from the
+        geometries ``R_ang`` in Angstrom)."""
         if self.perms is None:
             return np.arange(len(z), dtype=np.int64)[None]
         if isinstance(self.perms, str):
             if self.perms != "auto":
                 raise ValueError(f"perms must be None, 'auto' or a (P, N) array, got {self.perms!r}")
-            perms = find_permutations(R, z)
+            perms = find_permutations(R_ang, z)
         else:
             perms = check_permutations(self.perms, z)
         if not pairs_closed(pairs, perms):

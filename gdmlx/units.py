@@ -1,6 +1,7 @@
 """Unit names used in datasets and model files, and their values in ASE units (eV, Angstrom)."""
 
 import ase.units
+import numpy as np
 
 from gdmlx.errors import InputError
 
@@ -22,6 +23,12 @@ def energy_in_ev(unit):
 def length_in_ang(unit):
     """Value of one ``unit`` of length in Angstrom."""
     return _lookup(LENGTH_IN_ANG, unit, "length")
+
+
+def in_angstrom(R, length_unit):
+    """Geometries ``R`` (any shape) given in ``length_unit``, in Angstrom (what covalent
+    radii, bond graphs and the MD engine work in)."""
+    return np.asarray(R, dtype=np.float64) * length_in_ang(length_unit)
 
 
 def _lookup(table, unit, what):

@@ -5,6 +5,7 @@ import re
 
 import ase
 import ase.io
+import ase.units
 import numpy as np
 import pytest
 
@@ -355,6 +356,29 @@ def test_train_with_symmetries_and_info(tmp_path, capsys):
     assert out["n_permutations"] == 12                         # ethanol: CH3 rotor x CH2 swap
     info = run_json(capsys, "info", str(model), "--json")
     assert info["parts"][0]["n_train"] == 10 and info["parts"][0]["n_permutations"] == 12
+
+
+def test_data_in_bohr_give_the_same_bonds_symmetries_and_md_start(tmp_path, capsys):
+    """Bond graphs (symmetries, local pairs) and MD starts work in Angstrom: data in bohr
+    must be converted first (they once found 48 'symmetries', no local pairs, and an MD
+    start 1.89x too large)."""
+    from gdmlx.cli.demo import bundled_dataset_path
+    ds = gdmlx.load_dataset(bundled_dataset_path())
+    bohr = tmp_path / "bohr.npz"
+    gdmlx.Dataset(R=ds.R[:60] / ase.units.Bohr, z=ds.z, F=ds.F[:60] * ase.units.Bohr, E=ds.E[:60],
+                  name="ethanol in bohr", length_unit="bohr").save_npz(bohr)
+    out = run_json(capsys, "train", str(bohr), "--n-train", "30", "--n-valid", "10", "--sigma", "5.3",
+                   "--sym", "-o", str(tmp_path / "m.h5"), "--json")
+    assert out["n_permutations"] == 12
+    run_json(capsys, "split", str(tmp_path / "m.h5"), "-o", str(tmp_path / "ms.h5"), "--json")
+    local = gdmlx.multiscale.bond_graph_pairs(ds.z, ds.R[:60], 2)                  # from Angstrom
+    assert len(local) == 21 and np.array_equal(gdmlx.load_model(tmp_path / "ms.h5").fast_.pairs_, local)
+    md = run_json(capsys, "md", str(tmp_path / "m.h5"), "--steps", "200", "--seed", "0", "--json")
+    assert md["steps"] == 200 and md["outside_fraction"] < 0.5
+    from gdmlx.md.probe import StabilityProbe             # reduce's MD check starts from data in bohr
+    check = StabilityProbe(ps=0.1, n_runs=2).measure(gdmlx.load_model(tmp_path / "m.h5"),
+                                                    gdmlx.load_dataset(bohr).R[40:])
+    assert check["stopped_ps"] == [None, None] and max(check["outside"]) < 0.5
 
 
 def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):

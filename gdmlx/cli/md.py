@@ -9,6 +9,7 @@ from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positiv
 from gdmlx.errors import InputError
 from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_last_state
 from gdmlx.modelfile import load_any_model
+from gdmlx.units import in_angstrom
 
 
 OUTSIDE_WARNING = 0.05   # fraction of frames outside the training domain worth a note
@@ -89,7 +90,7 @@ def start_state(args, model):
     if args.xyz:
         return read_start_atoms(args.xyz), None
     if getattr(model, "R_train_", None) is not None:
-        return model.R_train_[0], None
+        return in_angstrom(model.R_train_[0], model.length_unit_), None
     raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
 
 

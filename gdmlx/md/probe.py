@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gdmlx.md.simulation import MDInstabilityError, Simulation
+from gdmlx.units import in_angstrom
 
 _SAVE_EVERY = 20
 
@@ -34,14 +35,15 @@ class StabilityProbe:
     tolerance: float = 0.05
 
     def measure(self, model, starts):
-        """Runs from ``starts`` (n, N, 3) [A], evenly spaced picks; returns a dict with per-run
+        """Runs from ``starts`` (n, N, 3) in the model's length unit (geometries of its data),
+        evenly spaced picks; returns a dict with per-run
         ``outside`` fractions and ``stopped_ps`` (None for runs that finished)."""
         every = _SAVE_EVERY * self.slow_every
         steps = every * max(1, round(self.ps * 1000 / self.dt_fs / every))
         picks = np.linspace(0, len(starts) - 1, self.n_runs).round().astype(int)
         outside, stopped = [], []
         for seed, k in enumerate(picks, start=1):
-            sim = Simulation(model, starts[k], dt_fs=self.dt_fs, temperature_K=self.temperature_K,
+            sim = Simulation(model, in_angstrom(starts[k], model.length_unit_), dt_fs=self.dt_fs, temperature_K=self.temperature_K,
                              thermostat="langevin", friction_per_fs=self.friction_per_fs,
                              slow_every=self.slow_every, seed=seed)
             try:
