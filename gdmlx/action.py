@@ -67,7 +67,8 @@ class ActionModel:
     stride_fs : float
         Time between the two states of a training pair, and the map's step (fs).
     sigma : float
-        Kernel length scale in feature units (1/Angstrom).
+        Kernel length scale in feature units (1/Angstrom); the default 5 (as ``gdmlx action
+        train``'s) is what benchmarks/README.md section 6 measured.
     lam : float
         Regularisation, relative to the label spread.
     n_train : int
@@ -84,7 +85,7 @@ class ActionModel:
     before it was stored) and ``fit_info_``.
     """
 
-    def __init__(self, stride_fs=2.0, sigma=1.0, lam=1e-8, n_train=200, n_valid=200, seed=0):
+    def __init__(self, stride_fs=2.0, sigma=5.0, lam=1e-8, n_train=100, n_valid=200, seed=0):
         self.stride_fs = stride_fs
         self.sigma = sigma
         self.lam = lam
@@ -262,7 +263,10 @@ def _pairs_from_trajectories(trajectories, stride_fs, z):
             raise InputError(f"{name}: atomic numbers do not match the force model's")
         time_fs = np.asarray(t["time_fs"], dtype=float)
         spacing = np.diff(time_fs)
-        if len(time_fs) < 2 or np.ptp(spacing) > 1e-6 * spacing.mean():
+        if len(time_fs) < 2:
+            raise InputError(f"{name} holds {len(time_fs)} frame(s); pairs of states need at least two "
+                             "(a run that stopped early may have kept none)")
+        if np.ptp(spacing) > 1e-6 * spacing.mean():
             raise InputError(f"{name}: frames must be evenly spaced in time")
         k = stride_fs / spacing[0]
         if abs(k - round(k)) > 1e-6 or round(k) < 1:

@@ -137,6 +137,15 @@ def test_md_starts_from_a_trajectory_and_names_unreadable_starts(toy_npz, tmp_pa
     assert again["steps"] == 50
     assert main(["md", str(model), "--steps", "10", "--xyz", str(toy_npz)]) == 2
     assert "ASE cannot read a geometry" in capsys.readouterr().err
+    empty = tmp_path / "empty.h5"                    # what a run that stopped before its first frame keeps
+    z = gdmlx.load_model(model).z_
+    open_trajectory(empty, z, np.ones(len(z)), {}).close(complete=False, status=2)
+    for argv in (["md", str(model), "--steps", "10", "--xyz", str(empty)],
+                 ["md", str(model), "--steps", "10", "--restart", str(empty)],
+                 ["action", "train", str(empty), "--model", str(model), "--stride", "1", "-o", "a.h5"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no frames" in err or "holds 0 frame(s)" in err, err
 
 
 def test_md_restart_continues_positions_velocities_time_and_replicas(toy_npz, tmp_path, capsys):
@@ -154,6 +163,7 @@ def test_md_restart_continues_positions_velocities_time_and_replicas(toy_npz, tm
         np.testing.assert_allclose(b["time_fs"], a["time_fs"] + 25.0)
     for argv, message in (
             (["--restart", str(first), "--replicas", "2"], "holds 3 replicas; leave --replicas out"),
+            (["--replicas", "2", "--action", str(first)], "cannot be combined with --mts, --replicas"),
             (["--restart", str(first), "-o", str(first)], "write the continuation to another file"),
             (["--restart", str(first), "--xyz", str(first)], "give one of them"),
             (["--restart", str(model)], "not a gdmlx trajectory")):
@@ -292,6 +302,8 @@ def test_split_and_mts_md(toy_npz, tmp_path, capsys):
     assert test["n"] == 60 - 30 - 15                   # the slow part's recorded split is left out
     assert main(["split", str(tmp_path / "ms.h5"), "-o", str(tmp_path / "twice.h5")]) == 2
     assert "already a multiscale model" in capsys.readouterr().err
+    assert main(["split", str(model), "--sigma", "3", "--seed", "1", "-o", str(tmp_path / "x.h5")]) == 2
+    assert "--sigma --seed: for a dataset source only" in capsys.readouterr().err
     assert main(["reduce", str(model), str(toy_npz), "--figure", str(tmp_path / "no" / "f.png"),
                  "-o", str(tmp_path / "r.h5")]) == 2
     assert "cannot write" in capsys.readouterr().err and not (tmp_path / "r.h5").exists()
@@ -428,3 +440,27 @@ def test_md_says_when_the_run_left_the_training_domain(toy_npz, tmp_path, capsys
                  "--seed", "4", "-o", str(traj)]) == 0
     err = capsys.readouterr().err
     assert "the model extrapolated" in err and f"gdmlx validate {model} {traj}" in err
+
+
+def test_cli_reference_matches_the_parser():
+    """docs/cli.md has every subcommand, each of its options and each help text (whitespace
+    aside, so that another Python's line wrapping does not matter)."""
+    import argparse
+    from pathlib import Path
+
+    from gdmlx.cli.main import build_parser
+    from gdmlx.cli.reference import _subcommands
+    def flat(s):                                  # whitespace aside; lines may also break after a hyphen
+        return re.sub(r"-\s+", "-", " ".join(s.split()))
+
+    text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    sections = {s.split("\n", 1)[0]: flat(s) for s in text.split("\n## ")[1:]}
+    hint = "regenerate it: python -m gdmlx.cli.reference > docs/cli.md"
+    for name, sub in _subcommands(build_parser(), "gdmlx"):
+        assert name in sections, f"docs/cli.md lacks {name}; {hint}"
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            help_text = (action.help or "") % dict(vars(action), prog=sub.prog)    # as argparse expands it
+            for item in list(action.option_strings) + [help_text]:
+                assert flat(item) in sections[name], f"{name}: {item!r} not in docs/cli.md; {hint}"

@@ -58,6 +58,8 @@ def read_start_atoms(path):
         traj = read_trajectory(path)
         if traj["positions"].ndim != 3:
             raise InputError(f"{path} holds replicas: give one geometry")
+        if len(traj["positions"]) == 0:
+            raise InputError(f"{path} holds no frames (a run that stopped before its first saved frame)")
         return ase.Atoms(numbers=traj["z"], positions=traj["positions"][-1])
     try:
         return ase.io.read(path)

@@ -60,7 +60,8 @@ def add_parser(sub):
     p.add_argument("--save-every", type=positive_int, default=None,
                    help="save a frame every this many steps, a multiple of --mts (default 10 rounded up "
                         "to one); --steps is rounded down to a multiple of it")
-    p.add_argument("-o", "--output", default=None, help="trajectory file: .h5 or .xyz (default: none)")
+    p.add_argument("-o", "--output", default=None,
+                   help="trajectory file: .h5 or .xyz (replica runs: .h5; default: none)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.set_defaults(run=run)
 
@@ -104,8 +105,9 @@ def run(args):
         args.replicas = 1 if state is None or state.positions.ndim == 2 else len(state.positions)
     resumed = {} if state is None else {"velocities": state.velocities, "time_fs": state.time_fs}
     if args.action:
-        if args.mts != 1:
-            raise ValueError("--action and --mts cannot be combined")
+        if args.mts != 1 or args.replicas != 1 or args.backend != "cpu":
+            raise ValueError("--action runs one molecule on the CPU: it cannot be combined with --mts, "
+                             "--replicas or --backend")
         from gdmlx.action import ActionModel
         from gdmlx.md.action_map import ActionSimulation
         sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,

@@ -17,9 +17,10 @@ def add_parser(sub):
                                    "slow part; from a dataset, --n-train geometries are drawn.")
     p.add_argument("source", help="gdmlx model file (.h5) or dataset")
     p.add_argument("--n-train", type=positive_int, help="training geometries (dataset input only)")
-    p.add_argument("--sigma", type=positive_float, default=10.0,
+    p.add_argument("--sigma", type=positive_float, default=None,
                    help="slow part's sigma (dataset input; default 10)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for the split (dataset input)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="random seed for the split (dataset input; default 0)")
     p.add_argument("--max-hops", type=positive_int, default=2,
                    help="local pairs: at most this many bonds apart (default 2)")
     p.add_argument("--n-fast", type=positive_int, default=100,
@@ -43,6 +44,11 @@ def run(args):
         raise ValueError(f"{args.source} is an sGDML model, which stores no training data to split; "
                          "split its dataset instead (with --n-train)")
     if args.source.lower().endswith((".h5", ".hdf5")) and _is_model(args.source):
+        given = [f"--{name.replace('_', '-')}" for name in ("n_train", "sigma", "seed")
+                 if getattr(args, name) is not None]
+        if given:
+            raise ValueError(f"{' '.join(given)}: for a dataset source only; a model is split with its own "
+                             "training data and sigma")
         base = load_model(args.source)
         if isinstance(base, MultiscaleModel):
             raise ValueError(f"{args.source} is already a multiscale model (split its source model)")
@@ -56,8 +62,8 @@ def run(args):
         if args.n_train is None:
             raise ValueError("a dataset source needs --n-train")
         ds = load_molecule_data(args.source)
-        train, valid = split_indices(len(ds), args.n_train, None, args.seed)
-        ms.set_params(slow=GDMLRegressor(sigma=args.sigma))
+        train, valid = split_indices(len(ds), args.n_train, None, args.seed or 0)
+        ms.set_params(slow=GDMLRegressor(sigma=10.0 if args.sigma is None else args.sigma))
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()

@@ -219,7 +219,9 @@ class ReplicaSimulation:
             exc = MDInstabilityError(
                 f"MD stopped at step {self.step} (t = {self.time_fs / 1000:.4f} ps): {why} "
                 f"in replica(s) {which.tolist()[:10]}; the model has left its training domain "
-                "(more or closer training data, a smaller time step, or a lower temperature help)")
+                "(more or closer training data, a smaller time step, or a lower temperature help). "
+                f"{len(frames['time_fs'])} frames were kept"
+                + (f" in {trajectory}" if trajectory else " in the summary (no trajectory file was given)"))
             exc.summary = summary
             raise exc
         return summary

@@ -118,7 +118,8 @@ def read_last_state(path):
     if not str(path).lower().endswith((".xyz", ".extxyz")):
         traj = read_trajectory(path)
         if len(traj["positions"]) == 0:
-            raise InputError(f"{path} holds no frames: there is no state to continue from")
+            raise InputError(f"{path} holds no frames (a run that stopped before its first saved frame): "
+                             "there is no state to continue from")
         return MDState(traj["z"], traj["positions"][-1], traj["velocities"][-1], float(traj["time_fs"][-1]))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
