@@ -104,6 +104,8 @@ _NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice"
 
 
 def _load_npz(path):
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not an .npz archive (an .npz is a zip file of arrays)")
     try:
         with np.load(path, allow_pickle=False) as d:
             if "type" in d.files and d["type"].item() == "m":
@@ -113,7 +115,9 @@ def _load_npz(path):
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         if isinstance(exc, InputError):
             raise
-        raise InputError(f"{path}: not a readable .npz dataset ({exc})") from None
+        why = ("it holds object (pickled) arrays, which gdmlx never loads" if "allow_pickle" in str(exc)
+               else exc)
+        raise InputError(f"{path}: not a readable .npz dataset ({why})") from None
     return _from_mapping(data, path)
 
 
@@ -126,6 +130,10 @@ def _load_h5(path):
             data.update({k: v for k, v in f.attrs.items()})
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 dataset ({exc})") from None
+    missing = [k for k in ("e_unit", "r_unit") if k not in data]
+    if missing:
+        raise InputError(f"{path}: an HDF5 dataset must say its units ({' and '.join(missing)} missing; "
+                         "e.g. attrs e_unit='kcal/mol', r_unit='Ang')")
     return _from_mapping(data, path)
 
 

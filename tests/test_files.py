@@ -138,6 +138,17 @@ def test_dataset_npz_round_trip_and_checks(toy_data, tmp_path):
     np.savez(tmp_path / "nof.npz", **bad)
     with pytest.raises(gdmlx.InputError, match="lacks F"):
         gdmlx.load_dataset(tmp_path / "nof.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(gdmlx.InputError, match="not an .npz archive"):
+        gdmlx.load_dataset(tmp_path / "junk.npz")
+    np.savez(tmp_path / "obj.npz", R=np.array([None], dtype=object))
+    with pytest.raises(gdmlx.InputError, match="object .pickled. arrays, which gdmlx never loads"):
+        gdmlx.load_dataset(tmp_path / "obj.npz")
+    import h5py
+    with h5py.File(tmp_path / "nounits.h5", "w") as f:          # written by hand, units forgotten
+        f["R"], f["z"], f["F"] = R, z, F
+    with pytest.raises(gdmlx.InputError, match="must say its units"):
+        gdmlx.load_dataset(tmp_path / "nounits.h5")
 
 
 def test_extxyz_dataset_is_converted_from_ev(toy_data, tmp_path):
