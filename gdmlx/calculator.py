@@ -66,7 +66,8 @@ class GDMLCalculator(Calculator):
         if not self.warned_outside:
             where = worst_pair(q, self.domain_pairs, self.floors, name="atoms.positions")
             if where:
-                first = " Are the atoms in the model's order?" if self.calls == 0 else ""
+                first = (" Are the atoms in the model's order? (gdmlx.match_atom_order(atoms, model) "
+                         "reorders them)" if self.calls == 0 else "")
                 warnings.warn(f"{where}: this geometry is outside the model's domain and the model "
                               f"extrapolates.{first} (warned once per calculator)", DomainWarning, stacklevel=2)
                 self.warned_outside = True

@@ -29,7 +29,8 @@ def find_permutations(R, z, max_size=64, max_tries=500):
     z = np.asarray(z)
     adj = bond_matrix(z, np.asarray(R, dtype=float))
     group = {tuple(range(len(z)))}
-    for k, perm in enumerate(_automorphisms(adj, _refined_colours(adj, z))):
+    colours = refined_colours(adj, z)
+    for k, perm in enumerate(isomorphisms(adj, colours, adj, colours)):
         if k >= max_tries or 2 * len(group) > max_size:    # a larger group would be >= 2x (Lagrange)
             break
         if perm in group:
@@ -103,9 +104,10 @@ def pairs_closed(pairs, perms):
     return len(close_pairs(pairs, perms)) == len(pairs)
 
 
-def _refined_colours(adj, z):
+def refined_colours(adj, z):
     """Colour refinement: atoms start coloured by element and are split by the multiset
-    of their neighbours' colours until stable. Automorphisms preserve the final colours."""
+    of their neighbours' colours until stable. Isomorphisms preserve the final colours (to
+    compare two graphs, refine their disjoint union)."""
     colours = np.unique(z, return_inverse=True)[1]
     while True:
         keys = [(colours[i], tuple(sorted(colours[adj[i]]))) for i in range(len(z))]
@@ -115,9 +117,12 @@ def _refined_colours(adj, z):
         colours = new
 
 
-def _automorphisms(adj, colours):
-    """Yield the automorphisms of the coloured graph as tuples, by backtracking over atoms."""
-    N = len(colours)
+def isomorphisms(adj_a, colours_a, adj_b, colours_b):
+    """Yield the maps of coloured graph a onto b as tuples (atom i of a -> atom ``image[i]``
+    of b), by backtracking over atoms; a onto itself gives its automorphisms."""
+    N = len(colours_a)
+    if len(colours_b) != N:
+        return
     image = [-1] * N
     used = [False] * N
 
@@ -126,9 +131,9 @@ def _automorphisms(adj, colours):
             yield tuple(image)
             return
         for cand in range(N):
-            if used[cand] or colours[cand] != colours[i]:
+            if used[cand] or colours_b[cand] != colours_a[i]:
                 continue
-            if any(adj[i, j] != adj[cand, image[j]] for j in range(i)):
+            if any(adj_a[i, j] != adj_b[cand, image[j]] for j in range(i)):
                 continue
             image[i], used[cand] = cand, True
             yield from extend(i + 1)

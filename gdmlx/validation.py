@@ -53,8 +53,10 @@ def check_atomic_numbers(z, n_atoms, expected=None):
     if np.any(z < 1) or np.any(z > 118):
         raise InputError(f"z holds atomic numbers outside 1..118: {z}")
     if expected is not None and not np.array_equal(z, expected):
+        hint = ("; the same elements in another order: gdmlx.match_atom_order(atoms, model) puts them in "
+                "the model's order (gdmlx md: --reorder)" if sorted(z) == sorted(np.asarray(expected)) else "")
         raise InputError(f"atomic numbers {z.tolist()} do not match the model's "
-                         f"{np.asarray(expected).tolist()}")
+                         f"{np.asarray(expected).tolist()}{hint}")
     return z
 
 

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from gdmlx.atom_order import match_atom_order
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json, read_start_atoms)
 from gdmlx.errors import InputError
@@ -24,6 +25,9 @@ def add_parser(sub):
     p.add_argument("--xyz", help="start geometry (any ASE-readable file, or a gdmlx trajectory .h5: its "
                                  "last frame; default: the model's "
                                  "first training geometry)")
+    p.add_argument("--reorder", action="store_true",
+                   help="--xyz: put the start's atoms in the model's order, matched by bond graph and "
+                        "elements (for a geometry from another program or ase.build.molecule)")
     p.add_argument("--restart", metavar="TRAJECTORY",
                    help="continue a run from the last frame of its trajectory (gdmlx .h5, or .xyz written "
                         "by gdmlx md): its positions, velocities and time, and for a replica run all its "
@@ -89,7 +93,10 @@ def start_state(args, model):
                              f"the model's {np.asarray(model.z_).tolist()}")
         return state.positions, state
     if args.xyz:
-        return read_start_atoms(args.xyz), None
+        start = read_start_atoms(args.xyz)
+        return (match_atom_order(start, model) if args.reorder else start), None
+    if args.reorder:
+        raise ValueError("--reorder applies to a start geometry given with --xyz")
     if getattr(model, "R_train_", None) is not None:
         return in_angstrom(model.R_train_[0], model.length_unit_), None
     raise ValueError("this model stores no training geometries: give a start geometry with --xyz")

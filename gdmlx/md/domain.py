@@ -91,7 +91,8 @@ def check_start_inside(positions, pairs, floors, name="positions", factor=OUTSID
     where = worst_pair(positions, pairs, floors, factor, name)
     if where:
         raise GeometryError(f"{where}: the start is outside the model's domain. Are its atoms in the "
-                            "model's order?")
+                            "model's order? (gdmlx.match_atom_order(atoms, model) reorders them; gdmlx md: "
+                            "--reorder)")
 
 
 def outside_limits_sq(floors, factor=OUTSIDE_FACTOR):
