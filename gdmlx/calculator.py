@@ -1,5 +1,6 @@
 """ASE calculator for gdmlx models."""
 
+import os
 import warnings
 
 import numpy as np
@@ -41,6 +42,9 @@ class GDMLCalculator(Calculator):
         """See the class docstring; ``kwargs`` go to ASE's ``Calculator`` (e.g. ``label``)."""
         super().__init__(**kwargs)
         if not hasattr(model, "predict_energy_forces"):
+            if not isinstance(model, (str, os.PathLike)):
+                raise InputError(f"model must be a fitted gdmlx model or the path of a model file, got "
+                                 f"{type(model).__name__}")
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
         self.model = model

@@ -19,7 +19,7 @@ from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
 from gdmlx.errors import EnergyConsistencyWarning
 from gdmlx.regressor import GDMLRegressor
-from gdmlx.units import in_angstrom
+from gdmlx.units import hyperparameters_in, in_angstrom
 from gdmlx.validation import check_count, check_training_data
 
 
@@ -35,14 +35,31 @@ def bond_graph_pairs(z, R, max_hops):
     return check_pairs(np.stack([i[near], j[near]], axis=1), len(z))
 
 
+# Default hyperparameters for data in Angstrom (converted for other length units)
+FAST_SIGMA_ANG, FAST_LAM_ANG = 4.0, 1e-3
+SLOW_SIGMA_ANG, SLOW_LAM_ANG = 10.0, 1e-10
+
+
+def default_parts(length_unit):
+    """The default fast and slow templates, ``GDMLRegressor(sigma=4, lam=1e-3)`` and
+    ``GDMLRegressor(sigma=10, lam=1e-10)`` for data in Angstrom, the same models for
+    data in ``length_unit`` (:func:`gdmlx.units.hyperparameters_in`)."""
+    fast_sigma, fast_lam = hyperparameters_in(length_unit, FAST_SIGMA_ANG, FAST_LAM_ANG)
+    slow_sigma, slow_lam = hyperparameters_in(length_unit, SLOW_SIGMA_ANG, SLOW_LAM_ANG)
+    return GDMLRegressor(sigma=fast_sigma, lam=fast_lam), GDMLRegressor(sigma=slow_sigma, lam=slow_lam)
+
+
 class MultiscaleModel(BaseEstimator):
     """Sum of a fast local GDML model and a slow global GDML model fitted to its residual.
 
     Parameters
     ----------
     fast : GDMLRegressor
-        Template of the fast part; its pair list is replaced by the local pairs. Default
-        ``GDMLRegressor(sigma=4, lam=1e-3)``: a short length scale (few features) and strong
+        Template of the fast part; its pair list is replaced by the local pairs, and when
+        its ``perms`` is None it takes the slow part's (a symmetric slow part needs a
+        symmetric residual). Default ``GDMLRegressor(sigma=4, lam=1e-3)`` for data in
+        Angstrom, the same model in other length units (:func:`default_parts`): a short
+        length scale (few features) and strong
         regularisation keep the fast part smooth where it has no data, so the residual it
         leaves is learnable. With lam 1e-3 every 50-ps 500 K run of alanine dipeptide,
         aspirin and (reduced, with the MD engine's contact wall) oleic acid finished; with
@@ -53,6 +70,7 @@ class MultiscaleModel(BaseEstimator):
         summaries.
     slow : GDMLRegressor
         Template of the slow part (all pairs unless its ``pairs`` is set, e.g. reduced).
+        Default ``GDMLRegressor(sigma=10)`` for data in Angstrom (converted likewise).
     max_hops : int
         Local pairs are at most this many bonds apart (bonds from the mean training
         distances; 2: bonds and angles).
@@ -76,8 +94,11 @@ class MultiscaleModel(BaseEstimator):
         check_count(self.max_hops, "max_hops")
         if self.n_fast is not None:
             check_count(self.n_fast, "n_fast")
-        fast = clone(self.fast if self.fast is not None else GDMLRegressor(sigma=4.0, lam=1e-3))
-        slow = clone(self.slow if self.slow is not None else GDMLRegressor(sigma=10.0))
+        default_fast, default_slow = default_parts(length_unit)
+        fast = clone(self.fast if self.fast is not None else default_fast)
+        slow = clone(self.slow if self.slow is not None else default_slow)
+        if fast.perms is None and slow.perms is not None:
+            fast.set_params(perms=slow.perms)
         local = bond_graph_pairs(z, in_angstrom(R, length_unit), self.max_hops)
         sub = np.unique(np.linspace(0, len(R) - 1, min(self.n_fast or len(R), len(R))).astype(int))
         with warnings.catch_warnings():

@@ -52,6 +52,7 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
             keys = set(f.files)
             arr = {k: f[k] for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms")}
             units = {k: str(f[k]) if k in keys else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
+            split = _recorded_split(f)
     except ModelFileError:
         raise
     except KeyError as exc:
@@ -87,5 +88,20 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
         units["r_unit"] = length_unit
     model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
-    model.train_hash_, model.energy_fit_, model.fit_info_, model.indices_ = "", {}, {}, {}
+    model.train_hash_, model.energy_fit_, model.fit_info_ = "", {}, {}
+    model.dataset_md5_, model.indices_ = split
     return model
+
+
+def _recorded_split(f):
+    """``(dataset md5, {"train": idx, "valid": idx})`` recorded in an sGDML model file ``f``
+    (validation indices only when they come from the same dataset), so that testing on that
+    dataset leaves them out; ``("", {})`` when the file has none."""
+    if "md5_train" not in f.files or "idxs_train" not in f.files:
+        return "", {}
+    md5 = f["md5_train"].item()
+    md5 = md5.decode() if isinstance(md5, bytes) else str(md5)
+    indices = {"train": np.asarray(f["idxs_train"], dtype=np.int64)}
+    if "idxs_valid" in f.files and "md5_valid" in f.files and f["md5_valid"].item() == f["md5_train"].item():
+        indices["valid"] = np.asarray(f["idxs_valid"], dtype=np.int64)
+    return md5, indices

@@ -6,11 +6,11 @@ import numpy as np
 def split_indices(n_total, n_train, n_valid, seed):
     """Random disjoint train and validation indices, sorted (the rest is for testing).
 
-    ``n_valid=None`` takes min(1000, what is left).
+    ``n_valid=None`` takes half of what is left, at most 1000, so that testing has the rest.
     """
     if n_train < 1 or n_train >= n_total:
         raise ValueError(f"--n-train must be between 1 and {n_total - 1} for {n_total} geometries")
-    n_valid = min(1000, n_total - n_train) if n_valid is None else n_valid
+    n_valid = min(1000, max(1, (n_total - n_train) // 2)) if n_valid is None else n_valid
     if n_valid < 1 or n_train + n_valid > n_total:
         raise ValueError(f"--n-valid must be between 1 and {n_total - n_train}")
     perm = np.random.default_rng(seed).permutation(n_total)
@@ -25,14 +25,44 @@ def trained_on(model, ds):
 def held_out_indices(model, ds, exclude=("train", "valid")):
     """Indices of ``ds`` the model was not trained (or validated) on: the recorded split's
     ``exclude`` parts when the model was made by ``gdmlx train`` on ``ds``, and in any case
-    every geometry equal to one of its training geometries (``R_train_``, when kept)."""
+    every geometry equal to one of its training geometries (``R_train_``, when kept) to
+    ``SAME_GEOMETRY_TOL`` (a copy of the data written to a text format and read back)."""
     model = getattr(model, "slow_", model)       # a multiscale model's split is its slow part's
     keep = np.ones(len(ds), dtype=bool)
     if trained_on(model, ds):
         for name in exclude:
             keep[getattr(model, "indices_", {}).get(name, [])] = False
     R_train = getattr(model, "R_train_", None)
-    if R_train is not None:
-        seen = {np.ascontiguousarray(r).tobytes() for r in R_train}
-        keep &= np.array([np.ascontiguousarray(r).tobytes() not in seen for r in ds.R], dtype=bool)
+    if R_train is not None and R_train.shape[1:] == ds.R.shape[1:]:
+        keep &= ~found_in(ds.R, R_train)
     return np.flatnonzero(keep)
+
+
+def test_indices(model, ds, n_test=None, seed=0):
+    """Sorted indices of at most ``n_test`` geometries of ``ds`` the model was not trained or
+    validated on (:func:`held_out_indices`), drawn at random with ``seed`` when there are
+    more; every command that reports test errors picks them so."""
+    idx = held_out_indices(model, ds)
+    if n_test is not None and n_test < len(idx):
+        idx = np.sort(np.random.default_rng(seed).choice(idx, n_test, replace=False))
+    return idx
+
+
+SAME_GEOMETRY_TOL = 1e-5       # largest coordinate difference of the same geometry (length unit)
+
+
+def found_in(R, R_ref, tol=SAME_GEOMETRY_TOL):
+    """Boolean (n,): which geometries of ``R`` (n, N, 3) equal one of ``R_ref`` (M, N, 3) to
+    ``tol`` in every coordinate. Candidates come from a random projection (geometries
+    that match are within ``tol * sum|w|`` of each other on it), then are compared whole."""
+    a, b = R.reshape(len(R), -1), R_ref.reshape(len(R_ref), -1)
+    w = np.random.default_rng(0).standard_normal(a.shape[1])
+    pa, pb = a @ w, b @ w
+    order = np.argsort(pb)
+    pb = pb[order]
+    window = tol * np.abs(w).sum()
+    lo, hi = np.searchsorted(pb, pa - window), np.searchsorted(pb, pa + window, side="right")
+    out = np.zeros(len(R), dtype=bool)
+    for i in np.flatnonzero(hi > lo):
+        out[i] = np.any(np.abs(b[order[lo[i]:hi[i]]] - a[i]).max(axis=1) <= tol)
+    return out

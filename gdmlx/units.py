@@ -25,10 +25,26 @@ def length_in_ang(unit):
     return _lookup(LENGTH_IN_ANG, unit, "length")
 
 
+def same_unit(a, b, what):
+    """Whether unit names ``a`` and ``b`` ("energy" or "length") name the same unit
+    ('Ang' and 'angstrom', 'Ha' and 'Hartree'); unknown names must be equal, case aside."""
+    table = ENERGY_IN_EV if what == "energy" else LENGTH_IN_ANG
+    a, b = str(a).strip().lower(), str(b).strip().lower()
+    return a == b or (a in table and b in table and table[a] == table[b])
+
+
 def in_angstrom(R, length_unit):
     """Geometries ``R`` (any shape) given in ``length_unit``, in Angstrom (what covalent
     radii, bond graphs and the MD engine work in)."""
     return np.asarray(R, dtype=np.float64) * length_in_ang(length_unit)
+
+
+def hyperparameters_in(length_unit, sigma_ang, lam_ang):
+    """``(sigma, lam)`` for data in ``length_unit`` that give the same model as ``sigma_ang``
+    (1/A) and ``lam_ang`` give for data in Angstrom: the descriptor (1/length) scales by the
+    unit's length a [A], so sigma scales by a and lam, like the kernel matrix, by a^2."""
+    a = length_in_ang(length_unit)
+    return sigma_ang * a, lam_ang * a * a
 
 
 def _lookup(table, unit, what):

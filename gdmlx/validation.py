@@ -4,7 +4,7 @@ import numpy as np
 
 from gdmlx.errors import GeometryError, InputError
 from gdmlx.kernels.descriptor import closest_pairs
-from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.units import energy_in_ev, length_in_ang, same_unit
 
 
 def check_geometries(R, n_atoms=None, name="R"):
@@ -98,9 +98,13 @@ def check_data_for_model(ds, model, name):
         check_atomic_numbers(ds.z, len(model.z_), model.z_)
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
-    if (ds.energy_unit, ds.length_unit) != (model.energy_unit_, model.length_unit_):
+    if not (same_unit(ds.energy_unit, model.energy_unit_, "energy")
+            and same_unit(ds.length_unit, model.length_unit_, "length")):
+        hint = ("; the model's units are unknown ('u', an sGDML file): give them with "
+                "gdmlx.import_sgdml_model(path, energy_unit=..., length_unit=...) and save it as .h5"
+                if "u" in (str(model.energy_unit_).lower(), str(model.length_unit_).lower()) else "")
         raise InputError(f"{name} is in {ds.energy_unit} and {ds.length_unit}, the model in "
-                         f"{model.energy_unit_} and {model.length_unit_}")
+                         f"{model.energy_unit_} and {model.length_unit_}{hint}")
 
 
 def check_number(value, name, minimum=0.0, strict=False):

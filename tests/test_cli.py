@@ -269,8 +269,8 @@ def test_reduce_when_no_test_geometries_are_left(toy_npz, tmp_path, capsys):
     """Training and validation splits hold the whole dataset: the reduced model is still
     written, and the report says there is no test error instead of failing."""
     model = tmp_path / "m.h5"
-    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
-             "-o", str(model), "--json")
+    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--n-valid", "30", "--sigma", "2",
+             "--lam", "1e-8", "-o", str(model), "--json")
     assert len(gdmlx.load_model(model).indices_["valid"]) == 30
     out = run_json(capsys, "reduce", str(model), str(toy_npz), "--tol", "0.1", "-o",
                    str(tmp_path / "r.h5"), "--json")
@@ -379,18 +379,37 @@ def test_data_in_bohr_give_the_same_bonds_symmetries_and_md_start(tmp_path, caps
     bohr = tmp_path / "bohr.npz"
     gdmlx.Dataset(R=ds.R[:60] / ase.units.Bohr, z=ds.z, F=ds.F[:60] * ase.units.Bohr, E=ds.E[:60],
                   name="ethanol in bohr", length_unit="bohr").save_npz(bohr)
-    out = run_json(capsys, "train", str(bohr), "--n-train", "30", "--n-valid", "10", "--sigma", "5.3",
+    out = run_json(capsys, "train", str(bohr), "--n-train", "30", "--n-valid", "10",
                    "--sym", "-o", str(tmp_path / "m.h5"), "--json")
-    assert out["n_permutations"] == 12
+    assert out["n_permutations"] == 12 and out["length_unit"] == "bohr"
+    assert out["sigma"] == pytest.approx(10 * ase.units.Bohr)       # the default, 10 for data in A
     run_json(capsys, "split", str(tmp_path / "m.h5"), "-o", str(tmp_path / "ms.h5"), "--json")
     local = gdmlx.multiscale.bond_graph_pairs(ds.z, ds.R[:60], 2)                  # from Angstrom
-    assert len(local) == 21 and np.array_equal(gdmlx.load_model(tmp_path / "ms.h5").fast_.pairs_, local)
+    ms = gdmlx.load_model(tmp_path / "ms.h5")
+    assert len(local) == 21 and np.array_equal(ms.fast_.pairs_, local)
+    assert len(ms.fast_.perms_) == 12                             # the slow part's symmetry, kept
+    assert ms.fast_.sigma == pytest.approx(4 * ase.units.Bohr)
     md = run_json(capsys, "md", str(tmp_path / "m.h5"), "--steps", "200", "--seed", "0", "--json")
     assert md["steps"] == 200 and md["outside_fraction"] < 0.5
     from gdmlx.md.probe import StabilityProbe             # reduce's MD check starts from data in bohr
     check = StabilityProbe(ps=0.1, n_runs=2).measure(gdmlx.load_model(tmp_path / "m.h5"),
                                                     gdmlx.load_dataset(bohr).R[40:])
     assert check["stopped_ps"] == [None, None] and max(check["outside"]) < 0.5
+
+
+# 30 points: the slow part fits the residual energies loosely, which the fit warns about
+@pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
+def test_split_of_a_small_dataset_keeps_geometries_to_test_on(tmp_path, capsys):
+    """split (and train) leave half of what the training set leaves for testing: on a
+    60-geometry dataset split once wrote its model, then failed on an empty test set."""
+    from gdmlx.cli.demo import bundled_dataset_path
+    ds = gdmlx.load_dataset(bundled_dataset_path())
+    small = tmp_path / "small.npz"
+    gdmlx.Dataset(R=ds.R[:60], z=ds.z, F=ds.F[:60], E=ds.E[:60]).save_npz(small)
+    out = run_json(capsys, "split", str(small), "--n-train", "30", "-o", str(tmp_path / "ms.h5"), "--json")
+    assert out["test"]["n"] == 15 and out["energy_unit"] == "kcal/mol"
+    test = run_json(capsys, "test", str(tmp_path / "ms.h5"), str(small), "--json")
+    assert test["n"] == 15 and test["f_mae"] == pytest.approx(out["test"]["f_mae"])
 
 
 def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):

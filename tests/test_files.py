@@ -168,3 +168,25 @@ def test_extxyz_dataset_is_converted_from_ev(toy_data, tmp_path):
     np.testing.assert_allclose(ds.E, E[:3] * EV, rtol=1e-10)
     np.testing.assert_allclose(ds.F, F[:3] * EV, rtol=1e-6)
     np.testing.assert_allclose(ds.R, R[:3], atol=1e-8)
+
+
+def test_held_out_geometries_leave_out_copies_of_the_training_data(toy_model, toy_data):
+    """A copy of the data through a text format (extended XYZ: differences of ~1e-9 A) is
+    still the training data; geometries 1e-3 A away are not."""
+    from gdmlx.splits import found_in, held_out_indices
+    R, F, E, z = toy_data
+    shifted = R + np.where(np.arange(len(R)) % 2 == 0, 5e-9, 1e-3)[:, None, None]
+    hits = found_in(shifted, toy_model.R_train_)
+    assert hits.tolist() == [i < 30 and i % 2 == 0 for i in range(len(R))]
+    copy = gdmlx.Dataset(R=R + 5e-9, z=z, F=F, E=E)
+    assert held_out_indices(toy_model, copy).tolist() == list(range(30, 60))
+
+
+def test_unit_names_are_compared_as_units(toy_model, toy_data):
+    from gdmlx.validation import check_data_for_model
+    R, F, E, z = toy_data
+    check_data_for_model(gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="KCAL/MOL", length_unit="Angstrom"),
+                         toy_model, "data")
+    with pytest.raises(gdmlx.InputError, match="is in eV and Angstrom, the model in kcal/mol and Ang"):
+        check_data_for_model(gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="eV", length_unit="Angstrom"),
+                             toy_model, "data")

@@ -182,6 +182,8 @@ def test_calculator_refuses_bad_positions_and_warns_once_outside_the_domain(toy_
         atoms = Atoms(numbers=np.resize(toy_model.z_, len(positions)), positions=positions, calculator=calc)
         with pytest.raises(gdmlx.InputError, match=message):
             atoms.get_potential_energy()
+    with pytest.raises(gdmlx.InputError, match="a fitted gdmlx model or the path of a model file, got NoneType"):
+        gdmlx.GDMLCalculator(None)
     swapped = Atoms(numbers=toy_model.z_, positions=start[[3, 1, 2, 0, 4]], calculator=calc)
     with pytest.warns(gdmlx.DomainWarning, match="atoms 0 and 4 .* in the model's order"):
         swapped.get_potential_energy()

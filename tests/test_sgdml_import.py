@@ -68,3 +68,12 @@ def test_units_of_a_file_that_says_unknown_can_be_given(tmp_path):
                       calculator=gdmlx.GDMLCalculator(model))
     np.testing.assert_allclose(atoms.get_potential_energy(), ref["E"][0], rtol=1e-12)
     np.testing.assert_allclose(atoms.get_forces(), ref["F"][0] / ase.units.Bohr, rtol=1e-9, atol=1e-9)
+
+
+def test_the_recorded_training_split_comes_along():
+    """sGDML records its training indices and the dataset's md5: testing on that dataset
+    must leave them out as it does for gdmlx's own models."""
+    model = gdmlx.import_sgdml_model(DATA / "sgdml_ethanol20_model.npz")
+    f = np.load(DATA / "sgdml_ethanol20_model.npz")
+    assert model.dataset_md5_ == f["md5_train"].item().decode()
+    np.testing.assert_array_equal(model.indices_["train"], f["idxs_train"])

@@ -8,7 +8,7 @@ from gdmlx.md.probe import StabilityProbe
 from gdmlx.modelfile import load_any_model
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.reduction import check_figure_path, plot_reduction, reduce
-from gdmlx.splits import held_out_indices
+from gdmlx.splits import test_indices
 from gdmlx.timing import one_geometry_latency_us
 
 
@@ -58,7 +58,7 @@ def run(args):
     reduced.save(args.output)
     rep = reduced.reduction_
     part = (lambda m: m.slow_) if isinstance(model, MultiscaleModel) else (lambda m: m)
-    test = held_out_indices(part(reduced), ds)[:args.n_test]
+    test = test_indices(part(reduced), ds, args.n_test)
     E_test = None if ds.E is None else ds.E[test]
     errors = (lambda m: force_energy_errors(m, ds.R[test], ds.F[test], E_test)) if len(test) else (lambda m: None)
     timed = ds.R[test] if len(test) else ds.R[:100]     # any geometries time the prediction
@@ -66,6 +66,7 @@ def run(args):
            "n_local": rep.n_local, "n_nonlocal": rep.n_nonlocal, "seconds": seconds,
            "full_valid_f_mae": rep.full_valid_f_mae, "rounds": rep.rounds,
            "test_full": errors(model), "test_reduced": errors(reduced),
+           "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
            # the reduced part's speed (a multiscale model's slow part is its last force part)
            "latency_full_us": one_geometry_latency_us(model.force_parts()[-1], timed),
            "latency_reduced_us": one_geometry_latency_us(reduced.force_parts()[-1], timed)}
@@ -77,7 +78,8 @@ def run(args):
     log(f"kept {out['n_pairs_kept']} of {out['n_pairs_full']} pairs ({out['n_local']} local < 5 A, "
         f"{out['n_nonlocal']} non-local) in {seconds:.0f} s")
     if len(test):
-        log(f"test force MAE {out['test_full']['f_mae']:.4f} -> {out['test_reduced']['f_mae']:.4f}")
+        log(f"test force MAE {out['test_full']['f_mae']:.4g} -> {out['test_reduced']['f_mae']:.4g} "
+            f"{model.energy_unit_}/{model.length_unit_} ({len(test)} geometries)")
     else:
         log("no test geometries left (the model's training and validation splits hold the whole "
             "dataset): give a dataset with other geometries for test errors (gdmlx test)")

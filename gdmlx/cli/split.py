@@ -4,9 +4,9 @@ from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_
                                non_negative_int, positive_float, positive_int, print_json)
 from gdmlx.modelfile import load_model
 from gdmlx.sgdml_import import is_sgdml_model
-from gdmlx.multiscale import MultiscaleModel
+from gdmlx.multiscale import MultiscaleModel, default_parts
 from gdmlx.regressor import GDMLRegressor
-from gdmlx.splits import held_out_indices, split_indices
+from gdmlx.splits import split_indices, test_indices
 
 
 def add_parser(sub):
@@ -18,16 +18,19 @@ def add_parser(sub):
     p.add_argument("source", help="gdmlx model file (.h5) or dataset")
     p.add_argument("--n-train", type=positive_int, help="training geometries (dataset input only)")
     p.add_argument("--sigma", type=positive_float, default=None,
-                   help="slow part's sigma (dataset input; default 10)")
+                   help="slow part's sigma (dataset input; default 10 for data in A, the same model's "
+                        "value in other units)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="random seed for the split (dataset input; default 0)")
     p.add_argument("--max-hops", type=positive_int, default=2,
                    help="local pairs: at most this many bonds apart (default 2)")
     p.add_argument("--n-fast", type=positive_int, default=100,
                    help="training geometries of the fast part (default 100)")
-    p.add_argument("--fast-sigma", type=positive_float, default=4.0, help="fast part's sigma (default 4)")
-    p.add_argument("--fast-lam", type=non_negative_float, default=1e-3,
-                   help="fast part's regularisation (default 1e-3; 1e-4 fits a little better but "
+    p.add_argument("--fast-sigma", type=positive_float, default=None,
+                   help="fast part's sigma (default 4 for data in A, the same model's value in other units)")
+    p.add_argument("--fast-lam", type=non_negative_float, default=None,
+                   help="fast part's regularisation (default 1e-3 for data in A, x 0.28 in bohr; 1e-4 fits a "
+                        "little better but "
                         "let some long runs of small molecules leave the training domain; use 1e-4 "
                         "for a large molecule whose slow part you will reduce; see the guide)")
     p.add_argument("--test-data", help="dataset to report test errors on (default: the source, when it "
@@ -37,9 +40,16 @@ def add_parser(sub):
     p.set_defaults(run=run, output_suffixes=(".h5", ".hdf5"), output_kind="models")
 
 
+def parts_for(args, length_unit):
+    """The fast part's template and the slow part's sigma: the options given, the defaults
+    for data in ``length_unit`` (:func:`gdmlx.multiscale.default_parts`) otherwise."""
+    fast, slow = default_parts(length_unit)
+    fast.set_params(**{k: v for k, v in (("sigma", args.fast_sigma), ("lam", args.fast_lam)) if v is not None})
+    return fast, slow.sigma if args.sigma is None else args.sigma
+
+
 def run(args):
-    fast = GDMLRegressor(sigma=args.fast_sigma, lam=args.fast_lam)
-    ms = MultiscaleModel(fast=fast, max_hops=args.max_hops, n_fast=args.n_fast)
+    ms = MultiscaleModel(max_hops=args.max_hops, n_fast=args.n_fast)
     if is_sgdml_model(args.source):
         raise ValueError(f"{args.source} is an sGDML model, which stores no training data to split; "
                          "split its dataset instead (with --n-train)")
@@ -54,25 +64,27 @@ def run(args):
             raise ValueError(f"{args.source} is already a multiscale model (split its source model)")
         if base.R_train_ is None:
             raise ValueError(f"{args.source} stores no training data to split")
-        ms.set_params(slow=base)
+        ms.set_params(fast=parts_for(args, base.length_unit_)[0], slow=base)
         ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = base.indices_, base.dataset_md5_
         test_ds = load_molecule_data(args.test_data, ms) if args.test_data else None
     else:
+        ds = load_molecule_data(args.source)
         if args.n_train is None:
             raise ValueError("a dataset source needs --n-train")
-        ds = load_molecule_data(args.source)
         train, valid = split_indices(len(ds), args.n_train, None, args.seed or 0)
-        ms.set_params(slow=GDMLRegressor(sigma=10.0 if args.sigma is None else args.sigma))
+        fast, slow_sigma = parts_for(args, ds.length_unit)
+        ms.set_params(fast=fast, slow=GDMLRegressor(sigma=slow_sigma))
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
         test_ds = load_molecule_data(args.test_data, ms) if args.test_data else ds
     ms.save(args.output)
     out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
-           "n_train_fast": len(ms.fast_.R_train_), "n_train_slow": len(ms.slow_.R_train_)}
-    if test_ds is not None:
-        idx = held_out_indices(ms.slow_, test_ds)[:1000]
+           "n_train_fast": len(ms.fast_.R_train_), "n_train_slow": len(ms.slow_.R_train_),
+           "energy_unit": ms.energy_unit_, "length_unit": ms.length_unit_}
+    idx = [] if test_ds is None else test_indices(ms, test_ds, 1000)
+    if len(idx):
         E = None if test_ds.E is None else test_ds.E[idx]
         out["test"] = force_energy_errors(ms, test_ds.R[idx], test_ds.F[idx], E)
     if args.json:
@@ -80,7 +92,9 @@ def run(args):
     else:
         log(f"wrote {args.output}: fast part {out['n_pairs_fast']} pairs x {out['n_train_fast']} geometries, "
             f"slow part {out['n_pairs_slow']} pairs x {out['n_train_slow']} geometries"
-            + (f"; test force MAE {out['test']['f_mae']:.4f}" if "test" in out else ""))
+            + (f"; test force MAE {out['test']['f_mae']:.4g} {ms.energy_unit_}/{ms.length_unit_} on "
+               f"{out['test']['n']} geometries" if "test" in out else
+               "; no held-out geometries to test on" if test_ds is not None else ""))
 
 
 def _is_model(path):

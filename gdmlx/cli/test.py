@@ -1,11 +1,9 @@
 """gdmlx test: errors of a model on geometries it was not trained on."""
 
-import numpy as np
-
 from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_int, positive_int,
                                print_json)
 from gdmlx.modelfile import load_any_model
-from gdmlx.splits import held_out_indices
+from gdmlx.splits import test_indices
 
 
 def add_parser(sub):
@@ -24,9 +22,7 @@ def add_parser(sub):
 def run(args):
     model = load_any_model(args.model)
     ds = load_molecule_data(args.data, model)
-    idx = held_out_indices(model, ds)
-    if args.n_test is not None and args.n_test < len(idx):
-        idx = np.sort(np.random.default_rng(args.seed).choice(idx, args.n_test, replace=False))
+    idx = test_indices(model, ds, args.n_test, args.seed)
     if len(idx) == 0:
         raise ValueError("no geometries left to test on: all were used for training or validation")
     err = force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
@@ -35,6 +31,6 @@ def run(args):
         print_json(err)
     else:
         f_unit = f"{model.energy_unit_}/{model.length_unit_}"
-        log(f"{err['n']} test geometries: force MAE {err['f_mae']:.4f} RMSE {err['f_rmse']:.4f} {f_unit}"
-            + (f"; energy MAE {err['e_mae']:.4f} RMSE {err['e_rmse']:.4f} {model.energy_unit_}"
+        log(f"{err['n']} test geometries: force MAE {err['f_mae']:.4g} RMSE {err['f_rmse']:.4g} {f_unit}"
+            + (f"; energy MAE {err['e_mae']:.4g} RMSE {err['e_rmse']:.4g} {model.energy_unit_}"
                if "e_mae" in err else ""))

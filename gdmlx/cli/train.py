@@ -7,6 +7,7 @@ from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
 from gdmlx.splits import split_indices
+from gdmlx.units import hyperparameters_in
 
 
 def add_parser(sub):
@@ -17,10 +18,14 @@ def add_parser(sub):
     p.add_argument("data", help="dataset: sGDML .npz, gdmlx .h5, or extended XYZ with energies and forces")
     p.add_argument("--n-train", type=positive_int, required=True, help="number of training geometries")
     p.add_argument("--n-valid", type=positive_int, default=None,
-                   help="validation geometries for choosing sigma (default: min(1000, what is left))")
-    p.add_argument("--sigma", default="10", help="kernel length scale(s) in inverse length units: "
-                   "a number, a list '10,20' or a range '5:5:50' (default 10)")
-    p.add_argument("--lam", type=non_negative_float, default=1e-10, help="regularisation (default 1e-10)")
+                   help="validation geometries for choosing sigma (default: half of what is left, at most "
+                        "1000; the rest is for 'gdmlx test')")
+    p.add_argument("--sigma", default=None, help="kernel length scale(s) in the data's inverse length unit: "
+                   "a number, a list '10,20' or a range '5:5:50' (default 10 for data in A, the same "
+                   "model's value for other units: 5.29 in bohr)")
+    p.add_argument("--lam", type=non_negative_float, default=None,
+                   help="regularisation (default 1e-10 for data in A; like sigma, it depends on the length "
+                        "unit: x 0.28 in bohr)")
     p.add_argument("--use-energy-labels", action="store_true",
                    help="fit energies as well as forces (default: energies only set the offset)")
     p.add_argument("--sym", action="store_true",
@@ -45,7 +50,9 @@ def add_parser(sub):
 def run(args):
     ds = load_molecule_data(args.data)
     train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
-    sigmas = parse_sigmas(args.sigma)
+    sigma_default, lam_default = hyperparameters_in(ds.length_unit, 10.0, 1e-10)
+    sigmas = [sigma_default] if args.sigma is None else parse_sigmas(args.sigma)
+    args.lam = lam_default if args.lam is None else args.lam
     best, results = None, []
     for sigma in sigmas:
         t0 = time.perf_counter()
@@ -60,7 +67,7 @@ def run(args):
         err.update(sigma=sigma, train_s=time.perf_counter() - t0, **model.fit_info_)
         results.append(err)
         if not args.json:
-            log(f"sigma {sigma:g}: validation force MAE {err['f_mae']:.4f}, RMSE {err['f_rmse']:.4f} "
+            log(f"sigma {sigma:g}: validation force MAE {err['f_mae']:.4g}, RMSE {err['f_rmse']:.4g} "
                 f"{ds.energy_unit}/{ds.length_unit} ({err['train_s']:.1f} s)")
         if best is None or err["f_rmse"] < best[1]["f_rmse"]:
             best = (model, err)
@@ -70,9 +77,10 @@ def run(args):
     model.save(args.output)
     summary = {"model": args.output, "sigma": model.sigma, "n_train": len(train_idx),
                "n_permutations": len(model.perms_),
-               "n_valid": len(valid_idx), "validation": err, "grid": results}
+               "n_valid": len(valid_idx), "validation": err, "grid": results,
+               "energy_unit": ds.energy_unit, "length_unit": ds.length_unit}
     if args.json:
         print_json(summary)
     else:
         log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries, "
-            f"validation force MAE {err['f_mae']:.4f} {ds.energy_unit}/{ds.length_unit}")
+            f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit}")

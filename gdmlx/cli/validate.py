@@ -7,7 +7,7 @@ from gdmlx.cli.sample import add_calculator_arguments, make_calculator
 from gdmlx.md.reference_check import check_trajectory
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import load_any_model
-from gdmlx.splits import held_out_indices
+from gdmlx.splits import test_indices
 
 
 def add_parser(sub):
@@ -17,7 +17,7 @@ def add_parser(sub):
                                    "and outside the training domain (a pair closer than 0.8 x its "
                                    "shortest training distance). Held-out errors say how good a model "
                                    "is where its data are; this says how good it is where its MD goes.")
-    p.add_argument("model", help="model file (gdmlx .h5)")
+    p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("trajectory", help="trajectory written by 'gdmlx md -o traj.h5'")
     add_calculator_arguments(p)
     p.add_argument("--frames", type=positive_int, default=100,
@@ -46,17 +46,16 @@ def run(args):
                max_frame_f_mae=float(res["f_mae"].max()))
     if args.data:
         ds = load_molecule_data(args.data, model)
-        idx = held_out_indices(model, ds)
-        idx = idx[np.linspace(0, len(idx) - 1, min(500, len(idx))).round().astype(int)] if len(idx) else idx
+        idx = test_indices(model, ds, 500)
         out["held_out"] = (force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
                            if len(idx) else None)
     if args.json:
         print_json(out)
         return
     f_unit = f"{model.energy_unit_}/{model.length_unit_}"
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"
     log(f"{out['n_frames']} frames, {out['n_outside']} outside the training domain")
     log(f"force MAE ({f_unit}): inside {fmt(out['f_mae_inside'])}, outside {fmt(out['f_mae_outside'])}"
-        + (f", held-out data {out['held_out']['f_mae']:.3f}" if out.get("held_out") else ""))
+        + (f", held-out data {out['held_out']['f_mae']:.4g}" if out.get("held_out") else ""))
     log(f"energy MAE ({model.energy_unit_}, after the offset {out['e_offset']:.3f}): inside "
         f"{fmt(out['e_mae_inside'])}, outside {fmt(out['e_mae_outside'])}")
