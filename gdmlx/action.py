@@ -26,7 +26,6 @@ Units: ASE's (Angstrom, eV, amu, time in ASE units); p = m v. Trajectories in gd
 format (positions in Angstrom, velocities in Angstrom/fs).
 """
 
-import hashlib
 import sys
 import time
 
@@ -40,23 +39,13 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.dense_kernel import assemble_dense
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
-from gdmlx.expansion import KernelExpansion
+from gdmlx.expansion import KernelExpansion, force_model_fingerprint
 from gdmlx.kernels.phase_features import phase_features_dense
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_number
-
-
-def force_model_fingerprint(model):
-    """SHA-256 (hex) of a fitted force model's kernel expansions: what an action model was
-    trained against, so that it is not run with another force field."""
-    h = hashlib.sha256()
-    for part in model.force_parts():
-        for a in (part.pairs, part.X, part.B, part.a, np.array([part.sigma, part.c])):
-            h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
 
 
 class ActionModel:
@@ -111,13 +100,15 @@ class ActionModel:
         trajectories : list of paths to gdmlx HDF5 trajectories (``gdmlx md -o x.h5``), or of
             dicts with ``positions`` (T, N, 3) [A], ``velocities`` (T, N, 3) [A/fs],
             ``time_fs`` (T,) and ``z`` (N,); frames must be evenly spaced and the stride a
-            multiple of their spacing.
+            multiple of their spacing. A trajectory that records the force model it was run
+            with (``force_model``, as gdmlx's engines write) must have used this one.
         force_model : fitted gdmlx model (the force field the trajectories were run with).
         """
         t0 = time.perf_counter()
         self._check_params()
         self._set_molecule(force_model.z_)
-        q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_)
+        q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_,
+                                                  force_model_fingerprint(force_model))
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(q0))
         if len(order) < self.n_train + 1:
@@ -253,14 +244,19 @@ def model_forces(model, q):
     return F * energy_in_ev(model.energy_unit_) * r_scale
 
 
-def _pairs_from_trajectories(trajectories, stride_fs, z):
-    """States ``stride_fs`` apart: q0, v0, q1, v1 (n, N, 3) in A and A/T (ASE time)."""
+def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
+    """States ``stride_fs`` apart: q0, v0, q1, v1 (n, N, 3) in A and A/T (ASE time), from
+    trajectories of the force model with ``fingerprint`` (where they record theirs)."""
     out = [[], [], [], []]
     for traj in trajectories:
         t = read_trajectory(traj) if isinstance(traj, str) else traj
         name = traj if isinstance(traj, str) else "trajectory"
         if not np.array_equal(np.asarray(t["z"]), z):
             raise InputError(f"{name}: atomic numbers do not match the force model's")
+        if t.get("force_model", fingerprint) != fingerprint:
+            raise InputError(f"{name} was run with another force model than the one given: an action "
+                             "model learns the difference between the force model's own dynamics and "
+                             "the midpoint rule, so both must be the same")
         time_fs = np.asarray(t["time_fs"], dtype=float)
         spacing = np.diff(time_fs)
         if len(time_fs) < 2:

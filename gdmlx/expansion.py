@@ -1,5 +1,6 @@
 """The fitted kernel expansion: everything prediction needs, nothing training needs."""
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,3 +111,14 @@ class KernelExpansion:
                                                    self.XB, self.X_sq)
             F[s:s + step] = scatter_batch(np.ascontiguousarray(fd), G, self.pairs, self.n_atoms)
         return E, F
+
+
+def force_model_fingerprint(model):
+    """SHA-256 (hex) of a fitted force model's kernel expansions: recorded in MD
+    trajectories and action models, so that an action model is trained on trajectories of,
+    and run with, the force field it corrects."""
+    h = hashlib.sha256()
+    for part in model.force_parts():
+        for a in (part.pairs, part.X, part.B, part.a, np.array([part.sigma, part.c])):
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()

@@ -18,6 +18,7 @@ from gdmlx.kernels.phase_features import (
 from gdmlx.matern import matern_terms
 from gdmlx.md import Simulation
 from gdmlx.md.action_map import ActionMapError, ActionSimulation, anderson_solve
+from gdmlx.regressor import GDMLRegressor
 
 
 def _state(seed=0, N=5):
@@ -103,7 +104,7 @@ def test_fit_learns_what_the_midpoint_rule_misses(action, toy_model, trajectorie
     # with labels the features can represent (the model's own gradients), a refit with tiny
     # lam reproduces them: checks the solve and the signs of the expansion
     from gdmlx.action import _pairs_from_trajectories
-    q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, 1.0, action.z_)
+    q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, 1.0, action.z_, action.force_model_)
     qm, vm = 0.5 * (q0[::400] + q1[::400]), 0.5 * (v0[::400] + v1[::400])
     gq, gp = action.correction_gradient(qm, vm * action.masses_[:, None])
     refit = ActionModel(stride_fs=1.0, sigma=1.0, lam=1e-12).fit_gradients(action.z_, qm, vm, gq, gp)
@@ -239,3 +240,12 @@ def test_anderson_solves_a_contraction_faster_than_plain_iteration():
     z, it, res = anderson_solve(lambda z: A @ z + b, np.zeros(20), 1e-12, 100, 20)
     np.testing.assert_allclose(z, np.linalg.solve(np.eye(20) - A, b), atol=1e-10)
     assert it < 30 and res < 1e-12
+
+
+def test_trajectories_of_another_force_model_are_refused(toy_data, trajectories):
+    """The engines record the force model in their trajectories; an action model fitted to
+    trajectories of one force field against another would learn the wrong correction."""
+    R, F, E, z = toy_data
+    other = GDMLRegressor(sigma=3.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z)
+    with pytest.raises(InputError, match="was run with another force model than the one given"):
+        ActionModel(stride_fs=1.0, n_train=5).fit(trajectories[:1], other, verbose=False)

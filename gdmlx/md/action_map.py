@@ -348,7 +348,7 @@ class ActionSimulation:
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
             {"dt_fs": self.action.stride_fs, "temperature_K": b.temperature_K,
-             "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map"})
+             "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map", "force_model": b.force_model})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         self._compile()
         done, t0, status = 0, time.perf_counter(), integrator.OK

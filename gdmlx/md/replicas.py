@@ -20,6 +20,7 @@ import ase.units
 import numpy as np
 
 from gdmlx.backend import backend_module, to_host
+from gdmlx.expansion import force_model_fingerprint
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
@@ -68,6 +69,7 @@ class ReplicaSimulation:
                              f"{'none' if v is None else len(v)} for {n} replicas")
         q = np.repeat(q, n, axis=0) if len(q) == 1 else q
         parts = model.force_parts()
+        self.force_model = force_model_fingerprint(model)
         self.periods = force_periods(parts, slow_every)
         self.parts = [p.on_device(xp) for p in parts]
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
@@ -194,7 +196,8 @@ class ReplicaSimulation:
         writer = trajectory and open_trajectory(
             trajectory, self.z, to_host(self.masses)[:, 0],
             {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K,
-             "gamma_per_fs": self.gamma * ase.units.fs}, n_replicas=self.n_replicas)
+             "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model},
+            n_replicas=self.n_replicas)
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         failed, start, t0 = {}, self.step, time.perf_counter()
         try:

@@ -10,6 +10,7 @@ from ase import Atoms
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 
 from gdmlx.errors import GeometryError, InputError
+from gdmlx.expansion import force_model_fingerprint
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
@@ -127,6 +128,7 @@ class Simulation:
                              "(ReplicaSimulation runs several)")
         q = q[0].copy()
         self.groups, self.periods = force_groups(model, slow_every)
+        self.force_model = force_model_fingerprint(model)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
         self.masses = ase.data.atomic_masses[self.z].astype(np.float64)
@@ -187,7 +189,8 @@ class Simulation:
                                                               int(self.periods[-1]))
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
-            {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs})
+            {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs,
+             "force_model": self.force_model})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
         status, done, t0 = integrator.OK, 0, time.perf_counter()
