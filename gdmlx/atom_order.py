@@ -14,8 +14,8 @@ import numpy as np
 from gdmlx.bonds import bonded
 from gdmlx.dataset import chemical_formula
 from gdmlx.errors import InputError
+from gdmlx.md.domain import training_distances
 from gdmlx.symmetry import isomorphisms, refined_colours
-from gdmlx.units import in_angstrom
 from gdmlx.validation import check_geometries
 
 
@@ -39,7 +39,10 @@ def atom_order(z, positions, model, max_matches=5000):
     if sorted(z.tolist()) != sorted(z_model.tolist()):
         raise InputError(f"these atoms ({chemical_formula(z)}) are not the model's molecule "
                          f"({chemical_formula(z_model)})")
-    d_model = _model_distances(model)
+    d_model = training_distances(model)[0]
+    if np.isnan(d_model).any():
+        raise InputError("this model keeps neither its training geometries nor every pair: its atom "
+                         "order cannot be matched")
     d = np.linalg.norm(q[0][:, None] - q[0][None], axis=-1)
     adj_model, adj = bonded(z_model, d_model), bonded(z, d)
     both = refined_colours(_block_diagonal(adj_model, adj), np.concatenate([z_model, z]))
@@ -57,25 +60,6 @@ def atom_order(z, positions, model, max_matches=5000):
                          "geometry with a bond broken or formed (bonds: closer than 1.25 x the sum of "
                          "covalent radii)")
     return best
-
-
-def _model_distances(model):
-    """(N, N) mean distances [A] of the model's training geometries, or (for models that
-    kept none) from its descriptors, which must then cover every pair."""
-    N = len(model.z_)
-    R = getattr(model, "R_train_", None)
-    if R is not None:
-        R = in_angstrom(R, model.length_unit_)
-        return np.linalg.norm(R[:, :, None] - R[:, None], axis=-1).mean(axis=0)
-    d = np.full((N, N), np.nan)
-    for part in model.force_parts():
-        mean = in_angstrom(1.0 / part.X, model.length_unit_).mean(axis=0)
-        d[part.pairs[:, 0], part.pairs[:, 1]] = d[part.pairs[:, 1], part.pairs[:, 0]] = mean
-    np.fill_diagonal(d, 0.0)
-    if np.isnan(d).any():
-        raise InputError("this model keeps neither its training geometries nor every pair: its atom "
-                         "order cannot be matched")
-    return d
 
 
 def _block_diagonal(a, b):

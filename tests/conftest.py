@@ -50,3 +50,11 @@ def toy_data():
 def toy_model(toy_data):
     R, F, E, z = toy_data
     return gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z)
+
+
+@pytest.fixture(scope="session")
+def ethanol_model():
+    """A small model of the bundled ethanol data (40 geometries, sigma 10)."""
+    from gdmlx.cli.demo import bundled_dataset_path
+    ds = gdmlx.load_dataset(bundled_dataset_path())
+    return gdmlx.GDMLRegressor(sigma=10.0).fit(ds.R[:40], ds.F[:40], ds.E[:40], z=ds.z)

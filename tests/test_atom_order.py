@@ -9,16 +9,9 @@ import pytest
 from ase.build import molecule
 
 import gdmlx
-from gdmlx.cli.demo import bundled_dataset_path
 from gdmlx.md import Simulation
 
 DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def ethanol_model():
-    ds = gdmlx.load_dataset(bundled_dataset_path())
-    return gdmlx.GDMLRegressor(sigma=10.0).fit(ds.R[:40], ds.F[:40], ds.E[:40], z=ds.z)
 
 
 @pytest.mark.parametrize("model_name", ["toy_model", "ethanol_model"])

@@ -221,6 +221,18 @@ def test_start_with_atoms_in_another_order_is_refused(toy_model, start, engine):
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_start_in_bohr_or_with_a_broken_bond_is_refused(toy_model, ethanol_model, start, engine):
+    """Positions in bohr (a user error: the engines take Angstrom) stretch every bond 1.89x;
+    such a start once ran into an energy jump a few steps later."""
+    with pytest.raises(gdmlx.GeometryError, match="bonded in the training data .* in Angstrom"):
+        engine(ethanol_model, ethanol_model.R_train_[0] / ase.units.Bohr)
+    broken = start.copy()
+    broken[4] += 3.0 * (start[4] - start[3])              # the hydrogen pulled off its carbon
+    with pytest.raises(gdmlx.GeometryError, match="atoms 4 and 3, bonded in the training data"):
+        engine(toy_model, broken)
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 @pytest.mark.parametrize("lengths, named", [
     ((0, 10, 10), "n_steps"), ((-10, 10, 10), "n_steps"), ((100, 0, 100), "save_every"),
     ((100, 10, 0), "report_every"), ((100, 2.5, 100), "save_every"),

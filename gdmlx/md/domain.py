@@ -15,8 +15,9 @@ geometries: the model has no force between such atoms, :mod:`gdmlx.md.contact`).
 import numba
 import numpy as np
 
+from gdmlx.bonds import bonded
 from gdmlx.errors import GeometryError
-from gdmlx.units import length_in_ang
+from gdmlx.units import in_angstrom, length_in_ang
 
 OUTSIDE_FACTOR = 0.8    # a pair below 0.8 x its shortest training distance is outside
 
@@ -93,6 +94,51 @@ def check_start_inside(positions, pairs, floors, name="positions", factor=OUTSID
         raise GeometryError(f"{where}: the start is outside the model's domain. Are its atoms in the "
                             "model's order? (gdmlx.match_atom_order(atoms, model) reorders them; gdmlx md: "
                             "--reorder)")
+
+
+def training_distances(model):
+    """Mean and longest distance [A] of every pair of atoms over the model's training
+    geometries, ``(mean, longest)``, each (N, N); for a model that kept none (imported from
+    sGDML), from its descriptors, NaN for pairs no descriptor has."""
+    N = len(model.z_)
+    R = getattr(model, "R_train_", None)
+    if R is not None:
+        R = in_angstrom(R, model.length_unit_)
+        d = np.linalg.norm(R[:, :, None] - R[:, None], axis=-1)
+        return d.mean(axis=0), d.max(axis=0)
+    mean, longest = np.full((N, N), np.nan), np.full((N, N), np.nan)
+    for part in model.force_parts():
+        inv = part.X / length_in_ang(model.length_unit_)          # 1/A
+        i, j = part.pairs[:, 0], part.pairs[:, 1]
+        mean[i, j] = mean[j, i] = (1.0 / inv).mean(axis=0)
+        longest[i, j] = longest[j, i] = 1.0 / inv.min(axis=0)
+    np.fill_diagonal(mean, 0.0)
+    np.fill_diagonal(longest, 0.0)
+    return mean, longest
+
+
+STRETCH_FACTOR = 1.5    # a start with a training bond beyond 1.5 x its longest training length is refused
+
+
+def check_start_bonds(positions, model, name="positions"):
+    """Raise GeometryError if a start geometry ``positions`` (n, N, 3) [A] has a pair that is
+    bonded in the training data (mean distance) stretched beyond ``STRETCH_FACTOR`` x its
+    longest training distance: a broken bond, positions in another length unit than
+    Angstrom, or atoms in another order."""
+    mean, longest = training_distances(model)
+    i, j = np.nonzero(np.tril(bonded(np.asarray(model.z_), mean)))
+    if not len(i):
+        return
+    positions = np.asarray(positions).reshape(-1, *np.shape(positions)[-2:])
+    d = np.linalg.norm(positions[:, i] - positions[:, j], axis=-1)
+    ratio = d / (STRETCH_FACTOR * longest[i, j])
+    g, k = np.unravel_index(np.argmax(ratio), ratio.shape)
+    if ratio[g, k] > 1.0:
+        raise GeometryError(
+            f"{name}{'' if len(positions) == 1 else f'[{g}]'}: atoms {i[k]} and {j[k]}, bonded in the training "
+            f"data (at most {longest[i[k], j[k]]:.2f} A apart), are {d[g, k]:.2f} A apart: the start is not "
+            "the molecule the model knows. Positions must be in Angstrom, with the atoms in the model's "
+            "order (gdmlx.match_atom_order) and no bond broken.")
 
 
 def outside_limits_sq(floors, factor=OUTSIDE_FACTOR):

@@ -23,7 +23,7 @@ from gdmlx.backend import backend_module, to_host
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
-from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
+from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
                                  start_geometries, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
@@ -89,6 +89,7 @@ class ReplicaSimulation:
         self.q, self.v = xp.asarray(q), xp.asarray(v)
         domain_pairs, floors, covered = model_floors(model)
         check_start_inside(q, domain_pairs, floors)
+        check_start_bonds(q, model)
         self.S_domain = incidence(domain_pairs, N, xp)
         self.r_min_sq = (0.5 * floors[covered].min()) ** 2
         self.outside_sq = xp.asarray(outside_limits_sq(floors))

@@ -13,7 +13,7 @@ from gdmlx.errors import GeometryError, InputError
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
-from gdmlx.md.domain import check_start_inside, model_floors, outside_limits_sq
+from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -143,6 +143,7 @@ class Simulation:
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
         self.domain_pairs, floors, covered = model_floors(model)
         check_start_inside(q, self.domain_pairs, floors)
+        check_start_bonds(q, model)
         self.outside_sq = outside_limits_sq(floors)
         self.r_min = 0.5 * floors[covered].min()          # half the shortest training distance [A]
         self.wall = model_wall(model, contact_wall)
