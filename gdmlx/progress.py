@@ -3,17 +3,24 @@
 
 import sys
 
+_line_open = False       # a terminal line was drawn and still needs its newline
+
 
 def show(text):
     """Write the progress line ``text``: over the previous one on a terminal, as a line of
     its own when stderr is a file or a pipe."""
+    global _line_open
     if sys.stderr.isatty():
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        _line_open = True
     else:
         print(text, file=sys.stderr, flush=True)
 
 
 def finish():
-    """End a run of :func:`show` lines (the terminal's line still needs its newline)."""
-    if sys.stderr.isatty():
+    """End a run of :func:`show` lines (the terminal's line still needs its newline); a
+    second call adds nothing."""
+    global _line_open
+    if _line_open:
         print(file=sys.stderr, flush=True)
+        _line_open = False

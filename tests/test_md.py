@@ -1,5 +1,6 @@
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 from ase import Atoms
@@ -261,3 +262,69 @@ def test_drift_standard_error_covers_the_true_slope():
     slopes, errors = np.array(slopes), np.array(errors)
     assert np.mean(np.abs(slopes - 3e-4) < 3 * errors) > 0.95
     assert 0.6 < np.median(errors) / slopes.std() < 1.6
+
+
+INTERRUPTED_RUN = """
+import sys, numpy as np, gdmlx
+from gdmlx.md import ReplicaSimulation, Simulation
+model = gdmlx.load_model(sys.argv[1])
+engine = Simulation(model, model.R_train_[0], seed=0) if sys.argv[3] == "single" else \\
+    ReplicaSimulation(model, model.R_train_[0], 4, seed=0)
+engine.run(10, save_every=1, progress=False)          # compiled before the parent starts its clock
+print("running", flush=True)
+engine.run(10_000_000, trajectory=sys.argv[2], save_every=1, report_every=1_000_000, progress=False)
+"""
+
+
+@pytest.mark.parametrize("engine", ["single", "replicas"])
+def test_ctrl_c_leaves_whole_frames_under_the_final_name(toy_model, tmp_path, engine):
+    """A real SIGINT at a random moment of a run that writes every step: the process stops
+    promptly, and the file has its final name and the same number of frames in every
+    dataset (an interrupt between two datasets' writes once left them unequal)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    toy_model.save(tmp_path / "m.h5")
+    traj = tmp_path / "t.h5"
+    for delay in (0.05, 0.3):
+        proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN, str(tmp_path / "m.h5"), str(traj), engine],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "running"
+        time.sleep(delay)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert time.perf_counter() - sent < 5.0 and "KeyboardInterrupt" in err and "frames saved so far" in err
+        with h5py.File(traj) as f:
+            n = f.attrs["n_frames"]
+            assert n > 0 and not f.attrs["complete"]
+            assert [len(f[k]) for k in ("positions", "velocities", "time_fs", "epot", "ekin")] == [n] * 5
+        assert not (tmp_path / "t.h5.part").exists()
+
+
+def test_a_file_cut_between_datasets_is_read_to_its_whole_frames(tmp_path):
+    """Files written before n_frames existed could hold one dataset a frame longer: the
+    readers take the frames every dataset has."""
+    path = tmp_path / "cut.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "gdmlx-trajectory"
+        f["z"] = np.array([6, 8])
+        f["positions"] = np.arange(3 * 2 * 3, dtype=float).reshape(3, 2, 3)
+        f["velocities"] = np.ones((2, 2, 3))
+        for k in ("time_fs", "epot", "ekin"):
+            f[k] = np.array([1.0, 2.0])
+    assert read_trajectory(path)["positions"].shape == (2, 2, 3)
+    state = read_last_state(path)
+    assert state.time_fs == 2.0 and np.array_equal(state.positions, np.arange(6, 12.0).reshape(2, 3))
+
+
+def test_long_runs_go_in_bounded_chunks(toy_model, start, monkeypatch):
+    """Each compiled call runs at most MAX_CHUNK_STEPS steps, whatever report_every is: a
+    Ctrl-C waits for one chunk only, and the noise and frame arrays stay small."""
+    from gdmlx.md.simulation import MAX_CHUNK_STEPS
+    sim = Simulation(toy_model, start, seed=0, thermostat="langevin")
+    sizes, original = [], sim._chunk
+    monkeypatch.setattr(sim, "_chunk", lambda n, *a: sizes.append(n) or original(n, *a))
+    summary = sim.run(5000, save_every=10, report_every=5000, progress=False)
+    assert max(sizes) == MAX_CHUNK_STEPS and sum(sizes) == 5000 and summary["steps"] == 5000

@@ -9,7 +9,7 @@ import numpy as np
 
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
-from gdmlx.md.trajectory import read_trajectory
+from gdmlx.md.trajectory import read_last_state
 from gdmlx.validation import check_data_for_model
 
 
@@ -55,12 +55,10 @@ def read_start_atoms(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     if str(path).lower().endswith((".h5", ".hdf5")):
-        traj = read_trajectory(path)
-        if traj["positions"].ndim != 3:
+        state = read_last_state(path)
+        if state.positions.ndim != 2:
             raise InputError(f"{path} holds replicas: give one geometry")
-        if len(traj["positions"]) == 0:
-            raise InputError(f"{path} holds no frames (a run that stopped before its first saved frame)")
-        return ase.Atoms(numbers=traj["z"], positions=traj["positions"][-1])
+        return ase.Atoms(numbers=state.z, positions=state.positions)
     try:
         return ase.io.read(path)
     except Exception as exc:             # ASE raises many kinds for files it cannot parse

@@ -13,6 +13,7 @@ domain checks (atoms too close, bonds broken, energy not finite) run at saved fr
 every step, and a replica that fails them stops the whole run (its index is in the message).
 """
 
+import sys
 import time
 
 import ase.data
@@ -21,6 +22,7 @@ import numpy as np
 
 from gdmlx.backend import backend_module, to_host
 from gdmlx.expansion import force_model_fingerprint
+from gdmlx.interrupts import interrupts_deferred
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
@@ -203,15 +205,23 @@ class ReplicaSimulation:
         failed, start, t0 = {}, self.step, time.perf_counter()
         try:
             while self.step - start < n_steps and not failed:
-                self.advance(save_every)
-                epot, ekin, outside, failed = self.frame()
-                for key, value in zip(frames, (self.time_fs, epot, ekin, outside)):
-                    frames[key].append(value)
-                if writer:
-                    writer.append([self.time_fs], self.positions[None], to_host(self.v)[None],
-                                  epot[None], ekin[None])
+                with interrupts_deferred():     # Ctrl-C acts between frames, never inside one
+                    self.advance(save_every)
+                    epot, ekin, outside, failed = self.frame()
+                    for key, value in zip(frames, (self.time_fs, epot, ekin, outside)):
+                        frames[key].append(value)
+                    if writer:
+                        writer.append([self.time_fs], self.positions[None], to_host(self.v)[None],
+                                      epot[None], ekin[None])
                 if progress and (self.step - start) % report_every == 0:
                     self._report(self.step - start, n_steps, frames, time.perf_counter() - t0)
+        except KeyboardInterrupt:
+            if progress:
+                finish()
+            print(f"MD interrupted after {self.step - start} steps (t = {self.time_fs / 1000:.4f} ps): "
+                  + (f"{trajectory} keeps the {len(frames['time_fs'])} frames saved so far (marked "
+                     "incomplete)" if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
+            raise
         finally:
             if writer:
                 writer.close(complete=self.step - start == n_steps and not failed, status=int(bool(failed)))
@@ -253,5 +263,5 @@ class ReplicaSimulation:
     def _report(self, done, n_steps, frames, wall):
         T = self.temperature(frames["ekin"][-1]).mean()
         show(f"MD step {done}/{n_steps} of {self.n_replicas} replicas  "
-             f"t = {done * self.dt_fs / 1000:.3f} ps  mean T = {T:6.1f} K  "
+             f"t = {self.time_fs / 1000:.3f} ps  mean T = {T:6.1f} K  "
              f"{done * self.n_replicas / max(wall, 1e-9):,.0f} replica-steps/s")

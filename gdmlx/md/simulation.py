@@ -14,6 +14,7 @@ from gdmlx.expansion import force_model_fingerprint
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
+from gdmlx.interrupts import interrupts_deferred
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -25,6 +26,9 @@ _STOP_REASONS = {
     integrator.ENERGY_JUMP: "the potential energy jumped by more than max_energy_step_ev in one step",
     integrator.NOT_FINITE: "the energy became NaN or infinite",
 }
+
+
+MAX_CHUNK_STEPS = 1000   # steps per compiled call: Ctrl-C waits at most this long, memory is bounded
 
 
 class MDInstabilityError(GeometryError):
@@ -192,22 +196,24 @@ class Simulation:
             trajectory, self.z, self.masses,
             {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs,
              "force_model": self.force_model})
-        frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
+        frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
         status, done, t0 = integrator.OK, 0, time.perf_counter()
+        chunk_steps = save_every * max(1, MAX_CHUNK_STEPS // save_every)
         try:
             while done < n_steps and status == integrator.OK:
-                chunk = min(report_every, n_steps - done)
-                status, ran, saved = self._chunk(chunk, save_every, writer, frames)
+                n = min(chunk_steps, n_steps - done, report_every - done % report_every)
+                with interrupts_deferred():     # Ctrl-C acts after the chunk's frames are recorded
+                    status, ran, saved = self._chunk(n, save_every, writer, frames)
                 done += ran
-                if progress:
+                if progress and (done % report_every == 0 or done == n_steps or status != integrator.OK):
                     self._report(done, n_steps, frames, time.perf_counter() - t0)
         except KeyboardInterrupt:
             if progress:
                 finish()
-            if writer:
-                print(f"MD interrupted after {done} steps: {trajectory} keeps the {len(frames['time_fs'])} "
-                      "frames saved so far (marked incomplete)", file=sys.stderr, flush=True)
+            print(f"MD interrupted after {done} steps (t = {self.time_fs / 1000:.4f} ps): "
+                  + (f"{trajectory} keeps the {frames.count} frames saved so far (marked incomplete)"
+                     if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
             raise
         finally:
             if writer:
@@ -215,13 +221,13 @@ class Simulation:
         if progress:
             finish()
         wall = time.perf_counter() - t0
-        summary = summarize(frames, done, wall, self.dt_fs, self.temperature)
+        summary = summarize(frames.arrays(), done, wall, self.dt_fs, self.temperature)
         if status != integrator.OK:
             exc = MDInstabilityError(
                 f"MD stopped at step {self.step} (t = {self.time_fs / 1000:.4f} ps): "
                 f"{_STOP_REASONS[status]}; the model has left its training domain (more or "
                 f"closer training data, a smaller time step, or a lower temperature help). "
-                f"{len(frames['time_fs'])} frames were kept"
+                f"{frames.count} frames were kept"
                 + (f" in {trajectory}" if trajectory else " in the summary (no trajectory file was given)"))
             exc.summary = summary
             self.stopped = f"at step {self.step}: {_STOP_REASONS[status]}"
@@ -241,21 +247,44 @@ class Simulation:
             self.outside_sq, out_q, out_v, out_e, out_k, out_o)
         time_fs = self.time0_fs + (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
         self.step += ran
-        frames["time_fs"].extend(time_fs)
-        frames["epot"].extend(out_e[:saved])
-        frames["ekin"].extend(out_k[:saved])
-        frames["outside"].extend(out_o[:saved])
-        if writer and saved:
-            writer.append(time_fs, out_q[:saved], out_v[:saved], out_e[:saved], out_k[:saved])
+        if saved:
+            frames.add(time_fs, out_e[:saved], out_k[:saved], out_o[:saved])
+            if writer:
+                writer.append(time_fs, out_q[:saved], out_v[:saved], out_e[:saved], out_k[:saved])
         return status, ran, saved
 
     def _report(self, done, n_steps, frames, wall):
-        if not frames["ekin"]:
+        if not frames.count:
             return
-        T = self.temperature(frames["ekin"][-1])
-        etot = frames["epot"][-1] + frames["ekin"][-1]
-        show(f"MD step {done}/{n_steps}  t = {done * self.dt_fs / 1000:.3f} ps  T = {T:6.1f} K  "
-             f"E_tot = {etot:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s")
+        epot, ekin = frames.last()
+        show(f"MD step {done}/{n_steps}  t = {self.time_fs / 1000:.3f} ps  T = {self.temperature(ekin):6.1f} K  "
+             f"E_tot = {epot + ekin:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s")
+
+
+class FrameRecord:
+    """Time [fs], potential and kinetic energy [eV] and the outside-domain flag of every
+    saved frame, kept as one array per chunk (about 25 bytes a frame: long runs keep
+    millions)."""
+
+    def __init__(self):
+        self.chunks = []
+        self.count = 0
+
+    def add(self, time_fs, epot, ekin, outside):
+        """Record the frames of one chunk (arrays of equal length)."""
+        self.chunks.append(tuple(np.array(a) for a in (time_fs, epot, ekin, outside)))
+        self.count += len(time_fs)
+
+    def last(self):
+        """``(epot, ekin)`` of the last frame."""
+        return float(self.chunks[-1][1][-1]), float(self.chunks[-1][2][-1])
+
+    def arrays(self):
+        """Dict of time_fs, epot, ekin and outside, each (frames,), for :func:`summarize`."""
+        keys = ("time_fs", "epot", "ekin", "outside")
+        if not self.chunks:
+            return {k: np.empty(0) for k in keys}
+        return {k: np.concatenate([c[i] for c in self.chunks]) for i, k in enumerate(keys)}
 
 
 def thermal_velocities(z, q, masses, temperature_K, rng):

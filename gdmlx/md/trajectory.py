@@ -18,6 +18,7 @@ import ase.units
 from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
 from gdmlx.hdf5_files import open_hdf5
+from gdmlx.interrupts import interrupts_deferred
 
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
@@ -34,35 +35,60 @@ def open_trajectory(path, z, masses, metadata, n_replicas=None):
     return XYZTrajectory(path, z, masses, metadata)
 
 
+FRAME_DATASETS = ("positions", "velocities", "time_fs", "epot", "ekin")
+BUFFER_BYTES = 8 << 20       # frames are written in blocks of up to this size (one frame at least)
+
+
 class HDF5Trajectory:
     """Resizable HDF5 datasets: positions, velocities (n, N, 3), time_fs, epot, ekin (n,);
-    with ``n_replicas`` R: positions, velocities (n, R, N, 3), epot, ekin (n, R)."""
+    with ``n_replicas`` R: positions, velocities (n, R, N, 3), epot, ekin (n, R).
+
+    Frames are buffered and written in blocks; the attribute ``n_frames`` is raised only
+    after a block is in every dataset, and Ctrl-C is held while a block is written
+    (:func:`gdmlx.interrupts.interrupts_deferred`), so readers never see half a frame.
+    """
 
     def __init__(self, path, z, masses, metadata, n_replicas=None):
         self.path = os.fspath(path)
         self.f = h5py.File(self.path + ".part", "w")
-        self.f.attrs.update(format="gdmlx-trajectory", complete=False, **metadata)
+        self.f.attrs.update(format="gdmlx-trajectory", complete=False, n_frames=0, **metadata)
         self.f["z"], self.f["masses"] = z, masses
         lead = () if n_replicas is None else (n_replicas,)
         N = len(z)
-        for name, shape in (("positions", lead + (N, 3)), ("velocities", lead + (N, 3)),
-                            ("time_fs", ()), ("epot", lead), ("ekin", lead)):
+        for name, shape in zip(FRAME_DATASETS, (lead + (N, 3), lead + (N, 3), (), lead, lead)):
             self.f.create_dataset(name, (0,) + shape, maxshape=(None,) + shape,
                                   chunks=(max(1, 64 // (n_replicas or 1)),) + shape, dtype="f8")
+        self.frame_bytes = 8 * (2 * 3 * N + 2) * (n_replicas or 1)
+        self.buffer = []
 
     def append(self, time_fs, q, v, epot, ekin):
-        n0 = self.f["time_fs"].shape[0]
-        for name, data in (("positions", q), ("velocities", v * ase.units.fs), ("time_fs", time_fs),
-                           ("epot", epot), ("ekin", ekin)):
-            ds = self.f[name]
-            ds.resize(n0 + len(data), axis=0)
-            ds[n0:] = data
-        self.f.flush()
+        """Add frames (positions [A], velocities [A per ASE time unit], energies [eV])."""
+        self.buffer.append((q, v * ase.units.fs, time_fs, epot, ekin))
+        if sum(len(b[2]) for b in self.buffer) * self.frame_bytes >= BUFFER_BYTES:
+            self.flush()
+
+    def flush(self):
+        """Write the buffered frames to every dataset, then count them in ``n_frames``."""
+        if not self.buffer:
+            return
+        with interrupts_deferred():
+            block = [np.concatenate([np.asarray(b[k]) for b in self.buffer]) for k in range(5)]
+            n0 = int(self.f.attrs["n_frames"])
+            for name, data in zip(FRAME_DATASETS, block):
+                ds = self.f[name]
+                ds.resize(n0 + len(data), axis=0)
+                ds[n0:] = data
+            self.f.attrs["n_frames"] = n0 + len(block[2])
+            self.f.flush()
+            self.buffer = []
 
     def close(self, complete, status):
-        self.f.attrs.update(complete=complete, status=status)
-        self.f.close()
-        os.replace(self.path + ".part", self.path)
+        """Write what is buffered, mark the file, rename it to its final name."""
+        self.flush()
+        with interrupts_deferred():
+            self.f.attrs.update(complete=complete, status=status)
+            self.f.close()
+            os.replace(self.path + ".part", self.path)
 
 
 class XYZTrajectory:
@@ -83,24 +109,42 @@ class XYZTrajectory:
             atoms.info.update(time_fs=float(t), epot_eV=float(ep), ekin_eV=float(ek))
             atoms.calc = SinglePointCalculator(atoms, energy=float(ep))
             frames.append(atoms)
-        ase.io.write(self.fh, frames, format="extxyz")
-        self.fh.flush()
+        with interrupts_deferred():
+            ase.io.write(self.fh, frames, format="extxyz")
+            self.fh.flush()
 
     def close(self, complete, status):
-        self.fh.close()
-        os.replace(self.path + ".part", self.path)
+        with interrupts_deferred():
+            self.fh.close()
+            os.replace(self.path + ".part", self.path)
 
 
 def read_trajectory(path):
-    """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes."""
-    hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
-            if str(path).lower().endswith((".xyz", ".extxyz")) else "")
-    with open_hdf5(path, "trajectory", InputError, hint) as f:
-        if not isinstance(f.get("positions"), h5py.Dataset):
-            raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
-        out = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+    """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes
+    (its whole frames: :func:`complete_frames`)."""
+    with _open_trajectory(path) as f:
+        n = complete_frames(f)
+        out = {k: f[k][:n] if k in FRAME_DATASETS else f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
         out.update(dict(f.attrs))
     return out
+
+
+def _open_trajectory(path):
+    hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
+            if str(path).lower().endswith((".xyz", ".extxyz")) else "")
+    f = open_hdf5(path, "trajectory", InputError, hint)
+    if not isinstance(f.get("positions"), h5py.Dataset):
+        f.close()
+        raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
+    return f
+
+
+def complete_frames(f):
+    """Number of frames in every dataset of the open trajectory ``f``: its ``n_frames``, or
+    for files from before that attribute the shortest frame dataset (a run cut while
+    writing could leave one frame longer than another)."""
+    lengths = [len(f[k]) for k in FRAME_DATASETS if k in f]
+    return min([int(f.attrs.get("n_frames", min(lengths)))] + lengths)
 
 
 class MDState(NamedTuple):
@@ -116,11 +160,12 @@ def read_last_state(path):
     """The last frame of a trajectory written by gdmlx (HDF5, or extended XYZ from a
     single-molecule run) as an :class:`MDState`, to continue the run from it."""
     if not str(path).lower().endswith((".xyz", ".extxyz")):
-        traj = read_trajectory(path)
-        if len(traj["positions"]) == 0:
-            raise InputError(f"{path} holds no frames (a run that stopped before its first saved frame): "
-                             "there is no state to continue from")
-        return MDState(traj["z"], traj["positions"][-1], traj["velocities"][-1], float(traj["time_fs"][-1]))
+        with _open_trajectory(path) as f:          # only the last frame: files can be gigabytes
+            n = complete_frames(f)
+            if n == 0:
+                raise InputError(f"{path} holds no frames (a run that stopped before its first saved "
+                                 "frame): there is no state to continue from")
+            return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
