@@ -274,6 +274,8 @@ class FrameRecord:
         """Record the frames of one chunk (arrays of equal length)."""
         self.chunks.append(tuple(np.array(a) for a in (time_fs, epot, ekin, outside)))
         self.count += len(time_fs)
+        if len(self.chunks) >= 1024:               # many small arrays cost more than their data
+            self.chunks = [tuple(self.arrays().values())]
 
     def last(self):
         """``(epot, ekin)`` of the last frame."""

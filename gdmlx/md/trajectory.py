@@ -37,6 +37,7 @@ def open_trajectory(path, z, masses, metadata, n_replicas=None):
 
 FRAME_DATASETS = ("positions", "velocities", "time_fs", "epot", "ekin")
 BUFFER_BYTES = 8 << 20       # frames are written in blocks of up to this size (one frame at least)
+CHUNK_BYTES = 256 << 10      # HDF5 chunk size: few chunks to index in long runs, little to read per frame
 
 
 class HDF5Trajectory:
@@ -56,8 +57,9 @@ class HDF5Trajectory:
         lead = () if n_replicas is None else (n_replicas,)
         N = len(z)
         for name, shape in zip(FRAME_DATASETS, (lead + (N, 3), lead + (N, 3), (), lead, lead)):
+            frames_per_chunk = max(1, CHUNK_BYTES // (8 * int(np.prod(shape))))
             self.f.create_dataset(name, (0,) + shape, maxshape=(None,) + shape,
-                                  chunks=(max(1, 64 // (n_replicas or 1)),) + shape, dtype="f8")
+                                  chunks=(frames_per_chunk,) + shape, dtype="f8")
         self.frame_bytes = 8 * (2 * 3 * N + 2) * (n_replicas or 1)
         self.buffer = []
 
