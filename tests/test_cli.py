@@ -161,6 +161,7 @@ def test_md_restart_continues_positions_velocities_time_and_replicas(toy_npz, tm
         a, b = gdmlx.md.read_trajectory(first), gdmlx.md.read_trajectory(second)
         assert b["positions"].shape[1:] == a["positions"].shape[1:] and out["steps"] == 50
         np.testing.assert_allclose(b["time_fs"], a["time_fs"] + 25.0)
+        assert a["temperature_K"] == 100 and np.isnan(b["temperature_K"])    # NVE on from given velocities
     for argv, message in (
             (["--restart", str(first), "--replicas", "2"], "holds 3 replicas; leave --replicas out"),
             (["--replicas", "2", "--action", str(first)], "cannot be combined with --mts, --replicas"),

@@ -82,6 +82,9 @@ def start_state(args, model):
             raise ValueError(f"--restart {args.restart}: write the continuation to another file (-o), "
                              "this one holds the run it continues")
         state = read_last_state(args.restart)
+        if not state.complete:
+            log(f"note: {args.restart} is the record of a run that did not finish (interrupted or stopped); "
+                "going on from its last whole frame")
         n_file = 1 if state.positions.ndim == 2 else len(state.positions)
         if args.replicas is not None and args.replicas != n_file:
             raise ValueError(f"--replicas {args.replicas}: the trajectory {args.restart} holds "
@@ -154,6 +157,8 @@ def run(args):
             + (f" on from t = {state.time_fs / 1000:.3f} ps" if state else "") + f") in {summary['wall_s']:.2f} s: "
             f"{summary['steps_per_s']:,.0f} steps/s, {summary['ns_per_day']:.1f} ns/day; "
             f"mean T {summary.get('mean_temperature_K', float('nan')):.1f} K"
+            + (f"; E_tot drift {summary['etot_drift_eV_per_ps']:.2e} eV/ps, std {summary['etot_std_eV']:.2e} eV"
+               if args.thermostat == "nve" and "etot_drift_eV_per_ps" in summary else "")
             + (f"; wrote {args.output}" if args.output else ""))
         outside = summary.get("outside_fraction", 0.0)
         if outside > OUTSIDE_WARNING:

@@ -347,7 +347,7 @@ class ActionSimulation:
         b = self.base
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
-            {"dt_fs": self.action.stride_fs, "temperature_K": b.temperature_K,
+            {"dt_fs": self.action.stride_fs, "temperature_K": b.recorded_temperature(),
              "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map", "force_model": b.force_model})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         self._compile()

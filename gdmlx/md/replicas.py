@@ -27,7 +27,7 @@ from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
-                                 start_geometries, summarize, thermal_velocities)
+                                 recorded_temperature, start_geometries, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -81,6 +81,7 @@ class ReplicaSimulation:
         self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
         self.kT, self.temperature_K = ase.units.kB * temperature_K, temperature_K
         self.rng = np.random.default_rng(seed)
+        self.velocities_given = v is not None
         if v is None:
             v = np.stack([thermal_velocities(self.z, r, masses, temperature_K, self.rng) for r in q])
         # device Langevin noise: its own generator, seeded from the host one
@@ -198,7 +199,7 @@ class ReplicaSimulation:
                                                               int(self.periods[-1]))
         writer = trajectory and open_trajectory(
             trajectory, self.z, to_host(self.masses)[:, 0],
-            {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K,
+            {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
              "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model},
             n_replicas=self.n_replicas)
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}

@@ -144,6 +144,7 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
         self.q = q
         self.v = self._initial_velocities(velocities)
+        self.velocities_given = velocities is not None
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
         self.domain_pairs, floors, covered = model_floors(model)
         check_start_inside(q, self.domain_pairs, floors)
@@ -172,6 +173,10 @@ class Simulation:
         """Kinetic temperature (K) from kinetic energy (eV)."""
         return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
 
+    def recorded_temperature(self):
+        """The ``temperature_K`` a trajectory records (:func:`recorded_temperature`)."""
+        return recorded_temperature(self)
+
     @property
     def time_fs(self):
         """Simulated time of the current state (fs)."""
@@ -194,7 +199,7 @@ class Simulation:
                                                               int(self.periods[-1]))
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
-            {"dt_fs": self.dt_fs, "temperature_K": self.temperature_K, "gamma_per_fs": self.gamma * ase.units.fs,
+            {"dt_fs": self.dt_fs, "temperature_K": self.recorded_temperature(), "gamma_per_fs": self.gamma * ase.units.fs,
              "force_model": self.force_model})
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
@@ -287,6 +292,12 @@ class FrameRecord:
         if not self.chunks:
             return {k: np.empty(0) for k in keys}
         return {k: np.concatenate([c[i] for c in self.chunks]) for i, k in enumerate(keys)}
+
+
+def recorded_temperature(engine):
+    """The ``temperature_K`` a trajectory of ``engine`` records: the thermostat's target, or
+    in NVE the temperature the start velocities were drawn at (NaN when they were given)."""
+    return engine.temperature_K if engine.gamma > 0 or not engine.velocities_given else float("nan")
 
 
 def thermal_velocities(z, q, masses, temperature_K, rng):

@@ -155,11 +155,13 @@ def complete_frames(f):
 
 class MDState(NamedTuple):
     """Where a run ended: atomic numbers (N,), positions [A] and velocities [A/fs], (N, 3)
-    or, for a replica run, (R, N, 3), and the simulated time [fs]."""
+    or, for a replica run, (R, N, 3), the simulated time [fs], and whether the run that
+    wrote it finished (False for an interrupted or stopped run)."""
     z: np.ndarray
     positions: np.ndarray
     velocities: np.ndarray
     time_fs: float
+    complete: bool = True
 
 
 def read_last_state(path):
@@ -171,7 +173,8 @@ def read_last_state(path):
             if n == 0:
                 raise InputError(f"{path} holds no frames (a run that stopped before its first saved "
                                  "frame): there is no state to continue from")
-            return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]))
+            return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]),
+                           bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
