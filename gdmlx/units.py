@@ -11,6 +11,7 @@ ENERGY_IN_EV = {
     "ev": 1.0,
     "ha": ase.units.Hartree,
     "hartree": ase.units.Hartree,
+    "eh": ase.units.Hartree,
 }
 LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr}
 

@@ -5,7 +5,6 @@ from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_
 from gdmlx.modelfile import load_model
 from gdmlx.sgdml_import import is_sgdml_model
 from gdmlx.multiscale import MultiscaleModel, default_parts
-from gdmlx.regressor import GDMLRegressor
 from gdmlx.splits import split_indices, test_indices
 
 
@@ -22,6 +21,9 @@ def add_parser(sub):
                         "value in other units)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="random seed for the split (dataset input; default 0)")
+    p.add_argument("--sym", action="store_true",
+                   help="dataset input: sum both parts' kernels over the molecule's permutational "
+                        "symmetries (as 'gdmlx train --sym'; a model keeps its own)")
     p.add_argument("--max-hops", type=positive_int, default=2,
                    help="local pairs: at most this many bonds apart (default 2)")
     p.add_argument("--n-fast", type=positive_int, default=100,
@@ -41,11 +43,13 @@ def add_parser(sub):
 
 
 def parts_for(args, length_unit):
-    """The fast part's template and the slow part's sigma: the options given, the defaults
-    for data in ``length_unit`` (:func:`gdmlx.multiscale.default_parts`) otherwise."""
+    """The fast and slow parts' templates: the options given, the defaults for data in
+    ``length_unit`` (:func:`gdmlx.multiscale.default_parts`) otherwise."""
     fast, slow = default_parts(length_unit)
     fast.set_params(**{k: v for k, v in (("sigma", args.fast_sigma), ("lam", args.fast_lam)) if v is not None})
-    return fast, slow.sigma if args.sigma is None else args.sigma
+    if args.sigma is not None:
+        slow.set_params(sigma=args.sigma)
+    return fast, slow.set_params(perms="auto" if args.sym else None)
 
 
 def run(args):
@@ -55,7 +59,7 @@ def run(args):
                          "split its dataset instead (with --n-train)")
     if args.source.lower().endswith((".h5", ".hdf5")) and _is_model(args.source):
         given = [f"--{name.replace('_', '-')}" for name in ("n_train", "sigma", "seed")
-                 if getattr(args, name) is not None]
+                 if getattr(args, name) is not None] + (["--sym"] if args.sym else [])
         if given:
             raise ValueError(f"{' '.join(given)}: for a dataset source only; a model is split with its own "
                              "training data and sigma")
@@ -73,8 +77,8 @@ def run(args):
         if args.n_train is None:
             raise ValueError("a dataset source needs --n-train")
         train, valid = split_indices(len(ds), args.n_train, None, args.seed or 0)
-        fast, slow_sigma = parts_for(args, ds.length_unit)
-        ms.set_params(fast=fast, slow=GDMLRegressor(sigma=slow_sigma))
+        fast, slow = parts_for(args, ds.length_unit)
+        ms.set_params(fast=fast, slow=slow)
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()

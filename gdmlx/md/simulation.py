@@ -203,7 +203,7 @@ class Simulation:
              "force_model": self.force_model})
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
-        status, done, t0 = integrator.OK, 0, time.perf_counter()
+        status, done, t0, first_step = integrator.OK, 0, time.perf_counter(), self.step
         chunk_steps = save_every * max(1, MAX_CHUNK_STEPS // save_every)
         try:
             while done < n_steps and status == integrator.OK:
@@ -216,7 +216,7 @@ class Simulation:
         except KeyboardInterrupt:
             if progress:
                 finish()
-            print(f"MD interrupted after {done} steps (t = {self.time_fs / 1000:.4f} ps): "
+            print(f"MD interrupted after {self.step - first_step} steps (t = {self.time_fs / 1000:.4f} ps): "
                   + (f"{trajectory} keeps the {frames.count} frames saved so far (marked incomplete)"
                      if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
             raise
@@ -318,12 +318,23 @@ def drift_standard_error(t_ps, e, n_blocks=10):
     slope fitted through them measures how far the slope could move by chance.
     """
     edges = np.linspace(t_ps[0], t_ps[-1], n_blocks + 1)
-    idx = np.clip(np.searchsorted(edges, t_ps, side="right") - 1, 0, n_blocks - 1)
-    tb = np.array([t_ps[idx == b].mean() for b in range(n_blocks)])
-    eb = np.array([e[idx == b].mean() for b in range(n_blocks)])
-    coef = np.polyfit(tb, eb, 1)
-    resid = eb - np.polyval(coef, tb)
+    idx = np.searchsorted(edges, t_ps, side="right") - 1
+    np.clip(idx, 0, n_blocks - 1, out=idx)
+    counts = np.bincount(idx, minlength=n_blocks)
+    tb = np.bincount(idx, weights=t_ps, minlength=n_blocks) / counts
+    eb = np.bincount(idx, weights=e, minlength=n_blocks) / counts
+    slope, intercept = _line(tb, eb)
+    resid = eb - (slope * tb + intercept)
     return float(np.sqrt(resid @ resid / (n_blocks - 2) / np.sum((tb - tb.mean()) ** 2)))
+
+
+def _line(t, e):
+    """Least-squares ``(slope, intercept)`` of e(t), without the n x 2 matrices of
+    ``np.polyfit`` (long runs have millions of frames)."""
+    t_mean, e_mean = t.mean(), e.mean()
+    tc = t - t_mean
+    slope = float(tc @ (e - e_mean) / (tc @ tc))
+    return slope, float(e_mean - slope * t_mean)
 
 
 def summarize(frames, steps, wall_s, dt_fs, temperature):
@@ -340,7 +351,7 @@ def summarize(frames, steps, wall_s, dt_fs, temperature):
         out["mean_temperature_K"] = float(np.mean(temperature(frames["ekin"])))
     if len(t_ps) >= 2:
         out.update(std_temperature_K=float(temperature(frames["ekin"]).std()),
-                   etot_drift_eV_per_ps=float(np.polyfit(t_ps, etot, 1)[0]),
+                   etot_drift_eV_per_ps=_line(t_ps, etot)[0],
                    etot_std_eV=float(etot.std()))
     if len(t_ps) >= 50:
         out["etot_drift_se_eV_per_ps"] = drift_standard_error(t_ps, etot)

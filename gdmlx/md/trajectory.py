@@ -50,7 +50,10 @@ class HDF5Trajectory:
 
     def __init__(self, path, z, masses, metadata, n_replicas=None):
         self.path = os.fspath(path)
-        self.f = h5py.File(self.path + ".part", "w")
+        try:
+            self.f = h5py.File(self.path + ".part", "w")
+        except OSError as exc:
+            raise OSError(f"cannot create {self.path}.part ({exc}); is another run writing {self.path}?") from None
         self.f.attrs.update(format="gdmlx-trajectory", complete=False, n_frames=0, **metadata)
         self.f["z"], self.f["masses"] = z, masses
         lead = () if n_replicas is None else (n_replicas,)
@@ -179,6 +182,8 @@ def read_last_state(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
         atoms = ase.io.read(path, index=-1, format="extxyz")
+    except StopIteration:
+        raise InputError(f"{path} holds no frames: there is no state to continue from") from None
     except Exception as exc:             # ASE raises many kinds for files it cannot parse
         raise InputError(f"{path}: not a readable extended XYZ file ({type(exc).__name__}: {exc})") from None
     if "momenta" not in atoms.arrays or "time_fs" not in atoms.info:
