@@ -390,6 +390,9 @@ def test_data_in_bohr_give_the_same_bonds_symmetries_and_md_start(tmp_path, caps
     assert len(local) == 21 and np.array_equal(ms.fast_.pairs_, local)
     assert len(ms.fast_.perms_) == 12                             # the slow part's symmetry, kept
     assert ms.fast_.sigma == pytest.approx(4 * ase.units.Bohr)
+    run_json(capsys, "split", str(bohr), "--n-train", "30", "--sym", "-o", str(tmp_path / "ds.h5"), "--json")
+    ms = gdmlx.load_model(tmp_path / "ds.h5")                     # from the dataset: defaults converted
+    assert ms.slow_.lam == pytest.approx(1e-10 * ase.units.Bohr ** 2) and len(ms.slow_.perms_) == 12
     md = run_json(capsys, "md", str(tmp_path / "m.h5"), "--steps", "200", "--seed", "0", "--json")
     assert md["steps"] == 200 and md["outside_fraction"] < 0.5
     from gdmlx.md.probe import StabilityProbe             # reduce's MD check starts from data in bohr
