@@ -15,7 +15,7 @@ def interrupts_deferred():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+    previous = signal.signal(signal.SIGINT, lambda _signum, frame: received.append(frame))
     try:
         yield
     finally:
