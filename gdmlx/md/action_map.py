@@ -23,7 +23,7 @@ from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
 from gdmlx.md.domain import frame_outside
-from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, summarize
+from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, recorded_temperature, summarize
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.validation import check_count, check_number
@@ -347,7 +347,7 @@ class ActionSimulation:
         b = self.base
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
-            {"dt_fs": self.action.stride_fs, "temperature_K": b.recorded_temperature(),
+            {"dt_fs": self.action.stride_fs, "temperature_K": recorded_temperature(b),
              "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map", "force_model": b.force_model})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         self._compile()

@@ -173,10 +173,6 @@ class Simulation:
         """Kinetic temperature (K) from kinetic energy (eV)."""
         return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
 
-    def recorded_temperature(self):
-        """The ``temperature_K`` a trajectory records (:func:`recorded_temperature`)."""
-        return recorded_temperature(self)
-
     @property
     def time_fs(self):
         """Simulated time of the current state (fs)."""
@@ -199,7 +195,7 @@ class Simulation:
                                                               int(self.periods[-1]))
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
-            {"dt_fs": self.dt_fs, "temperature_K": self.recorded_temperature(), "gamma_per_fs": self.gamma * ase.units.fs,
+            {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self), "gamma_per_fs": self.gamma * ase.units.fs,
              "force_model": self.force_model})
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
