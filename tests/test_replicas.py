@@ -40,6 +40,9 @@ def test_nve_replicas_follow_the_single_engine(toy_model, start, tmp_path):
     traj = read_trajectory(tmp_path / "reps.h5")
     assert traj["complete"] and traj["positions"].shape == (6, 3, 5, 3)
     np.testing.assert_array_equal(traj["positions"][-1], reps.positions)
+    # every frame is its own state (buffered frames once aliased the engine's live positions)
+    np.testing.assert_allclose(traj["positions"][2], single_runs(toy_model, start, v, 30, dt_fs=0.5),
+                               rtol=0, atol=1e-10)
     np.testing.assert_array_equal(traj["epot"], s["frames"]["epot"])
     with pytest.raises(ValueError, match="written as HDF5"):
         reps.run(10, trajectory=tmp_path / "reps.xyz", progress=False)

@@ -66,8 +66,10 @@ class HDF5Trajectory:
         self.buffer = []
 
     def append(self, time_fs, q, v, epot, ekin):
-        """Add frames (positions [A], velocities [A per ASE time unit], energies [eV])."""
-        self.buffer.append((q, v * ase.units.fs, time_fs, epot, ekin))
+        """Add frames (positions [A], velocities [A per ASE time unit], energies [eV]); copied,
+        since the caller may go on updating its arrays in place."""
+        frames = (q, v * ase.units.fs, time_fs, epot, ekin)
+        self.buffer.append(tuple(np.array(a, dtype=np.float64) for a in frames))
         if sum(len(b[2]) for b in self.buffer) * self.frame_bytes >= BUFFER_BYTES:
             self.flush()
 
