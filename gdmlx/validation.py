@@ -83,6 +83,11 @@ def check_training_data(R, F, energies, z, energy_unit, length_unit):
     E = None if energies is None else check_energies(energies, M)
     if z is None:
         raise InputError("fit needs the atomic numbers z (N,)")
+    if np.ndim(z) == 1 and len(z) == M != N:
+        raise InputError(f"z has {M} entries, one per geometry of this fit, not one per atom ({N}): "
+                         "scikit-learn's GridSearchCV and cross_validate slice every fit argument as "
+                         "long as the data, z too when there are as many geometries as atoms; "
+                         "give them one geometry more or fewer")
     z = check_atomic_numbers(z, N)
     check_min_distance(R, 1e-3, "atoms coincide")
     energy_in_ev(energy_unit), length_in_ang(length_unit)      # unknown units raise here, not in MD

@@ -71,6 +71,10 @@ def test_grid_search_picks_a_sigma(toy_data):
         search.fit(R[:24], F[:24], z=z)
     assert search.best_params_["sigma"] == 2.0
     assert search.best_estimator_.predict(R[30:31]).shape == (1, 5, 3)
+    # as many geometries as atoms (5): scikit-learn slices z as well, and the error says so
+    with pytest.raises(gdmlx.InputError, match="as many geometries as atoms"):
+        GridSearchCV(gdmlx.GDMLRegressor(), {"sigma": [2.0]}, cv=5, error_score="raise",
+                     scoring=gdmlx.force_mae_scorer).fit(R[:5], F[:5], z=z)
 
 
 def test_refit_on_fewer_pairs_uses_stored_data(toy_model, toy_data):
