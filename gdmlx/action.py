@@ -257,6 +257,9 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
             raise InputError(f"{name} was run with another force model than the one given: an action "
                              "model learns the difference between the force model's own dynamics and "
                              "the midpoint rule, so both must be the same")
+        if "masses" in t and not np.allclose(t["masses"], ase.data.atomic_masses[z]):
+            raise InputError(f"{name} was run with other masses than the standard ones (isotopes?); "
+                             "action models are learned for standard masses")
         time_fs = np.asarray(t["time_fs"], dtype=float)
         spacing = np.diff(time_fs)
         if len(time_fs) < 2:

@@ -4,8 +4,10 @@ import h5py
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.constraints import FixAtoms
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
+import ase.data
 import ase.units
 
 import gdmlx
@@ -94,16 +96,18 @@ def test_a_run_continued_from_its_trajectory_is_the_run_not_cut(toy_model, start
                                                                   ext, atol):
     """NVE velocity Verlet is deterministic: 200 steps in one go and 100 + 100 steps
     continued from the first part's last frame give the same state and frame times (HDF5
-    to rounding; extended XYZ to its printed digits)."""
+    to rounding; extended XYZ to its printed digits); the file keeps the (isotope) masses."""
     make = ((lambda **kw: Simulation(toy_model, kw.pop("q", start), **kw)) if engine == "single" else
             (lambda **kw: ReplicaSimulation(toy_model, kw.pop("q", start), 3, **kw)))
-    whole = make(temperature_K=300, seed=4)
+    masses = ase.data.atomic_masses[toy_model.z_] * np.array([1.0, 2.0, 1.0, 1.0, 1.0])
+    whole = make(temperature_K=300, seed=4, masses=masses)
     whole.run(200, save_every=10, progress=False)
-    first = make(temperature_K=300, seed=4)
+    first = make(temperature_K=300, seed=4, masses=masses)
     first.run(100, trajectory=tmp_path / f"a{ext}", save_every=10, progress=False)
     state = read_last_state(tmp_path / f"a{ext}")
     assert state.time_fs == 50.0 and np.array_equal(state.z, toy_model.z_)
-    rest = make(q=state.positions, velocities=state.velocities, time_fs=state.time_fs)
+    np.testing.assert_allclose(state.masses, masses)
+    rest = make(q=state.positions, velocities=state.velocities, time_fs=state.time_fs, masses=state.masses)
     rest.run(100, trajectory=tmp_path / "b.h5", save_every=10, progress=False)
     q_whole, q_rest = (np.asarray(getattr(s, "positions", s.q)) for s in (whole, rest))
     np.testing.assert_allclose(q_rest, q_whole, atol=atol)
@@ -210,6 +214,26 @@ def test_start_from_ase_atoms_or_one_geometry(toy_model, start):
         Simulation(toy_model, Atoms(numbers=[6, 6, 6, 6, 1], positions=start))
     with pytest.raises(gdmlx.InputError, match="Simulation starts from one"):
         Simulation(toy_model, np.stack([start, start]))
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_an_atoms_masses_and_velocities_are_used_as_ase_uses_them(toy_model, start, engine):
+    """An Atoms with isotope masses and its own velocities: the engines follow ASE's
+    VelocityVerlet on it; constraints, which they cannot apply, are refused."""
+    masses = ase.data.atomic_masses[toy_model.z_] * np.array([1.0, 2.0, 1.0, 3.0, 1.0])
+    atoms = Atoms(numbers=toy_model.z_, positions=start, masses=masses)
+    atoms.set_velocities(np.random.default_rng(4).normal(0.0, 0.01, (5, 3)) / ase.units.fs)  # A/fs
+    sim = engine(toy_model, atoms, dt_fs=0.5)
+    np.testing.assert_allclose(np.asarray(sim.masses).ravel(), masses)
+    sim.run(100, save_every=10, report_every=100, progress=False)
+    atoms.calc = gdmlx.GDMLCalculator(toy_model)
+    VelocityVerlet(atoms, timestep=0.5 * ase.units.fs).run(100)
+    np.testing.assert_allclose(np.asarray(sim.q).reshape(5, 3), atoms.positions, atol=1e-9)
+    atoms.set_constraint(FixAtoms([0]))
+    with pytest.raises(gdmlx.InputError, match="FixAtoms"):
+        engine(toy_model, atoms)
+    with pytest.raises(gdmlx.InputError, match="positive atomic masses"):
+        engine(toy_model, start, masses=-masses)
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])

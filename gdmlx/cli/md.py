@@ -113,7 +113,8 @@ def run(args):
     start, state = start_state(args, model)
     if args.replicas is None:
         args.replicas = 1 if state is None or state.positions.ndim == 2 else len(state.positions)
-    resumed = {} if state is None else {"velocities": state.velocities, "time_fs": state.time_fs}
+    resumed = {} if state is None else {"velocities": state.velocities, "time_fs": state.time_fs,
+                                        "masses": state.masses}
     if args.action:
         if args.mts != 1 or args.replicas != 1 or args.backend != "cpu":
             raise ValueError("--action runs one molecule on the CPU: it cannot be combined with --mts, "

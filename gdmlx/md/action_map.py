@@ -226,8 +226,9 @@ class ActionSimulation:
     force_model : fitted gdmlx model (the force field H is built on)
     action : fitted :class:`gdmlx.action.ActionModel`; its ``stride_fs`` is the step
     positions : (N, 3) start geometry in Angstrom
-    temperature_K, thermostat, friction_per_fs, seed, velocities, time_fs, contact_wall : as
-        for :class:`gdmlx.md.Simulation` (velocities in A/fs)
+    temperature_K, thermostat, friction_per_fs, seed, velocities, masses, time_fs, contact_wall :
+        as for :class:`gdmlx.md.Simulation` (velocities in A/fs; masses must be the action
+        model's, the standard ones)
     tol : float
         Convergence of the implicit equation: max |change| of q' and of tau p'/m (A).
     max_iter, memory : iteration cap and Anderson history length. Beyond about 2.5 fs the
@@ -238,7 +239,8 @@ class ActionSimulation:
     """
 
     def __init__(self, force_model, action, positions, *, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, seed=None, velocities=None, time_fs=0.0, tol=1e-10, max_iter=100, memory=12,
+                 friction_per_fs=0.01, seed=None, velocities=None, masses=None, time_fs=0.0, tol=1e-10,
+                 max_iter=100, memory=12,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
@@ -247,8 +249,12 @@ class ActionSimulation:
                              "correction applies to the force field it was fitted against")
         base = Simulation(force_model, positions, dt_fs=action.stride_fs, temperature_K=temperature_K,
                           thermostat=thermostat, friction_per_fs=friction_per_fs, seed=seed,
-                          velocities=velocities, time_fs=time_fs, max_bond_stretch=max_bond_stretch,
-                          max_energy_step_ev=max_energy_step_ev, contact_wall=contact_wall)
+                          velocities=velocities, masses=masses, time_fs=time_fs,
+                          max_bond_stretch=max_bond_stretch, max_energy_step_ev=max_energy_step_ev,
+                          contact_wall=contact_wall)
+        if not np.allclose(base.masses, action.masses_):
+            raise InputError(f"masses {np.round(base.masses, 3).tolist()}: the action model was learned "
+                             f"with the standard masses {np.round(action.masses_, 3).tolist()}")
         self.base, self.action = base, action
         self.z, self.masses, self.q, self.v = base.z, base.masses, base.q, base.v
         self.tau = action.tau

@@ -27,11 +27,11 @@ from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
-                                 recorded_temperature, start_geometries, summarize, thermal_velocities)
+                                 recorded_temperature, start_state, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_count, check_geometries, check_number
+from gdmlx.validation import check_count, check_number
 
 
 class ReplicaSimulation:
@@ -42,6 +42,7 @@ class ReplicaSimulation:
     model : fitted GDMLRegressor or MultiscaleModel (anything with ``force_parts()``)
     positions : (N, 3) start geometry of every replica, or (n_replicas, N, 3), in Angstrom
     n_replicas : number of replicas when ``positions`` is one geometry
+    masses : (N,) atomic masses in amu, as in :class:`gdmlx.md.Simulation`
     velocities : (n_replicas, N, 3) initial velocities in A/fs; default: each replica drawn
         from Maxwell-Boltzmann (no net momentum or rotation), replica by replica from ``seed``
         (replica 0 gets the velocities :class:`gdmlx.md.Simulation` draws with that seed)
@@ -52,7 +53,7 @@ class ReplicaSimulation:
         as well: on the CPU one replica follows the single-molecule engine's trajectory.
     """
 
-    def __init__(self, model, positions, n_replicas=None, *, velocities=None, backend="cpu", time_fs=0.0,
+    def __init__(self, model, positions, n_replicas=None, *, velocities=None, masses=None, backend="cpu", time_fs=0.0,
                  dt_fs=0.5, temperature_K=300.0, thermostat="nve", friction_per_fs=0.01,
                  slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
@@ -62,8 +63,8 @@ class ReplicaSimulation:
         xp = self.xp = backend_module(backend)
         self.z = np.asarray(model.z_)
         N = len(self.z)
-        q = start_geometries(positions, self.z)
-        v = None if velocities is None else check_geometries(velocities, N, "velocities") / ase.units.fs
+        q, masses, v = start_state(positions, self.z, masses, velocities)
+        v = None if v is None else v / ase.units.fs
         n = self.n_replicas = (len(q) if v is None else len(v)) if n_replicas is None else check_count(
             n_replicas, "n_replicas")
         if len(q) not in (1, n) or (v is not None and len(v) != n):
@@ -76,7 +77,6 @@ class ReplicaSimulation:
         self.parts = [p.on_device(xp) for p in parts]
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
-        masses = ase.data.atomic_masses[self.z].astype(np.float64)
         self.dt_fs, self.dt = dt_fs, dt_fs * ase.units.fs
         self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
         self.kT, self.temperature_K = ase.units.kB * temperature_K, temperature_K

@@ -56,13 +56,35 @@ def force_periods(parts, slow_every):
     return np.array([1, slow_every][:len(parts)], dtype=np.int64)
 
 
-def start_geometries(positions, z):
-    """Start geometries (n, N, 3) [A] from an (N, 3) or (n, N, 3) array or an ASE ``Atoms``
-    (whose atomic numbers must be ``z``)."""
+def start_state(positions, z, masses=None, velocities=None):
+    """The start of a run, checked: ``(q (n, N, 3) [A], masses (N,) [amu], velocities
+    (n, N, 3) [A/fs] or None)``.
+
+    ``positions`` is an (N, 3) or (n, N, 3) array or an ASE ``Atoms`` (whose atomic numbers
+    must be ``z``); an ``Atoms`` also gives the masses and velocities it has set, unless
+    ``masses`` or ``velocities`` are given. Its constraints are refused: the engines do
+    not apply them. Masses default to ASE's standard atomic masses.
+    """
     if hasattr(positions, "get_positions"):
-        check_atomic_numbers(positions.numbers, len(z), z)
-        positions = positions.get_positions()
-    return check_geometries(positions, len(z), "positions")
+        atoms = positions
+        check_atomic_numbers(atoms.numbers, len(z), z)
+        if atoms.constraints:
+            raise InputError(f"atoms.constraints ({', '.join(type(c).__name__ for c in atoms.constraints)}): "
+                             "gdmlx's MD engines do not apply ASE constraints; run ASE's dynamics with "
+                             "gdmlx.GDMLCalculator, or remove them (del atoms.constraints)")
+        if masses is None and atoms.has("masses"):
+            masses = atoms.get_masses()
+        if velocities is None and atoms.has("momenta"):
+            velocities = atoms.get_velocities() * ase.units.fs
+        positions = atoms.get_positions()
+    q = check_geometries(positions, len(z), "positions")
+    if masses is None:
+        masses = ase.data.atomic_masses[z]
+    masses = np.asarray(masses, dtype=np.float64)
+    if masses.shape != (len(z),) or not np.all(np.isfinite(masses)) or np.any(masses <= 0):
+        raise InputError(f"masses must be {len(z)} positive atomic masses (amu), got {np.round(masses, 3)}")
+    v = None if velocities is None else check_geometries(velocities, len(z), "velocities")
+    return q, masses, v
 
 
 def check_settings(dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch):
@@ -106,7 +128,10 @@ class Simulation:
     slow_every : multiple-time-step period of the slow force group (inner steps)
     seed : random seed for velocities and Langevin noise
     velocities : (N, 3) initial velocities in A/fs, instead of drawing them (ASE's
-        ``atoms.get_velocities()`` is in A per ASE time unit: multiply it by ``ase.units.fs``)
+        ``atoms.get_velocities()`` is in A per ASE time unit: multiply it by ``ase.units.fs``);
+        default: those of an ``Atoms`` that has them set, else drawn
+    masses : (N,) atomic masses in amu (isotopes: deuterium 2.014); default: those of an
+        ``Atoms`` that has them set, else ASE's standard masses
     time_fs : simulated time of the start state (fs); frame times count on from it (to
         continue a run: :func:`gdmlx.md.read_last_state`)
     max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
@@ -118,7 +143,7 @@ class Simulation:
     """
 
     def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, slow_every=1, seed=None, velocities=None, time_fs=0.0,
+                 friction_per_fs=0.01, slow_every=1, seed=None, velocities=None, masses=None, time_fs=0.0,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         if thermostat not in ("nve", "langevin"):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
@@ -126,7 +151,7 @@ class Simulation:
             dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
         max_energy_step_ev = check_number(max_energy_step_ev, "max_energy_step_ev", strict=True)
         self.z = np.asarray(model.z_)
-        q = start_geometries(positions, self.z)
+        q, self.masses, velocities = start_state(positions, self.z, masses, velocities)
         if len(q) > 1:
             raise InputError(f"positions hold {len(q)} geometries; Simulation starts from one (N, 3) "
                              "(ReplicaSimulation runs several)")
@@ -135,7 +160,6 @@ class Simulation:
         self.force_model = force_model_fingerprint(model)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
-        self.masses = ase.data.atomic_masses[self.z].astype(np.float64)
         self.dt = dt_fs * ase.units.fs
         self.dt_fs = dt_fs
         self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
@@ -166,7 +190,7 @@ class Simulation:
 
     def _initial_velocities(self, velocities):
         if velocities is not None:
-            return check_geometries(velocities, len(self.z), "velocities")[0] / ase.units.fs
+            return velocities[0] / ase.units.fs
         return thermal_velocities(self.z, self.q, self.masses, self.temperature_K, self.rng)
 
     def temperature(self, ekin):

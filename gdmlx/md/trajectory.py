@@ -160,13 +160,15 @@ def complete_frames(f):
 
 class MDState(NamedTuple):
     """Where a run ended: atomic numbers (N,), positions [A] and velocities [A/fs], (N, 3)
-    or, for a replica run, (R, N, 3), the simulated time [fs], and whether the run that
-    wrote it finished (False for an interrupted or stopped run)."""
+    or, for a replica run, (R, N, 3), the simulated time [fs], whether the run that
+    wrote it finished (False for an interrupted or stopped run), and the masses (N,) [amu]
+    it ran with."""
     z: np.ndarray
     positions: np.ndarray
     velocities: np.ndarray
     time_fs: float
     complete: bool = True
+    masses: np.ndarray = None
 
 
 def read_last_state(path):
@@ -179,7 +181,8 @@ def read_last_state(path):
                 raise InputError(f"{path} holds no frames (a run that stopped before its first saved "
                                  "frame): there is no state to continue from")
             return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]),
-                           bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"))
+                           bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"),
+                           f["masses"][()] if "masses" in f else None)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
@@ -192,4 +195,4 @@ def read_last_state(path):
         raise InputError(f"{path}: its last frame has no velocities or no time_fs, so it is not a "
                          "trajectory written by gdmlx md; start from its geometry instead (--xyz)")
     return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
-                   float(atoms.info["time_fs"]))
+                   float(atoms.info["time_fs"]), masses=atoms.get_masses())
