@@ -5,9 +5,15 @@ molecule with its atoms listed in another order (ASE's ``molecule("CH3CH2OH")`` 
 dataset's ethanol, an .xyz file from another program) describes something the model never
 saw. :func:`match_atom_order` finds the order by matching covalent bond graphs (atoms
 coloured by element): of the graph isomorphisms from the model's molecule onto the given
-one, it takes the one whose interatomic distances are closest (RMS) to the model's mean
-training distances, which picks among symmetry-equivalent atoms (methyl hydrogens) too.
+one, it takes the one whose descriptor is closest to one of the model's training
+descriptors (the kernel's own distance), which also picks among symmetry-equivalent atoms
+(methyl hydrogens, mirror labellings). A geometry whose order already matches keeps it:
+relabelling ethanol's test frames that way gave better energies but worse forces (100
+frames of a 300-point model: energy error 0.48 -> 0.34 kcal/mol, force MAE 1.59 -> 1.62
+kcal/mol/A), so the user's order is not second-guessed.
 """
+
+import itertools
 
 import numpy as np
 
@@ -16,6 +22,7 @@ from gdmlx.dataset import chemical_formula
 from gdmlx.errors import InputError
 from gdmlx.md.domain import training_distances
 from gdmlx.symmetry import isomorphisms, refined_colours
+from gdmlx.units import length_in_ang
 from gdmlx.validation import check_geometries
 
 
@@ -47,19 +54,26 @@ def atom_order(z, positions, model, max_matches=5000):
     adj_model, adj = bonded(z_model, d_model), bonded(z, d)
     both = refined_colours(_block_diagonal(adj_model, adj), np.concatenate([z_model, z]))
     N = len(z)
-    best, best_rms = None, np.inf
-    for k, image in enumerate(isomorphisms(adj_model, both[:N], adj, both[N:])):
-        if k >= max_matches:
-            break
-        image = np.asarray(image)
-        rms = np.sqrt(np.mean((d[np.ix_(image, image)] - d_model) ** 2))
-        if rms < best_rms:
-            best, best_rms = image, rms
-    if best is None:
+    images = np.array(list(itertools.islice(isomorphisms(adj_model, both[:N], adj, both[N:]), max_matches)),
+                      dtype=np.int64).reshape(-1, N)
+    if not len(images):
         raise InputError("no order of these atoms gives the model's bond graph: another molecule, or a "
                          "geometry with a bond broken or formed (bonds: closer than 1.25 x the sum of "
                          "covalent radii)")
-    return best
+    if np.any(np.all(images == np.arange(N), axis=1)):
+        return np.arange(N)                                    # already in a matching order
+    return images[np.argmin(distance_to_training(q[0], images, model))]
+
+
+def distance_to_training(q, orders, model):
+    """Squared descriptor distance (K,) from geometry ``q`` (N, 3) [A], its atoms taken in
+    each of the ``orders`` (K, N), to the nearest training point of the model's part with
+    the most pairs."""
+    part = max(model.force_parts(), key=lambda p: len(p.pairs))
+    i, j = part.pairs[:, 0], part.pairs[:, 1]
+    x = length_in_ang(model.length_unit_) / np.linalg.norm(q[orders[:, i]] - q[orders[:, j]], axis=-1)
+    d2 = np.sum(x * x, axis=1)[:, None] + part.X_sq[None, :] - 2.0 * (x @ part.X.T)
+    return d2.min(axis=1)
 
 
 def _block_diagonal(a, b):

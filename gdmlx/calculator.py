@@ -1,6 +1,7 @@
 """ASE calculator for gdmlx models."""
 
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -8,7 +9,9 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from gdmlx.errors import DomainWarning, InputError
 from gdmlx.md.contact import add_wall, model_wall
-from gdmlx.md.domain import model_floors, worst_pair
+from gdmlx.kernels.descriptor import geometry_ok
+from gdmlx.md.domain import (STRETCH_FACTOR, model_floors, outside_limits_sq, ratio_range, stretched_bond,
+                             training_bonds, worst_pair)
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_geometries, check_min_distance
 
@@ -31,9 +34,12 @@ class GDMLCalculator(Calculator):
     Raises InputError for another atom count, other atomic numbers, NaN or infinite
     positions or a periodic cell, and GeometryError where the MD engine stops (two atoms
     closer than half the shortest distance in the training data). Warns once, with a
-    :class:`gdmlx.DomainWarning`, at the first geometry with a pair of atoms closer than
-    0.8 x that pair's shortest training distance: the model extrapolates there, and atoms
-    listed in another order than the model's look exactly like that.
+    :class:`gdmlx.DomainWarning`, at the first geometry outside the training domain: a pair
+    of atoms closer than 0.8 x that pair's shortest training distance, or a bond of the
+    training data stretched beyond 1.5 x its longest training length. The model
+    extrapolates there, and atoms listed in another order than the model's, or positions
+    in another unit, look exactly like that. Warns once, with a UserWarning, when the
+    model was fitted without energies: its energies are then right up to a constant.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -54,32 +60,87 @@ class GDMLCalculator(Calculator):
         self.e_scale = energy_in_ev(model.energy_unit_)
         self.r_min = 0.5 * min(p.min_training_distance for p in self.parts) / self.r_scale
         self.wall = model_wall(model, contact_wall)
+        # the domain checks, compiled for the common case of a geometry inside (ratio_range)
         self.domain_pairs, self.floors, _ = model_floors(model)
+        self.outside_sq = outside_limits_sq(self.floors)
+        self.bonds, self.longest = training_bonds(model)
+        self.stretch_sq = (STRETCH_FACTOR * self.longest) ** 2
         self.warned_outside = False
+        self.warn_relative_energy = energies_are_relative(model)
         self.calls = 0                       # geometries calculated, for the warning's wording
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        if self.warn_relative_energy and name in ("energy", "free_energy"):
+            warnings.warn("this model was fitted without energies: its energies are right up to a constant "
+                          "(differences and forces are meaningful, absolute values are not)", UserWarning,
+                          stacklevel=_caller_level())
+            self.warn_relative_energy = False
+        return super().get_property(name, atoms, allow_calculation)
+
+    def check_state(self, atoms, tol=1e-15):
+        """Which of positions, numbers and pbc changed since the last calculation (the model
+        depends on nothing else): exact comparisons, a tenth of the time of ASE's."""
+        old = self.atoms
+        if old is None:
+            return list(all_changes)
+        return [name for name, before, now in zip(("positions", "numbers", "pbc"), _state(old), _state(atoms))
+                if not np.array_equal(before, now)]
 
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         if self.atoms.pbc.any():
             raise InputError(f"atoms.pbc is {self.atoms.pbc.tolist()}: gdmlx models describe one molecule "
                              "without periodic images; set atoms.pbc = False")
-        q = check_geometries(self.atoms.positions, len(self.z), "atoms.positions")
-        check_atomic_numbers(self.atoms.numbers, len(self.z), self.z)
-        check_min_distance(q, self.r_min, "half the shortest distance in the training data",
-                           "atoms.positions")
+        if len(self.atoms) != len(self.z):
+            check_geometries(self.atoms.positions, len(self.z), "atoms.positions")     # names both counts
+        if "numbers" in system_changes:
+            check_atomic_numbers(self.atoms.numbers, len(self.z), self.z)
+        q = np.ascontiguousarray(self.atoms.positions, dtype=np.float64)
+        if not geometry_ok(q, self.r_min):
+            q = check_geometries(q, len(self.z), "atoms.positions")[0]
+            check_min_distance(q[None], self.r_min, "half the shortest distance in the training data",
+                               "atoms.positions", unit="A")
         if not self.warned_outside:
-            where = worst_pair(q, self.domain_pairs, self.floors, name="atoms.positions")
-            if where:
-                first = (" Are the atoms in the model's order? (gdmlx.match_atom_order(atoms, model) "
-                         "reorders them)" if self.calls == 0 else "")
-                warnings.warn(f"{where}: this geometry is outside the model's domain and the model "
-                              f"extrapolates.{first} (warned once per calculator)", DomainWarning, stacklevel=2)
-                self.warned_outside = True
+            self._warn_outside(q)
         self.calls += 1
-        E, F = 0.0, np.zeros_like(q[0])
+        E, F = 0.0, np.zeros_like(q)
         for part in self.parts:
-            E_part, F_part = part.predict_one(q[0] * self.r_scale)
+            E_part, F_part = part.predict_one(q * self.r_scale)
             E, F = E + E_part, F + F_part
         F = F * (self.e_scale * self.r_scale)
-        energy = float(E) * self.e_scale + add_wall(q[0], *self.wall, F)
+        energy = float(E) * self.e_scale + add_wall(q, *self.wall, F)
         self.results = {"energy": energy, "free_energy": energy, "forces": F}
+
+    def _warn_outside(self, q):
+        where = ""
+        if ratio_range(q, self.domain_pairs, self.outside_sq)[0] < 1.0:
+            where = worst_pair(q, self.domain_pairs, self.floors, name="atoms.positions")
+        elif len(self.bonds) and ratio_range(q, self.bonds, self.stretch_sq)[1] > 1.0:
+            where = stretched_bond(q, self.bonds, self.longest, name="atoms.positions")
+        if where:
+            first = (" Are the atoms in the model's order, and the positions in Angstrom? "
+                     "(gdmlx.match_atom_order(atoms, model) reorders them)" if self.calls == 0 else "")
+            warnings.warn(f"{where}: this geometry is outside the model's domain and the model "
+                          f"extrapolates.{first} (warned once per calculator)", DomainWarning,
+                          stacklevel=_caller_level())
+            self.warned_outside = True
+
+
+def _state(atoms):
+    return atoms.positions, atoms.numbers, atoms.pbc
+
+
+def energies_are_relative(model):
+    """True for a model fitted in gdmlx without training energies (its energy offset is
+    arbitrary); False when it had energies or its training data are unknown (sGDML)."""
+    fitted = getattr(model, "slow_", model)
+    return getattr(fitted, "R_train_", None) is not None and getattr(fitted, "E_train_", None) is None
+
+
+def _caller_level():
+    """``stacklevel`` for a warning from :meth:`GDMLCalculator.calculate` that points at the
+    first frame outside ASE and gdmlx (the user's script)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("gdmlx", "ase"):
+        frame, level = frame.f_back, level + 1
+    return level

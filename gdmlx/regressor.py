@@ -148,7 +148,7 @@ class GDMLRegressor(BaseEstimator):
             return np.array([E]), F[None]
         R = check_geometries(R, exp.n_atoms)
         check_min_distance(R, r_min, "half the shortest distance in the training data: outside the "
-                                     "model's domain")
+                                     "model's domain", unit=self.length_unit_)
         options = self.options or ComputeOptions()
         if resolve_backend(options.backend) == "gpu":
             return exp.on_device(backend_module("gpu")).predict(R, options.batch_size)

@@ -60,17 +60,19 @@ def check_atomic_numbers(z, n_atoms, expected=None):
     return z
 
 
-def check_min_distance(R, r_min, reason, name="R"):
+def check_min_distance(R, r_min, reason, name="R", unit=""):
     """Raise GeometryError if two atoms of a geometry ``R`` (n, N, 3) are closer than ``r_min``.
 
-    ``reason`` says where ``r_min`` comes from, for the message.
+    ``reason`` says where ``r_min`` comes from and ``unit`` names the length unit, for the
+    message.
     """
     dist, i, j = closest_pairs(R)
     t = int(np.argmin(dist))
     if dist[t] < r_min:
+        unit = f" {unit}" if unit else ""
         raise GeometryError(
-            f"{name}[{t}]: atoms {i[t]} and {j[t]} are {dist[t]:.3g} apart, closer than "
-            f"{r_min:.3g} ({reason})")
+            f"{name}{'' if len(dist) == 1 else f'[{t}]'}: atoms {i[t]} and {j[t]} are {dist[t]:.3g}{unit} apart, "
+            f"closer than {r_min:.3g}{unit} ({reason})")
     return dist[t]
 
 

@@ -4,6 +4,7 @@ import json
 import re
 
 import ase
+import ase.data
 import ase.io
 import ase.units
 import numpy as np
@@ -139,7 +140,7 @@ def test_md_starts_from_a_trajectory_and_names_unreadable_starts(toy_npz, tmp_pa
     assert "ASE cannot read a geometry" in capsys.readouterr().err
     empty = tmp_path / "empty.h5"                    # what a run that stopped before its first frame keeps
     z = gdmlx.load_model(model).z_
-    open_trajectory(empty, z, np.ones(len(z)), {}).close(complete=False, status=2)
+    open_trajectory(empty, z, ase.data.atomic_masses[z], {}).close(complete=False, status=2)
     for argv in (["md", str(model), "--steps", "10", "--xyz", str(empty)],
                  ["md", str(model), "--steps", "10", "--restart", str(empty)],
                  ["action", "train", str(empty), "--model", str(model), "--stride", "1", "-o", "a.h5"]):

@@ -198,6 +198,43 @@ def test_calculator_refuses_bad_positions_and_warns_once_outside_the_domain(toy_
         swapped.get_potential_energy()
 
 
+def test_calculator_warns_at_stretched_bonds_and_relative_energies(toy_model, ethanol_model, toy_data, start):
+    """Positions in bohr stretch every bond: a DomainWarning names one, pointing at the
+    caller's line; a model fitted without energies says once that its energies are relative."""
+    in_bohr = Atoms(numbers=ethanol_model.z_, positions=ethanol_model.R_train_[0] / ase.units.Bohr,
+                    calculator=gdmlx.GDMLCalculator(ethanol_model))
+    with pytest.warns(gdmlx.DomainWarning, match="bonded in the training data .* positions in Angstrom") as got:
+        in_bohr.get_forces()
+    assert got[0].filename == __file__
+    R, F, E, z = toy_data
+    force_only = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:20], F[:20], z=z)
+    atoms = Atoms(numbers=z, positions=start, calculator=gdmlx.GDMLCalculator(force_only))
+    atoms.get_forces()                                  # forces alone: nothing to say
+    with pytest.warns(UserWarning, match="fitted without energies"):
+        atoms.get_potential_energy()
+    atoms.positions[0, 0] += 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        atoms.get_potential_energy()
+        gdmlx.GDMLCalculator(toy_model).get_potential_energy(Atoms(numbers=z, positions=start))
+
+
+def test_calculator_recalculates_exactly_when_the_geometry_changes(toy_model, start):
+    atoms = Atoms(numbers=toy_model.z_, positions=start, calculator=gdmlx.GDMLCalculator(toy_model))
+    F = atoms.get_forces()
+    atoms.get_potential_energy()
+    assert atoms.calc.calls == 1                        # energy and forces from one evaluation
+    atoms.set_cell([10, 10, 10])                        # no pbc: the cell does not matter
+    atoms.set_initial_charges(np.ones(5))
+    atoms.get_forces()
+    assert atoms.calc.calls == 1
+    atoms.positions[2, 1] += 1e-12
+    assert not np.array_equal(atoms.get_forces(), F) and atoms.calc.calls == 2
+    atoms.numbers = [6, 6, 8, 6, 8]
+    with pytest.raises(gdmlx.InputError, match="do not match the model"):
+        atoms.get_forces()
+
+
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 @pytest.mark.parametrize("setting, value", [
     ("dt_fs", 0.0), ("dt_fs", -0.5), ("dt_fs", float("nan")), ("temperature_K", -1.0),

@@ -120,30 +120,57 @@ def training_distances(model):
 STRETCH_FACTOR = 1.5    # a start with a training bond beyond 1.5 x its longest training length is refused
 
 
+def training_bonds(model):
+    """Pairs (B, 2) bonded in the training data (by their mean distance) and the longest
+    distance each had there (B,) [A]."""
+    mean, longest = training_distances(model)
+    i, j = np.nonzero(np.tril(bonded(np.asarray(model.z_), mean)))
+    return np.ascontiguousarray(np.stack([i, j], axis=1), dtype=np.int64), longest[i, j]
+
+
+def stretched_bond(positions, bonds, longest, name="positions"):
+    """A sentence naming the bond of ``positions`` (n, N, 3) [A] stretched furthest beyond
+    ``STRETCH_FACTOR`` x its longest training distance (:func:`training_bonds`), or ""."""
+    if not len(bonds):
+        return ""
+    positions = np.asarray(positions).reshape(-1, *np.shape(positions)[-2:])
+    i, j = bonds[:, 0], bonds[:, 1]
+    d = np.linalg.norm(positions[:, i] - positions[:, j], axis=-1)
+    ratio = d / (STRETCH_FACTOR * longest)
+    g, k = np.unravel_index(np.argmax(ratio), ratio.shape)
+    if ratio[g, k] <= 1.0:
+        return ""
+    return (f"{name}{'' if len(positions) == 1 else f'[{g}]'}: atoms {i[k]} and {j[k]}, bonded in the training "
+            f"data (at most {longest[k]:.2f} A apart), are {d[g, k]:.2f} A apart")
+
+
 def check_start_bonds(positions, model, name="positions"):
     """Raise GeometryError if a start geometry ``positions`` (n, N, 3) [A] has a pair that is
     bonded in the training data (mean distance) stretched beyond ``STRETCH_FACTOR`` x its
     longest training distance: a broken bond, positions in another length unit than
     Angstrom, or atoms in another order."""
-    mean, longest = training_distances(model)
-    i, j = np.nonzero(np.tril(bonded(np.asarray(model.z_), mean)))
-    if not len(i):
-        return
-    positions = np.asarray(positions).reshape(-1, *np.shape(positions)[-2:])
-    d = np.linalg.norm(positions[:, i] - positions[:, j], axis=-1)
-    ratio = d / (STRETCH_FACTOR * longest[i, j])
-    g, k = np.unravel_index(np.argmax(ratio), ratio.shape)
-    if ratio[g, k] > 1.0:
+    where = stretched_bond(positions, *training_bonds(model), name)
+    if where:
         raise GeometryError(
-            f"{name}{'' if len(positions) == 1 else f'[{g}]'}: atoms {i[k]} and {j[k]}, bonded in the training "
-            f"data (at most {longest[i[k], j[k]]:.2f} A apart), are {d[g, k]:.2f} A apart: the start is not "
-            "the molecule the model knows. Positions must be in Angstrom, with the atoms in the model's "
-            "order (gdmlx.match_atom_order) and no bond broken.")
+            f"{where}: the start is not the molecule the model knows. Positions must be in Angstrom, with the "
+            "atoms in the model's order (gdmlx.match_atom_order) and no bond broken.")
 
 
 def outside_limits_sq(floors, factor=OUTSIDE_FACTOR):
     """Squared distances (P,) [A^2] below which a pair is outside: ``(factor * floors)**2``."""
     return (factor * np.asarray(floors, dtype=np.float64)) ** 2
+
+
+@numba.njit(cache=True)
+def ratio_range(q, pairs, limits_sq):
+    """``(min, max)`` over the pairs k of positions ``q`` (N, 3) of |q_i - q_j|^2 / limits_sq[k]:
+    below 1, a pair is closer than its limit; above 1, further apart."""
+    lo, hi = np.inf, 0.0
+    for k in range(pairs.shape[0]):
+        i, j = pairs[k, 0], pairs[k, 1]
+        r = ((q[i, 0] - q[j, 0]) ** 2 + (q[i, 1] - q[j, 1]) ** 2 + (q[i, 2] - q[j, 2]) ** 2) / limits_sq[k]
+        lo, hi = min(lo, r), max(hi, r)
+    return lo, hi
 
 
 @numba.njit(cache=True)
