@@ -7,6 +7,7 @@ import ase
 import ase.data
 import ase.io
 import ase.units
+import h5py
 import numpy as np
 import pytest
 
@@ -127,6 +128,33 @@ def test_data_of_another_molecule_or_unit_is_refused(toy_npz, tmp_path, capsys):
     assert "not a readable HDF5 trajectory" in capsys.readouterr().err
     assert main(["test", str(model), str(model)]) == 2                    # a model as the dataset
     assert "is a gdmlx-model file, not a dataset" in capsys.readouterr().err
+
+
+def test_md_ended_by_sigterm_keeps_its_file_and_prints_its_summary(toy_model, tmp_path):
+    """A batch system's time limit sends SIGTERM: gdmlx md stops as at Ctrl-C, with its file
+    renamed and marked incomplete, the --json summary up to there, and exit code 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    toy_model.save(tmp_path / "m.h5")
+    traj = tmp_path / "t.h5"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from gdmlx.cli.main import main; sys.exit(main())",
+                             "md", str(tmp_path / "m.h5"), "--steps", "100000000", "--save-every", "1",
+                             "--temperature", "100", "-o", str(traj), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = tmp_path / "t.h5.part"
+    deadline = time.time() + 60
+    while not (part.exists() and part.stat().st_size > 100_000) and time.time() < deadline:
+        time.sleep(0.1)                  # running and writing frames
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated (SIGTERM)" in err, err
+    summary = json.loads(out)
+    assert summary["stopped"] == "terminated (SIGTERM)" and summary["steps"] > 0
+    with h5py.File(traj) as f:
+        assert not f.attrs["complete"] and f.attrs["n_frames"] == summary["steps"]
+    assert not part.exists()
 
 
 def test_md_starts_from_a_trajectory_and_names_unreadable_starts(toy_npz, tmp_path, capsys):

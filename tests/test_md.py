@@ -337,11 +337,12 @@ engine.run(10_000_000, trajectory=sys.argv[2], save_every=1, report_every=1_000_
 """
 
 
-@pytest.mark.parametrize("engine", ["single", "replicas"])
-def test_ctrl_c_leaves_whole_frames_under_the_final_name(toy_model, tmp_path, engine):
-    """A real SIGINT at a random moment of a run that writes every step: the process stops
-    promptly, and the file has its final name and the same number of frames in every
-    dataset (an interrupt between two datasets' writes once left them unequal)."""
+@pytest.mark.parametrize("engine, signum", [("single", "SIGINT"), ("replicas", "SIGINT"), ("single", "SIGTERM")])
+def test_ctrl_c_leaves_whole_frames_under_the_final_name(toy_model, tmp_path, engine, signum):
+    """A real SIGINT (or SIGTERM, as a batch system's time limit sends) at a random moment
+    of a run that writes every step: the process stops promptly, and the file has its final
+    name and the same number of frames in every dataset (an interrupt between two datasets'
+    writes once left them unequal)."""
     import signal
     import subprocess
     import sys
@@ -354,9 +355,10 @@ def test_ctrl_c_leaves_whole_frames_under_the_final_name(toy_model, tmp_path, en
         assert proc.stdout.readline().strip() == "running"
         time.sleep(delay)
         sent = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signum))
         _, err = proc.communicate(timeout=60)
-        assert time.perf_counter() - sent < 5.0 and "KeyboardInterrupt" in err and "frames saved so far" in err
+        assert time.perf_counter() - sent < 5.0 and "frames saved so far" in err
+        assert ("Terminated" if signum == "SIGTERM" else "KeyboardInterrupt") in err
         with h5py.File(traj) as f:
             n = f.attrs["n_frames"]
             assert n > 0 and not f.attrs["complete"]

@@ -10,6 +10,7 @@ from gdmlx.atomic_write import check_output_path
 from gdmlx.cg import NotConvergedError
 from gdmlx.cli.common import check_suffix
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
+from gdmlx.interrupts import Terminated, terminate_as_interrupt
 from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
 
 SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, validate, info)
@@ -32,7 +33,11 @@ def main(argv=None):
             check_output_path(args.output)
             if hasattr(args, "output_suffixes"):
                 check_suffix(args.output, args.output_suffixes, args.output_kind)
-        return args.run(args) or 0
+        with terminate_as_interrupt():
+            return args.run(args) or 0
+    except Terminated:
+        print("gdmlx: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("gdmlx: interrupted", file=sys.stderr)
         return 130

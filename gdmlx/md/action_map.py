@@ -19,6 +19,7 @@ import numpy as np
 
 from gdmlx.action import force_model_fingerprint
 from gdmlx.errors import GeometryError, InputError
+from gdmlx.interrupts import terminate_as_interrupt
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
@@ -340,6 +341,7 @@ class ActionSimulation:
                                b.rng.standard_normal(self.v.shape))
 
     # ------------------------------------------------------------ run
+    @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
     def run(self, n_strides, trajectory=None, save_every=1, report_every=100, progress=True):
         """Run ``n_strides`` strides; frames every ``save_every`` strides to ``trajectory``.
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from gdmlx.backend import backend_module, to_host
 from gdmlx.expansion import force_model_fingerprint
-from gdmlx.interrupts import interrupts_deferred
+from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
@@ -183,6 +183,7 @@ class ReplicaSimulation:
         """Simulated time of the current state (fs)."""
         return self.time0_fs + self.step * self.dt_fs
 
+    @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
     def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
         """Run ``n_steps`` inner steps; returns a summary dict.
 
@@ -216,12 +217,13 @@ class ReplicaSimulation:
                                       epot[None], ekin[None])
                 if progress and (self.step - start) % report_every == 0:
                     self._report(self.step - start, n_steps, frames, time.perf_counter() - t0)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if progress:
                 finish()
             print(f"MD interrupted after {self.step - start} steps (t = {self.time_fs / 1000:.4f} ps): "
                   + (f"{trajectory} keeps the {len(frames['time_fs'])} frames saved so far (marked "
                      "incomplete)" if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
+            exc.summary = self._summary(frames, self.step - start, time.perf_counter() - t0)
             raise
         finally:
             if writer:

@@ -14,7 +14,7 @@ from gdmlx.expansion import force_model_fingerprint
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
-from gdmlx.interrupts import interrupts_deferred
+from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -202,6 +202,7 @@ class Simulation:
         """Simulated time of the current state (fs)."""
         return self.time0_fs + self.step * self.dt_fs
 
+    @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
     def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
         """Run ``n_steps`` inner steps; returns a summary dict (see :func:`summarize`).
 
@@ -233,12 +234,14 @@ class Simulation:
                 done += ran
                 if progress and (done % report_every == 0 or done == n_steps or status != integrator.OK):
                     self._report(done, n_steps, frames, time.perf_counter() - t0)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if progress:
                 finish()
             print(f"MD interrupted after {self.step - first_step} steps (t = {self.time_fs / 1000:.4f} ps): "
                   + (f"{trajectory} keeps the {frames.count} frames saved so far (marked incomplete)"
                      if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
+            exc.summary = summarize(frames.arrays(), self.step - first_step, time.perf_counter() - t0,
+                                    self.dt_fs, self.temperature)          # the run up to the interrupt
             raise
         finally:
             if writer:
