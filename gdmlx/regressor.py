@@ -14,7 +14,7 @@ from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
-from gdmlx.units import in_angstrom
+from gdmlx.units import in_angstrom, length_in_ang
 from gdmlx.validation import (check_forces, check_geometries, check_min_distance, check_number,
                               check_training_data)
 
@@ -31,7 +31,10 @@ class GDMLRegressor(BaseEstimator):
     sigma : float
         Kernel length scale, in the descriptor's units (inverse length).
     lam : float
-        Regularisation added to the kernel diagonal (labels are scaled to unit std).
+        Regularisation added to the kernel diagonal (labels are scaled to unit std), for
+        data in A; it scales with the length unit like the kernel, a^2 (a: the unit in A,
+        :func:`gdmlx.units.hyperparameters_in`), and energy rows get ``lam / a^2``, so that
+        the same model comes from data in any length unit.
     solver : {"analytic", "cg", "auto"}
         Linear solver: dense Cholesky factorisation (without the training geometries' rigid
         motions, see :mod:`gdmlx.rigid`; memory 4 (M(3N-6))^2 bytes), matrix-free
@@ -97,7 +100,7 @@ class GDMLRegressor(BaseEstimator):
         perms = self._permutations(in_angstrom(R, length_unit), z, pairs)
         self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(
             R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options,
-            self.solver, perms)
+            self.solver, perms, length_in_ang(length_unit))
         self.energy_fit_ = self.fit_info_.pop("energy_fit", {})
         self.pairs_, self.z_, self.perms_ = pairs, z, perms
         self.R_train_, self.F_train_, self.E_train_ = R, F, E

@@ -56,7 +56,8 @@ def assemble_kernel_matrix(data, sigma, use_energy_labels, keep=None):
     return K
 
 
-def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver="analytic", perms=None):
+def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver="analytic", perms=None,
+                  length_in_angstrom=1.0):
     """Fit a GDML model; returns ``(expansion, alphas, info)``.
 
     R (M, N, 3), F (M, N, 3) and E (M,) or None are validated training data; ``alphas``
@@ -65,6 +66,11 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     solve. ``solver``: "analytic" (dense Cholesky), "cg" (matrix-free conjugate gradient)
     or "auto" (analytic if its matrix fits in the memory budget). ``perms`` (P, N): sum the
     kernel over these atom permutations (a group, identity first; see :mod:`gdmlx.symmetry`).
+
+    ``lam`` regularises the force rows; it scales with the length unit as the kernel's
+    force blocks do (:func:`gdmlx.units.hyperparameters_in`), while the energy rows' block
+    does not, so energy rows get ``lam / length_in_angstrom**2`` (the length unit of R in
+    A): the same lam for data in A, and the same model from data in any length unit.
     """
     M, N = R.shape[:2]
     with_e = use_energy_labels and E is not None
@@ -88,7 +94,8 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     if with_e:
         y = np.concatenate([y, (E - e_mean) / y_std])
     if solver == "analytic":
-        sol, info = _solve_analytic(data, sigma, lam, y, with_e, options, coords)
+        sol, info = _solve_analytic(data, sigma, lam, y, with_e, options, coords,
+                                    lam / length_in_angstrom**2)
     else:
         sol, info = _solve_cg(data, sigma, lam, y, with_e, options)
     info["solver"] = solver
@@ -104,15 +111,18 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     return expansion, alphas, info
 
 
-def _solve_analytic(data, sigma, lam, y, with_e, options, coords):
+def _solve_analytic(data, sigma, lam, y, with_e, options, coords, energy_lam):
     """Dense Cholesky solve in the internal coordinates ``coords`` (:mod:`gdmlx.rigid`; the
-    same solution as the full system's, whose rigid part no prediction sees)."""
+    same solution as the full system's, whose rigid part no prediction sees); ``energy_lam``
+    regularises the energy rows (if any)."""
     log = _Stages(options.verbose)
     M, n3, r = data.n_train, 3 * data.n_atoms, coords.n_kept
     y = np.concatenate([coords.labels(y[:M * n3].reshape(M, n3)), y[M * n3:]])
     log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
     K = assemble_kernel_matrix(data, sigma, with_e, coords.keep)
     coords.subtract_rigid_regularisation(K, lam)
+    e_rows = np.arange(M * r, len(y))
+    K[e_rows, e_rows] += energy_lam - lam                  # the solve adds lam to every row
     t_assemble = log.stop()
     log.start("Cholesky solve")
     sol = solve_cholesky_lower(K, y, lam, log.progress)

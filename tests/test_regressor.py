@@ -46,6 +46,23 @@ def test_energy_labels_fit_training_energies(toy_data):
     np.testing.assert_allclose(E_pred, model.predict_energy(R[20:22]))
 
 
+@pytest.mark.parametrize("use_energy_labels", [False, True])
+def test_data_in_bohr_give_the_same_model(toy_data, use_energy_labels):
+    """The same data in bohr with sigma and lam converted (gdmlx.units.hyperparameters_in)
+    give the model fitted in Angstrom; energy rows too (their regularisation does not
+    scale with the length unit as the force rows' does)."""
+    R, F, E, z = toy_data
+    a = gdmlx.units.length_in_ang("bohr")
+    sigma, lam = gdmlx.units.hyperparameters_in("bohr", 2.0, 1e-6)
+    ang = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6, use_energy_labels=use_energy_labels).fit(R[:20], F[:20], E[:20], z=z)
+    bohr = gdmlx.GDMLRegressor(sigma=sigma, lam=lam, use_energy_labels=use_energy_labels).fit(
+        R[:20] / a, F[:20] * a, E[:20], z=z, length_unit="bohr")
+    E_ang, F_ang = ang.predict_energy_forces(R[30:40])
+    E_bohr, F_bohr = bohr.predict_energy_forces(R[30:40] / a)
+    np.testing.assert_allclose(E_bohr, E_ang, atol=1e-8 * np.abs(E).max())
+    np.testing.assert_allclose(F_bohr / a, F_ang, atol=1e-7 * np.abs(F).max())
+
+
 def test_inconsistent_energies_warn(toy_data):
     R, F, E, z = toy_data
     with pytest.warns(gdmlx.EnergyConsistencyWarning, match="slope"):
