@@ -4,7 +4,8 @@ Layout (format version 1)::
 
     /                    attrs: format="gdmlx-model", format_version, gdmlx_version,
                                 kind ("gdml" or "multiscale")
-    kind "gdml": the regressor below at the root; kind "multiscale": groups /fast and /slow.
+    kind "gdml": the regressor below at the root; kind "multiscale": groups /fast and /slow,
+    and attrs max_hops, n_fast (-1 for None; files without them: 2 and 100, the defaults).
 
     regressor group      attrs: energy_unit, length_unit, sigma, lam, solver,
                                 use_energy_labels, train_hash, dataset_md5 (sGDML fingerprint
@@ -41,7 +42,8 @@ def save_model(model, path):
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, gdmlx_version=__version__)
         if hasattr(model, "fast_"):
-            f.attrs["kind"] = "multiscale"
+            f.attrs.update(kind="multiscale", max_hops=int(model.max_hops),
+                           n_fast=-1 if model.n_fast is None else int(model.n_fast))
             write_regressor(f.create_group("fast"), model.fast_)
             write_regressor(f.create_group("slow"), model.slow_)
         else:
@@ -56,7 +58,9 @@ def load_model(path):
             kind = f.attrs.get("kind", "gdml")
             if kind == "multiscale":
                 from gdmlx.multiscale import MultiscaleModel
-                return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]))
+                n_fast = int(f.attrs.get("n_fast", 100))
+                return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
+                                                  int(f.attrs.get("max_hops", 2)), None if n_fast < 0 else n_fast)
             if kind == "action":
                 raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
                                      f"field: run it with gdmlx md FORCE_MODEL --action {path}")

@@ -17,9 +17,9 @@ from sklearn.exceptions import NotFittedError
 
 from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
-from gdmlx.errors import EnergyConsistencyWarning
-from gdmlx.regressor import GDMLRegressor
-from gdmlx.units import hyperparameters_in, in_angstrom
+from gdmlx.errors import EnergyConsistencyWarning, InputError
+from gdmlx.regressor import GDMLRegressor, force_r2
+from gdmlx.units import hyperparameters_in, in_angstrom, same_unit
 from gdmlx.validation import check_count, check_training_data
 
 
@@ -32,6 +32,10 @@ def bond_graph_pairs(z, R, max_hops):
     hops = shortest_path(bonded.astype(float), unweighted=True, directed=False)
     i, j = np.tril_indices(len(z), -1)
     near = hops[i, j] <= max_hops
+    if not near.any():
+        raise InputError("no two atoms are bonded in these geometries (bonds: mean distance below 1.25 x "
+                         "the sum of covalent radii), so there are no local pairs for the fast part: are "
+                         "the positions in the length unit given (length_unit)?")
     return check_pairs(np.stack([i[near], j[near]], axis=1), len(z))
 
 
@@ -94,6 +98,9 @@ class MultiscaleModel(BaseEstimator):
         check_count(self.max_hops, "max_hops")
         if self.n_fast is not None:
             check_count(self.n_fast, "n_fast")
+        if self.fast is not None and self.fast.pairs is not None:
+            raise InputError("fast.pairs is set: the fast part's pairs are the local ones max_hops chooses; "
+                             "give a template with pairs=None")
         default_fast, default_slow = default_parts(length_unit)
         fast = clone(self.fast if self.fast is not None else default_fast)
         slow = clone(self.slow if self.slow is not None else default_slow)
@@ -114,15 +121,24 @@ class MultiscaleModel(BaseEstimator):
         return self
 
     @classmethod
-    def from_parts(cls, fast, slow):
-        """A fitted MultiscaleModel from two fitted GDMLRegressors (model files use this)."""
-        model = cls(fast=clone(fast), slow=clone(slow))
+    def from_parts(cls, fast, slow, max_hops=2, n_fast=100):
+        """A fitted MultiscaleModel from two fitted GDMLRegressors (model files use this);
+        ``max_hops`` and ``n_fast`` are recorded as the parameters a refit would use."""
+        model = cls(fast=clone(fast).set_params(pairs=None), slow=clone(slow), max_hops=max_hops, n_fast=n_fast)
         model._set_parts(fast, slow)
         return model
+
+    def with_slow(self, slow):
+        """This model with another fitted slow part (a reduced one): same fast part and parameters."""
+        return self.from_parts(self._fitted_parts()[0], slow, self.max_hops, self.n_fast)
 
     def _set_parts(self, fast, slow):
         if not np.array_equal(fast.z_, slow.z_):
             raise ValueError("fast and slow parts describe different molecules")
+        if not (same_unit(fast.energy_unit_, slow.energy_unit_, "energy")
+                and same_unit(fast.length_unit_, slow.length_unit_, "length")):
+            raise InputError(f"the fast part is in {fast.energy_unit_} and {fast.length_unit_}, the slow part "
+                             f"in {slow.energy_unit_} and {slow.length_unit_}: fit both on data in the same units")
         self.fast_, self.slow_ = fast, slow
         self.z_, self.energy_unit_, self.length_unit_ = slow.z_, slow.energy_unit_, slow.length_unit_
         self.R_train_ = slow.R_train_
@@ -154,6 +170,10 @@ class MultiscaleModel(BaseEstimator):
 
     def predict_energy(self, R):
         return self.predict_energy_forces(R)[0]
+
+    def score(self, R, F):
+        """Coefficient of determination R^2 of the predicted force components."""
+        return force_r2(self, R, F)
 
     def save(self, path):
         from gdmlx.modelfile import save_model

@@ -183,7 +183,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     if isinstance(model, MultiscaleModel):
         reduced, report = reduce_slow_part(model, dataset.R[valid], dataset.F[valid], tol=tol,
                                            importance=importance, progress=progress, probe=probe)
-        reduced = MultiscaleModel.from_parts(reduced.fast_, copy.copy(reduced.slow_))
+        reduced = reduced.with_slow(copy.copy(reduced.slow_))
         base = reduced.slow_
     else:
         check = probe and md_check(probe, model, dataset.R[valid], progress=progress)
@@ -209,10 +209,10 @@ def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", pr
     """
     F_resid = F_valid - model.fast_.predict(R_valid)
     check = probe and md_check(probe, model, R_valid,
-                               lambda slow: MultiscaleModel.from_parts(model.fast_, slow), progress)
+                               model.with_slow, progress)
     slow, report = reduce_pairs(model.slow_, R_valid, F_resid, tol=tol, importance=importance,
                                 progress=progress, check=check)
-    return MultiscaleModel.from_parts(model.fast_, slow), report
+    return model.with_slow(slow), report
 
 
 def _pyplot():

@@ -159,9 +159,7 @@ class GDMLRegressor(BaseEstimator):
 
     def score(self, R, F):
         """Coefficient of determination R^2 of the predicted force components."""
-        F = check_forces(F, check_geometries(R).shape)
-        resid = F - self.predict(R)
-        return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
+        return force_r2(self, R, F)
 
     def set_backend(self, backend):
         """Run batched prediction and the iterative solver on ``backend`` ("cpu", "gpu" or
@@ -192,6 +190,14 @@ class GDMLRegressor(BaseEstimator):
         model = clone(self).set_params(**params)
         return model.fit(self.R_train_, self.F_train_, self.E_train_, self.z_,
                          self.energy_unit_, self.length_unit_)
+
+
+def force_r2(model, R, F):
+    """Coefficient of determination R^2 of ``model``'s force components on geometries ``R``
+    (n, N, 3) against forces ``F`` (n, N, 3): the estimators' ``score``."""
+    F = check_forces(F, check_geometries(R).shape)
+    resid = F - model.predict(R)
+    return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
 
 
 def force_mae_scorer(estimator, R, F):

@@ -1,7 +1,9 @@
 import warnings
 
+import ase.units
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import gdmlx
 from conftest import toy_energy_forces, toy_geometries
@@ -89,6 +91,25 @@ def test_multiscale_file_round_trip(ms_model, chain, tmp_path):
     assert isinstance(loaded, gdmlx.MultiscaleModel)
     R = chain[0][100:105]
     np.testing.assert_array_equal(loaded.predict(R), ms_model.predict(R))
+    # the split's settings come back, so that a clone refits the same model
+    assert (loaded.max_hops, loaded.n_fast) == (1, 40)
+    R, F, E, z = chain
+    refit = clone(loaded).fit(R[:80], F[:80], E[:80], z=z)
+    np.testing.assert_allclose(refit.predict(R[100:105]), ms_model.predict(R[100:105]), rtol=1e-9, atol=1e-9)
+    assert refit.score(R[100:120], F[100:120]) == pytest.approx(ms_model.score(R[100:120], F[100:120]))
+    assert 0.5 < ms_model.score(R[100:120], F[100:120]) <= 1.0
+
+
+def test_parts_in_other_units_and_bad_templates_are_refused(ms_model, chain):
+    R, F, E, z = chain
+    in_bohr = gdmlx.GDMLRegressor(sigma=3.0).fit(R[:20] / ase.units.Bohr, F[:20] * ase.units.Bohr, z=z,
+                                                 length_unit="bohr")
+    with pytest.raises(gdmlx.InputError, match="fit both on data in the same units"):
+        gdmlx.MultiscaleModel.from_parts(ms_model.fast_, in_bohr)
+    with pytest.raises(gdmlx.InputError, match="fast.pairs is set"):
+        gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(pairs=[[1, 0]])).fit(R[:20], F[:20], z=z)
+    with pytest.raises(gdmlx.InputError, match="no two atoms are bonded"):
+        gdmlx.MultiscaleModel().fit(R[:20] * 3.0, F[:20], z=z)
 
 
 def test_respa_with_period_one_equals_single_step_sum(ms_model, chain):
