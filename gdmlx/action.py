@@ -26,13 +26,16 @@ Units: ASE's (Angstrom, eV, amu, time in ASE units); p = m v. Trajectories in gd
 format (positions in Angstrom, velocities in Angstrom/fs).
 """
 
+import os
 import sys
 import time
+import warnings
 
 import ase.data
 import ase.units
 import h5py
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from gdmlx._version import __version__
 from gdmlx.atomic_write import atomic_path
@@ -97,11 +100,13 @@ class ActionModel:
     def fit(self, trajectories, force_model, verbose=True):
         """Learn C from pairs of states ``stride_fs`` apart.
 
-        trajectories : list of paths to gdmlx HDF5 trajectories (``gdmlx md -o x.h5``), or of
-            dicts with ``positions`` (T, N, 3) [A], ``velocities`` (T, N, 3) [A/fs],
-            ``time_fs`` (T,) and ``z`` (N,); frames must be evenly spaced and the stride a
-            multiple of their spacing. A trajectory that records the force model it was run
-            with (``force_model``, as gdmlx's engines write) must have used this one.
+        trajectories : paths to gdmlx HDF5 trajectories (``gdmlx md -o x.h5``), or dicts
+            with ``positions`` (T, N, 3) [A], ``velocities`` (T, N, 3) [A/fs], ``time_fs``
+            (T,) and ``z`` (N,) (one, or a list); frames must be evenly spaced and the stride
+            a multiple of their spacing. They must be NVE runs of the force field's own
+            dynamics at one time step: what a trajectory records (``gamma_per_fs``,
+            ``slow_every``, ``integrator``, ``force_model``, as gdmlx's engines write) is
+            checked, and Langevin, multiple-time-step and action-map runs are refused.
         force_model : fitted gdmlx model (the force field the trajectories were run with).
         """
         t0 = time.perf_counter()
@@ -122,6 +127,14 @@ class ActionModel:
         self.fit_info_ = {"n_train": M, "n_pairs_available": len(order), "fit_s": time.perf_counter() - t0,
                           "kappa": self.kappa_,
                           **self._errors(q0[valid], v0[valid], q1[valid], v1[valid], force_model)}
+        info = self.fit_info_
+        if info.get("n_valid") and (info["valid_rms_dq_learned_A"] > info["valid_rms_dq_midpoint_A"]
+                                    or info["valid_rms_dp_learned"] > info["valid_rms_dp_midpoint"]):
+            warnings.warn("on held-out pairs the learned correction leaves larger errors than the plain "
+                          f"midpoint rule (dq {info['valid_rms_dq_learned_A']:.2e} against "
+                          f"{info['valid_rms_dq_midpoint_A']:.2e} A, dp {info['valid_rms_dp_learned']:.2e} "
+                          f"against {info['valid_rms_dp_midpoint']:.2e}): try another sigma or more pairs",
+                          UserWarning, stacklevel=2)
         return self
 
     def fit_gradients(self, z, qm, vm, gq, gp, verbose=False):
@@ -205,9 +218,15 @@ class ActionModel:
                 "valid_rms_dq_midpoint_A": rms(gp), "valid_rms_dq_learned_A": rms(gp - cp),
                 "valid_rms_dp_midpoint": rms(gq), "valid_rms_dp_learned": rms(gq - cq)}
 
+    def check_fitted(self):
+        """Raise NotFittedError unless the model has been fitted or loaded."""
+        if not hasattr(self, "expansion_"):
+            raise NotFittedError("this ActionModel is not fitted yet; call fit or ActionModel.load")
+
     # ------------------------------------------------------------------ files
     def save(self, path):
         """Write the fitted action model to ``path`` (HDF5, no pickle), atomically."""
+        self.check_fitted()
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs.update(format="gdmlx-model", format_version=1, gdmlx_version=__version__,
                            kind="action", stride_fs=float(self.stride_fs), sigma=float(self.sigma),
@@ -248,15 +267,24 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
     """States ``stride_fs`` apart: q0, v0, q1, v1 (n, N, 3) in A and A/T (ASE time), from
     trajectories of the force model with ``fingerprint`` (where they record theirs)."""
     out = [[], [], [], []]
+    if isinstance(trajectories, (str, os.PathLike, dict)):
+        trajectories = [trajectories]
     for traj in trajectories:
-        t = read_trajectory(traj) if isinstance(traj, str) else traj
-        name = traj if isinstance(traj, str) else "trajectory"
+        is_file = isinstance(traj, (str, os.PathLike))
+        t = read_trajectory(traj) if is_file else traj
+        name = str(traj) if is_file else "trajectory"
         if not np.array_equal(np.asarray(t["z"]), z):
             raise InputError(f"{name}: atomic numbers do not match the force model's")
         if t.get("force_model", fingerprint) != fingerprint:
             raise InputError(f"{name} was run with another force model than the one given: an action "
                              "model learns the difference between the force model's own dynamics and "
                              "the midpoint rule, so both must be the same")
+        if float(t.get("gamma_per_fs", 0.0)) > 0 or int(t.get("slow_every", 1)) > 1 or "integrator" in t:
+            raise InputError(f"{name} is not an NVE run of the force field's own dynamics (it records "
+                             f"gamma_per_fs={float(t.get('gamma_per_fs', 0.0)):g}, "
+                             f"slow_every={int(t.get('slow_every', 1))}, integrator="
+                             f"{t.get('integrator', 'velocity Verlet')!r}): an action model learns that flow; "
+                             "its Langevin variant adds the thermostat between strides")
         if "masses" in t and not np.allclose(t["masses"], ase.data.atomic_masses[z]):
             raise InputError(f"{name} was run with other masses than the standard ones (isotopes?); "
                              "action models are learned for standard masses")

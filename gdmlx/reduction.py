@@ -171,6 +171,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     the :class:`ReductionReport` in its ``reduction_`` attribute.
     """
     from gdmlx.splits import held_out_indices, trained_on
+    model.force_parts()                                   # NotFittedError for an unfitted model
     check_data_for_model(dataset, model, "dataset")
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
     indices = dict(getattr(base, "indices_", {})) if trained_on(base, dataset) else {}

@@ -16,7 +16,7 @@ from gdmlx.kernels.phase_features import (
     phase_gradient_one,
 )
 from gdmlx.matern import matern_terms
-from gdmlx.md import Simulation
+from gdmlx.md import MDInstabilityError, Simulation
 from gdmlx.md.action_map import ActionMapError, ActionSimulation, anderson_solve
 from gdmlx.regressor import GDMLRegressor
 
@@ -178,8 +178,12 @@ def test_langevin_runs_and_errors_are_clear(action, toy_model, toy_data):
     sim = ActionSimulation(toy_model, action, toy_data[0][3], temperature_K=300, seed=5,
                            thermostat="langevin", friction_per_fs=0.05)
     assert sim.run(50, progress=False)["steps"] == 50
-    with pytest.raises(ActionMapError, match="did not converge"):
-        ActionSimulation(toy_model, action, toy_data[0][3], seed=5, max_iter=1).run(1, progress=False)
+    capped = ActionSimulation(toy_model, action, toy_data[0][3], seed=5, max_iter=1)
+    with pytest.raises(ActionMapError, match="did not converge") as failed:
+        capped.run(1, progress=False)
+    assert failed.value.summary["steps"] == 0                   # the run up to the failure
+    with pytest.raises(MDInstabilityError, match="stopped earlier"):
+        capped.run(1, progress=False)
     for bad in (dict(stride_fs=0.0), dict(sigma=-1.0), dict(n_train=0)):
         with pytest.raises(InputError, match=next(iter(bad))):
             ActionModel(**bad).fit([], toy_model, verbose=False)
@@ -249,3 +253,27 @@ def test_trajectories_of_another_force_model_are_refused(toy_data, trajectories)
     other = GDMLRegressor(sigma=3.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z)
     with pytest.raises(InputError, match="was run with another force model than the one given"):
         ActionModel(stride_fs=1.0, n_train=5).fit(trajectories[:1], other, verbose=False)
+
+
+def test_only_nve_runs_of_the_force_field_are_learned_from(action, toy_model, toy_data, trajectories, tmp_path):
+    """Paths as str or Path, one or a list; Langevin, multiple-time-step and action-map runs
+    are not the flow the map learns, and are refused by name; unfitted models say so."""
+    from pathlib import Path
+    from sklearn.exceptions import NotFittedError
+    from gdmlx.action import _pairs_from_trajectories
+    one = _pairs_from_trajectories(trajectories[0], 1.0, action.z_, action.force_model_)
+    for given in ([Path(trajectories[0])], Path(trajectories[0])):
+        for a, b in zip(_pairs_from_trajectories(given, 1.0, action.z_, action.force_model_), one):
+            np.testing.assert_array_equal(a, b)
+    langevin = tmp_path / "langevin.h5"
+    Simulation(toy_model, toy_data[0][0], dt_fs=0.125, thermostat="langevin", seed=0).run(
+        400, trajectory=langevin, save_every=2, progress=False)
+    mapped = tmp_path / "mapped.h5"
+    ActionSimulation(toy_model, action, toy_data[0][0], seed=0).run(20, trajectory=mapped, progress=False)
+    for path, recorded in ((langevin, "gamma_per_fs=0.01"), (mapped, "integrator='action map'")):
+        with pytest.raises(InputError, match=f"not an NVE run .*{recorded}"):
+            ActionModel(stride_fs=1.0, n_train=5).fit(path, toy_model, verbose=False)
+    with pytest.raises(NotFittedError, match="ActionModel is not fitted"):
+        ActionModel().save(tmp_path / "a.h5")
+    with pytest.raises(NotFittedError, match="ActionModel is not fitted"):
+        ActionSimulation(toy_model, ActionModel(), toy_data[0][0])

@@ -7,9 +7,9 @@ import numpy as np
 from gdmlx.atom_order import match_atom_order
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json, read_start_atoms)
-from gdmlx.errors import InputError
+from gdmlx.errors import GeometryError, InputError
 from gdmlx.interrupts import Terminated
-from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation, read_last_state
+from gdmlx.md import ReplicaSimulation, Simulation, read_last_state
 from gdmlx.modelfile import load_any_model
 from gdmlx.units import in_angstrom
 
@@ -146,7 +146,7 @@ def run(args):
     try:
         summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
                           report_every=report, progress=not args.json)
-    except (MDInstabilityError, KeyboardInterrupt) as exc:
+    except (GeometryError, KeyboardInterrupt) as exc:      # MDInstabilityError, ActionMapError
         if args.json and getattr(exc, "summary", None) is not None:      # the run up to the stop
             why = str(exc) or ("terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted")
             print_json({**{k: v for k, v in exc.summary.items() if k != "frames"}, "stopped": why})

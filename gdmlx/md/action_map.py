@@ -243,6 +243,8 @@ class ActionSimulation:
                  friction_per_fs=0.01, seed=None, velocities=None, masses=None, time_fs=0.0, tol=1e-10,
                  max_iter=100, memory=12,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
+        force_model.force_parts()                        # NotFittedError for unfitted models
+        action.check_fitted()
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
             raise ValueError("the action model was trained for other atomic numbers than the force model's")
         if getattr(action, "force_model_", "") and force_model_fingerprint(force_model) != action.force_model_:
@@ -349,6 +351,9 @@ class ActionSimulation:
         plus the mean and largest iteration count. Raises MDInstabilityError or
         ActionMapError when the run cannot go on; frames written so far are kept.
         """
+        if self.base.stopped:
+            raise MDInstabilityError(f"this simulation stopped earlier ({self.base.stopped}); its state is "
+                                     "outside what the map can step: start a new ActionSimulation")
         n_strides, save_every, report_every = (check_count(n_strides, "n_strides"),
                                                check_count(save_every, "save_every"),
                                                check_count(report_every, "report_every"))
@@ -386,14 +391,26 @@ class ActionSimulation:
                 if progress and done % report_every == 0:
                     show(f"action MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
                          f"strides/s  mean iterations {np.mean(self.iterations):.1f}")
+        except (ActionMapError, KeyboardInterrupt) as exc:
+            exc.summary = self._summary(frames, done, t0)           # the run up to there
+            if isinstance(exc, ActionMapError):
+                b.stopped = f"at stride {self.step}: the implicit solve failed"
+            raise
         finally:
             if writer:
                 writer.close(complete=done == n_strides and status == integrator.OK, status=int(status))
             if progress:
                 finish()
-        summary = summarize(frames, done, time.perf_counter() - t0, self.action.stride_fs, b.temperature)
+        summary = self._summary(frames, done, t0)
+        if status != integrator.OK:
+            b.stopped = f"at stride {self.step}: {_STOP_REASONS[status]}"
+            exc = MDInstabilityError(f"action MD stopped at stride {self.step}: {_STOP_REASONS[status]}")
+            exc.summary = summary
+            raise exc
+        return summary
+
+    def _summary(self, frames, done, t0):
+        summary = summarize(frames, done, time.perf_counter() - t0, self.action.stride_fs, self.base.temperature)
         summary.update(mean_iterations=float(np.mean(self.iterations)) if self.iterations else 0.0,
                        max_iterations=int(max(self.iterations, default=0)))
-        if status != integrator.OK:
-            raise MDInstabilityError(f"action MD stopped at stride {self.step}: {_STOP_REASONS[status]}")
         return summary

@@ -201,7 +201,8 @@ class ReplicaSimulation:
         writer = trajectory and open_trajectory(
             trajectory, self.z, to_host(self.masses)[:, 0],
             {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
-             "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model},
+             "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
+             "slow_every": int(self.periods[-1])},
             n_replicas=self.n_replicas)
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         failed, start, t0 = {}, self.step, time.perf_counter()

@@ -221,7 +221,7 @@ class Simulation:
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
             {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self), "gamma_per_fs": self.gamma * ase.units.fs,
-             "force_model": self.force_model})
+             "force_model": self.force_model, "slow_every": int(self.periods[-1])})
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
         status, done, t0, first_step = integrator.OK, 0, time.perf_counter(), self.step
