@@ -245,7 +245,7 @@ class ActionModel:
                 a = dict(f.attrs)
                 model = cls(stride_fs=float(a["stride_fs"]), sigma=float(a["sigma"]), lam=float(a["lam"]))
                 model._set_molecule(f["z"][()])
-                model.expansion_ = read_expansion(f["expansion"], len(model.z_))
+                model.expansion_ = read_expansion(f["expansion"], len(model.z_), force_model=False)
                 model.kappa_ = float(a["kappa"])
                 model.force_model_ = str(a.get("force_model", ""))
             except KeyError as exc:

@@ -7,7 +7,6 @@ eV/A to kcal/mol and A). Written: sGDML-compatible ``.npz`` with its ``md5`` fin
 
 import hashlib
 import os
-import zipfile
 from dataclasses import dataclass
 
 import h5py
@@ -17,6 +16,7 @@ from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
+from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
                               check_geometries)
@@ -104,20 +104,10 @@ _NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice"
 
 
 def _load_npz(path):
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not an .npz archive (an .npz is a zip file of arrays)")
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            if "type" in d.files and d["type"].item() == "m":
-                raise InputError(f"{path} is an sGDML model, not a dataset: give it where a model is "
-                                 "expected (gdmlx.load_any_model reads it)")
-            data = {k: d[k] for k in _NPZ_KEYS if k in d.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, InputError):
-            raise
-        why = ("it holds object (pickled) arrays, which gdmlx never loads" if "allow_pickle" in str(exc)
-               else exc)
-        raise InputError(f"{path}: not a readable .npz dataset ({why})") from None
+    data, keys = read_npz(path, _NPZ_KEYS + ("type",), InputError, ".npz dataset")
+    if "type" in data and data.pop("type").item() == "m":
+        raise InputError(f"{path} is an sGDML model, not a dataset: give it where a model is "
+                         "expected (gdmlx.load_any_model reads it)")
     return _from_mapping(data, path)
 
 

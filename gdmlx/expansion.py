@@ -119,6 +119,14 @@ def force_model_fingerprint(model):
     and run with, the force field it corrects."""
     h = hashlib.sha256()
     for part in model.force_parts():
-        for a in (part.pairs, part.X, part.B, part.a, np.array([part.sigma, part.c])):
-            h.update(np.ascontiguousarray(a).tobytes())
+        expansion_digest(part, h)
     return h.hexdigest()
+
+
+def expansion_digest(exp, h=None):
+    """``h`` (a new SHA-256 if None) updated with the arrays and numbers of expansion ``exp``;
+    model files store it to detect corruption."""
+    h = hashlib.sha256() if h is None else h
+    for a in (exp.pairs, exp.X, exp.B, exp.a, np.array([exp.sigma, exp.c])):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h

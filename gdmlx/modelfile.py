@@ -28,10 +28,12 @@ import numpy as np
 from gdmlx._version import __version__
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
-from gdmlx.expansion import KernelExpansion
-from gdmlx.hdf5_files import open_hdf5
+from gdmlx.descriptor import check_pairs
+from gdmlx.expansion import KernelExpansion, expansion_digest
+from gdmlx.hdf5_files import open_hdf5, read_array
 from gdmlx.symmetry import check_permutations
 from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.validation import check_atomic_numbers
 
 FORMAT = "gdmlx-model"
 FORMAT_VERSION = 1
@@ -59,17 +61,26 @@ def load_model(path):
             if kind == "multiscale":
                 from gdmlx.multiscale import MultiscaleModel
                 n_fast = int(f.attrs.get("n_fast", 100))
-                return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
-                                                  int(f.attrs.get("max_hops", 2)), None if n_fast < 0 else n_fast)
+                try:
+                    return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
+                                                      int(f.attrs.get("max_hops", 2)),
+                                                      None if n_fast < 0 else n_fast)
+                except InputError as exc:
+                    raise ModelFileError(f"{path}: {exc}") from None
             if kind == "action":
                 raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
                                      f"field: run it with gdmlx md FORCE_MODEL --action {path}")
             if kind != "gdml":
                 raise ModelFileError(f"{path}: unknown model kind {kind!r}")
             return read_regressor(f)
+        except ModelFileError:
+            raise
         except KeyError as exc:
             raise ModelFileError(f"{path}: model file lacks an entry ({exc}); it is truncated "
                                  "or was not written by gdmlx") from None
+        except (TypeError, ValueError, IndexError, OSError, RuntimeError) as exc:
+            raise ModelFileError(f"{path}: unreadable model file ({type(exc).__name__}: {exc}); it is "
+                                 "corrupt or was not written by gdmlx") from None
 
 
 def write_regressor(g, model):
@@ -106,56 +117,103 @@ def _perms_param(perms):
 def read_regressor(g):
     """A fitted GDMLRegressor from HDF5 group ``g`` (inverse of :func:`write_regressor`)."""
     from gdmlx.regressor import GDMLRegressor
-    z = _dataset(g, "z").astype(np.int64)
-    exp = read_expansion(g["expansion"], len(z))
+    name = g.file.filename
+    z = read_array(g, "z", ModelFileError, "int", 1)
+    z = _checked(name, check_atomic_numbers, z, len(z))
+    exp = read_expansion(g["expansion"], len(z), force_model=True)
     a = dict(g.attrs)
     perms = _permutations(g, z)
     given = {"none": None, "auto": "auto", "explicit": perms}   # older files: as explicit arrays
+    if str(a.get("perms_param", "explicit")) not in given:
+        raise ModelFileError(f"{name}: unknown perms_param {a['perms_param']!r}")
     model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
                           pairs=None if a.get("pairs_param") == "all" else exp.pairs,
                           use_energy_labels=bool(a["use_energy_labels"]),
                           perms=given[a["perms_param"]] if "perms_param" in a
                           else (perms if len(perms) > 1 else None))
     model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
-    try:
-        energy_in_ev(model.energy_unit_), length_in_ang(model.length_unit_)
-        model._check_params()
-    except ValueError as exc:
-        raise ModelFileError(f"{g.file.filename}: {exc}") from None
+    _checked(name, lambda: (energy_in_ev(model.energy_unit_), length_in_ang(model.length_unit_),
+                            model._check_params()))
+    if not np.isclose(model.sigma, exp.sigma, rtol=1e-12, atol=0.0):
+        raise ModelFileError(f"{name}: the model's sigma ({model.sigma}) is not its expansion's ({exp.sigma})")
     model.train_hash_ = str(a["train_hash"])
     model.dataset_md5_ = str(a.get("dataset_md5", ""))
     fit = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
     model.energy_fit_ = {} if np.isnan(fit["slope"]) and np.isnan(fit["r"]) else fit
-    train = g.get("training")
-    model.R_train_ = _dataset(train, "R") if train else None
-    model.F_train_ = _dataset(train, "F") if train else None
-    model.alphas_ = _dataset(train, "alphas") if train else None
-    model.E_train_ = _dataset(train, "E") if train and "E" in train else None
-    model.indices_ = {k: _dataset(g["indices"], k) for k in g.get("indices", {})}
+    model.R_train_, model.F_train_, model.alphas_, model.E_train_ = _training_data(g, len(z))
+    model.indices_ = {k: read_array(g["indices"], k, ModelFileError, "int", 1) for k in g.get("indices", {})}
+    if any(np.any(idx < 0) for idx in model.indices_.values()):
+        raise ModelFileError(f"{name}: negative dataset indices in 'indices'")
     model.expansion_, model.z_, model.pairs_, model.perms_ = exp, z, exp.pairs, perms
     model.fit_info_ = {}
     return model
 
 
+def _training_data(g, n_atoms):
+    """``(R, F, alphas, E)`` of the optional 'training' group (each None without it), checked."""
+    train = g.get("training")
+    if train is None:
+        return None, None, None, None
+    R, F, alphas = (read_array(train, k, ModelFileError, ndim=3) for k in ("R", "F", "alphas"))
+    E = read_array(train, "E", ModelFileError, ndim=1) if "E" in train else None
+    shape = (len(R), n_atoms, 3)
+    if R.shape != shape or F.shape != shape or alphas.shape != shape or (E is not None and E.shape != shape[:1]):
+        raise ModelFileError(f"{g.file.filename}: training data have inconsistent shapes (R {R.shape}, F "
+                             f"{F.shape}, alphas {alphas.shape}, E {None if E is None else E.shape}) for "
+                             f"{n_atoms} atoms")
+    if not all(np.all(np.isfinite(v)) for v in (R, F, alphas) + (() if E is None else (E,))):
+        raise ModelFileError(f"{g.file.filename}: training data contain NaN or inf")
+    return R, F, alphas, E
+
+
 def write_expansion(group, exp):
-    """Store a :class:`KernelExpansion` in an HDF5 group."""
-    group.attrs.update(sigma=exp.sigma, c=exp.c)
+    """Store a :class:`KernelExpansion` in an HDF5 group, with its SHA-256 (checked on reading)."""
+    group.attrs.update(sigma=exp.sigma, c=exp.c, sha256=expansion_digest(exp).hexdigest())
     for name in ("pairs", "X", "B", "a"):
         group[name] = getattr(exp, name)
 
 
-def read_expansion(group, n_atoms):
-    """Read and check a :class:`KernelExpansion` from an HDF5 group."""
-    pairs, X, B, a = (_dataset(group, n) for n in ("pairs", "X", "B", "a"))
-    M, D = X.shape if X.ndim == 2 else (-1, -1)
-    if (pairs.shape != (D, 2) or B.shape != (M, D) or a.shape != (M,)
-            or pairs.min() < 0 or pairs.max() >= n_atoms):
-        raise ModelFileError(f"{group.file.filename}: expansion arrays have inconsistent shapes "
+# sigma beyond these (in the data's 1/length) is no model anyone fitted: a corrupt file
+SIGMA_RANGE = (1e-6, 1e6)
+
+
+def read_expansion(group, n_atoms, force_model=True):
+    """Read and check a :class:`KernelExpansion` from an HDF5 group. For a force model
+    (not an action model, whose features repeat pairs and include rates) the pairs must
+    be distinct and the descriptors, inverse distances, positive."""
+    name = group.file.filename
+    pairs = read_array(group, "pairs", ModelFileError, "int", 2)
+    X, B, a = (read_array(group, n, ModelFileError, ndim=d) for n, d in (("X", 2), ("B", 2), ("a", 1)))
+    M, D = X.shape
+    if pairs.shape != (D, 2) or B.shape != (M, D) or a.shape != (M,) or M == 0 or D == 0:
+        raise ModelFileError(f"{name}: expansion arrays have inconsistent shapes "
                              f"(pairs {pairs.shape}, X {X.shape}, B {B.shape}, a {a.shape})")
+    if force_model:
+        pairs = _checked(name, check_pairs, pairs, n_atoms)
+    elif pairs.min() < 0 or pairs.max() >= n_atoms or np.any(pairs[:, 0] == pairs[:, 1]):
+        raise ModelFileError(f"{name}: expansion pairs index atoms outside 0..{n_atoms - 1} or pair an atom with itself")
     sigma, c = float(group.attrs["sigma"]), float(group.attrs["c"])
-    if not all(np.all(np.isfinite(v)) for v in (X, B, a, sigma, c)) or sigma <= 0:
-        raise ModelFileError(f"{group.file.filename}: expansion holds NaN/inf or sigma <= 0")
-    return KernelExpansion(pairs, n_atoms, sigma, X, B, a, c)
+    if not all(np.all(np.isfinite(v)) for v in (X, B, a, sigma, c)):
+        raise ModelFileError(f"{name}: expansion holds NaN or inf")
+    if not SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]:
+        raise ModelFileError(f"{name}: expansion sigma {sigma:g} is outside {SIGMA_RANGE}")
+    if force_model and X.min() <= 0:
+        raise ModelFileError(f"{name}: descriptors (inverse distances) must be positive, the file has {X.min():g}")
+    exp = KernelExpansion(np.ascontiguousarray(pairs, dtype=np.int64), n_atoms, sigma,
+                          np.asarray(X, dtype=np.float64), np.asarray(B, dtype=np.float64),
+                          np.asarray(a, dtype=np.float64), c)
+    stored = group.attrs.get("sha256")          # files from before it was written have none
+    if stored is not None and str(stored) != expansion_digest(exp).hexdigest():
+        raise ModelFileError(f"{name}: the expansion's arrays do not match their checksum: the file is corrupt")
+    return exp
+
+
+def _checked(name, check, *args):
+    """``check(*args)``, with an InputError or ValueError turned into ModelFileError naming the file."""
+    try:
+        return check(*args)
+    except (InputError, ValueError) as exc:
+        raise ModelFileError(f"{name}: {exc}") from None
 
 
 def load_any_model(path):
@@ -188,13 +246,6 @@ def _permutations(g, z):
     if "perms" not in g:
         return np.arange(len(z), dtype=np.int64)[None]
     try:
-        return check_permutations(_dataset(g, "perms"), z)
+        return check_permutations(read_array(g, "perms", ModelFileError, "int", 2), z)
     except InputError as exc:
         raise ModelFileError(f"{g.file.filename}: stored permutations are invalid ({exc})") from None
-
-
-def _dataset(group, name):
-    ds = group[name]
-    if not isinstance(ds, h5py.Dataset):
-        raise ModelFileError(f"{group.file.filename}: '{name}' is not a dataset")
-    return ds[()]

@@ -15,8 +15,11 @@ import numpy as np
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
+from gdmlx.modelfile import SIGMA_RANGE
+from gdmlx.npz_files import read_npz
 from gdmlx.symmetry import check_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
+from gdmlx.validation import check_atomic_numbers
 
 
 def is_sgdml_model(path):
@@ -42,27 +45,25 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     if h5py.is_hdf5(path):
         raise ModelFileError(f"{path} is an HDF5 file, not an sGDML .npz model: gdmlx model files are "
                              "read by gdmlx.load_model")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            kind = f["type"].item() if "type" in f.files else ""
-            if kind != "m":
-                hint = (" but a dataset (type='d'): give it where a dataset is expected"
-                        if kind == "d" or {"R", "F"} <= set(f.files) else " (no type='m')")
-                raise ModelFileError(f"{path}: not an sGDML model file{hint}")
-            keys = set(f.files)
-            arr = {k: f[k] for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms")}
-            units = {k: str(f[k]) if k in keys else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
-            split = _recorded_split(f)
-    except ModelFileError:
-        raise
-    except KeyError as exc:
-        raise ModelFileError(f"{path}: sGDML model file lacks {exc}") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{path}: not a readable sGDML .npz model ({exc})") from None
+    arr, keys = read_npz(path, MODEL_KEYS, ModelFileError, "sGDML .npz model")
+    kind = arr["type"].item() if "type" in arr else ""
+    if kind != "m":
+        hint = (" but a dataset (type='d'): give it where a dataset is expected"
+                if kind == "d" or {"R", "F"} <= keys else " (no type='m')")
+        raise ModelFileError(f"{path}: not an sGDML model file{hint}")
+    missing = [k for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms") if k not in arr]
+    if missing:
+        raise ModelFileError(f"{path}: sGDML model file lacks {missing}")
+    units = {k: str(arr[k]) if k in arr else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
+    split = _recorded_split(arr)
     for unsupported in ("alphas_E", "lattice"):
         if unsupported in keys:
             raise ModelFileError(f"{path}: sGDML models with '{unsupported}' are not supported yet")
-    z = arr["z"].astype(np.int64)
+    _check_numbers(path, arr)
+    try:
+        z = check_atomic_numbers(arr["z"], len(np.atleast_1d(arr["z"])))
+    except InputError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     perms = arr["perms"]
     first = [k for k, p in enumerate(perms) if np.array_equal(p, np.arange(len(z)))][:1]
     perms = perms[first + [k for k in range(len(perms)) if k not in first]]   # identity first
@@ -72,20 +73,24 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
         raise ModelFileError(f"{path}: the model's permutations are invalid ({exc})") from None
     X = arr["R_desc"].T
     pairs = all_pairs(len(z))
-    if X.shape[1] != len(pairs) or arr["R_d_desc_alpha"].shape != X.shape:
-        raise ModelFileError(f"{path}: descriptor arrays do not fit {len(z)} atoms")
+    if X.ndim != 2 or X.shape[1] != len(pairs) or arr["R_d_desc_alpha"].shape != X.shape or X.min() <= 0:
+        raise ModelFileError(f"{path}: descriptor arrays do not fit {len(z)} atoms (R_desc {arr['R_desc'].shape}, "
+                             f"R_d_desc_alpha {arr['R_d_desc_alpha'].shape}), or hold inverse distances <= 0")
     B = -float(arr["std"]) * arr["R_d_desc_alpha"]
     s = np.stack([pair_permutation(pairs, p) for p in perms])          # (P, D)
     X, B = X[:, s].reshape(-1, len(pairs)), B[:, s].reshape(-1, len(pairs))
     exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.zeros(len(X)), float(arr["c"]))
     model = GDMLRegressor(sigma=exp.sigma, pairs=pairs, perms=perms if len(perms) > 1 else None)
     model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms
-    if energy_unit is not None:
-        energy_in_ev(energy_unit)                  # an unknown name raises InputError here
-        units["e_unit"] = energy_unit
-    if length_unit is not None:
-        length_in_ang(length_unit)
-        units["r_unit"] = length_unit
+    for key, given, known in (("e_unit", energy_unit, energy_in_ev), ("r_unit", length_unit, length_in_ang)):
+        if given is not None:
+            known(given)                               # the caller's unit name: InputError if unknown
+            units[key] = given
+        elif units[key].strip().lower() != "u":        # 'u' (unknown): refused where units matter
+            try:
+                known(units[key])
+            except InputError as exc:
+                raise ModelFileError(f"{path}: {exc}") from None
     model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
     model.train_hash_, model.energy_fit_, model.fit_info_ = "", {}, {}
@@ -93,15 +98,32 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     return model
 
 
+MODEL_KEYS = ("type", "R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms", "e_unit", "r_unit",
+              "md5_train", "idxs_train", "md5_valid", "idxs_valid")
+
+
+def _check_numbers(path, arr):
+    """Raise ModelFileError unless the arrays are real and finite, sigma is within the
+    range of model files and the label scale is positive."""
+    for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c"):
+        if arr[k].dtype.kind not in "iuf" or not np.all(np.isfinite(arr[k])):
+            raise ModelFileError(f"{path}: '{k}' is not finite real numbers")
+    for k in ("sig", "std", "c"):
+        if arr[k].size != 1:
+            raise ModelFileError(f"{path}: '{k}' must be one number, it has shape {arr[k].shape}")
+    if not SIGMA_RANGE[0] <= float(arr["sig"]) <= SIGMA_RANGE[1] or float(arr["std"]) <= 0:
+        raise ModelFileError(f"{path}: sig {float(arr['sig']):g} outside {SIGMA_RANGE} or std {float(arr['std']):g} <= 0")
+
+
 def _recorded_split(f):
     """``(dataset md5, {"train": idx, "valid": idx})`` recorded in an sGDML model file ``f``
     (validation indices only when they come from the same dataset), so that testing on that
     dataset leaves them out; ``("", {})`` when the file has none."""
-    if "md5_train" not in f.files or "idxs_train" not in f.files:
+    if "md5_train" not in f or "idxs_train" not in f:
         return "", {}
     md5 = f["md5_train"].item()
     md5 = md5.decode() if isinstance(md5, bytes) else str(md5)
     indices = {"train": np.asarray(f["idxs_train"], dtype=np.int64)}
-    if "idxs_valid" in f.files and "md5_valid" in f.files and f["md5_valid"].item() == f["md5_train"].item():
+    if "idxs_valid" in f and "md5_valid" in f and f["md5_valid"].item() == f["md5_train"].item():
         indices["valid"] = np.asarray(f["idxs_valid"], dtype=np.int64)
     return md5, indices

@@ -63,8 +63,51 @@ def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):
 
     with h5py.File(good, "a") as f:
         del f["expansion/B"]
-    with pytest.raises(gdmlx.ModelFileError, match="lacks an entry"):
+    with pytest.raises(gdmlx.ModelFileError, match="'/expansion/B' is missing"):
         gdmlx.load_model(good)
+
+
+def _edit(model, path, edit):
+    model.save(path)
+    with h5py.File(path, "a") as f:
+        edit(f)
+    return path
+
+
+def _replace(name, value):
+    def edit(f):
+        attrs = dict(f[name].attrs)
+        del f[name]
+        f[name] = value
+        f[name].attrs.update(attrs)
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: _replace("expansion/pairs", np.where(f["expansion/pairs"][()] == 4, np.nan, f["expansion/pairs"][()]))(f),
+     "pairs' has type float64, expected integers"),           # once a heap corruption in numba
+    (lambda f: _replace("z", np.array([6, 6, 8, 1, 200]))(f), "outside 1..118"),
+    (lambda f: _replace("expansion/pairs", np.r_[[[3, 3]], f["expansion/pairs"][1:]])(f), "paired with itself"),
+    (lambda f: _replace("expansion/pairs", np.r_[f["expansion/pairs"][:9], f["expansion/pairs"][:1]])(f),
+     "the same pair twice"),
+    (lambda f: _replace("expansion/X", -f["expansion/X"][()])(f), "must be positive"),
+    (lambda f: _replace("training/R", f["training/R"][:, :4])(f), "training data have inconsistent shapes"),
+    (lambda f: f.attrs.__setitem__("sigma", 3.0), "is not its expansion's"),
+    (lambda f: f["expansion"].attrs.__setitem__("sigma", 1e-300), "outside"),
+    (lambda f: f["expansion/X"].__setitem__((0, 3), 0.123), "do not match their checksum"),   # a flipped value
+    (lambda f: (f.__delitem__("expansion/a"), f["expansion"].create_dataset("a", shape=(10**9,), dtype="f8")),
+     "declares 8000000000 bytes but stores 0"),               # a file cannot make gdmlx allocate 8 GB
+    (lambda f: (f.__delitem__("expansion/X"), f["expansion"].__setitem__("X", h5py.ExternalLink("other.h5", "/X"))),
+     "is a link"),
+    (lambda f: f.attrs.__setitem__("lam", np.ones(3)), "unreadable model file"),
+])
+def test_corrupt_or_crafted_model_files_are_refused_by_name(toy_model, tmp_path, edit, message):
+    """What a test session did to model files: each is a ModelFileError naming the file,
+    never a crash in numba, an allocation of what the file does not hold, or a wrong answer."""
+    path = _edit(toy_model, tmp_path / "m.h5", edit)
+    with pytest.raises(gdmlx.ModelFileError, match=message) as got:
+        gdmlx.load_model(path)
+    assert str(path) in str(got.value)
 
 
 def test_future_version_and_inconsistent_arrays_are_refused(toy_model, tmp_path):

@@ -47,7 +47,7 @@ def test_bad_and_foreign_files_are_refused(tmp_path):
     with pytest.raises(gdmlx.ModelFileError, match="not an sGDML model"):
         gdmlx.import_sgdml_model(tmp_path / "other.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(gdmlx.ModelFileError, match="not a readable"):
+    with pytest.raises(gdmlx.ModelFileError, match="not an .npz archive"):
         gdmlx.import_sgdml_model(tmp_path / "junk.npz")
     (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04" + b"torn zip archive")   # a zip's magic, no zip
     with pytest.raises(gdmlx.ModelFileError, match="not a readable"):
