@@ -43,12 +43,13 @@ from gdmlx.dense_kernel import assemble_dense
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion, force_model_fingerprint
+from gdmlx.hdf5_files import read_array
 from gdmlx.kernels.phase_features import phase_features_dense
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_count, check_number
+from gdmlx.validation import check_atomic_numbers, check_count, check_number
 
 
 class ActionModel:
@@ -244,13 +245,20 @@ class ActionModel:
             try:
                 a = dict(f.attrs)
                 model = cls(stride_fs=float(a["stride_fs"]), sigma=float(a["sigma"]), lam=float(a["lam"]))
-                model._set_molecule(f["z"][()])
+                model._check_params()
+                z = read_array(f, "z", ModelFileError, "int", 1)
+                model._set_molecule(check_atomic_numbers(z, len(z)))
                 model.expansion_ = read_expansion(f["expansion"], len(model.z_), force_model=False)
                 model.kappa_ = float(a["kappa"])
                 model.force_model_ = str(a.get("force_model", ""))
+            except ModelFileError:
+                raise
             except KeyError as exc:
                 raise ModelFileError(f"{path}: action model file lacks {exc}; truncated or foreign") from None
-        if not np.array_equal(model.expansion_.pairs, model.feature_pairs) or model.kappa_ <= 0:
+            except (TypeError, ValueError) as exc:         # InputError included
+                raise ModelFileError(f"{path}: {exc}") from None
+        if (not np.array_equal(model.expansion_.pairs, model.feature_pairs) or not np.isfinite(model.kappa_)
+                or model.kappa_ <= 0):
             raise ModelFileError(f"{path}: action model pairs or momentum scale are inconsistent")
         model.fit_info_ = {}
         return model

@@ -16,6 +16,7 @@ from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
+from gdmlx.hdf5_files import read_array
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
@@ -116,7 +117,8 @@ def _load_h5(path):
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") in ("gdmlx-model", "gdmlx-trajectory"):
                 raise InputError(f"{path} is a {f.attrs['format']} file, not a dataset")
-            data = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+            data = {k: read_array(f, k, InputError) for k in _ARRAY_KEYS if k in f}
+            data.update({k: _h5_text(f, k) for k in _NPZ_KEYS if k in f and k not in _ARRAY_KEYS})
             data.update({k: v for k, v in f.attrs.items()})
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 dataset ({exc})") from None
@@ -125,6 +127,17 @@ def _load_h5(path):
         raise InputError(f"{path}: an HDF5 dataset must say its units ({' and '.join(missing)} missing; "
                          "e.g. attrs e_unit='kcal/mol', r_unit='Ang')")
     return _from_mapping(data, path)
+
+
+_ARRAY_KEYS = ("R", "z", "F", "E", "lattice")
+
+
+def _h5_text(f, key):
+    """A text stored as a dataset (``name``, ``theory``, units), checked to be one."""
+    ds = f[key]
+    if not isinstance(ds, h5py.Dataset) or ds.size > 1 or ds.dtype.kind not in "SUO":
+        raise InputError(f"{f.filename}: '{key}' must be a text, got {getattr(ds, 'dtype', type(ds).__name__)}")
+    return ds[()]
 
 
 def _from_mapping(d, path):
@@ -161,4 +174,6 @@ def _load_ase(path):
     if any(not np.array_equal(a.numbers, z) for a in frames):
         raise InputError(f"{path}: frames do not all have the same atoms in the same order")
     R = np.array([a.positions for a in frames])
-    return Dataset(R=R, z=z, F=F, E=E, name=os.path.basename(path))
+    periodic = frames[0].pbc.any()                 # kept as the lattice, which the command line refuses
+    return Dataset(R=R, z=z, F=F, E=E, name=os.path.basename(path),
+                   lattice=frames[0].cell.array.copy() if periodic else None)

@@ -215,6 +215,12 @@ def test_save_load_round_trip_and_foreign_file(action, toy_model, tmp_path):
     toy_model.save(str(tmp_path / "m.h5"))
     with pytest.raises(ModelFileError, match="not an action model"):
         ActionModel.load(str(tmp_path / "m.h5"))
+    for attr, value, message in (("kappa", np.inf, "momentum scale"), ("stride_fs", -2.0, "stride_fs must be")):
+        action.save(path)
+        with h5py.File(path, "a") as f:
+            f.attrs[attr] = value
+        with pytest.raises(ModelFileError, match=message):
+            ActionModel.load(path)
 
 
 def test_compiled_stride_matches_the_numpy_reference(action, toy_model, toy_data):

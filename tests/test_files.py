@@ -233,3 +233,46 @@ def test_unit_names_are_compared_as_units(toy_model, toy_data):
     with pytest.raises(gdmlx.InputError, match="is in eV and Angstrom, the model in kcal/mol and Ang"):
         check_data_for_model(gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="eV", length_unit="Angstrom"),
                              toy_model, "data")
+
+
+def test_crafted_archives_trajectories_and_datasets_are_refused_by_name(toy_model, toy_data, tmp_path):
+    """The other readers: an .npz member or HDF5 dataset declaring more than it holds, a
+    trajectory without velocities or with a negative frame count, a periodic .xyz."""
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from gdmlx.md import Simulation, read_last_state
+    import io
+    import zipfile
+    sgdml = dict(np.load(Path(__file__).parent / "data" / "sgdml_ethanol20_model.npz", allow_pickle=True))
+    np.savez(tmp_path / "bomb.npz", **{k: v for k, v in sgdml.items() if k != "R_desc"})
+    member = io.BytesIO()                    # a header declaring 36 x 10^9 doubles, then 64 bytes
+    np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False, "shape": (36, 10**9)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "a") as z:
+        z.writestr("R_desc.npy", member.getvalue() + bytes(64))
+    with pytest.raises(gdmlx.ModelFileError, match="'R_desc' declares 288000000000 bytes but holds 64"):
+        gdmlx.import_sgdml_model(tmp_path / "bomb.npz")
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.create_dataset("R", shape=(10**8, 5, 3), dtype="f8")
+        f["z"], f["F"] = toy_model.z_, np.zeros((2, 5, 3))
+        f.attrs.update(e_unit="kcal/mol", r_unit="Ang")
+    with pytest.raises(gdmlx.InputError, match="'/R' declares 12000000000 bytes but stores 0"):
+        gdmlx.load_dataset(tmp_path / "d.h5")
+
+    traj = tmp_path / "t.h5"
+    Simulation(toy_model, toy_data[0][0], seed=0).run(20, trajectory=traj, progress=False)
+    with h5py.File(traj, "a") as f:
+        f.attrs["n_frames"] = -3
+    with pytest.raises(gdmlx.InputError, match=r"n_frames attribute \(-3\) is not a count"):
+        read_last_state(traj)
+    with h5py.File(traj, "a") as f:
+        f.attrs["n_frames"] = 2
+        del f["velocities"]
+    with pytest.raises(gdmlx.InputError, match=r"needs \['velocities'\]"):
+        read_last_state(traj)
+
+    atoms = [Atoms(numbers=toy_model.z_, positions=r, cell=[10, 10, 10], pbc=True) for r in toy_data[0][:3]]
+    for a, f in zip(atoms, toy_data[1][:3]):
+        a.calc = SinglePointCalculator(a, energy=0.0, forces=f)
+    ase.io.write(tmp_path / "p.xyz", atoms)
+    assert gdmlx.load_dataset(tmp_path / "p.xyz").lattice is not None     # which train then refuses

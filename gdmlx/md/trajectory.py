@@ -141,12 +141,27 @@ def read_trajectory(path):
 
 
 def _open_trajectory(path):
+    """The trajectory at ``path`` open for reading, its datasets checked: z (N,) integers,
+    positions and velocities (T, N, 3) or, for replicas, (T, R, N, 3), time_fs (T,)."""
     hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
             if str(path).lower().endswith((".xyz", ".extxyz")) else "")
     f = open_hdf5(path, "trajectory", InputError, hint)
-    if not isinstance(f.get("positions"), h5py.Dataset):
+    try:
+        if not isinstance(f.get("positions"), h5py.Dataset):
+            raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
+        missing = [k for k in ("z", "velocities", "time_fs") if not isinstance(f.get(k), h5py.Dataset)]
+        if missing:
+            raise InputError(f"{path}: a gdmlx trajectory needs {missing} as well as 'positions'; the file "
+                             "is damaged or was not written by gdmlx")
+        z, q, v, t = f["z"], f["positions"], f["velocities"], f["time_fs"]
+        if (z.ndim != 1 or z.dtype.kind not in "iu" or q.ndim not in (3, 4) or q.shape[-2:] != (len(z), 3)
+                or v.shape[1:] != q.shape[1:] or t.ndim != 1 or q.dtype.kind != "f" or v.dtype.kind != "f"):
+            raise InputError(f"{path}: trajectory datasets do not fit together (z {z.shape}, positions "
+                             f"{q.shape}, velocities {v.shape}, time_fs {t.shape})")
+        complete_frames(f)
+    except InputError:
         f.close()
-        raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
+        raise
     return f
 
 
@@ -155,7 +170,10 @@ def complete_frames(f):
     for files from before that attribute the shortest frame dataset (a run cut while
     writing could leave one frame longer than another)."""
     lengths = [len(f[k]) for k in FRAME_DATASETS if k in f]
-    return min([int(f.attrs.get("n_frames", min(lengths)))] + lengths)
+    n = f.attrs.get("n_frames", min(lengths))
+    if np.ndim(n) != 0 or not np.issubdtype(np.asarray(n).dtype, np.integer) or n < 0:
+        raise InputError(f"{f.filename}: its n_frames attribute ({n}) is not a count of frames")
+    return min([int(n)] + lengths)
 
 
 class MDState(NamedTuple):
