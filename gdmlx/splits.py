@@ -8,6 +8,9 @@ def split_indices(n_total, n_train, n_valid, seed):
 
     ``n_valid=None`` takes half of what is left, at most 1000, so that testing has the rest.
     """
+    if n_total < 2:
+        raise ValueError(f"the dataset holds {n_total} geometr{'y' if n_total == 1 else 'ies'}: training "
+                         "needs at least 2, one to train on and one to choose sigma on")
     if n_train < 1 or n_train >= n_total:
         raise ValueError(f"--n-train must be between 1 and {n_total - 1} for {n_total} geometries")
     n_valid = min(1000, max(1, (n_total - n_train) // 2)) if n_valid is None else n_valid

@@ -10,10 +10,11 @@ from gdmlx.units import energy_in_ev, length_in_ang, same_unit
 def check_geometries(R, n_atoms=None, name="R"):
     """Return ``R`` as float64 (n, N, 3); a single (N, 3) geometry becomes n = 1."""
     R = np.asarray(R, dtype=np.float64)
+    given = R.shape
     if R.ndim == 2:
         R = R[None]
     if R.ndim != 3 or R.shape[2] != 3:
-        raise InputError(f"{name} must have shape (n, N, 3) or (N, 3), got {R.shape}")
+        raise InputError(f"{name} must have shape (n, N, 3) or (N, 3), got {given}")
     if R.shape[0] == 0:
         raise InputError(f"{name} holds no geometries")
     if n_atoms is not None and R.shape[1] != n_atoms:
