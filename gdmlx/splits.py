@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from gdmlx.errors import InputError
+
 
 def split_indices(n_total, n_train, n_valid, seed):
     """Random disjoint train and validation indices, sorted (the rest is for testing).
@@ -34,7 +36,11 @@ def held_out_indices(model, ds, exclude=("train", "valid")):
     keep = np.ones(len(ds), dtype=bool)
     if trained_on(model, ds):
         for name in exclude:
-            keep[getattr(model, "indices_", {}).get(name, [])] = False
+            idx = np.asarray(getattr(model, "indices_", {}).get(name, []), dtype=np.int64)
+            if len(idx) and (idx.min() < 0 or idx.max() >= len(ds)):
+                raise InputError(f"the model's recorded {name} indices reach beyond the dataset's "
+                                 f"{len(ds)} geometries, although it records this dataset: a corrupt model file")
+            keep[idx] = False
     R_train = getattr(model, "R_train_", None)
     if R_train is not None and R_train.shape[1:] == ds.R.shape[1:]:
         keep &= ~found_in(ds.R, R_train)
