@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from gdmlx.backend import check_backend, resolve_backend
+from gdmlx.errors import InputError
 from gdmlx.validation import check_count, check_number
 
 
@@ -55,6 +56,9 @@ class ComputeOptions:
         for name in ("memory_limit_gb", "cg_tol"):
             if getattr(self, name) is not None:
                 check_number(getattr(self, name), name, strict=True)
+        if self.cg_tol >= 1.0:
+            raise InputError(f"cg_tol is a relative residual and must be below 1 (1 is met by a zero "
+                             f"solution), got {self.cg_tol!r}")
         for name in ("batch_size", "cg_max_iter", "preconditioner_points"):
             if getattr(self, name) is not None:
                 check_count(getattr(self, name), name)

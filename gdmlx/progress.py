@@ -24,3 +24,15 @@ def finish():
     if _line_open:
         print(file=sys.stderr, flush=True)
         _line_open = False
+
+
+def append(text, prefix=""):
+    """Add ``text`` to the open line on a terminal (a stage's "... 45%"); in a file or pipe
+    write ``prefix + text`` as a line of its own, so that the log reads one line per report
+    and an error after it starts on a line of its own."""
+    global _line_open
+    if sys.stderr.isatty():
+        print(text, end="", file=sys.stderr, flush=True)
+        _line_open = True
+    else:
+        print(f"{prefix}{text}", file=sys.stderr, flush=True)

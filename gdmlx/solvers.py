@@ -67,9 +67,9 @@ def check_analytic_fits(n_rows, memory_limit_gb=None, block_rows=0, triangle=Fal
     if need > limit:
         raise InsufficientMemoryError(
             f"the analytic solver needs {need / 1e9:.3g} GB for its {n_rows} x {n_rows} system but only "
-            f"{limit / 1e9:.3g} GB may be used; use the iterative solver (solver='cg' or 'auto'), "
-            "train on fewer points, or raise ComputeOptions.memory_limit_gb if you know the "
-            "memory is there")
+            f"{limit / 1e9:.3g} GB may be used; use the iterative solver (solver='cg' or 'auto'; "
+            "gdmlx train --solver cg), train on fewer points, or raise the budget if you know the "
+            "memory is there (ComputeOptions.memory_limit_gb; gdmlx train --memory-limit-gb)")
 
 
 # Every factorisation goes through the blocked routine below, whose LAPACK and BLAS calls

@@ -22,6 +22,7 @@ from gdmlx.kernels.assembly import (
     assemble_symmetric_force_blocks,
 )
 from gdmlx.nystrom import NystromPreconditioner
+from gdmlx.progress import append, finish
 from gdmlx.rigid import InternalCoordinates
 from gdmlx.solvers import (
     analytic_memory_bytes,
@@ -79,12 +80,17 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     r = 3 * N if coords is None else coords.n_kept
     size = training_matrix_size(M, r, with_e)
     if solver == "auto":
-        fits = analytic_memory_bytes(size, r, triangle=True) <= memory_budget_bytes(options.memory_limit_gb)
-        solver = "analytic" if fits else "cg"
+        need = analytic_memory_bytes(size, r, triangle=True)
+        budget = memory_budget_bytes(options.memory_limit_gb)
+        solver = "analytic" if need <= budget or with_e else "cg"     # energy rows: analytic only
+        if solver == "cg" and options.verbose:
+            print(f"gdmlx: the analytic solver's {size} x {size} system needs {need / 1e9:.3g} GB, more than "
+                  f"the {budget / 1e9:.3g} GB budget: solving with conjugate gradient", file=sys.stderr)
     if solver == "analytic":
         check_analytic_fits(size, options.memory_limit_gb, r, triangle=True)
     elif with_e:
-        raise ValueError("energy labels in the linear system need solver='analytic' for now")
+        raise ValueError("energy labels in the linear system need the analytic solver for now "
+                         "(solver='analytic'; gdmlx train --solver analytic)")
     if with_e and data.perms is not None:
         raise ValueError("energy labels in the linear system cannot be combined with "
                          "permutational symmetries yet; use one or the other")
@@ -146,9 +152,8 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")
 
     def progress(it, res):
-        if options.verbose and it % 50 == 0:
-            # on the stage's own line (no carriage return): "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s"
-            print(f" [{it}: {res:.1e}]", end="", file=sys.stderr, flush=True)
+        if it % 50 == 0:                      # "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s"
+            log.note(f"[{it}: {res:.1e}]")
 
     key = hashlib.sha256(np.r_[y, sigma, lam, pc.points].tobytes()).hexdigest()
     sol = conjugate_gradient(op.matvec, y, pc.apply, tol=options.cg_tol, max_iter=options.cg_max_iter,
@@ -182,28 +187,37 @@ def integration_constant(E_ref, E_model):
 
 
 class _Stages:
-    """Prints training stages with their wall time to stderr when verbose."""
+    """Prints training stages with their wall time to stderr when verbose: on a terminal
+    "gdmlx: stage ... 45% 90% 3.21 s" on one line, in a log file one line per report."""
 
     def __init__(self, verbose):
         self.verbose = verbose
         self.t0 = 0.0
         self._last = ""
+        self.prefix = ""
 
     def start(self, what):
         self.t0 = time.perf_counter()
         self._last = ""
+        self.prefix = f"gdmlx: {what}"
         if self.verbose:
-            print(f"gdmlx: {what} ...", end="", file=sys.stderr, flush=True)
+            append(f"{self.prefix} ...")
 
     def progress(self, fraction):
         """Percentage of the current stage done, when verbose and the stage is long."""
         text = f" {100 * fraction:.0f}%"
         if self.verbose and time.perf_counter() - self.t0 > 5.0 and text != self._last:
-            print(text, end="", file=sys.stderr, flush=True)
+            append(text, self.prefix)
             self._last = text
+
+    def note(self, text):
+        """Add ``text`` to the current stage's report (e.g. an iteration's residual)."""
+        if self.verbose:
+            append(f" {text}", self.prefix)
 
     def stop(self):
         dt = time.perf_counter() - self.t0
         if self.verbose:
-            print(f" {dt:.2f} s", file=sys.stderr, flush=True)
+            append(f" {dt:.2f} s", self.prefix)
+            finish()
         return dt

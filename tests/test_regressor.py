@@ -282,3 +282,23 @@ def test_unknown_units_and_missing_training_data_are_named(toy_model, toy_data):
     bare.R_train_ = None                                  # as imported from sGDML
     with pytest.raises(ValueError, match="refit needs the training data"):
         bare.refit(sigma=3.0)
+
+
+def test_solver_choices_are_explained_and_progress_is_one_line_per_report(toy_data, capsys):
+    """'auto' says when it turns to cg; energy labels, which need the dense solver, get the
+    memory error rather than a complaint about a solver the user never chose; a cg
+    tolerance of 1 or more (met by a zero solution) is refused; in a log file every
+    progress report is a line of its own."""
+    R, F, E, z = toy_data
+    small = gdmlx.ComputeOptions(memory_limit_gb=1e-5, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
+        gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="auto", options=small).fit(R[:20], F[:20], E[:20], z=z)
+    err = capsys.readouterr().err.splitlines()
+    assert any("more than the" in line and "solving with conjugate gradient" in line for line in err)
+    assert all(line.startswith("gdmlx:") for line in err) and err[-1].endswith(" s")
+    with pytest.raises(gdmlx.InsufficientMemoryError, match="--memory-limit-gb"):
+        gdmlx.GDMLRegressor(sigma=2.0, solver="auto", use_energy_labels=True,
+                            options=small).fit(R[:20], F[:20], E[:20], z=z)
+    with pytest.raises(gdmlx.InputError, match="below 1"):
+        gdmlx.ComputeOptions(cg_tol=1.0)

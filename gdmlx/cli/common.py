@@ -34,6 +34,14 @@ positive_float = _number_type(float, 0.0, True, "a number > 0")
 non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
 
 
+def relative_tolerance(text):
+    """An argparse ``type`` for a relative residual: a number in (0, 1)."""
+    value = positive_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a relative residual in (0, 1), got {text!r}")
+    return value
+
+
 def load_molecule_data(path, model=None):
     """:func:`gdmlx.load_dataset`, refusing periodic data (gdmlx models describe one molecule
     without periodic images, so a lattice would be silently ignored) and, with a ``model``,

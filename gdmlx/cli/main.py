@@ -11,6 +11,7 @@ from gdmlx.cg import NotConvergedError
 from gdmlx.cli.common import check_suffix
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
 from gdmlx.interrupts import Terminated, terminate_as_interrupt
+from gdmlx.progress import finish
 from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
 
 SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, validate, info)
@@ -36,9 +37,11 @@ def main(argv=None):
         with terminate_as_interrupt():
             return args.run(args) or 0
     except Terminated:
+        finish()                               # a stage's progress line still open
         print("gdmlx: terminated (SIGTERM)", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        finish()
         print("gdmlx: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:                    # e.g. 'gdmlx info m.h5 --json | head'
@@ -46,6 +49,7 @@ def main(argv=None):
         return 0
     except (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
             NotConvergedError, OSError, ValueError) as exc:
+        finish()
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

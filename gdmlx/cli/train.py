@@ -3,7 +3,8 @@
 import time
 
 from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
-                               non_negative_int, parse_sigmas, positive_float, positive_int, print_json)
+                               non_negative_int, parse_sigmas, positive_float, positive_int, print_json,
+                               relative_tolerance)
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
 from gdmlx.splits import split_indices
@@ -36,7 +37,8 @@ def add_parser(sub):
     p.add_argument("--solver", choices=("analytic", "cg", "auto"), default="auto",
                    help="analytic: dense Cholesky; cg: matrix-free conjugate gradient for systems too "
                         "large to store; auto: analytic if its matrix fits (default)")
-    p.add_argument("--cg-tol", type=positive_float, default=1e-5, help="cg: relative residual (default 1e-5)")
+    p.add_argument("--cg-tol", type=relative_tolerance, default=1e-5,
+                   help="cg: relative residual, below 1 (default 1e-5)")
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="where cg's kernel products and the validation predictions run (gpu needs "
                         "CuPy and a CUDA device; default cpu)")
