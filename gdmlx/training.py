@@ -39,19 +39,34 @@ def training_matrix_size(n_train, rows_per_point, use_energy_labels):
     return n_train * (rows_per_point + (1 if use_energy_labels else 0))
 
 
-def assemble_kernel_matrix(data, sigma, use_energy_labels, keep=None):
+# Blocks per compiled call of the assembly: between calls Ctrl-C takes effect and progress
+# is reported (a whole assembly in one call once kept Ctrl-C waiting for 17-53 s)
+ASSEMBLY_CHUNKS = 100
+
+
+def assemble_kernel_matrix(data, sigma, use_energy_labels, keep=None, progress=None):
     """Lower triangle of the training matrix for :class:`KernelData` ``data`` on the
     coordinates ``keep`` (M, r) of each training point, all 3N by default (see
-    :mod:`gdmlx.kernels.assembly`). Returns the (M r [+ M]) square matrix."""
+    :mod:`gdmlx.kernels.assembly`). Returns the (M r [+ M]) square matrix. ``progress``
+    (optional) is called with the fraction of the blocks done."""
     if keep is None:
         keep = np.tile(np.arange(3 * data.n_atoms, dtype=np.int64), (data.n_train, 1))
     size = training_matrix_size(data.n_train, keep.shape[1], use_energy_labels)
     K = large_zeros((size, size))
     if data.perms is None:
-        assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, keep, K)
+        def fill(b0, b1):
+            assemble_force_blocks(data.X, data.G, data.pairs, data.n_atoms, sigma, keep, K, b0, b1)
     else:
         Xall, Gall = data.stacked()
-        assemble_symmetric_force_blocks(Xall, Gall, data.pairs, data.perms, sigma, keep, K)
+
+        def fill(b0, b1):
+            assemble_symmetric_force_blocks(Xall, Gall, data.pairs, data.perms, sigma, keep, K, b0, b1)
+    n_blocks = data.n_train * (data.n_train + 1) // 2
+    step = max(64, -(-n_blocks // ASSEMBLY_CHUNKS))
+    for b0 in range(0, n_blocks, step):
+        fill(b0, min(n_blocks, b0 + step))
+        if progress:
+            progress(min(n_blocks, b0 + step) / n_blocks)
     if use_energy_labels:
         assemble_energy_rows(data.X, data.G, data.pairs, data.n_atoms, sigma, keep, K)
     return K
@@ -125,7 +140,7 @@ def _solve_analytic(data, sigma, lam, y, with_e, options, coords, energy_lam):
     M, n3, r = data.n_train, 3 * data.n_atoms, coords.n_kept
     y = np.concatenate([coords.labels(y[:M * n3].reshape(M, n3)), y[M * n3:]])
     log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
-    K = assemble_kernel_matrix(data, sigma, with_e, coords.keep)
+    K = assemble_kernel_matrix(data, sigma, with_e, coords.keep, log.progress)
     coords.subtract_rigid_regularisation(K, lam)
     e_rows = np.arange(M * r, len(y))
     K[e_rows, e_rows] += energy_lam - lam                  # the solve adds lam to every row

@@ -91,16 +91,18 @@ def _copy_kept(S, keep_m, keep_n, K, r0, q0):
 
 
 @numba.njit(cache=True, parallel=True)
-def assemble_force_blocks(X, G, pairs, n_atoms, sigma, keep, K):
-    """Write the force-force blocks K_mn (m >= n) into the lower triangle of ``K``.
+def assemble_force_blocks(X, G, pairs, n_atoms, sigma, keep, K, b0, b1):
+    """Write the force-force blocks K_mn (m >= n) number ``b0`` to ``b1`` - 1 (row-major over
+    the lower triangle, :func:`lower_triangle_block`; all: 0 to M (M + 1) / 2) into ``K``.
 
     X (M, D) training descriptors, G (M, D, 3) their Jacobians, pairs (D, 2) int64, keep
     (M, r) int64 the coordinates kept, K (>= M r, >= M r) C-contiguous float64, in place.
+    Callers go in ranges of blocks so that Ctrl-C and progress reports get a turn.
     """
     M, r = keep.shape
     n3 = 3 * n_atoms
-    for b in numba.prange(M * (M + 1) // 2):
-        m, n = lower_triangle_block(b)
+    for t in numba.prange(b1 - b0):
+        m, n = lower_triangle_block(b0 + t)
         S = np.empty((n3, n3))
         _fill_block(X, G, pairs, m, n, sigma, S, np.empty(n3), np.empty(n3))
         _copy_kept(S, keep[m], keep[n], K, m * r, n * r)
@@ -164,14 +166,14 @@ def _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, K, S, u_m, u_n)
 
 
 @numba.njit(cache=True, parallel=True)
-def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, keep, K):
-    """Lower triangle of the permutation-summed force kernel (see :func:`_fill_symmetric_block`)
-    on the coordinates ``keep`` (M, r)."""
+def assemble_symmetric_force_blocks(Xall, Gall, pairs, perms, sigma, keep, K, b0, b1):
+    """Blocks ``b0`` to ``b1`` - 1 of the lower triangle of the permutation-summed force
+    kernel (see :func:`_fill_symmetric_block`) on the coordinates ``keep`` (M, r)."""
     P, N = perms.shape
     M, r = keep.shape
     n3 = 3 * N
-    for b in numba.prange(M * (M + 1) // 2):
-        m, n = lower_triangle_block(b)
+    for t in numba.prange(b1 - b0):
+        m, n = lower_triangle_block(b0 + t)
         S = np.empty((n3, n3))
         _fill_symmetric_block(Xall, Gall, pairs, perms, m, n, sigma, S,
                               np.empty((n3, n3)), np.empty(n3), np.empty(n3))
