@@ -17,44 +17,57 @@ class NotConvergedError(RuntimeError):
 
 
 def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpoint=None,
-                       checkpoint_every=20, checkpoint_key="", callback=None):
+                       checkpoint_every=20, checkpoint_key="", precond_key="", callback=None, notify=None):
     """``x`` with ``|A x - b| <= tol |b|``.
 
     checkpoint: path of an .npz holding the CG state; if it exists and was written for the
-    same problem (``checkpoint_key``, a string identifying operator, preconditioner and b)
-    the solve resumes from it; it is rewritten every ``checkpoint_every`` iterations and
-    removed once the solve converges.
-    callback(iteration, relative_residual) is called after each iteration.
+    same problem (``checkpoint_key``, a string identifying operator and b) the solve
+    resumes from it: exactly where it was with the same preconditioner (``precond_key``),
+    restarted from its solution with another one. It is rewritten every
+    ``checkpoint_every`` iterations and removed once the solve converges.
+    callback(iteration, relative_residual) is called after each iteration, ``notify(text)``
+    (optional) with a resume or an interrupt.
     Raises NotConvergedError (with the residual reached) after ``max_iter`` iterations.
     """
     precond = precond or (lambda r: r)
     b_norm = np.linalg.norm(b) or 1.0
-    state = _load(checkpoint, b.shape, checkpoint_key)
+    state = _load(checkpoint, b.shape, checkpoint_key, precond_key)
     if state is None:
-        x = np.zeros_like(b)
+        x, it = np.zeros_like(b), 0
         r = b.copy()
+    else:
+        x, r, p, rz, it, same_precond = state
+        if not same_precond:                  # the search directions belong to the old one
+            r = b - matvec(x)
+        if notify:
+            notify(f"resuming from {checkpoint} at iteration {it}"
+                   + ("" if same_precond else " (another preconditioner: restarted from its solution)"))
+    if state is None or not same_precond:
         z = precond(r)
         p = z.copy()
         rz = float(r @ z)
-        it = 0
-    else:
-        x, r, p, rz, it = state
-    while it < max_iter:
-        if np.linalg.norm(r) / b_norm <= tol:
-            break
-        Ap = matvec(p)
-        step = rz / float(p @ Ap)
-        x += step * p
-        r -= step * Ap
-        z = precond(r)
-        rz_new = float(r @ z)
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-        it += 1
-        if callback:
-            callback(it, np.linalg.norm(r) / b_norm)
-        if checkpoint and it % checkpoint_every == 0:
-            _save(checkpoint, x, r, p, rz, it, checkpoint_key)
+    try:
+        while it < max_iter:
+            if np.linalg.norm(r) / b_norm <= tol:
+                break
+            Ap = matvec(p)
+            step = rz / float(p @ Ap)
+            x += step * p
+            r -= step * Ap
+            z = precond(r)
+            rz_new = float(r @ z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+            it += 1
+            if callback:
+                callback(it, np.linalg.norm(r) / b_norm)
+            if checkpoint and it % checkpoint_every == 0:
+                _save(checkpoint, x, r, p, rz, it, checkpoint_key, precond_key)
+    except KeyboardInterrupt:
+        if notify and checkpoint and os.path.exists(checkpoint):
+            notify(f"stopped; {checkpoint} keeps the solve at iteration {it - it % checkpoint_every}: "
+                   "the same command resumes from there")
+        raise
     res = np.linalg.norm(r) / b_norm
     if res <= tol:
         if checkpoint and os.path.exists(checkpoint):
@@ -67,16 +80,18 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
                             "ComputeOptions.cg_max_iter")
 
 
-def _save(path, x, r, p, rz, it, key):
+def _save(path, x, r, p, rz, it, key, precond_key):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it, key=key)
+            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it, key=key, precond_key=precond_key)
 
 
-def _load(path, shape, key):
+def _load(path, shape, key, precond_key=None):
+    """The saved state ``(x, r, p, rz, it, same_preconditioner)``, or None without a file."""
     if not path or not os.path.exists(path):
         return None
     with np.load(path, allow_pickle=False) as f:
         if f["x"].shape != shape or str(f["key"]) != key:
             raise ValueError(f"checkpoint {path} was written for another problem; remove it to start afresh")
-        return f["x"].copy(), f["r"].copy(), f["p"].copy(), float(f["rz"]), int(f["it"])
+        same = precond_key is None or ("precond_key" in f.files and str(f["precond_key"]) == precond_key)
+        return f["x"].copy(), f["r"].copy(), f["p"].copy(), float(f["rz"]), int(f["it"]), same

@@ -170,9 +170,11 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
         if it % 50 == 0:                      # "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s"
             log.note(f"[{it}: {res:.1e}]")
 
-    key = hashlib.sha256(np.r_[y, sigma, lam, pc.points].tobytes()).hexdigest()
+    key = hashlib.sha256(np.r_[y, sigma, lam].tobytes()).hexdigest()
+    precond_key = hashlib.sha256(np.asarray(pc.points, dtype=np.int64).tobytes()).hexdigest()
     sol = conjugate_gradient(op.matvec, y, pc.apply, tol=options.cg_tol, max_iter=options.cg_max_iter,
-                             checkpoint=options.cg_checkpoint, checkpoint_key=key, callback=progress)
+                             checkpoint=options.cg_checkpoint, checkpoint_key=key, precond_key=precond_key,
+                             callback=progress, notify=log.note)
     return sol, {"t_preconditioner_s": t_pc, "t_solve_s": log.stop(), "cg_products": op.n_products,
                  "preconditioner_points": len(pc.points)}
 

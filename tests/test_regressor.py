@@ -182,7 +182,7 @@ def test_auto_solver_falls_back_to_cg_when_matrix_does_not_fit(toy_data):
     assert model.fit_info_["solver"] == "cg"
 
 
-def test_cg_resumes_from_checkpoint(toy_data, tmp_path):
+def test_cg_resumes_from_checkpoint(toy_data, tmp_path, capsys):
     from gdmlx.cg import NotConvergedError
     R, F, E, z = toy_data
     ck = str(tmp_path / "cg.npz")
@@ -195,6 +195,14 @@ def test_cg_resumes_from_checkpoint(toy_data, tmp_path):
     fresh = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=fresh_opts).fit(R[:30], F[:30], z=z)
     assert resumed.fit_info_["cg_products"] < fresh.fit_info_["cg_products"]
     np.testing.assert_allclose(resumed.alphas_, fresh.alphas_, rtol=1e-9, atol=1e-12 * np.abs(fresh.alphas_).max())
+    # another preconditioner (the command line sizes it from the free memory, which changes
+    # between runs): the solve restarts from the saved solution instead of being refused
+    with pytest.raises(NotConvergedError):
+        gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=stopped).fit(R[:30], F[:30], z=z)
+    other_opts = gdmlx.ComputeOptions(cg_tol=1e-10, preconditioner_points=7, cg_checkpoint=ck, verbose=True)
+    other = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=other_opts).fit(R[:30], F[:30], z=z)
+    assert "another preconditioner: restarted from its solution" in capsys.readouterr().err
+    np.testing.assert_allclose(other.alphas_, fresh.alphas_, rtol=1e-6, atol=1e-8 * np.abs(fresh.alphas_).max())
 
 
 def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
