@@ -100,7 +100,9 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
         solver = "analytic" if need <= budget or with_e else "cg"     # energy rows: analytic only
         if solver == "cg" and options.verbose:
             print(f"gdmlx: the analytic solver's {size} x {size} system needs {need / 1e9:.3g} GB, more than "
-                  f"the {budget / 1e9:.3g} GB budget: solving with conjugate gradient", file=sys.stderr)
+                  f"the {budget / 1e9:.3g} GB budget: solving with conjugate gradient, which converges "
+                  "much faster with a larger lam than the default (about 1e-7 (10 / sigma)^2 for data "
+                  "in A)", file=sys.stderr)
     if solver == "analytic":
         check_analytic_fits(size, options.memory_limit_gb, r, triangle=True)
     elif with_e:
