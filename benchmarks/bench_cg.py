@@ -5,6 +5,7 @@ test forces are from the analytic model's; plus peak memory of each solver in it
 process. Threads: set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / NUMBA_NUM_THREADS.
 
     python benchmarks/bench_cg.py --data ../shared/data/aspirin.npz --n-train 200 --points 50
+    python benchmarks/bench_cg.py --data ../shared/data/ethanol.npz --n-train 1000 --sweep-points 8,16,31,62,125,250
 """
 
 import argparse
@@ -29,6 +30,9 @@ def parse_args(argv=None):
     p.add_argument("--tols", default="1e-3,1e-4,1e-5,1e-6")
     p.add_argument("--side", default=None, help=argparse.SUPPRESS)
     p.add_argument("--tol", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--sweep-points", default=None,
+                   help="comma-separated preconditioner sizes: time a cg fit (tol 1e-5) for each, in fresh "
+                        "processes, and nothing else")
     p.add_argument("--out", default=None)
     return p.parse_args(argv)
 
@@ -60,10 +64,31 @@ def run_side(args, side, tol=None):
     return json.loads(line)
 
 
+def sweep_points(args):
+    """cg fits with each preconditioner size of ``--sweep-points`` (a failed solve is recorded)."""
+    res = {"data": args.data, "n_train": args.n_train, "sigma": args.sigma, "lam": args.lam, "runs": [],
+           "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+    for k in (int(v) for v in args.sweep_points.split(",")):
+        args.points = k
+        try:
+            run = run_side(args, "cg", 1e-5)
+        except subprocess.CalledProcessError as exc:
+            run = {"preconditioner_points": k, "failed": exc.stderr.strip().splitlines()[-1]}
+        res["runs"].append(run)
+        print(json.dumps(run), flush=True)
+    name = os.path.splitext(os.path.basename(args.data))[0]
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                   f"cg_points_{name}_n{args.n_train}.json")
+    with open(out, "w") as fh:
+        json.dump(res, fh, indent=1)
+
+
 def main():
     args = parse_args()
     if args.side:
         return one_side(args)
+    if args.sweep_points:
+        return sweep_points(args)
     res = {"data": args.data, "n_train": args.n_train, "points": args.points, "lam": args.lam,
            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     res["analytic"] = run_side(args, "analytic")

@@ -75,9 +75,8 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
         return x
     raise NotConvergedError(f"conjugate gradient did not reach relative residual {tol:g} in "
                             f"{max_iter} iterations (reached {res:.3g}): use a larger lam (gdmlx train "
-                            "--lam), a larger preconditioner (ComputeOptions.preconditioner_points; on the "
-                            "command line it grows with --memory-limit-gb), or raise "
-                            "ComputeOptions.cg_max_iter")
+                            "--lam), a larger preconditioner (ComputeOptions.preconditioner_points; "
+                            "gdmlx train --preconditioner-points), or raise ComputeOptions.cg_max_iter")
 
 
 def _save(path, x, r, p, rz, it, key, precond_key):

@@ -153,15 +153,29 @@ def _solve_analytic(data, sigma, lam, y, with_e, options, coords, energy_lam):
     return np.concatenate([coords.coefficients(sol[:M * r]).ravel(), sol[M * r:]]), info
 
 
+def preconditioner_points(n_train, n_atoms, n_pairs, n_perms, budget_bytes):
+    """Default number of training points of the Nystrom preconditioner.
+
+    Each CG iteration applies the preconditioner (two products with its 3NM x 3Nk factor)
+    and the kernel (about M^2 D P operations); k = 0.6 M D P / (3N)^2 balances the two.
+    Measured (benchmarks/README.md section 4, lam 1e-10 and 1e-9): ethanol, 1000 points,
+    104 s at k = 31 (the rule: 30) against 134-215 s at 62-250 (the old default, M / 4,
+    was 250) and 214 s at 16; oleic acid, 300 points, 113 s at k = 8 (the rule: 10)
+    against 130 s at 16 and 295 s at 4. Never more than M / 4 points, nor a factor beyond
+    a sixth of the memory budget.
+    """
+    per_point = NystromPreconditioner.memory_bytes(n_train, n_atoms, 1)
+    balanced = 0.6 * n_train * n_pairs * n_perms / (3 * n_atoms) ** 2
+    return max(1, int(min(n_train // 4, budget_bytes / 6 / per_point, round(balanced))))
+
+
 def _solve_cg(data, sigma, lam, y, with_e, options):
     log = _Stages(options.verbose)
     M = data.n_train
     k = options.preconditioner_points
     if k is None:
-        per_point = NystromPreconditioner.memory_bytes(M, data.n_atoms, 1)
-        # a sixth of the budget: the choice of section 4's measurements, made when the
-        # preconditioner still held a second matrix of this size (its build time grows as k^2)
-        k = max(1, int(min(M // 4, memory_budget_bytes(options.memory_limit_gb) / 6 / per_point)))
+        k = preconditioner_points(M, data.n_atoms, len(data.pairs), 1 if data.perms is None else len(data.perms),
+                                  memory_budget_bytes(options.memory_limit_gb))
     log.start(f"Nystrom preconditioner on {k} of {M} training points")
     op = ForceKernelOperator(data, sigma, lam, backend_module(options.backend))
     pc = NystromPreconditioner(data, sigma, lam, k)

@@ -310,3 +310,15 @@ def test_solver_choices_are_explained_and_progress_is_one_line_per_report(toy_da
                             options=small).fit(R[:20], F[:20], E[:20], z=z)
     with pytest.raises(gdmlx.InputError, match="below 1"):
         gdmlx.ComputeOptions(cg_tol=1.0)
+
+
+def test_default_preconditioner_balances_its_cost_within_the_caps():
+    """k = 0.6 M D P / (3N)^2 (ethanol, 1000 points: 30, the measured best 31), at most M / 4
+    and a factor within a sixth of the budget."""
+    from gdmlx.nystrom import NystromPreconditioner
+    from gdmlx.training import preconditioner_points
+    assert preconditioner_points(1000, 9, 36, 1, 1e12) == 30
+    assert preconditioner_points(300, 54, 1431, 1, 1e12) == 10
+    assert preconditioner_points(100, 9, 36, 12, 1e12) == 25                       # M / 4
+    budget = 6 * NystromPreconditioner.memory_bytes(1000, 9, 7)
+    assert preconditioner_points(1000, 9, 36, 1, budget) == 7
