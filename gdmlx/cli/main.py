@@ -4,6 +4,7 @@ to exit codes (only here does gdmlx exit)."""
 import argparse
 import os
 import sys
+import warnings
 
 from gdmlx._version import __version__
 from gdmlx.atomic_write import check_output_path
@@ -27,8 +28,14 @@ def build_parser():
     return parser
 
 
+def _warning_line(message, category, filename, lineno, line=None):
+    """Warnings on the command line: what and why, not the library's source line."""
+    return f"gdmlx: {category.__name__}: {message}\n"
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _warning_line
     try:
         if getattr(args, "output", None):      # before hours of training or sampling, not after
             check_output_path(args.output)
