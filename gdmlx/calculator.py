@@ -93,7 +93,7 @@ class GDMLCalculator(Calculator):
                              "without periodic images; set atoms.pbc = False")
         if len(self.atoms) != len(self.z):
             check_geometries(self.atoms.positions, len(self.z), "atoms.positions")     # names both counts
-        if "numbers" in system_changes:
+        if not np.array_equal(self.atoms.numbers, self.z):     # every call: a refused Atoms stays stored
             check_atomic_numbers(self.atoms.numbers, len(self.z), self.z)
         q = np.ascontiguousarray(self.atoms.positions, dtype=np.float64)
         if not geometry_ok(q, self.r_min):

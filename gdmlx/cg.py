@@ -17,32 +17,34 @@ class NotConvergedError(RuntimeError):
 
 
 def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpoint=None,
-                       checkpoint_every=20, checkpoint_key="", precond_key="", callback=None, notify=None):
+                       checkpoint_every=20, checkpoint_key="", operator_key="", callback=None, notify=None):
     """``x`` with ``|A x - b| <= tol |b|``.
 
     checkpoint: path of an .npz holding the CG state; if it exists and was written for the
-    same problem (``checkpoint_key``, a string identifying operator and b) the solve
-    resumes from it: exactly where it was with the same preconditioner (``precond_key``),
-    restarted from its solution with another one. It is rewritten every
-    ``checkpoint_every`` iterations and removed once the solve converges.
+    same right-hand side (``checkpoint_key``, a string identifying b and the unknowns) the
+    solve resumes from it: exactly where it was with the same operator and preconditioner
+    (``operator_key``), otherwise restarted from its solution, with a fresh iteration
+    count. It is rewritten every ``checkpoint_every`` iterations and removed once the
+    solve converges.
     callback(iteration, relative_residual) is called after each iteration, ``notify(text)``
     (optional) with a resume or an interrupt.
     Raises NotConvergedError (with the residual reached) after ``max_iter`` iterations.
     """
     precond = precond or (lambda r: r)
     b_norm = np.linalg.norm(b) or 1.0
-    state = _load(checkpoint, b.shape, checkpoint_key, precond_key)
+    state = _load(checkpoint, b.shape, checkpoint_key, operator_key)
     if state is None:
         x, it = np.zeros_like(b), 0
         r = b.copy()
     else:
-        x, r, p, rz, it, same_precond = state
-        if not same_precond:                  # the search directions belong to the old one
-            r = b - matvec(x)
+        x, r, p, rz, it, same = state
         if notify:
-            notify(f"resuming from {checkpoint} at iteration {it}"
-                   + ("" if same_precond else " (another preconditioner: restarted from its solution)"))
-    if state is None or not same_precond:
+            notify(f"resuming from {checkpoint} at iteration {it}" if same else
+                   f"starting from the solution in {checkpoint} (written with another operator or "
+                   "preconditioner)")
+        if not same:                          # its search directions belong to the old solve
+            r, it = b - matvec(x), 0
+    if state is None or not same:
         z = precond(r)
         p = z.copy()
         rz = float(r @ z)
@@ -62,7 +64,7 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
             if callback:
                 callback(it, np.linalg.norm(r) / b_norm)
             if checkpoint and it % checkpoint_every == 0:
-                _save(checkpoint, x, r, p, rz, it, checkpoint_key, precond_key)
+                _save(checkpoint, x, r, p, rz, it, checkpoint_key, operator_key)
     except KeyboardInterrupt:
         if notify and checkpoint and os.path.exists(checkpoint):
             notify(f"stopped; {checkpoint} keeps the solve at iteration {it - it % checkpoint_every}: "
@@ -79,18 +81,18 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
                             "gdmlx train --preconditioner-points), or raise ComputeOptions.cg_max_iter")
 
 
-def _save(path, x, r, p, rz, it, key, precond_key):
+def _save(path, x, r, p, rz, it, key, operator_key):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it, key=key, precond_key=precond_key)
+            np.savez(fh, x=x, r=r, p=p, rz=rz, it=it, key=key, operator_key=operator_key)
 
 
-def _load(path, shape, key, precond_key=None):
-    """The saved state ``(x, r, p, rz, it, same_preconditioner)``, or None without a file."""
+def _load(path, shape, key, operator_key=None):
+    """The saved state ``(x, r, p, rz, it, same_operator)``, or None without a file."""
     if not path or not os.path.exists(path):
         return None
     with np.load(path, allow_pickle=False) as f:
         if f["x"].shape != shape or str(f["key"]) != key:
             raise ValueError(f"checkpoint {path} was written for another problem; remove it to start afresh")
-        same = precond_key is None or ("precond_key" in f.files and str(f["precond_key"]) == precond_key)
+        same = operator_key is None or ("operator_key" in f.files and str(f["operator_key"]) == operator_key)
         return f["x"].copy(), f["r"].copy(), f["p"].copy(), float(f["rz"]), int(f["it"]), same

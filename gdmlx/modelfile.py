@@ -232,6 +232,7 @@ def open_model_file(path):
             "sGDML models" if str(path).lower().endswith(".npz") else "")
     f = open_hdf5(path, "model file", ModelFileError, hint)
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
+    fmt, version = (v if np.ndim(v) == 0 else repr(v) for v in (fmt, version))   # arrays: foreign
     if fmt != FORMAT:
         f.close()
         raise ModelFileError(f"{path}: not a gdmlx model file (format attribute {fmt!r})")

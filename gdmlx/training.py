@@ -186,10 +186,14 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
         if it % 50 == 0:                      # "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s"
             log.note(f"[{it}: {res:.1e}]")
 
-    key = hashlib.sha256(np.r_[y, sigma, lam].tobytes()).hexdigest()
-    precond_key = hashlib.sha256(np.asarray(pc.points, dtype=np.int64).tobytes()).hexdigest()
+    # the same labels: a checkpoint can start the solve; the same operator and preconditioner
+    # too (sigma, lam, pairs, permutations, Nystrom points): it resumes where it stopped
+    key = hashlib.sha256(y.tobytes()).hexdigest()
+    operator_key = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (
+        np.array([sigma, lam]), data.pairs, np.zeros(0) if data.perms is None else data.perms,
+        np.asarray(pc.points, dtype=np.int64)))).hexdigest()
     sol = conjugate_gradient(op.matvec, y, pc.apply, tol=options.cg_tol, max_iter=options.cg_max_iter,
-                             checkpoint=options.cg_checkpoint, checkpoint_key=key, precond_key=precond_key,
+                             checkpoint=options.cg_checkpoint, checkpoint_key=key, operator_key=operator_key,
                              callback=progress, notify=log.note)
     return sol, {"t_preconditioner_s": t_pc, "t_solve_s": log.stop(), "cg_products": op.n_products,
                  "preconditioner_points": len(pc.points)}

@@ -276,3 +276,10 @@ def test_crafted_archives_trajectories_and_datasets_are_refused_by_name(toy_mode
         a.calc = SinglePointCalculator(a, energy=0.0, forces=f)
     ase.io.write(tmp_path / "p.xyz", atoms)
     assert gdmlx.load_dataset(tmp_path / "p.xyz").lattice is not None     # which train then refuses
+    from gdmlx.cli.common import read_start_atoms
+    with pytest.raises(gdmlx.InputError, match="periodic boundary conditions"):
+        read_start_atoms(tmp_path / "p.xyz")                              # an MD start (md --xyz)
+    with h5py.File(_edit(toy_model, tmp_path / "v.h5", lambda f: None), "a") as f:
+        f.attrs["format_version"] = np.array([1, 1])
+    with pytest.raises(gdmlx.ModelFileError, match="format version"):
+        gdmlx.load_model(tmp_path / "v.h5")

@@ -201,7 +201,7 @@ def test_cg_resumes_from_checkpoint(toy_data, tmp_path, capsys):
         gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=stopped).fit(R[:30], F[:30], z=z)
     other_opts = gdmlx.ComputeOptions(cg_tol=1e-10, preconditioner_points=7, cg_checkpoint=ck, verbose=True)
     other = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=other_opts).fit(R[:30], F[:30], z=z)
-    assert "another preconditioner: restarted from its solution" in capsys.readouterr().err
+    assert "starting from the solution in" in capsys.readouterr().err
     np.testing.assert_allclose(other.alphas_, fresh.alphas_, rtol=1e-6, atol=1e-8 * np.abs(fresh.alphas_).max())
 
 
@@ -213,7 +213,11 @@ def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
     with pytest.raises(NotConvergedError):
         gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
     with pytest.raises(ValueError, match="another problem"):
-        gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
+        gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], -F[:30], z=z)
+    # another sigma (or lam, symmetries, preconditioner) after a solve that ran out of
+    # iterations: it starts from the saved solution with a fresh count, as the error advises
+    longer = gdmlx.ComputeOptions(cg_tol=1e-8, cg_max_iter=2000, preconditioner_points=5, cg_checkpoint=ck)
+    gdmlx.GDMLRegressor(sigma=3.0, lam=1e-6, solver="cg", options=longer).fit(R[:30], F[:30], z=z)
 
 
 def test_blocked_cholesky_matches_lapack(monkeypatch):

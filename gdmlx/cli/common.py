@@ -68,10 +68,14 @@ def read_start_atoms(path):
             raise InputError(f"{path} holds replicas: give one geometry")
         return ase.Atoms(numbers=state.z, positions=state.positions)
     try:
-        return ase.io.read(path)
+        atoms = ase.io.read(path)
     except Exception as exc:             # ASE raises many kinds for files it cannot parse
         raise InputError(f"{path}: ASE cannot read a geometry from it ({type(exc).__name__}: {exc}); "
                          "give an .xyz file, another format ASE reads, or a gdmlx trajectory .h5") from None
+    if atoms.pbc.any():
+        raise InputError(f"{path} has periodic boundary conditions (pbc {atoms.pbc.tolist()}); gdmlx models "
+                         "describe one molecule without periodic images: give the molecule whole, without a cell")
+    return atoms
 
 
 def parse_sigmas(text):
