@@ -33,10 +33,8 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
     precond = precond or (lambda r: r)
     b_norm = np.linalg.norm(b) or 1.0
     state = _load(checkpoint, b.shape, checkpoint_key, operator_key)
-    if state is None:
-        x, it = np.zeros_like(b), 0
-        r = b.copy()
-    else:
+    x, r, it, same = np.zeros_like(b), b.copy(), 0, False
+    if state is not None:
         x, r, p, rz, it, same = state
         if notify:
             notify(f"resuming from {checkpoint} at iteration {it}" if same else
@@ -44,7 +42,7 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
                    "preconditioner)")
         if not same:                          # its search directions belong to the old solve
             r, it = b - matvec(x), 0
-    if state is None or not same:
+    if not same:
         z = precond(r)
         p = z.copy()
         rz = float(r @ z)
