@@ -155,6 +155,8 @@ def _from_mapping(d, path):
 
 def _text(d, key, default=""):
     v = d.get(key, default)
+    if isinstance(v, np.ndarray) and v.size != 1:
+        raise InputError(f"'{key}' must be one text, got an array of shape {v.shape}")
     v = v.item() if isinstance(v, np.ndarray) else v
     return v.decode() if isinstance(v, bytes) else str(v)
 

@@ -128,7 +128,7 @@ def read_regressor(g):
         raise ModelFileError(f"{name}: unknown perms_param {a['perms_param']!r}")
     model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
                           pairs=None if a.get("pairs_param") == "all" else exp.pairs,
-                          use_energy_labels=bool(a["use_energy_labels"]),
+                          use_energy_labels=_flag(name, a, "use_energy_labels"),
                           perms=given[a["perms_param"]] if "perms_param" in a
                           else (perms if len(perms) > 1 else None))
     model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
@@ -206,6 +206,14 @@ def read_expansion(group, n_atoms, force_model=True):
     if stored is not None and str(stored) != expansion_digest(exp).hexdigest():
         raise ModelFileError(f"{name}: the expansion's arrays do not match their checksum: the file is corrupt")
     return exp
+
+
+def _flag(name, attrs, key):
+    """A True/False attribute (h5py reads it as numpy bool); anything else is refused."""
+    value = attrs[key]
+    if not isinstance(value, (bool, np.bool_)):
+        raise ModelFileError(f"{name}: attribute '{key}' must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _checked(name, check, *args):

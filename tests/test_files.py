@@ -100,6 +100,7 @@ def _replace(name, value):
     (lambda f: (f.__delitem__("expansion/X"), f["expansion"].__setitem__("X", h5py.ExternalLink("other.h5", "/X"))),
      "is a link"),
     (lambda f: f.attrs.__setitem__("lam", np.ones(3)), "unreadable model file"),
+    (lambda f: f.attrs.__setitem__("use_energy_labels", "no"), "must be True or False"),
 ])
 def test_corrupt_or_crafted_model_files_are_refused_by_name(toy_model, tmp_path, edit, message):
     """What a test session did to model files: each is a ModelFileError naming the file,
@@ -258,6 +259,11 @@ def test_crafted_archives_trajectories_and_datasets_are_refused_by_name(toy_mode
         f.attrs.update(e_unit="kcal/mol", r_unit="Ang")
     with pytest.raises(gdmlx.InputError, match="'/R' declares 12000000000 bytes but stores 0"):
         gdmlx.load_dataset(tmp_path / "d.h5")
+    with h5py.File(tmp_path / "u.h5", "w") as f:
+        f["R"], f["z"], f["F"] = toy_data[0][:2], toy_model.z_, toy_data[1][:2]
+        f.attrs.update(e_unit=np.array([b"kcal/mol", b"eV"]), r_unit="Ang")
+    with pytest.raises(gdmlx.InputError, match=r"u.h5: 'e_unit' must be one text"):
+        gdmlx.load_dataset(tmp_path / "u.h5")
 
     traj = tmp_path / "t.h5"
     Simulation(toy_model, toy_data[0][0], seed=0).run(20, trajectory=traj, progress=False)
