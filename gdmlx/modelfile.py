@@ -60,13 +60,9 @@ def load_model(path):
             kind = f.attrs.get("kind", "gdml")
             if kind == "multiscale":
                 from gdmlx.multiscale import MultiscaleModel
-                n_fast = int(f.attrs.get("n_fast", 100))
-                try:
-                    return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
-                                                      int(f.attrs.get("max_hops", 2)),
-                                                      None if n_fast < 0 else n_fast)
-                except InputError as exc:
-                    raise ModelFileError(f"{path}: {exc}") from None
+                n_fast = int(f.attrs.get("n_fast", 100))        # parts that do not fit: InputError, below
+                return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
+                                                  int(f.attrs.get("max_hops", 2)), None if n_fast < 0 else n_fast)
             if kind == "action":
                 raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
                                      f"field: run it with gdmlx md FORCE_MODEL --action {path}")

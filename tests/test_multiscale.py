@@ -1,6 +1,7 @@
 import warnings
 
 import ase.units
+import h5py
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -100,8 +101,13 @@ def test_multiscale_file_round_trip(ms_model, chain, tmp_path):
     assert 0.5 < ms_model.score(R[100:120], F[100:120]) <= 1.0
 
 
-def test_parts_in_other_units_and_bad_templates_are_refused(ms_model, chain):
+def test_parts_in_other_units_and_bad_templates_are_refused(ms_model, chain, tmp_path):
     R, F, E, z = chain
+    ms_model.save(tmp_path / "ms.h5")
+    with h5py.File(tmp_path / "ms.h5", "a") as f:
+        f["fast"].attrs["energy_unit"] = "eV"
+    with pytest.raises(gdmlx.ModelFileError, match="ms.h5: .*fit both on data in the same units"):
+        gdmlx.load_model(tmp_path / "ms.h5")
     in_bohr = gdmlx.GDMLRegressor(sigma=3.0).fit(R[:20] / ase.units.Bohr, F[:20] * ase.units.Bohr, z=z,
                                                  length_unit="bohr")
     with pytest.raises(gdmlx.InputError, match="fit both on data in the same units"):
