@@ -13,7 +13,8 @@ The force-force covariance of a GDML model is ``H(d) = -hess phi(d) = c2 I - c1 
 (positive semi-definite), see Chmiela et al., Sci. Adv. 3, e1603015 (2017).
 
 This is the only place the Matern expressions are written. ``matern_terms`` works on numpy
-scalars and arrays; ``matern_terms_jit`` is the same function compiled for numba kernels.
+scalars and arrays; ``matern_terms_jit`` is the same function compiled for numba kernels;
+``matern_gradient_terms_inplace`` gives ``c2, c1`` of a large array with one new array.
 """
 
 import numba
@@ -45,3 +46,22 @@ def matern_terms(r2, sigma):
 
 
 matern_terms_jit = numba.njit(cache=True, inline="always")(matern_terms)
+
+
+def matern_gradient_terms_inplace(r2, sigma, xp=np):
+    """``c2, c1`` of :func:`matern_terms` for an array ``r2``, which is overwritten by ``c2``.
+
+    For the (M, M) coefficient arrays of the matrix-free kernel: one new array (``c1``)
+    instead of four. ``xp`` is the array module of ``r2`` (numpy or cupy).
+    """
+    s = r2
+    s *= 5.0
+    xp.sqrt(s, out=s)
+    s /= sigma
+    c1 = xp.negative(s)
+    xp.exp(c1, out=c1)
+    s += 1.0
+    s *= c1
+    s *= 5.0 / (3.0 * sigma * sigma)
+    c1 *= 25.0 / (3.0 * sigma**4)
+    return s, c1

@@ -16,8 +16,9 @@ class ComputeOptions:
     memory_limit_gb : float or None
         Memory the analytic solver's system may take, in GB (1e9 bytes): the lower triangle
         of its matrix (the only part written) and the assembly's work arrays
-        (:func:`gdmlx.solvers.analytic_memory_bytes`). None: 90 % of the memory available
-        when training starts.
+        (:func:`gdmlx.solvers.analytic_memory_bytes`); for the iterative solver, its
+        preconditioner and, on the CPU, the kernel operator's (M, M P) coefficient arrays.
+        None: 90 % of the memory available when training starts.
     batch_size : int or None
         Geometries per chunk in batched prediction. None: sized so that the chunk's
         (batch x training points) work arrays stay near 32 MB.
@@ -29,8 +30,9 @@ class ComputeOptions:
     cg_max_iter : int
         Iterative solver: iteration cap.
     preconditioner_points : int or None
-        Iterative solver: training points in the Nystrom preconditioner. None: a quarter of
-        them, fewer if its (3NM x 3Nk) matrix would exceed a sixth of the memory budget.
+        Iterative solver: training points in the Nystrom preconditioner. None: k = 0.6 M D P
+        / (3N)^2 (:func:`gdmlx.training.preconditioner_points`), at most a quarter of them and
+        fewer if its (3NM x 3Nk) matrix would exceed a sixth of the memory budget.
     cg_checkpoint : str or None
         Iterative solver: file to save the CG state to every 20 iterations, and to resume from.
     backend : {"cpu", "gpu", "auto"}

@@ -12,7 +12,7 @@ import numpy as np
 
 from gdmlx.backend import backend_module
 from gdmlx.cg import conjugate_gradient
-from gdmlx.errors import EnergyConsistencyWarning
+from gdmlx.errors import EnergyConsistencyWarning, InsufficientMemoryError
 from gdmlx.expansion import KernelExpansion
 from gdmlx.kernel_data import KernelData
 from gdmlx.kernel_operator import ForceKernelOperator
@@ -176,8 +176,10 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     if k is None:
         k = preconditioner_points(M, data.n_atoms, len(data.pairs), 1 if data.perms is None else len(data.perms),
                                   memory_budget_bytes(options.memory_limit_gb))
+    xp = backend_module(options.backend)
+    _check_cg_fits(data, k, xp is np, options.memory_limit_gb)
     log.start(f"Nystrom preconditioner on {k} of {M} training points")
-    op = ForceKernelOperator(data, sigma, lam, backend_module(options.backend))
+    op = ForceKernelOperator(data, sigma, lam, xp)
     pc = NystromPreconditioner(data, sigma, lam, k)
     t_pc = log.stop()
     log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")
@@ -197,6 +199,25 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
                              callback=progress, notify=log.note)
     return sol, {"t_preconditioner_s": t_pc, "t_solve_s": log.stop(), "cg_products": op.n_products,
                  "preconditioner_points": len(pc.points)}
+
+
+def _check_cg_fits(data, n_points, operator_on_host, memory_limit_gb):
+    """Raise InsufficientMemoryError before the iterative solver allocates more than the
+    budget: the preconditioner's factor, and the kernel operator's arrays when they live in
+    host memory (with the GPU backend they are on the device)."""
+    M, n_cols = data.n_train, len(data.X_cols)
+    parts = {f"the preconditioner's factor ({n_points} point{'s' if n_points != 1 else ''})":
+             NystromPreconditioner.memory_bytes(M, data.n_atoms, n_points)}
+    if operator_on_host:
+        parts[f"the kernel operator's {M} x {n_cols} coefficient arrays"] = ForceKernelOperator.memory_bytes(M, n_cols)
+    need, limit = sum(parts.values()), memory_budget_bytes(memory_limit_gb)
+    if need > limit:
+        what = " and ".join(f"{b / 1e9:.3g} GB for {name}" for name, b in parts.items())
+        raise InsufficientMemoryError(
+            f"the iterative solver needs {what}, but only {limit / 1e9:.3g} GB may be used; train on "
+            "fewer points (the operator grows with their square), use fewer permutational symmetries "
+            "or preconditioner points, or raise the budget if you know the memory is there "
+            "(ComputeOptions.memory_limit_gb; gdmlx train --memory-limit-gb)")
 
 
 def integration_constant(E_ref, E_model):

@@ -45,6 +45,24 @@ def test_pair_arrays_match_compiled_descriptor(pairs):
                                rtol=0, atol=1e-13 * scale)
 
 
+def test_kernel_operator_stays_within_its_memory_estimate():
+    """Construction and one product allocate at most what ``memory_bytes`` (the solver's
+    budget check) counts, plus the small (M, D) and (3NM,) arrays."""
+    import tracemalloc
+    M = 300
+    data = KernelData(toy_geometries(M, seed=5), all_pairs(5), None)
+    v = np.random.default_rng(2).standard_normal(M * 15)
+    small = 16 * M * 15 * 8                          # 0.8 of one (M, M) array
+    tracemalloc.start()
+    try:
+        op = ForceKernelOperator(data, SIGMA, 0.3)
+        op.matvec(v)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= ForceKernelOperator.memory_bytes(M, M) + small
+
+
 @pytest.mark.parametrize("pairs", PAIR_LISTS)
 def test_device_expansion_matches_reference(pairs):
     exp, R_train, alphas, a = random_expansion(pairs, M=7)

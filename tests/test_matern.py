@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gdmlx.matern import matern_terms, matern_terms_jit
+from gdmlx.matern import matern_gradient_terms_inplace, matern_terms, matern_terms_jit
 
 
 def phi_of(d, sigma):
@@ -29,3 +29,13 @@ def test_value_at_zero_and_compiled_twin():
     assert (phi, c2, c1) == (1.0, 5.0 / 12.0, 25.0 / 48.0)
     for r2 in (0.0, 0.3, 4.0):
         np.testing.assert_allclose(matern_terms_jit(r2, 1.5), matern_terms(r2, 1.5), rtol=1e-15)
+
+
+def test_inplace_gradient_terms_match_and_reuse_their_input():
+    r2 = np.random.default_rng(3).uniform(0.0, 9.0, (7, 5))
+    _, c2_ref, c1_ref = matern_terms(r2, 1.7)
+    work = r2.copy()
+    c2, c1 = matern_gradient_terms_inplace(work, 1.7)
+    assert c2 is work
+    np.testing.assert_allclose(c2, c2_ref, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(c1, c1_ref, rtol=1e-15, atol=0)

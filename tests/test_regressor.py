@@ -177,9 +177,17 @@ def test_cg_solver_agrees_with_analytic(toy_data, tmp_path):
 
 def test_auto_solver_falls_back_to_cg_when_matrix_does_not_fit(toy_data):
     R, F, E, z = toy_data
-    opts = gdmlx.ComputeOptions(memory_limit_gb=1e-4, cg_tol=1e-6, preconditioner_points=10)  # 100 kB
+    opts = gdmlx.ComputeOptions(memory_limit_gb=1e-3, cg_tol=1e-6, preconditioner_points=10)  # 1 MB
     model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="auto", options=opts).fit(R[:30], F[:30], E[:30], z=z)
     assert model.fit_info_["solver"] == "cg"
+
+
+def test_cg_refuses_before_allocating_beyond_the_memory_budget(toy_data):
+    R, F, E, z = toy_data
+    opts = gdmlx.ComputeOptions(memory_limit_gb=5e-5, preconditioner_points=1)      # 50 kB
+    with pytest.raises(gdmlx.InsufficientMemoryError, match="kernel operator's 30 x 30 coefficient") as err:
+        gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(R[:30], F[:30], z=z)
+    assert "preconditioner's factor (1 point)" in str(err.value)
 
 
 def test_cg_resumes_from_checkpoint(toy_data, tmp_path, capsys):
@@ -302,7 +310,7 @@ def test_solver_choices_are_explained_and_progress_is_one_line_per_report(toy_da
     tolerance of 1 or more (met by a zero solution) is refused; in a log file every
     progress report is a line of its own."""
     R, F, E, z = toy_data
-    small = gdmlx.ComputeOptions(memory_limit_gb=1e-5, verbose=True)
+    small = gdmlx.ComputeOptions(memory_limit_gb=5e-4, verbose=True)         # 500 kB
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", gdmlx.EnergyConsistencyWarning)
         gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="auto", options=small).fit(R[:20], F[:20], E[:20], z=z)
