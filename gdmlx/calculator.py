@@ -1,13 +1,12 @@
 """ASE calculator for gdmlx models."""
 
 import os
-import sys
 import warnings
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from gdmlx.errors import DomainWarning, InputError
+from gdmlx.errors import DomainWarning, InputError, user_stacklevel
 from gdmlx.md.contact import add_wall, model_wall
 from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.md.domain import (STRETCH_FACTOR, model_floors, outside_limits_sq, ratio_range, stretched_bond,
@@ -73,7 +72,7 @@ class GDMLCalculator(Calculator):
         if self.warn_relative_energy and name in ("energy", "free_energy"):
             warnings.warn("this model was fitted without energies: its energies are right up to a constant "
                           "(differences and forces are meaningful, absolute values are not)", UserWarning,
-                          stacklevel=_caller_level())
+                          stacklevel=user_stacklevel())
             self.warn_relative_energy = False
         return super().get_property(name, atoms, allow_calculation)
 
@@ -122,7 +121,7 @@ class GDMLCalculator(Calculator):
                      "(gdmlx.match_atom_order(atoms, model) reorders them)" if self.calls == 0 else "")
             warnings.warn(f"{where}: this geometry is outside the model's domain and the model "
                           f"extrapolates.{first} (warned once per calculator)", DomainWarning,
-                          stacklevel=_caller_level())
+                          stacklevel=user_stacklevel())
             self.warned_outside = True
 
 
@@ -135,12 +134,3 @@ def energies_are_relative(model):
     arbitrary); False when it had energies or its training data are unknown (sGDML)."""
     fitted = getattr(model, "slow_", model)
     return getattr(fitted, "R_train_", None) is not None and getattr(fitted, "E_train_", None) is None
-
-
-def _caller_level():
-    """``stacklevel`` for a warning from :meth:`GDMLCalculator.calculate` that points at the
-    first frame outside ASE and gdmlx (the user's script)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("gdmlx", "ase"):
-        frame, level = frame.f_back, level + 1
-    return level

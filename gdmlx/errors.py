@@ -3,6 +3,8 @@
 Library code raises these (never exits); each message says what is wrong and what to do.
 """
 
+import sys
+
 
 class InputError(ValueError):
     """Input arrays have the wrong shape, contain NaN/inf, or do not match the model."""
@@ -30,3 +32,12 @@ class EnergyConsistencyWarning(UserWarning):
 
 class DomainWarning(UserWarning):
     """A geometry is outside the model's training domain: the model extrapolates there."""
+
+
+def user_stacklevel():
+    """``stacklevel`` for a warning issued by the calling gdmlx function that points at the
+    first frame outside ASE and gdmlx (the user's script)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("gdmlx", "ase"):
+        frame, level = frame.f_back, level + 1
+    return level

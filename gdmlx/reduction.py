@@ -21,7 +21,7 @@ import numpy as np
 
 from gdmlx.atomic_write import check_output_path
 from gdmlx.descriptor import descriptors
-from gdmlx.errors import EnergyConsistencyWarning
+from gdmlx.errors import EnergyConsistencyWarning, InputError
 from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
@@ -177,6 +177,10 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     indices = dict(getattr(base, "indices_", {})) if trained_on(base, dataset) else {}
     if len(indices.get("valid", [])) == 0:
         pool = held_out_indices(base, dataset)
+        if len(pool) == 0:
+            raise InputError(f"every one of the dataset's {len(dataset)} geometries was used to train the "
+                             "model: reduction needs validation geometries the model has not seen "
+                             "(a dataset with more geometries)")
         indices["valid"] = np.sort(np.random.default_rng(seed).permutation(pool)[:n_valid])
     valid = indices["valid"]
     # copies, so that recording the split below never changes the caller's model (the result

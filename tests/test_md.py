@@ -122,15 +122,48 @@ def test_a_state_without_velocities_cannot_be_continued(tmp_path):
         read_last_state(tmp_path / "plain.xyz")
 
 
-def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_path):
-    path = tmp_path / "t.h5"
+@pytest.mark.parametrize("ext", [".h5", ".xyz"])
+def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_path, ext):
+    path = tmp_path / f"t{ext}"
     sim = Simulation(toy_model, start, temperature_K=3000, seed=0, max_bond_stretch=1.2)
     with pytest.raises(MDInstabilityError, match="bond stretched.*frames were kept"):
         sim.run(5000, trajectory=path, save_every=1, report_every=10, progress=False)
-    traj = read_trajectory(path)
-    assert not traj["complete"] and traj["status"] == 2 and len(traj["time_fs"]) >= 1
+    state = read_last_state(path)
+    assert not state.complete and state.time_fs == 0.5 * (sim.step - 1)   # the last whole step's frame
+    if ext == ".h5":
+        traj = read_trajectory(path)
+        assert not traj["complete"] and traj["status"] == 2 and len(traj["time_fs"]) >= 1
+    else:
+        import ase.io
+        frames = ase.io.read(path, ":")
+        assert frames[-1].info["status"] == 2 and "complete" not in frames[0].info
+        assert len(frames) == sim.step - 1
     with pytest.raises(MDInstabilityError, match="stopped earlier .*bond stretched"):
         sim.run(10, progress=False)                    # not on from the broken state
+
+
+def test_a_second_run_with_another_save_every_labels_its_frames_by_their_time(toy_model, start, tmp_path):
+    sim = Simulation(toy_model, start, temperature_K=300, seed=5)
+    sim.run(6, save_every=3, progress=False)
+    sim.run(10, trajectory=tmp_path / "b.h5", save_every=5, progress=False)
+    whole = Simulation(toy_model, start, temperature_K=300, seed=5)
+    whole.run(16, trajectory=tmp_path / "w.h5", save_every=1, progress=False)
+    b, w = read_trajectory(tmp_path / "b.h5"), read_trajectory(tmp_path / "w.h5")
+    np.testing.assert_array_equal(b["time_fs"], [5.5, 8.0])
+    at = np.searchsorted(w["time_fs"], b["time_fs"])
+    np.testing.assert_array_equal(b["positions"], w["positions"][at])
+
+
+def test_a_run_interrupted_while_compiling_leaves_no_file(toy_model, start, tmp_path, monkeypatch):
+    sim = Simulation(toy_model, start, temperature_K=300, seed=0)
+
+    def interrupt(n, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim, "_chunk", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(100, trajectory=tmp_path / "t.h5", save_every=10, progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_in_a_log_is_one_line_per_report(toy_model, start, capsys):

@@ -47,7 +47,7 @@ def add_parser(sub):
                         "CuPy and a CUDA device; default cpu)")
     p.add_argument("--memory-limit-gb", type=positive_float, default=None,
                    help="memory budget, GB (default: 90%% of available memory): the analytic solver's "
-                        "matrix must fit in it; cg's kernel coefficients (3 x 8 bytes x points^2) and Nystrom "
+                        "matrix must fit in it; cg's kernel coefficients (24 bytes x points^2 x permutations) and Nystrom "
                         "preconditioner too, which gets up to a sixth of it by default")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")

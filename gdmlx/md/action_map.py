@@ -358,12 +358,12 @@ class ActionSimulation:
                                                check_count(save_every, "save_every"),
                                                check_count(report_every, "report_every"))
         b = self.base
+        self._compile()
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
             {"dt_fs": self.action.stride_fs, "temperature_K": recorded_temperature(b),
              "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map", "force_model": b.force_model})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
-        self._compile()
         done, t0, status = 0, time.perf_counter(), integrator.OK
         try:
             while done < n_strides:

@@ -26,6 +26,7 @@ from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
+from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
                                  recorded_temperature, start_state, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
@@ -70,7 +71,7 @@ class ReplicaSimulation:
         if len(q) not in (1, n) or (v is not None and len(v) != n):
             raise ValueError(f"positions hold {len(q)} geometries and velocities "
                              f"{'none' if v is None else len(v)} for {n} replicas")
-        q = np.repeat(q, n, axis=0) if len(q) == 1 else q
+        q = np.repeat(q, n, axis=0) if len(q) == 1 else q.copy()     # the run moves its own copy
         parts = model.force_parts()
         self.force_model = force_model_fingerprint(model)
         self.periods = force_periods(parts, slow_every)
@@ -83,7 +84,7 @@ class ReplicaSimulation:
         self.rng = np.random.default_rng(seed)
         self.velocities_given = v is not None
         if v is None:
-            v = np.stack([thermal_velocities(self.z, r, masses, temperature_K, self.rng) for r in q])
+            v = np.stack([thermal_velocities(r, masses, temperature_K, self.rng) for r in q])
         # device Langevin noise: its own generator, seeded from the host one
         self.noise_rng = self.rng if xp is np else xp.random.RandomState(int(self.rng.integers(2**63)))
         self.m_tot = float(masses.sum())
@@ -100,7 +101,7 @@ class ReplicaSimulation:
         self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)
         wall_pairs, r0, self.wall_k = model_wall(model, contact_wall)
         self.wall = (incidence(wall_pairs, N, xp), xp.asarray(r0)) if len(wall_pairs) else None
-        self.ndof = 3 * N - (3 if self.gamma > 0 else 6)
+        self.ndof = min(kinetic_dof(r, vr, masses, thermostat) for r, vr in zip(q, v))
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
         E, F = zip(*(self._group(l, self.q) for l in range(len(self.parts))))
@@ -166,8 +167,8 @@ class ReplicaSimulation:
 
     @property
     def positions(self):
-        """Current positions (n_replicas, N, 3) in Angstrom (numpy)."""
-        return to_host(self.q)
+        """Current positions (n_replicas, N, 3) in Angstrom (a numpy copy)."""
+        return to_host(self.q).copy() if self.xp is np else to_host(self.q)
 
     @property
     def velocities(self):

@@ -6,14 +6,13 @@ import time
 import ase.data
 import ase.units
 import numpy as np
-from ase import Atoms
-from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 
 from gdmlx.errors import GeometryError, InputError
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.md import integrator
 from gdmlx.md.contact import model_wall
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
+from gdmlx.md.rigid_motion import kinetic_dof, without_rigid_motion
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
@@ -178,7 +177,7 @@ class Simulation:
         self.wall = model_wall(model, contact_wall)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
-        self.ndof = 3 * len(self.z) - (3 if self.gamma > 0 else 6)
+        self.ndof = kinetic_dof(q, self.v, self.masses, thermostat)
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
         self.stopped = ""                   # why the run stopped, once it has
@@ -191,7 +190,7 @@ class Simulation:
     def _initial_velocities(self, velocities):
         if velocities is not None:
             return velocities[0] / ase.units.fs
-        return thermal_velocities(self.z, self.q, self.masses, self.temperature_K, self.rng)
+        return thermal_velocities(self.q, self.masses, self.temperature_K, self.rng)
 
     def temperature(self, ekin):
         """Kinetic temperature (K) from kinetic energy (eV)."""
@@ -218,12 +217,12 @@ class Simulation:
                                      "outside the model's domain: start a new Simulation")
         n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
                                                               int(self.periods[-1]))
+        frames = FrameRecord()
+        self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing and the file
         writer = trajectory and open_trajectory(
             trajectory, self.z, self.masses,
             {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self), "gamma_per_fs": self.gamma * ase.units.fs,
              "force_model": self.force_model, "slow_every": int(self.periods[-1])})
-        frames = FrameRecord()
-        self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing
         status, done, t0, first_step = integrator.OK, 0, time.perf_counter(), self.step
         chunk_steps = save_every * max(1, MAX_CHUNK_STEPS // save_every)
         try:
@@ -323,14 +322,14 @@ def recorded_temperature(engine):
     return engine.temperature_K if engine.gamma > 0 or not engine.velocities_given else float("nan")
 
 
-def thermal_velocities(z, q, masses, temperature_K, rng):
+def thermal_velocities(q, masses, temperature_K, rng):
     """Velocities (N, 3) [A / ASE time] drawn from Maxwell-Boltzmann at ``temperature_K`` with
-    ``rng``, without net momentum or rotation about the centre of mass of ``q`` (N, 3) [A]."""
-    atoms = Atoms(numbers=z, positions=q, masses=masses)
-    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
-    Stationary(atoms)
-    ZeroRotation(atoms)
-    return atoms.get_velocities().copy()
+    ``rng``, less their net momentum and rotation about the centre of mass of ``q`` (N, 3)
+    [A], not rescaled afterwards: their kinetic energy is ``kinetic_dof / 2 kT`` on average,
+    as the engine's temperature counts it."""
+    xi = rng.standard_normal((len(masses), 3))
+    v = xi * np.sqrt(ase.units.kB * temperature_K / masses)[:, None]
+    return without_rigid_motion(q, v, masses)[0]
 
 
 def drift_standard_error(t_ps, e, n_blocks=10):

@@ -110,22 +110,35 @@ class XYZTrajectory:
         self.symbols = [ase.data.chemical_symbols[int(k)] for k in z]
         self.masses = np.asarray(masses, dtype=float)
         self.row = "%-2s" + " %16.8f" * 3 + " %16.8f" + " %16.8f" * 3 + "\n"
+        self.last = None          # (file offset, header, atom lines) of the last frame written
 
     def append(self, time_fs, q, v, epot, ekin):
         """Add frames (positions [A], velocities [A per ASE time unit], energies [eV])."""
-        lines = []
+        frames = []
         for t, qi, vi, ep, ek in zip(time_fs, q, v, epot, ekin):
-            lines.append(f"{len(self.symbols)}\nProperties=species:S:1:pos:R:3:masses:R:1:momenta:R:3 "
-                         f"energy={float(ep)!r} time_fs={float(t)!r} epot_eV={float(ep)!r} "
-                         f"ekin_eV={float(ek)!r} pbc=\"F F F\"\n")
+            header = (f"{len(self.symbols)}\nProperties=species:S:1:pos:R:3:masses:R:1:momenta:R:3 "
+                      f"energy={float(ep)!r} time_fs={float(t)!r} epot_eV={float(ep)!r} "
+                      f"ekin_eV={float(ek)!r} pbc=\"F F F\"")
             p = vi * self.masses[:, None]
-            lines.extend(self.row % (s, *r, m, *pm) for s, r, m, pm in zip(self.symbols, qi, self.masses, p))
+            frames.append((header, "".join(self.row % (s, *r, m, *pm)
+                                           for s, r, m, pm in zip(self.symbols, qi, self.masses, p))))
+        if not frames:
+            return
         with interrupts_deferred():
-            self.fh.write("".join(lines))
+            self.fh.write("".join(f"{h}\n{body}" for h, body in frames[:-1]))
+            self.last = (self.fh.tell(), *frames[-1])
+            self.fh.write(f"{frames[-1][0]}\n{frames[-1][1]}")
             self.fh.flush()
 
     def close(self, complete, status):
+        """Close and rename the file; a run that did not complete marks its last frame
+        ``complete=F status=...`` (read back by :func:`read_last_state`)."""
         with interrupts_deferred():
+            if not complete and self.last is not None:
+                offset, header, body = self.last
+                self.fh.seek(offset)
+                self.fh.truncate()
+                self.fh.write(f"{header} complete=F status={int(status)}\n{body}")
             self.fh.close()
             os.replace(self.path + ".part", self.path)
 
@@ -213,4 +226,5 @@ def read_last_state(path):
         raise InputError(f"{path}: its last frame has no velocities or no time_fs, so it is not a "
                          "trajectory written by gdmlx md; start from its geometry instead (--xyz)")
     return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
-                   float(atoms.info["time_fs"]), masses=atoms.get_masses())
+                   float(atoms.info["time_fs"]), atoms.info.get("complete", True) is not False,
+                   masses=atoms.get_masses())
