@@ -20,7 +20,7 @@ from gdmlx.hdf5_files import read_array
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
-                              check_geometries)
+                              check_geometries, check_molecule_size)
 
 EV_TO_KCAL_MOL = 1.0 / energy_in_ev("kcal/mol")
 
@@ -35,7 +35,10 @@ class Dataset:
     """Geometries and labels of one molecule.
 
     R (n, N, 3) [length_unit]; z (N,); E (n,) [energy_unit] or None;
-    F (n, N, 3) [energy_unit / length_unit]; lattice (3, 3) or None.
+    F (n, N, 3) [energy_unit / length_unit]; lattice (3, 3) or None. ``source_md5``: the
+    sGDML fingerprint of the arrays as a file stored them, when their types differ from
+    the float64 and int64 they are read into (float32 data, uint8 atomic numbers), so that
+    models fitted by sGDML on that file recognise it (:func:`gdmlx.splits.trained_on`).
     """
 
     R: np.ndarray
@@ -47,10 +50,12 @@ class Dataset:
     name: str = ""
     theory: str = ""
     lattice: np.ndarray | None = None
+    source_md5: bytes | None = None
 
     def __post_init__(self):
         self.R = check_geometries(self.R)
         self.z = check_atomic_numbers(self.z, self.R.shape[1])
+        check_molecule_size(len(self.z))
         self.F = check_forces(self.F, self.R.shape)
         if self.E is not None:
             self.E = check_energies(self.E, len(self.R), "E")
@@ -69,11 +74,9 @@ class Dataset:
                        self.energy_unit, self.length_unit, self.name, self.theory, self.lattice)
 
     def md5(self):
-        """sGDML's dataset fingerprint (md5 of md5s of z, R, E, F), as bytes."""
-        h = hashlib.md5()
-        for a in (self.z, self.R) + (() if self.E is None else (self.E[:, None],)) + (self.F,):
-            h.update(hashlib.md5(np.ascontiguousarray(a).ravel()).digest())
-        return h.hexdigest().encode()
+        """sGDML's dataset fingerprint (md5 of md5s of z, R, E, F) of the arrays as they are
+        now, as bytes."""
+        return fingerprint(self.z, self.R, self.E, self.F)
 
     def save_npz(self, path):
         """Write an sGDML-compatible ``.npz`` (with ``md5``), atomically."""
@@ -88,17 +91,32 @@ class Dataset:
                 np.savez_compressed(fh, **arrays)
 
 
-def load_dataset(path):
-    """Read a dataset from ``.npz`` (sGDML), ``.h5``/``.hdf5`` (gdmlx) or an ASE-readable file."""
+def fingerprint(z, R, E, F):
+    """sGDML's dataset fingerprint of arrays as they are (their bytes), as bytes."""
+    h = hashlib.md5()
+    for a in (z, R) + (() if E is None else (E,)) + (F,):
+        h.update(hashlib.md5(np.ascontiguousarray(a).ravel()).digest())
+    return h.hexdigest().encode()
+
+
+def load_dataset(path, *, energy_key=None, forces_key=None):
+    """Read a dataset from ``.npz`` (sGDML), ``.h5``/``.hdf5`` (gdmlx) or an ASE-readable file.
+
+    ASE formats (extended XYZ, .traj, .db, ...) are in eV and Angstrom, with energies and
+    forces where ASE puts a calculator's results (``energy=`` on an extended XYZ comment
+    line, a ``forces`` column); ``energy_key`` and ``forces_key`` read them from other names
+    of the frames' info and per-atom arrays instead (``"REF_energy"``, ``"REF_forces"``).
+    """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
-    if ext == ".npz":
-        return _load_npz(path)
-    if ext in (".h5", ".hdf5"):
-        return _load_h5(path)
-    return _load_ase(path)
+    if ext in (".npz", ".h5", ".hdf5"):
+        if energy_key is not None or forces_key is not None:
+            raise InputError(f"{path}: energy_key and forces_key name the labels of ASE formats "
+                             "(extended XYZ, .traj, .db); .npz and .h5 datasets hold E and F")
+        return _load_npz(path) if ext == ".npz" else _load_h5(path)
+    return _load_ase(path, energy_key, forces_key)
 
 
 _NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice")
@@ -145,12 +163,16 @@ def _from_mapping(d, path):
     if missing:
         raise InputError(f"{path}: dataset lacks {', '.join(missing)} (needs R, z, F; E optional)")
     try:
-        return Dataset(R=d["R"], z=d["z"], F=d["F"], E=d.get("E"),
-                       energy_unit=_text(d, "e_unit", "kcal/mol"),
-                       length_unit=_text(d, "r_unit", "Ang"), name=_text(d, "name"),
-                       theory=_text(d, "theory"), lattice=d.get("lattice"))
+        ds = Dataset(R=d["R"], z=d["z"], F=d["F"], E=d.get("E"),
+                     energy_unit=_text(d, "e_unit", "kcal/mol"),
+                     length_unit=_text(d, "r_unit", "Ang"), name=_text(d, "name"),
+                     theory=_text(d, "theory"), lattice=d.get("lattice"))
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+    stored = [np.asarray(d[k]) for k in ("z", "R", "E", "F") if k in d]
+    if any(a.dtype != b.dtype for a, b in zip(stored, (ds.z, ds.R) + ((ds.E,) if ds.E is not None else ()) + (ds.F,))):
+        ds.source_md5 = fingerprint(*stored[:2], stored[2] if len(stored) == 4 else None, stored[-1])
+    return ds
 
 
 def _text(d, key, default=""):
@@ -161,21 +183,66 @@ def _text(d, key, default=""):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _load_ase(path):
+def _load_ase(path, energy_key, forces_key):
     import ase.io
     try:
         frames = ase.io.read(path, index=":")
     except Exception as exc:   # ASE raises many types for unreadable files
         raise InputError(f"{path}: ASE could not read it as a trajectory ({exc})") from None
-    try:
-        E = np.array([a.get_potential_energy() for a in frames]) * EV_TO_KCAL_MOL
-        F = np.array([a.get_forces() for a in frames]) * EV_TO_KCAL_MOL
-    except Exception as exc:
-        raise InputError(f"{path}: every frame needs energy and forces ({exc})") from None
+    if not frames:
+        raise InputError(f"{path} holds no frames")
     z = frames[0].numbers
-    if any(not np.array_equal(a.numbers, z) for a in frames):
-        raise InputError(f"{path}: frames do not all have the same atoms in the same order")
-    R = np.array([a.positions for a in frames])
-    periodic = frames[0].pbc.any()                 # kept as the lattice, which the command line refuses
-    return Dataset(R=R, z=z, F=F, E=E, name=os.path.basename(path),
-                   lattice=frames[0].cell.array.copy() if periodic else None)
+    for i, a in enumerate(frames):
+        if len(a) != len(z):
+            raise InputError(f"{path}: frames have different numbers of atoms (frame 0: {len(z)}, frame {i}: "
+                             f"{len(a)}); a dataset holds one molecule")
+        if not np.array_equal(a.numbers, z):
+            raise InputError(f"{path}: frames do not all have the same atoms in the same order (frame {i} "
+                             "differs from frame 0)")
+    E = np.array([_frame_energy(a, i, energy_key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
+    F = np.array([_frame_forces(a, i, forces_key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
+    periodic = [bool(a.pbc.any()) for a in frames]
+    if any(periodic) and not all(periodic):
+        raise InputError(f"{path}: frame {periodic.index(not periodic[0])} is {'not ' if periodic[0] else ''}"
+                         f"periodic and frame 0 is{'' if periodic[0] else ' not'}: a dataset is one or the other")
+    try:                                          # a lattice is kept, which the command line refuses
+        return Dataset(R=np.array([a.positions for a in frames]), z=z, F=F, E=E, name=os.path.basename(path),
+                       lattice=frames[0].cell.array.copy() if periodic[0] else None)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _labels_hint(atoms, path):
+    """What a frame without ASE's energy or forces holds instead, and how to read it."""
+    info = sorted(k for k, v in atoms.info.items() if np.ndim(v) == 0)
+    arrays = sorted(k for k in atoms.arrays if k not in ("numbers", "positions"))
+    return (f"its info keys: {info or 'none'}; its per-atom arrays: {arrays or 'none'}. Other names: "
+            f"gdmlx.load_dataset({path!r}, energy_key=..., forces_key=...) reads them (eV, eV/A); "
+            "save that with .save_npz('data.npz') for the command line")
+
+
+def _frame_energy(atoms, i, key, path):
+    """Energy [eV] of frame ``i``: ``atoms.info[key]``, or its calculator's."""
+    if key is not None:
+        if key not in atoms.info:
+            raise InputError(f"{path}: frame {i} has no energy '{key}'; " + _labels_hint(atoms, path))
+        return float(atoms.info[key])
+    try:
+        return atoms.get_potential_energy()
+    except Exception:     # no calculator, or one without an energy
+        raise InputError(f"{path}: frame {i} has no energy where ASE looks (energy= on an extended XYZ "
+                         "comment line, a calculator's results); " + _labels_hint(atoms, path)) from None
+
+
+def _frame_forces(atoms, i, key, path):
+    """Forces [eV/A] of frame ``i``: ``atoms.arrays[key]``, or its calculator's as computed
+    (without the constraints ASE would apply: fixed atoms keep their forces)."""
+    if key is not None:
+        if key not in atoms.arrays:
+            raise InputError(f"{path}: frame {i} has no per-atom forces '{key}'; " + _labels_hint(atoms, path))
+        return np.asarray(atoms.arrays[key], dtype=np.float64)
+    try:
+        return atoms.get_forces(apply_constraint=False)
+    except Exception:
+        raise InputError(f"{path}: frame {i} has no forces where ASE looks (a forces column, a "
+                         "calculator's results); " + _labels_hint(atoms, path)) from None

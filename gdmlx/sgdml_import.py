@@ -81,6 +81,8 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     X, B = X[:, s].reshape(-1, len(pairs)), B[:, s].reshape(-1, len(pairs))
     exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.zeros(len(X)), float(arr["c"]))
     model = GDMLRegressor(sigma=exp.sigma, pairs=pairs, perms=perms if len(perms) > 1 else None)
+    if "lam" in arr:                                   # what it was fitted with: for the record
+        model.lam = float(arr["lam"])
     model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms
     for key, given, known in (("e_unit", energy_unit, energy_in_ev), ("r_unit", length_unit, length_in_ang)):
         if given is not None:
@@ -99,7 +101,7 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
 
 
 MODEL_KEYS = ("type", "R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms", "e_unit", "r_unit",
-              "md5_train", "idxs_train", "md5_valid", "idxs_valid")
+              "md5_train", "idxs_train", "md5_valid", "idxs_valid", "lam")
 
 
 def _check_numbers(path, arr):
@@ -108,6 +110,9 @@ def _check_numbers(path, arr):
     for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c"):
         if arr[k].dtype.kind not in "iuf" or not np.all(np.isfinite(arr[k])):
             raise ModelFileError(f"{path}: '{k}' is not finite real numbers")
+    if "lam" in arr and (arr["lam"].dtype.kind not in "iuf" or arr["lam"].size != 1
+                         or not np.isfinite(arr["lam"]).all() or float(arr["lam"]) < 0):
+        raise ModelFileError(f"{path}: 'lam' must be one number >= 0")
     for k in ("sig", "std", "c"):
         if arr[k].size != 1:
             raise ModelFileError(f"{path}: '{k}' must be one number, it has shape {arr[k].shape}")

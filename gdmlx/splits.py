@@ -23,8 +23,11 @@ def split_indices(n_total, n_train, n_valid, seed):
 
 
 def trained_on(model, ds):
-    """True if ``model`` records that it was trained on dataset ``ds`` (same fingerprint)."""
-    return bool(getattr(model, "dataset_md5_", "")) and model.dataset_md5_ == ds.md5().decode()
+    """True if ``model`` records that it was trained on dataset ``ds`` (same fingerprint, of
+    the arrays as they are or as their file stored them)."""
+    recorded = getattr(model, "dataset_md5_", "")
+    stored = getattr(ds, "source_md5", None)
+    return bool(recorded) and (recorded == ds.md5().decode() or (stored is not None and recorded == stored.decode()))
 
 
 def held_out_indices(model, ds, exclude=("train", "valid")):

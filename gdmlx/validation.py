@@ -92,9 +92,17 @@ def check_training_data(R, F, energies, z, energy_unit, length_unit):
                          "long as the data, z too when there are as many geometries as atoms; "
                          "give them one geometry more or fewer")
     z = check_atomic_numbers(z, N)
+    check_molecule_size(N)
     check_min_distance(R, 1e-3, "atoms coincide")
     energy_in_ev(energy_unit), length_in_ang(length_unit)      # unknown units raise here, not in MD
     return R, F, E, z
+
+
+def check_molecule_size(n_atoms):
+    """Raise InputError for fewer than two atoms: the descriptor is the atoms' pair distances."""
+    if n_atoms < 2:
+        raise InputError(f"a molecule of {n_atoms} atom{'s' if n_atoms != 1 else ''} has no pair distances "
+                         "to describe it: gdmlx models need at least 2 atoms")
 
 
 def check_data_for_model(ds, model, name):

@@ -104,6 +104,36 @@ def test_periodic_datasets_are_refused(toy_data, tmp_path, capsys):
     assert "has a lattice" in capsys.readouterr().err
 
 
+def test_validation_leaves_out_copies_of_training_geometries(toy_data, tmp_path, capsys):
+    R, F, E, z = toy_data
+    twice = tmp_path / "twice.npz"
+    gdmlx.Dataset(R=np.concatenate([R, R]), z=z, F=np.concatenate([F, F]), E=np.concatenate([E, E])).save_npz(twice)
+    with pytest.warns(UserWarning, match=r"of the 30 validation geometries are copies of training geometries"):
+        out = run_json(capsys, "train", str(twice), "--n-train", "40", "--n-valid", "30", "--sigma", "2",
+                       "-o", str(tmp_path / "m.h5"), "--json")
+    from gdmlx.splits import found_in
+    model = gdmlx.load_model(tmp_path / "m.h5")
+    valid = model.indices_["valid"]
+    assert 0 < out["n_valid"] == out["validation"]["n"] == len(valid) < 30
+    assert not found_in(np.concatenate([R, R])[valid], model.R_train_).any()
+
+
+def test_energy_errors_of_a_force_only_model_are_relative(toy_data, tmp_path, capsys):
+    R, F, E, z = toy_data
+    forces_only, full = tmp_path / "f.npz", tmp_path / "full.npz"
+    gdmlx.Dataset(R=R, z=z, F=F).save_npz(forces_only)
+    gdmlx.Dataset(R=R, z=z, F=F, E=E + 1000.0).save_npz(full)
+    run_json(capsys, "train", str(forces_only), "--n-train", "30", "--sigma", "2", "-o", str(tmp_path / "m.h5"), "--json")
+    err = run_json(capsys, "test", str(tmp_path / "m.h5"), str(full), "--json")
+    from gdmlx.splits import test_indices
+    model = gdmlx.load_model(tmp_path / "m.h5")
+    idx = test_indices(model, gdmlx.load_dataset(full))
+    dE = model.predict_energy(R[idx]) - (E[idx] + 1000.0)
+    assert err["energy_offset_removed"] and err["e_mae"] == pytest.approx(np.abs(dE - dE.mean()).mean())
+    assert main(["test", str(tmp_path / "m.h5"), str(full)]) == 0
+    assert "relative: the model was fitted without energies" in capsys.readouterr().err
+
+
 def test_data_of_another_molecule_or_unit_is_refused(toy_npz, tmp_path, capsys):
     """Same atom count, other elements (or other units): a silently wrong test error before."""
     model = tmp_path / "m.h5"

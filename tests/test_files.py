@@ -214,6 +214,85 @@ def test_extxyz_dataset_is_converted_from_ev(toy_data, tmp_path):
     np.testing.assert_allclose(ds.R, R[:3], atol=1e-8)
 
 
+def _frames(R, F, E, z, n=3):
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    frames = []
+    for t in range(n):
+        atoms = Atoms(numbers=z, positions=R[t])
+        atoms.calc = SinglePointCalculator(atoms, energy=E[t], forces=F[t])
+        frames.append(atoms)
+    return frames
+
+
+def test_ase_files_keep_the_forces_of_fixed_atoms_and_read_other_label_names(toy_data, tmp_path):
+    """Constrained frames (FixAtoms in a .traj, move_mask in extended XYZ) keep their
+    forces as computed; labels under other names are read when named, and a file without
+    ASE's names says which names it has."""
+    from ase.constraints import FixAtoms
+    import ase.io
+    import ase.units
+    R, F, E, z = toy_data
+    frames = _frames(R, F, E, z)
+    for a in frames:
+        a.set_constraint(FixAtoms([0]))
+    ev = 1 / (ase.units.kcal / ase.units.mol)
+    for ext in (".traj", ".extxyz"):
+        ase.io.write(tmp_path / f"fixed{ext}", frames)
+        np.testing.assert_allclose(gdmlx.load_dataset(tmp_path / f"fixed{ext}").F, F[:3] * ev, rtol=1e-6)
+    plain = [a.copy() for a in frames]
+    for t, a in enumerate(plain):
+        a.set_constraint()
+        a.info["REF_energy"], a.arrays["REF_forces"] = E[t], F[t].copy()
+    ase.io.write(tmp_path / "ref.extxyz", plain)
+    with pytest.raises(gdmlx.InputError, match=r"frame 0 has no energy.*info keys: \['REF_energy'\]; "
+                                               r"its per-atom arrays: \['REF_forces'\].*energy_key="):
+        gdmlx.load_dataset(tmp_path / "ref.extxyz")
+    ds = gdmlx.load_dataset(tmp_path / "ref.extxyz", energy_key="REF_energy", forces_key="REF_forces")
+    np.testing.assert_allclose(ds.E, E[:3] * ev, rtol=1e-10)
+    np.testing.assert_allclose(ds.F, F[:3] * ev, rtol=1e-6)
+    with pytest.raises(gdmlx.InputError, match="no per-atom forces 'forces_ref'"):
+        gdmlx.load_dataset(tmp_path / "ref.extxyz", energy_key="REF_energy", forces_key="forces_ref")
+
+
+def test_ase_files_of_mixed_molecules_or_periodicity_and_single_atoms_are_refused(toy_data, tmp_path):
+    from ase import Atoms
+    import ase.io
+    R, F, E, z = toy_data
+    frames = _frames(R, F, E, z)
+    small = Atoms(numbers=z[:3], positions=R[3, :3])
+    small.calc = frames[0].calc.__class__(small, energy=1.0, forces=np.zeros((3, 3)))
+    ase.io.write(tmp_path / "mixed.extxyz", frames + [small])
+    with pytest.raises(gdmlx.InputError, match=r"different numbers of atoms \(frame 0: 5, frame 3: 3\)"):
+        gdmlx.load_dataset(tmp_path / "mixed.extxyz")
+    frames[2].pbc, frames[2].cell = True, 6.0 * np.eye(3)
+    ase.io.write(tmp_path / "pbc.extxyz", frames)
+    with pytest.raises(gdmlx.InputError, match="frame 2 is periodic and frame 0 is not"):
+        gdmlx.load_dataset(tmp_path / "pbc.extxyz")
+    with pytest.raises(gdmlx.InputError, match="1 atom has no pair distances"):
+        gdmlx.Dataset(R=R[:, :1], z=z[:1], F=F[:, :1], E=E)
+    with pytest.raises(gdmlx.InputError, match="at least 2 atoms"):
+        gdmlx.GDMLRegressor().fit(R[:10, :1], F[:10, :1], z=z[:1])
+
+
+def test_a_float32_file_is_recognised_by_its_stored_fingerprint(toy_data, tmp_path):
+    """sGDML fingerprints a file's arrays as stored: a model that records the fingerprint of
+    a float32 / uint8 file is recognised as trained on it, and its split is left out."""
+    from gdmlx.dataset import fingerprint
+    from gdmlx.splits import held_out_indices, trained_on
+    R, F, E, z = toy_data
+    stored = dict(R=R.astype(np.float32), z=z.astype(np.uint8), F=F.astype(np.float32),
+                  E=E.astype(np.float32)[:, None], e_unit="kcal/mol", r_unit="Ang")
+    np.savez(tmp_path / "f32.npz", **stored)
+    ds = gdmlx.load_dataset(tmp_path / "f32.npz")
+    assert ds.R.dtype == np.float64 and ds.source_md5 == fingerprint(stored["z"], stored["R"], stored["E"], stored["F"])
+    model = gdmlx.GDMLRegressor(sigma=2.0).fit(ds.R[:10], ds.F[:10], z=ds.z)
+    model.R_train_ = None                              # as an sGDML import: only the record
+    model.dataset_md5_, model.indices_ = ds.source_md5.decode(), {"train": np.arange(10), "valid": np.arange(10, 20)}
+    assert trained_on(model, ds) and held_out_indices(model, ds).tolist() == list(range(20, len(R)))
+    assert gdmlx.load_dataset(tmp_path / "f32.npz").subset(np.arange(5)).source_md5 is None
+
+
 def test_held_out_geometries_leave_out_copies_of_the_training_data(toy_model, toy_data):
     """A copy of the data through a text format (extended XYZ: differences of ~1e-9 A) is
     still the training data; geometries 1e-3 A away are not."""

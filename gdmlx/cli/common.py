@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from gdmlx.calculator import energies_are_relative
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
 from gdmlx.md.trajectory import read_last_state
@@ -49,7 +50,8 @@ def load_molecule_data(path, model=None):
     ds = load_dataset(path)
     if ds.lattice is not None:
         raise InputError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
-                         "one molecule without periodic images")
+                         "one molecule without periodic images: for a molecule in a box, write the "
+                         "frames whole and without the cell (pbc=False)")
     if model is not None:
         check_data_for_model(ds, model, path)
     return ds
@@ -102,14 +104,28 @@ def check_suffix(path, suffixes, what):
 
 
 def force_energy_errors(model, R, F, E):
-    """Energy and force MAE / RMSE of ``model`` on a test set (E may be None)."""
+    """Energy and force MAE / RMSE of ``model`` on a test set (E may be None). A model
+    fitted without energies predicts them up to an arbitrary offset: its energy errors are
+    those of the energies less their mean difference (``energy_offset_removed``)."""
     E_pred, F_pred = model.predict_energy_forces(R)
     dF = F_pred - F
     out = {"n": int(len(R)), "f_mae": float(np.abs(dF).mean()), "f_rmse": float(np.sqrt((dF**2).mean()))}
     if E is not None:
         dE = E_pred - E
+        if energies_are_relative(model):
+            dE -= dE.mean()
+            out["energy_offset_removed"] = True
         out.update(e_mae=float(np.abs(dE).mean()), e_rmse=float(np.sqrt((dE**2).mean())))
     return out
+
+
+def energy_errors_text(err, unit):
+    """"; energy MAE ... RMSE ... unit" for a report line, or "" without energy errors."""
+    if "e_mae" not in err:
+        return ""
+    relative = (" (relative: the model was fitted without energies, the mean offset is removed)"
+                if err.get("energy_offset_removed") else "")
+    return f"; energy MAE {err['e_mae']:.4g} RMSE {err['e_rmse']:.4g} {unit}{relative}"
 
 
 def print_json(obj):

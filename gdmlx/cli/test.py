@@ -1,6 +1,6 @@
 """gdmlx test: errors of a model on geometries it was not trained on."""
 
-from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_int, positive_int,
+from gdmlx.cli.common import (energy_errors_text, force_energy_errors, load_molecule_data, log, non_negative_int, positive_int,
                                print_json)
 from gdmlx.modelfile import load_any_model
 from gdmlx.splits import test_indices
@@ -32,5 +32,4 @@ def run(args):
     else:
         f_unit = f"{model.energy_unit_}/{model.length_unit_}"
         log(f"{err['n']} test geometries: force MAE {err['f_mae']:.4g} RMSE {err['f_rmse']:.4g} {f_unit}"
-            + (f"; energy MAE {err['e_mae']:.4g} RMSE {err['e_rmse']:.4g} {model.energy_unit_}"
-               if "e_mae" in err else ""))
+            + energy_errors_text(err, model.energy_unit_))

@@ -1,13 +1,15 @@
 """gdmlx train: fit a model on a dataset, choosing sigma on a validation split."""
 
 import time
+import warnings
 
 from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
                                non_negative_int, parse_sigmas, positive_float, positive_int, print_json,
                                relative_tolerance)
+from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
 from gdmlx.regressor import GDMLRegressor
-from gdmlx.splits import split_indices
+from gdmlx.splits import found_in, split_indices
 from gdmlx.units import hyperparameters_in
 
 
@@ -16,7 +18,8 @@ def add_parser(sub):
                        description="Train a GDML model. Training and validation geometries are drawn "
                                    "at random (--seed); with several sigmas, the one with the lowest "
                                    "validation force RMSE is kept. Indices are stored in the model.")
-    p.add_argument("data", help="dataset: sGDML .npz, gdmlx .h5, or extended XYZ with energies and forces")
+    p.add_argument("data", help="dataset: sGDML .npz, gdmlx .h5, or extended XYZ (or another format ASE "
+                                "reads: .traj, .db) with energies and forces in eV and eV/A")
     p.add_argument("--n-train", type=positive_int, required=True, help="number of training geometries")
     p.add_argument("--n-valid", type=positive_int, default=None,
                    help="validation geometries for choosing sigma (default: half of what is left, at most "
@@ -57,6 +60,15 @@ def add_parser(sub):
 def run(args):
     ds = load_molecule_data(args.data)
     train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
+    copies = found_in(ds.R[valid_idx], ds.R[train_idx])
+    if copies.any():                    # they would score a sigma by how well it fits its own data
+        if copies.all():
+            raise InputError(f"every validation geometry is a copy of a training geometry: {args.data} "
+                             "holds duplicates; remove them")
+        warnings.warn(f"{int(copies.sum())} of the {len(valid_idx)} validation geometries are copies of "
+                      f"training geometries ({args.data} holds duplicates): they are left out of the "
+                      "validation, which chooses sigma", UserWarning)
+        valid_idx = valid_idx[~copies]
     sigma_default, lam_default = hyperparameters_in(ds.length_unit, 10.0, 1e-10)
     sigmas = [sigma_default] if args.sigma is None else parse_sigmas(args.sigma)
     args.lam = lam_default if args.lam is None else args.lam
