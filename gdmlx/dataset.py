@@ -18,7 +18,7 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
 from gdmlx.hdf5_files import read_array
 from gdmlx.npz_files import read_npz
-from gdmlx.units import energy_in_ev
+from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
                               check_geometries, check_molecule_size)
 
@@ -72,6 +72,14 @@ class Dataset:
         """A new Dataset with the geometries ``idx``."""
         return Dataset(self.R[idx], self.z, self.F[idx], None if self.E is None else self.E[idx],
                        self.energy_unit, self.length_unit, self.name, self.theory, self.lattice)
+
+    def in_units(self, energy_unit, length_unit):
+        """A copy of the dataset in other units (names as in :mod:`gdmlx.units`)."""
+        e = energy_in_ev(self.energy_unit) / energy_in_ev(energy_unit)
+        a = length_in_ang(self.length_unit) / length_in_ang(length_unit)
+        return Dataset(self.R * a, self.z, self.F * (e / a), None if self.E is None else self.E * e,
+                       energy_unit, length_unit, self.name, self.theory,
+                       None if self.lattice is None else self.lattice * a)
 
     def md5(self):
         """sGDML's dataset fingerprint (md5 of md5s of z, R, E, F) of the arrays as they are

@@ -7,13 +7,16 @@ from gdmlx.errors import InputError
 
 ENERGY_IN_EV = {
     "kcal/mol": ase.units.kcal / ase.units.mol,
+    "kcal mol-1": ase.units.kcal / ase.units.mol,
+    "kcal mol^-1": ase.units.kcal / ase.units.mol,
     "kj/mol": ase.units.kJ / ase.units.mol,
+    "kj mol-1": ase.units.kJ / ase.units.mol,
     "ev": 1.0,
     "ha": ase.units.Hartree,
     "hartree": ase.units.Hartree,
     "eh": ase.units.Hartree,
 }
-LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr}
+LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "\u00e5": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr}
 
 
 def energy_in_ev(unit):
@@ -52,6 +55,7 @@ def _lookup(table, unit, what):
     try:
         return table[str(unit).strip().lower()]
     except KeyError:
-        hint = (" (an sGDML model that says 'u', unknown: give its units with gdmlx.import_sgdml_model(path, "
-                "energy_unit=..., length_unit=...))" if str(unit).strip().lower() == "u" else "")
+        hint = (" ('u' is unknown: an sGDML model that says so gets its units from "
+                "gdmlx.import_sgdml_model(path, energy_unit=..., length_unit=...), a dataset from its "
+                "energy_unit and length_unit set in Python)" if str(unit).strip().lower() == "u" else "")
         raise InputError(f"unknown {what} unit {unit!r}; known: {sorted(table)}{hint}") from None

@@ -118,7 +118,8 @@ def check_data_for_model(ds, model, name):
             and same_unit(ds.length_unit, model.length_unit_, "length")):
         hint = ("; the model's units are unknown ('u', an sGDML file): give them with "
                 "gdmlx.import_sgdml_model(path, energy_unit=..., length_unit=...) and save it as .h5"
-                if "u" in (str(model.energy_unit_).lower(), str(model.length_unit_).lower()) else "")
+                if "u" in (str(model.energy_unit_).lower(), str(model.length_unit_).lower()) else
+                f"; dataset.in_units({model.energy_unit_!r}, {model.length_unit_!r}) converts it")
         raise InputError(f"{name} is in {ds.energy_unit} and {ds.length_unit}, the model in "
                          f"{model.energy_unit_} and {model.length_unit_}{hint}")
 

@@ -134,22 +134,32 @@ def test_energy_errors_of_a_force_only_model_are_relative(toy_data, tmp_path, ca
     assert "relative: the model was fitted without energies" in capsys.readouterr().err
 
 
-def test_data_of_another_molecule_or_unit_is_refused(toy_npz, tmp_path, capsys):
-    """Same atom count, other elements (or other units): a silently wrong test error before."""
+def test_data_of_another_molecule_is_refused_and_other_units_converted(toy_npz, tmp_path, capsys):
+    """Same atom count, other elements: a silently wrong test error before. Data in other
+    known units are converted to the model's (the same errors); unknown units are refused."""
+    from gdmlx.splits import found_in
     model = tmp_path / "m.h5"
     assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json"]) == 0
     ds = gdmlx.load_dataset(toy_npz)
     other = tmp_path / "other.npz"
     gdmlx.Dataset(R=ds.R, z=ds.z[::-1].copy(), F=ds.F, E=ds.E).save_npz(other)
-    ev = tmp_path / "ev.npz"
-    gdmlx.Dataset(R=ds.R, z=ds.z, F=ds.F, E=ds.E, energy_unit="eV").save_npz(ev)
+    ev, unknown = tmp_path / "ev.npz", tmp_path / "u.npz"
+    ds.in_units("eV", "bohr").save_npz(ev)
+    gdmlx.Dataset(R=ds.R, z=ds.z, F=ds.F, E=ds.E, energy_unit="u").save_npz(unknown)
     capsys.readouterr()
     for argv in (["test", str(model), str(other)], ["reduce", str(model), str(other), "-o", "r.h5"],
                  ["split", str(model), "--test-data", str(other), "-o", str(tmp_path / "s.h5")]):
         assert main(argv) == 2
         assert "do not match the model" in capsys.readouterr().err
-    assert main(["test", str(model), str(ev)]) == 2
-    assert "is in eV and Ang, the model in kcal/mol and Ang" in capsys.readouterr().err
+    converted = run_json(capsys, "test", str(model), str(ev), "--json")
+    fitted = gdmlx.load_model(model)
+    held_out = np.flatnonzero(~found_in(ds.R, fitted.R_train_))     # another file: its validation split too
+    dF = fitted.predict(ds.R[held_out]) - ds.F[held_out]
+    assert converted["n"] == len(held_out) and converted["f_mae"] == pytest.approx(np.abs(dF).mean(), rel=1e-9)
+    assert main(["test", str(model), str(ev)]) == 0
+    assert "ev.npz is in eV and bohr: converted to the model's kcal/mol and Ang" in capsys.readouterr().err
+    assert main(["test", str(model), str(unknown)]) == 2
+    assert "unknown energy unit 'u'" in capsys.readouterr().err
     xyz = tmp_path / "start.xyz"
     ase.io.write(xyz, ase.Atoms(numbers=ds.z[::-1], positions=ds.R[0]))
     assert main(["md", str(model), "--steps", "20", "--xyz", str(xyz)]) == 2

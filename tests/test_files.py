@@ -306,13 +306,20 @@ def test_held_out_geometries_leave_out_copies_of_the_training_data(toy_model, to
 
 
 def test_unit_names_are_compared_as_units(toy_model, toy_data):
+    import ase.units
     from gdmlx.validation import check_data_for_model
     R, F, E, z = toy_data
     check_data_for_model(gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="KCAL/MOL", length_unit="Angstrom"),
                          toy_model, "data")
-    with pytest.raises(gdmlx.InputError, match="is in eV and Angstrom, the model in kcal/mol and Ang"):
+    with pytest.raises(gdmlx.InputError, match=r"is in eV and Angstrom, the model in kcal/mol and Ang; "
+                                               r"dataset.in_units\('kcal/mol', 'Ang'\) converts it"):
         check_data_for_model(gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="eV", length_unit="Angstrom"),
                              toy_model, "data")
+    ds = gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="kcal mol-1", length_unit="\u00c5")
+    back = ds.in_units("Ha", "bohr").in_units("kcal/mol", "Ang")
+    for k in ("R", "F", "E"):
+        np.testing.assert_allclose(getattr(back, k), getattr(ds, k), rtol=1e-13)
+    np.testing.assert_allclose(ds.in_units("kcal/mol", "bohr").R * ase.units.Bohr, R, rtol=1e-14)
 
 
 def test_crafted_archives_trajectories_and_datasets_are_refused_by_name(toy_model, toy_data, tmp_path):

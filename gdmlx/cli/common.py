@@ -11,6 +11,7 @@ from gdmlx.calculator import energies_are_relative
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
 from gdmlx.md.trajectory import read_last_state
+from gdmlx.units import energy_in_ev, length_in_ang, same_unit
 from gdmlx.validation import check_data_for_model
 
 
@@ -45,14 +46,26 @@ def relative_tolerance(text):
 
 def load_molecule_data(path, model=None):
     """:func:`gdmlx.load_dataset`, refusing periodic data (gdmlx models describe one molecule
-    without periodic images, so a lattice would be silently ignored) and, with a ``model``,
-    data of another molecule or in other units than the model's."""
+    without periodic images, so a lattice would be silently ignored) and units it does not
+    know, and, with a ``model``, data of another molecule; data in other known units than
+    the model's are converted to them (with a note)."""
     ds = load_dataset(path)
     if ds.lattice is not None:
         raise InputError(f"{path} has a lattice (periodic boundary conditions); gdmlx models describe "
                          "one molecule without periodic images: for a molecule in a box, write the "
                          "frames whole and without the cell (pbc=False)")
+    try:
+        energy_in_ev(ds.energy_unit), length_in_ang(ds.length_unit)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}; set the dataset's units in Python: ds = gdmlx.load_dataset(path); "
+                         "ds.energy_unit, ds.length_unit = 'kcal/mol', 'Ang'; ds.save_npz('fixed.npz')") from None
     if model is not None:
+        if not (same_unit(ds.energy_unit, model.energy_unit_, "energy")
+                and same_unit(ds.length_unit, model.length_unit_, "length")) and "u" not in (
+                str(model.energy_unit_).lower(), str(model.length_unit_).lower()):
+            log(f"gdmlx: {path} is in {ds.energy_unit} and {ds.length_unit}: converted to the model's "
+                f"{model.energy_unit_} and {model.length_unit_}")
+            ds = ds.in_units(model.energy_unit_, model.length_unit_)
         check_data_for_model(ds, model, path)
     return ds
 
