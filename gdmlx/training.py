@@ -229,6 +229,10 @@ def integration_constant(E_ref, E_model):
     """
     c = float(np.mean(E_ref - E_model))
     fit = {"slope": float("nan"), "r": float("nan")}
+    if len(E_ref) >= 3 and np.ptp(E_ref) == 0 and np.std(E_model) > 0:
+        warnings.warn(f"the training energies are all {E_ref[0]:g}: placeholders, not energies? The model's "
+                      "energies then have only their offset from them; train without energies "
+                      "(energies=None) if there are none", EnergyConsistencyWarning, stacklevel=3)
     if len(E_ref) >= 3 and np.std(E_model) > 0 and np.std(E_ref) > 0:
         dm, dr = E_model - E_model.mean(), E_ref - E_ref.mean()
         fit = {"slope": float(dm @ dr / (dm @ dm)), "r": float(np.corrcoef(dm, dr)[0, 1])}

@@ -144,6 +144,12 @@ def test_unfitted_and_bad_hyperparameters():
             gdmlx.GDMLRegressor(**bad).fit(R, F, E, z=np.ones(5, int))
 
 
+def test_placeholder_energies_are_warned_about(toy_data):
+    R, F, E, z = toy_data
+    with pytest.warns(gdmlx.EnergyConsistencyWarning, match="training energies are all 0: placeholders"):
+        gdmlx.GDMLRegressor(sigma=2.0).fit(R[:20], F[:20], np.zeros(20), z=z)
+
+
 def test_refuses_matrix_larger_than_memory_budget(toy_data):
     R, F, E, z = toy_data
     opts = gdmlx.ComputeOptions(memory_limit_gb=1e-5)   # 10 kB
