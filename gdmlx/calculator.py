@@ -57,10 +57,10 @@ class GDMLCalculator(Calculator):
         self.z = np.asarray(model.z_)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
-        self.r_min = 0.5 * min(p.min_training_distance for p in self.parts) / self.r_scale
         self.wall = model_wall(model, contact_wall)
         # the domain checks, compiled for the common case of a geometry inside (ratio_range)
         self.domain_pairs, self.floors, _ = model_floors(model)
+        self.r_min = 0.5 * self.floors.min()          # half the shortest training distance [A]
         self.outside_sq = outside_limits_sq(self.floors)
         self.bonds, self.longest = training_bonds(model)
         self.stretch_sq = (STRETCH_FACTOR * self.longest) ** 2

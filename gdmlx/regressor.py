@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 
 from gdmlx.backend import backend_module, resolve_backend
 from gdmlx.descriptor import all_pairs, check_pairs
-from gdmlx.kernels.descriptor import geometry_ok
+from gdmlx.kernels.descriptor import closest_pairs, geometry_ok
 from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
@@ -144,7 +144,7 @@ class GDMLRegressor(BaseEstimator):
     def predict_energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3) from one pass."""
         exp = self._fitted_expansion()
-        r_min = 0.5 * exp.min_training_distance
+        r_min = 0.5 * self._shortest_training_distance(exp)
         one = np.asarray(R, dtype=np.float64)
         if one.shape == (exp.n_atoms, 3) and geometry_ok(one, r_min):
             E, F = exp.predict_one(one)           # one valid geometry (MD, optimisers): least overhead
@@ -156,6 +156,18 @@ class GDMLRegressor(BaseEstimator):
         if resolve_backend(options.backend) == "gpu":
             return exp.on_device(backend_module("gpu")).predict(R, options.batch_size)
         return exp.predict(R, options.batch_size)
+
+    def _shortest_training_distance(self, exp):
+        """Shortest atom-atom distance of the training geometries (length unit): over every
+        pair when they are kept (a reduced descriptor may lack the short ones), else over
+        the descriptor's pairs. Cached for the training data it was computed from."""
+        R = getattr(self, "R_train_", None)
+        cached = getattr(self, "_shortest_cache", None)
+        if cached is None or cached[0] is not R or cached[1] is not exp:
+            shortest = exp.min_training_distance if R is None else min(closest_pairs(R)[0].min(),
+                                                                        exp.min_training_distance)
+            cached = self._shortest_cache = (R, exp, float(shortest))
+        return cached[2]
 
     def score(self, R, F):
         """Coefficient of determination R^2 of the predicted force components."""

@@ -101,3 +101,25 @@ def test_md_check_gates_reduction():
     refused, report = reduce_pairs(model, R[60:90], F[60:90], tol=0.05, progress=False,
                                    check=lambda trial: (False, {}))
     assert refused is model and not any(r["accepted"] for r in report.rounds)
+
+
+def test_a_descriptor_without_the_short_pairs_takes_the_short_distances_from_its_data(toy_data):
+    """Pairs at least two bonds apart (about 2 A and more) describe the toy chain; its bonds
+    (about 1.2 A in the data) are in no descriptor. A geometry with one bond at 0.8 A is
+    within half the data's shortest distance of nothing: prediction and calculator take it,
+    and MD stops only at half the data's shortest distance (they all went by the shortest
+    *described* distance before)."""
+    from ase import Atoms
+    from gdmlx.md import Simulation
+    R, F, E, z = toy_data
+    i, j = np.tril_indices(5, -2)
+    model = gdmlx.GDMLRegressor(sigma=2.0, pairs=np.stack([i, j], axis=1)).fit(R[:30], F[:30], E[:30], z=z)
+    from gdmlx.kernels.descriptor import closest_pairs
+    assert 0.5 / model.expansion_.X.max() > 0.8 > 0.5 * closest_pairs(R[:30])[0].min()
+    q = R[40].copy()
+    d = q[0] - q[1]
+    q[0] = q[1] + 0.8 * d / np.linalg.norm(d)
+    assert np.isfinite(model.predict_energy(q[None])).all()
+    atoms = Atoms(numbers=z, positions=q, calculator=gdmlx.GDMLCalculator(model))
+    assert np.isfinite(atoms.get_potential_energy())
+    assert Simulation(model, R[40], seed=0).r_min == pytest.approx(0.5 * closest_pairs(R[:30])[0].min())

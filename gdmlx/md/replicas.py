@@ -91,11 +91,11 @@ class ReplicaSimulation:
         self.masses = xp.asarray(masses)[:, None]
         self.inv_m = 1.0 / self.masses
         self.q, self.v = xp.asarray(q), xp.asarray(v)
-        domain_pairs, floors, covered = model_floors(model)
+        domain_pairs, floors, _ = model_floors(model)
         check_start_inside(q, domain_pairs, floors)
         check_start_bonds(q, model)
         self.S_domain = incidence(domain_pairs, N, xp)
-        self.r_min_sq = (0.5 * floors[covered].min()) ** 2
+        self.r_min_sq = (0.5 * floors.min()) ** 2
         self.outside_sq = xp.asarray(outside_limits_sq(floors))
         bonds, bond_max = _bonds(self.z, q[0], max_bond_stretch)
         self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)

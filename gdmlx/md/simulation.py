@@ -169,11 +169,11 @@ class Simulation:
         self.v = self._initial_velocities(velocities)
         self.velocities_given = velocities is not None
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
-        self.domain_pairs, floors, covered = model_floors(model)
+        self.domain_pairs, floors, _ = model_floors(model)
         check_start_inside(q, self.domain_pairs, floors)
         check_start_bonds(q, model)
         self.outside_sq = outside_limits_sq(floors)
-        self.r_min = 0.5 * floors[covered].min()          # half the shortest training distance [A]
+        self.r_min = 0.5 * floors.min()          # half the shortest training distance [A], any pair
         self.wall = model_wall(model, contact_wall)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
