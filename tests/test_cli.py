@@ -104,6 +104,17 @@ def test_periodic_datasets_are_refused(toy_data, tmp_path, capsys):
     assert "has a lattice" in capsys.readouterr().err
 
 
+def test_an_output_that_is_an_input_is_refused(toy_npz, tmp_path, capsys):
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json")
+    before = model.read_bytes()
+    assert main(["md", str(model), "--steps", "20", "-o", str(model)]) == 2
+    assert "is also the command's input model" in capsys.readouterr().err
+    assert model.read_bytes() == before
+    assert main(["reduce", str(model), str(toy_npz), "-o", str(toy_npz)]) == 2
+    assert "input data" in capsys.readouterr().err
+
+
 def test_validation_leaves_out_copies_of_training_geometries(toy_data, tmp_path, capsys):
     R, F, E, z = toy_data
     twice = tmp_path / "twice.npz"
@@ -234,7 +245,7 @@ def test_md_restart_continues_positions_velocities_time_and_replicas(toy_npz, tm
     for argv, message in (
             (["--restart", str(first), "--replicas", "2"], "holds 3 replicas; leave --replicas out"),
             (["--replicas", "2", "--action", str(first)], "cannot be combined with --mts, --replicas"),
-            (["--restart", str(first), "-o", str(first)], "write the continuation to another file"),
+            (["--restart", str(first), "-o", str(first)], "is also the command's input restart"),
             (["--restart", str(first), "--xyz", str(first)], "give one of them"),
             (["--restart", str(model)], "not a gdmlx trajectory")):
         assert main(["md", str(model), "--steps", "10", *argv]) == 2
@@ -259,6 +270,7 @@ def test_missing_files_and_directories_are_named(toy_npz, tmp_path, capsys):
         assert "gdmlx: " not in err                  # refused before any training stage began
     summary = run_json(capsys, "md", str(model), "--steps", "10", "--json")     # one frame
     assert summary["mean_temperature_K"] > 0
+    assert summary["std_temperature_K"] is None and summary["etot_drift_se_eV_per_ps"] is None  # every key
 
 
 def test_md_with_fewer_steps_than_one_frame_is_a_message(toy_npz, tmp_path, capsys):

@@ -142,8 +142,21 @@ def energy_errors_text(err, unit):
 
 
 def print_json(obj):
-    json.dump(obj, sys.stdout, indent=2, default=float)
+    """``obj`` as strict JSON on stdout: numpy numbers as numbers, NaN and infinities as null."""
+    json.dump(_strict(obj), sys.stdout, indent=2, default=float)
     print()
+
+
+def _strict(obj):
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.ndarray):
+        return _strict(obj.tolist())
+    return obj
 
 
 def log(msg):

@@ -33,12 +33,25 @@ def _warning_line(message, category, filename, lineno, line=None):
     return f"gdmlx: {category.__name__}: {message}\n"
 
 
+def _check_not_an_input(args):
+    """Refuse an output file that is one of the command's input files (which writing it
+    would destroy, e.g. gdmlx md m.h5 -o m.h5)."""
+    if not os.path.exists(args.output):
+        return
+    for name, value in vars(args).items():
+        if name != "output" and isinstance(value, str) and os.path.isfile(value) \
+                and os.path.samefile(value, args.output):
+            raise InputError(f"-o {args.output} is also the command's input {name.replace('_', ' ')} "
+                             f"({value}): writing it would destroy that file; choose another output name")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _warning_line
     try:
         if getattr(args, "output", None):      # before hours of training or sampling, not after
             check_output_path(args.output)
+            _check_not_an_input(args)
             if hasattr(args, "output_suffixes"):
                 check_suffix(args.output, args.output_suffixes, args.output_kind)
         with terminate_as_interrupt():

@@ -1,7 +1,5 @@
 """gdmlx md: molecular dynamics with a model, in the compiled engine."""
 
-import os
-
 import numpy as np
 
 from gdmlx.atom_order import match_atom_order
@@ -10,6 +8,7 @@ from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positiv
 from gdmlx.errors import GeometryError, InputError
 from gdmlx.interrupts import Terminated
 from gdmlx.md import ReplicaSimulation, Simulation, read_last_state
+from gdmlx.md.simulation import SUMMARY_KEYS
 from gdmlx.modelfile import load_any_model
 from gdmlx.units import in_angstrom
 
@@ -79,9 +78,6 @@ def start_state(args, model):
         if args.xyz:
             raise ValueError("--restart continues from a trajectory's last frame; --xyz starts from a "
                              "geometry with new velocities: give one of them")
-        if args.output and os.path.abspath(args.output) == os.path.abspath(args.restart):
-            raise ValueError(f"--restart {args.restart}: write the continuation to another file (-o), "
-                             "this one holds the run it continues")
         state = read_last_state(args.restart)
         if not state.complete:
             log(f"note: {args.restart} is the record of a run that did not finish (interrupted or stopped); "
@@ -147,13 +143,13 @@ def run(args):
         summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
                           report_every=report, progress=not args.json)
     except (GeometryError, KeyboardInterrupt) as exc:      # MDInstabilityError, ActionMapError
-        if args.json and getattr(exc, "summary", None) is not None:      # the run up to the stop
+        if args.json:                                 # the run up to the stop (none: stopped starting)
             why = str(exc) or ("terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted")
-            print_json({**{k: v for k, v in exc.summary.items() if k != "frames"}, "stopped": why})
+            print_json({**_json_summary(getattr(exc, "summary", None) or {"steps": 0}), "stopped": why})
         raise
     summary.pop("frames", None)                   # replica runs: per-frame arrays (in the trajectory)
     if args.json:
-        print_json(summary)
+        print_json(_json_summary(summary))
     else:
         log((f"{summary['n_replicas']} replicas: " if "n_replicas" in summary else "")
             + f"{summary['steps']} steps ({summary['simulated_ps']:.3f} ps"
@@ -169,3 +165,9 @@ def run(args):
                 "ever had it (0.8 x its shortest distance there): the model extrapolated"
                 + (f"; check it there with 'gdmlx validate {args.model} {args.output}'"
                    if args.output and str(args.output).endswith(".h5") else ""))
+
+
+def _json_summary(summary):
+    """A run's summary with every key of ``SUMMARY_KEYS`` (null where the run allowed none)
+    and without the replica runs' per-frame arrays."""
+    return {**{k: None for k in SUMMARY_KEYS}, **{k: v for k, v in summary.items() if k != "frames"}}

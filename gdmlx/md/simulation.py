@@ -359,10 +359,17 @@ def _line(t, e):
     return slope, float(e_mean - slope * t_mean)
 
 
+SUMMARY_KEYS = ("steps", "simulated_ps", "wall_s", "steps_per_s", "ns_per_day", "outside_fraction",
+                "mean_temperature_K", "std_temperature_K", "etot_drift_eV_per_ps", "etot_std_eV",
+                "etot_drift_se_eV_per_ps")
+
+
 def summarize(frames, steps, wall_s, dt_fs, temperature):
     """Speed, temperature, energy conservation and time outside the training domain of a
     run (``outside_fraction``: saved frames with a pair, in the model's descriptors or not,
-    below 0.8 x its shortest training distance, :mod:`gdmlx.md.domain`), as plain floats."""
+    below 0.8 x its shortest training distance, :mod:`gdmlx.md.domain`), as plain floats:
+    the keys of ``SUMMARY_KEYS`` that the saved frames allow (temperatures from one frame,
+    drift and spread from two, the drift's standard error from 50)."""
     t_ps = np.asarray(frames["time_fs"]) / 1000.0
     etot = np.asarray(frames["epot"]) + np.asarray(frames["ekin"])
     out = {"steps": int(steps), "simulated_ps": steps * dt_fs / 1000.0, "wall_s": wall_s,
