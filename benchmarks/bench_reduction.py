@@ -200,7 +200,6 @@ def pairs_local(pairs, mean_distance, cutoff):
 def run_molecule(data_path, name, args, figure=False):
     from scipy.stats import spearmanr
 
-    import gdmlx
     from gdmlx.reduction import (LOCAL_CUTOFF_ANG, _pair_rows, masking_importance,
                                  own_term_importance, plot_reduction, reduce_pairs)
     t_start = time.perf_counter()

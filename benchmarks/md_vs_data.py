@@ -13,8 +13,6 @@ widths, and the total variation distance of a backbone dihedral's histogram.
 import argparse
 import json
 
-import numpy as np
-
 import gdmlx
 import gdmlx.md
 from gdmlx.multiscale import bond_graph_pairs

@@ -38,7 +38,7 @@ def main():
     test = (ds.R[te], ds.F[te], ds.E[te])
     full = gdmlx.GDMLRegressor(sigma=args.sigma).fit(R, F, E, ds.z)
     ms = gdmlx.MultiscaleModel(slow=gdmlx.GDMLRegressor(sigma=args.sigma)).fit(R, F, E, ds.z)
-    print(f"| model | force MAE | energy MAE |\n|---|---|---|")
+    print("| model | force MAE | energy MAE |\n|---|---|---|")
     print(f"| full, {args.n_train} points | %.3f | %.3f |" % mae(full, *test))
     print(f"| multiscale, slow part on {args.n_train} | %.3f | %.3f |" % mae(ms, *test))
     E_f, F_f = ms.fast_.predict_energy_forces(R)

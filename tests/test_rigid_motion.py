@@ -2,7 +2,6 @@
 
 import ase.units
 import numpy as np
-import pytest
 
 from conftest import toy_geometries
 from gdmlx.md import ReplicaSimulation, Simulation
