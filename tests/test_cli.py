@@ -1,6 +1,7 @@
 """The gdmlx command, end to end on small data."""
 
 import json
+import warnings
 import re
 
 import ase
@@ -113,6 +114,20 @@ def test_an_output_that_is_an_input_is_refused(toy_npz, tmp_path, capsys):
     assert model.read_bytes() == before
     assert main(["reduce", str(model), str(toy_npz), "-o", str(toy_npz)]) == 2
     assert "input data" in capsys.readouterr().err
+
+
+def test_data_with_atoms_in_another_order_are_warned_about(toy_data, toy_npz, tmp_path, capsys):
+    R, F, E, z = toy_data
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json")
+    swapped = tmp_path / "swapped.npz"
+    order = [3, 1, 2, 0, 4]                        # two carbons: same atomic numbers
+    gdmlx.Dataset(R=R[:, order], z=z[order], F=F[:, order], E=E).save_npz(swapped)
+    with pytest.warns(UserWarning, match=r"60 of 60 geometries checked lie outside .* the model's order"):
+        run_json(capsys, "test", str(model), str(swapped), "--json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_json(capsys, "test", str(model), str(toy_npz), "--json")
 
 
 def test_validation_leaves_out_copies_of_training_geometries(toy_data, tmp_path, capsys):

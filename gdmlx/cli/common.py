@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from gdmlx.calculator import energies_are_relative
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
 from gdmlx.md.trajectory import read_last_state
-from gdmlx.units import energy_in_ev, length_in_ang, same_unit
+from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
 from gdmlx.validation import check_data_for_model
 
 
@@ -67,7 +68,24 @@ def load_molecule_data(path, model=None):
                 f"{model.energy_unit_} and {model.length_unit_}")
             ds = ds.in_units(model.energy_unit_, model.length_unit_)
         check_data_for_model(ds, model, path)
+        _warn_if_mostly_outside(ds, model, path)
     return ds
+
+
+def _warn_if_mostly_outside(ds, model, path, n_check=200):
+    """Warn when most of (up to ``n_check`` random) geometries of ``ds`` lie outside the
+    model's training domain: atoms in another order, or another molecule's data with the
+    same elements, pass every other check."""
+    from gdmlx.md.domain import OUTSIDE_FACTOR, model_floors, outside_frames
+    idx = np.random.default_rng(0).permutation(len(ds))[:n_check]
+    pairs, floors, _ = model_floors(model)
+    outside = outside_frames(in_angstrom(ds.R[idx], model.length_unit_), pairs, floors)
+    if outside.mean() > 0.5:
+        warnings.warn(f"{path}: {int(outside.sum())} of {len(idx)} geometries checked lie outside the "
+                      f"model's training domain (a pair closer than {OUTSIDE_FACTOR} x its shortest "
+                      "training distance): are the atoms in the model's order (gdmlx.match_atom_order), "
+                      "and is this the molecule the model was trained on? Errors there say little "
+                      "about the model", UserWarning, stacklevel=2)
 
 
 def read_start_atoms(path):
