@@ -527,6 +527,11 @@ def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
     assert out["held_out"]["n"] == 60 - 30 - 10
     inside = [v for v in (out["f_mae_inside"], out["f_mae_outside"]) if v is not None]
     assert inside and all(np.isfinite(inside)) and out["max_frame_f_mae"] >= max(inside)
+    xyz = tmp_path / "t.xyz"                               # the same run as extended XYZ
+    assert main(["md", str(model), "--steps", "400", "--temperature", "300", "--seed", "2", "-o", str(xyz)]) == 0
+    capsys.readouterr()
+    as_xyz = run_json(capsys, "validate", str(model), str(xyz), "--calculator", "emt", "--frames", "8", "--json")
+    assert as_xyz["n_frames"] == 8 and as_xyz["max_frame_f_mae"] == pytest.approx(out["max_frame_f_mae"], rel=1e-5)
     other = tmp_path / "other.h5"                          # a trajectory of a 4-atom molecule
     writer = open_trajectory(str(other), np.array([6, 6, 8, 6]), np.ones(4), {})
     writer.append([0.5], np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), [0.0], [0.0])

@@ -61,18 +61,26 @@ def load_molecule_data(path, model=None):
         raise InputError(f"{path}: {exc}; set the dataset's units in Python: ds = gdmlx.load_dataset(path); "
                          "ds.energy_unit, ds.length_unit = 'kcal/mol', 'Ang'; ds.save_npz('fixed.npz')") from None
     if model is not None:
-        if not (same_unit(ds.energy_unit, model.energy_unit_, "energy")
-                and same_unit(ds.length_unit, model.length_unit_, "length")) and "u" not in (
-                str(model.energy_unit_).lower(), str(model.length_unit_).lower()):
-            log(f"gdmlx: {path} is in {ds.energy_unit} and {ds.length_unit}: converted to the model's "
-                f"{model.energy_unit_} and {model.length_unit_}")
-            ds = ds.in_units(model.energy_unit_, model.length_unit_)
-        check_data_for_model(ds, model, path)
-        _warn_if_mostly_outside(ds, model, path)
+        ds = conformed(ds, model, path)
+        warn_if_mostly_outside(ds, model, path)
     return ds
 
 
-def _warn_if_mostly_outside(ds, model, path, n_check=200):
+def conformed(ds, model, path):
+    """Dataset ``ds`` (from file ``path``) in the units of ``model`` (anything with ``z_``,
+    ``energy_unit_`` and ``length_unit_``), converted with a note where they differ; refused
+    when its atoms are not the model's."""
+    if not (same_unit(ds.energy_unit, model.energy_unit_, "energy")
+            and same_unit(ds.length_unit, model.length_unit_, "length")) and "u" not in (
+            str(model.energy_unit_).lower(), str(model.length_unit_).lower()):
+        log(f"gdmlx: {path} is in {ds.energy_unit} and {ds.length_unit}: converted to the model's "
+            f"{model.energy_unit_} and {model.length_unit_}")
+        ds = ds.in_units(model.energy_unit_, model.length_unit_)
+    check_data_for_model(ds, model, path)
+    return ds
+
+
+def warn_if_mostly_outside(ds, model, path, n_check=200):
     """Warn when most of (up to ``n_check`` random) geometries of ``ds`` lie outside the
     model's training domain: atoms in another order, or another molecule's data with the
     same elements, pass every other check."""

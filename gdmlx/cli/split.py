@@ -1,7 +1,8 @@
 """gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
 
-from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
-                               non_negative_int, positive_float, positive_int, print_json)
+from gdmlx.cli.common import (conformed, force_energy_errors, load_molecule_data, log, non_negative_float,
+                               non_negative_int, positive_float, positive_int, print_json,
+                               warn_if_mostly_outside)
 from gdmlx.modelfile import load_model
 from gdmlx.sgdml_import import is_sgdml_model
 from gdmlx.multiscale import MultiscaleModel, default_parts
@@ -69,24 +70,27 @@ def run(args):
         if base.R_train_ is None:
             raise ValueError(f"{args.source} stores no training data to split")
         ms.set_params(fast=parts_for(args, base.length_unit_)[0], slow=base)
+        test_ds = (conformed(load_molecule_data(args.test_data), base, args.test_data)   # before the fit
+                   if args.test_data else None)
         ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = base.indices_, base.dataset_md5_
-        test_ds = load_molecule_data(args.test_data, ms) if args.test_data else None
     else:
         ds = load_molecule_data(args.source)
         if args.n_train is None:
             raise ValueError("a dataset source needs --n-train")
+        test_ds = _test_data_like(args.test_data, ds) if args.test_data else ds          # before the fit
         train, valid = split_indices(len(ds), args.n_train, None, args.seed or 0)
         fast, slow = parts_for(args, ds.length_unit)
         ms.set_params(fast=fast, slow=slow)
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
-        test_ds = load_molecule_data(args.test_data, ms) if args.test_data else ds
     ms.save(args.output)
     out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
            "n_train_fast": len(ms.fast_.R_train_), "n_train_slow": len(ms.slow_.R_train_),
            "energy_unit": ms.energy_unit_, "length_unit": ms.length_unit_}
+    if args.test_data:
+        warn_if_mostly_outside(test_ds, ms, args.test_data)
     idx = [] if test_ds is None else test_indices(ms, test_ds, 1000)
     if len(idx):
         E = None if test_ds.E is None else test_ds.E[idx]
@@ -105,3 +109,12 @@ def _is_model(path):
     import h5py
     with h5py.File(path, "r") as f:
         return f.attrs.get("format") == "gdmlx-model"
+
+
+
+def _test_data_like(path, ds):
+    """The --test-data of a split from dataset ``ds``, in its units and checked to be its
+    molecule before anything is fitted."""
+    from types import SimpleNamespace
+    like = SimpleNamespace(z_=ds.z, energy_unit_=ds.energy_unit, length_unit_=ds.length_unit)
+    return conformed(load_molecule_data(path), like, path)

@@ -1,9 +1,12 @@
 """gdmlx validate: a model's errors on frames of its own trajectory, against the reference method."""
 
+import os
+
 import numpy as np
 
 from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, positive_int, print_json
 from gdmlx.cli.sample import add_calculator_arguments, make_calculator
+from gdmlx.errors import InputError
 from gdmlx.md.reference_check import check_trajectory
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import load_any_model
@@ -18,7 +21,7 @@ def add_parser(sub):
                                    "shortest training distance). Held-out errors say how good a model "
                                    "is where its data are; this says how good it is where its MD goes.")
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
-    p.add_argument("trajectory", help="trajectory written by 'gdmlx md -o traj.h5'")
+    p.add_argument("trajectory", help="trajectory written by 'gdmlx md -o traj.h5' (or traj.xyz)")
     add_calculator_arguments(p)
     p.add_argument("--frames", type=positive_int, default=100,
                    help="frames to label, evenly spaced (default 100)")
@@ -33,19 +36,19 @@ def run(args):
     if args.frames < 1 or not 0 <= args.skip < 1:
         raise ValueError("--frames must be >= 1 and --skip in [0, 1)")
     model = load_any_model(args.model)
-    traj = read_trajectory(args.trajectory)
-    if traj["positions"].ndim != 3:
+    z, positions = _trajectory_positions(args.trajectory)
+    if positions.ndim != 3:
         raise ValueError(f"{args.trajectory} holds replicas (gdmlx md --replicas): validate checks one "
                          "trajectory at a time")
-    if not np.array_equal(np.asarray(traj["z"]), np.asarray(model.z_)):
+    if not np.array_equal(z, np.asarray(model.z_)):
         raise ValueError(f"{args.trajectory}: its atomic numbers differ from the model's")
-    res = check_trajectory(model, traj["positions"], make_calculator(args), args.frames, args.skip,
+    ds = load_molecule_data(args.data, model) if args.data else None      # checked before the labelling
+    res = check_trajectory(model, positions, make_calculator(args), args.frames, args.skip,
                            progress=not args.json)
     out = {k: v for k, v in res.items() if k not in ("frames", "outside", "f_mae")}
     out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
                max_frame_f_mae=float(res["f_mae"].max()))
-    if args.data:
-        ds = load_molecule_data(args.data, model)
+    if ds is not None:
         idx = test_indices(model, ds, 500)
         out["held_out"] = (force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
                            if len(idx) else None)
@@ -59,3 +62,21 @@ def run(args):
         + (f", held-out data {out['held_out']['f_mae']:.4g}" if out.get("held_out") else ""))
     log(f"energy MAE ({model.energy_unit_}, after the offset {out['e_offset']:.3f}): inside "
         f"{fmt(out['e_mae_inside'])}, outside {fmt(out['e_mae_outside'])}")
+
+
+def _trajectory_positions(path):
+    """Atomic numbers (N,) and positions [A] of a gdmlx trajectory: HDF5 (frames, N, 3), or
+    (frames, replicas, N, 3) for a replica run; extended XYZ written by ``gdmlx md``."""
+    if str(path).lower().endswith((".xyz", ".extxyz")):
+        import ase.io
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such file: {path}")
+        try:
+            frames = ase.io.read(path, index=":", format="extxyz")
+        except Exception as exc:             # ASE raises many kinds for files it cannot parse
+            raise InputError(f"{path}: not a readable extended XYZ trajectory ({type(exc).__name__}: {exc})") from None
+        if not frames or any(not np.array_equal(a.numbers, frames[0].numbers) for a in frames):
+            raise InputError(f"{path}: no frames, or frames of different atoms")
+        return np.asarray(frames[0].numbers), np.array([a.positions for a in frames])
+    traj = read_trajectory(path)
+    return np.asarray(traj["z"]), traj["positions"]
