@@ -262,9 +262,20 @@ def test_md_restart_continues_positions_velocities_time_and_replicas(toy_npz, tm
             (["--replicas", "2", "--action", str(first)], "cannot be combined with --mts, --replicas"),
             (["--restart", str(first), "-o", str(first)], "is also the command's input restart"),
             (["--restart", str(first), "--xyz", str(first)], "give one of them"),
+            (["--restart", str(first), "--reorder"], "--reorder applies to a start geometry given with --xyz"),
+            (["--restart", str(first), "--temperature", "500"], "NVE from --restart goes on with"),
             (["--restart", str(model)], "not a gdmlx trajectory")):
         assert main(["md", str(model), "--steps", "10", *argv]) == 2
         assert message in capsys.readouterr().err
+    other = tmp_path / "other.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "25", "--sigma", "2", "-o", str(other), "--json")
+    assert main(["md", str(other), "--steps", "10", "--restart", str(tmp_path / "one1.h5"), "-o",
+                 str(tmp_path / "o.h5")]) == 0
+    assert "was run with another force model than" in capsys.readouterr().err
+    from gdmlx.backend import resolve_backend
+    assert main(["md", str(model), "--steps", "10", "--backend", "auto"]) == 0
+    if resolve_backend("auto") == "cpu":                                      # no GPU: the one-molecule engine
+        assert "replicas" not in capsys.readouterr().err
 
 
 def test_missing_files_and_directories_are_named(toy_npz, tmp_path, capsys):
@@ -360,6 +371,8 @@ def test_reduce_command(toy_npz, tmp_path, capsys):
     assert accepted and all(r["check"]["md"]["stopped_ps"] == [None] * 3 for r in accepted)
     assert out["test_full"]["n"] == 60 - 40                       # test set excludes train and valid
     assert out["rounds"][-1]["accepted"] is False or out["n_pairs_kept"] == 1
+    assert main(["reduce", str(model), str(toy_npz), "--md-mts", "3", "-o", str(tmp_path / "r2.h5")]) == 2
+    assert "which --md-temperature turns on" in capsys.readouterr().err
 
 
 def test_reduce_when_no_test_geometries_are_left(toy_npz, tmp_path, capsys):

@@ -5,7 +5,9 @@ import numpy as np
 from gdmlx.atom_order import match_atom_order
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json, read_start_atoms)
+from gdmlx.backend import resolve_backend
 from gdmlx.errors import GeometryError, InputError
+from gdmlx.expansion import force_model_fingerprint
 from gdmlx.interrupts import Terminated
 from gdmlx.md import ReplicaSimulation, Simulation, read_last_state
 from gdmlx.md.simulation import SUMMARY_KEYS
@@ -36,7 +38,7 @@ def add_parser(sub):
     p.add_argument("--steps", type=positive_int, required=True,
                    help="number of time steps (strides with --action)")
     p.add_argument("--dt", type=positive_float, default=0.5, help="time step in fs (default 0.5)")
-    p.add_argument("--temperature", type=non_negative_float, default=300.0,
+    p.add_argument("--temperature", type=non_negative_float, default=None,
                    help="initial velocities and Langevin target, K (default 300); in NVE the start "
                         "geometry's potential energy (by default a training frame's) adds to it")
     p.add_argument("--thermostat", choices=("nve", "langevin"), default="nve",
@@ -91,12 +93,18 @@ def start_state(args, model):
         if not np.array_equal(state.z, model.z_):
             raise InputError(f"--restart {args.restart}: its atomic numbers {state.z.tolist()} are not "
                              f"the model's {np.asarray(model.z_).tolist()}")
+        if state.force_model and state.force_model != force_model_fingerprint(model):
+            log(f"note: {args.restart} was run with another force model than {args.model}; going on with this one")
+    if args.reorder and not args.xyz:
+        raise ValueError("--reorder applies to a start geometry given with --xyz")
+    if args.restart:
+        if args.temperature is not None and args.thermostat == "nve":
+            raise ValueError("--temperature: NVE from --restart goes on with the trajectory's velocities "
+                             "(the temperature applies to --thermostat langevin)")
         return state.positions, state
     if args.xyz:
         start = read_start_atoms(args.xyz)
         return (match_atom_order(start, model) if args.reorder else start), None
-    if args.reorder:
-        raise ValueError("--reorder applies to a start geometry given with --xyz")
     if getattr(model, "R_train_", None) is not None:
         return in_angstrom(model.R_train_[0], model.length_unit_), None
     raise ValueError("this model stores no training geometries: give a start geometry with --xyz")
@@ -108,6 +116,7 @@ def run(args):
     args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
     start, state = start_state(args, model)
+    args.temperature = 300.0 if args.temperature is None else args.temperature
     if args.replicas is None:
         args.replicas = 1 if state is None or state.positions.ndim == 2 else len(state.positions)
     resumed = {} if state is None else {"velocities": state.velocities, "time_fs": state.time_fs,
@@ -125,7 +134,7 @@ def run(args):
         settings = dict(dt_fs=args.dt, temperature_K=args.temperature, thermostat=args.thermostat,
                         friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
                         contact_wall=not args.no_contact_wall, **resumed)
-        if args.replicas > 1 or args.backend != "cpu":
+        if args.replicas > 1 or resolve_backend(args.backend) != "cpu":     # auto without a GPU: one engine
             sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)
         else:
             sim = Simulation(model, start, **settings)

@@ -33,9 +33,9 @@ def add_parser(sub):
                    help="MD check: every accepted reduction must also keep short Langevin runs at "
                         "this temperature inside the training domain as well as the unreduced "
                         "model does (default: off; use the temperature you will run MD at)")
-    p.add_argument("--md-ps", type=positive_float, default=20.0,
+    p.add_argument("--md-ps", type=positive_float, default=None,
                    help="MD check: length of each of its 3 runs, ps (default 20)")
-    p.add_argument("--md-mts", type=positive_int, default=1,
+    p.add_argument("--md-mts", type=positive_int, default=None,
                    help="MD check: multiscale models run with the slow part every this many steps, "
                         "as you will run them (default 1)")
     p.add_argument("--figure", help="save importance and kept-pair figures here (needs matplotlib)")
@@ -47,11 +47,14 @@ def add_parser(sub):
 def run(args):
     if args.figure:
         check_figure_path(args.figure)           # before the reduction, not after it
+    if args.md_temperature is None and (args.md_ps is not None or args.md_mts is not None):
+        raise ValueError("--md-ps and --md-mts set the MD check, which --md-temperature turns on: give it too")
     model = load_any_model(args.model)
     ds = load_molecule_data(args.data, model)
     t0 = time.perf_counter()
     probe = None if args.md_temperature is None else StabilityProbe(
-        temperature_K=args.md_temperature, ps=args.md_ps, slow_every=args.md_mts)
+        temperature_K=args.md_temperature, ps=20.0 if args.md_ps is None else args.md_ps,
+        slow_every=args.md_mts or 1)
     reduced = reduce(model, ds, tol=args.tol, importance=args.importance, n_valid=args.n_valid,
                      progress=not args.json, probe=probe)
     seconds = time.perf_counter() - t0

@@ -192,14 +192,15 @@ def complete_frames(f):
 class MDState(NamedTuple):
     """Where a run ended: atomic numbers (N,), positions [A] and velocities [A/fs], (N, 3)
     or, for a replica run, (R, N, 3), the simulated time [fs], whether the run that
-    wrote it finished (False for an interrupted or stopped run), and the masses (N,) [amu]
-    it ran with."""
+    wrote it finished (False for an interrupted or stopped run), the masses (N,) [amu]
+    it ran with, and the fingerprint of its force model (HDF5 only; "" when unknown)."""
     z: np.ndarray
     positions: np.ndarray
     velocities: np.ndarray
     time_fs: float
     complete: bool = True
     masses: np.ndarray = None
+    force_model: str = ""
 
 
 def read_last_state(path):
@@ -213,7 +214,7 @@ def read_last_state(path):
                                  "frame): there is no state to continue from")
             return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]),
                            bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"),
-                           f["masses"][()] if "masses" in f else None)
+                           f["masses"][()] if "masses" in f else None, str(f.attrs.get("force_model", "")))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
