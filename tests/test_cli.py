@@ -343,6 +343,32 @@ def test_sample_with_emt_writes_an_sgdml_dataset(tmp_path, capsys):
     np.testing.assert_allclose(ds.F[2], atoms.get_forces() * 23.060548012069496, rtol=1e-6)
 
 
+def test_sample_stopped_by_sigterm_keeps_its_frames_and_says_so(tmp_path, capsys, monkeypatch):
+    import ase.build
+    import ase.io
+    from ase.md.langevin import Langevin
+    from gdmlx.interrupts import Terminated
+    ase.io.write(tmp_path / "methanol.xyz", ase.build.molecule("CH3OH"))
+    calls, run = [], Langevin.run
+
+    def stop_at_the_fourth_frame(self, steps):
+        calls.append(steps)
+        if len(calls) == 5:                      # the equilibration, then three frames
+            raise Terminated
+        return run(self, steps)
+
+    monkeypatch.setattr(Langevin, "run", stop_at_the_fourth_frame)
+    argv = ["sample", "--xyz", str(tmp_path / "methanol.xyz"), "--calculator", "emt", "--n", "10",
+            "--every", "2", "--equilibrate", "0.005", "-o", str(tmp_path / "d.npz")]
+    assert main(argv) == 143
+    assert "interrupted after 3 frames; writing those" in capsys.readouterr().err
+    assert len(gdmlx.load_dataset(tmp_path / "d.npz")) == 3
+    calls.clear()
+    calls.extend([0, 0, 0])                      # the next call stops: no frame yet
+    assert main(argv[:-1] + [str(tmp_path / "e.npz")]) == 143
+    assert "writing those" not in capsys.readouterr().err and not (tmp_path / "e.npz").exists()
+
+
 def test_sample_from_smiles(tmp_path, capsys):
     pytest.importorskip("rdkit")
     summary = run_json(capsys, "sample", "--smiles", "CO", "--calculator", "emt", "--n", "2",

@@ -8,6 +8,7 @@ import numpy as np
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json, read_start_atoms)
 from gdmlx.dataset import Dataset
+from gdmlx.interrupts import Terminated
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev
 
@@ -107,22 +108,22 @@ def run(args):
             F.append(atoms.get_forces(apply_constraint=False) / kcal)
             if not args.json and (len(R) % 10 == 0 or len(R) == args.n):
                 show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         finish()
-        log(f"sample: interrupted after {len(R)} frames; writing those")
         if not R:
             raise
-        interrupted = True
+        log(f"sample: interrupted after {len(R)} frames; writing those")
+        interrupted = 143 if isinstance(exc, Terminated) else 130
     theory = (f"{args.method if args.calculator == 'tblite' else 'EMT'}, Langevin {args.temperature:g} K, "
               f"dt {args.dt:g} fs, every {args.every} steps")
     name = args.smiles or os.path.splitext(os.path.basename(args.xyz))[0]
     ds = Dataset(R=np.array(R), z=atoms.numbers, F=np.array(F), E=np.array(E), name=name, theory=theory)
     ds.save_npz(args.output)
     summary = {"output": args.output, "frames": len(ds), "n_atoms": len(atoms), "theory": theory,
-               "wall_s": time.perf_counter() - t0, "interrupted": interrupted}
+               "wall_s": time.perf_counter() - t0, "interrupted": bool(interrupted)}
     if args.json:
         print_json(summary)
     else:
         finish()
         log(f"wrote {args.output}: {len(ds)} frames of {len(atoms)} atoms ({theory})")
-    return 130 if interrupted else 0          # the frames are kept, but the run did not finish
+    return interrupted or 0          # the frames are kept, but the run did not finish: 130 (Ctrl-C), 143 (SIGTERM)
