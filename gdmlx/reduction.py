@@ -26,7 +26,7 @@ from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs
 from gdmlx.kernels.masking import masked_force_change_sq
 from gdmlx.units import in_angstrom
-from gdmlx.validation import check_data_for_model, check_number
+from gdmlx.validation import check_data_for_model, check_forces, check_geometries, check_number
 
 LOCAL_CUTOFF_ANG = 5.0
 
@@ -88,9 +88,15 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     ``report.rounds`` (benchmarks use it to record test errors; it must not influence the
     selection). Returns ``(reduced_model, report)``.
     """
+    if isinstance(model, MultiscaleModel):
+        raise InputError("reduce_pairs reduces a GDMLRegressor; a MultiscaleModel's slow part: "
+                         "reduce_slow_part, or gdmlx.reduce for either")
+    model.force_parts()                                   # NotFittedError for an unfitted model
     if model.R_train_ is None:
         raise ValueError("reduction retrains the model: it needs a model that kept its training "
                          "data (models imported from sGDML do not)")
+    R_valid = check_geometries(R_valid, len(model.z_), "R_valid")
+    F_valid = check_forces(F_valid, R_valid.shape, "F_valid")
     if importance not in IMPORTANCE:
         raise ValueError(f"importance must be one of {sorted(IMPORTANCE)}, got {importance!r}")
     check_number(tol, "tol")
@@ -212,7 +218,12 @@ def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", pr
     speed-up. With a ``probe``, the whole model (fast + trial slow part) must pass the MD
     check of :func:`md_check` against the unreduced model.
     """
-    F_resid = F_valid - model.fast_.predict(R_valid)
+    if not isinstance(model, MultiscaleModel):
+        raise InputError(f"reduce_slow_part reduces a MultiscaleModel's slow part, not a {type(model).__name__}: "
+                         "reduce_pairs, or gdmlx.reduce for either")
+    model.force_parts()                                   # NotFittedError for an unfitted model
+    R_valid = check_geometries(R_valid, len(model.z_), "R_valid")
+    F_resid = check_forces(F_valid, R_valid.shape, "F_valid") - model.fast_.predict(R_valid)
     check = probe and md_check(probe, model, R_valid,
                                model.with_slow, progress)
     slow, report = reduce_pairs(model.slow_, R_valid, F_resid, tol=tol, importance=importance,

@@ -87,3 +87,15 @@ def test_reduce_validates_on_geometries_the_model_was_not_trained_on(toy_model, 
     assert getattr(toy_model, "indices_", {}).get("valid") is None
     with pytest.raises(ValueError, match="importance must be one of"):
         gdmlx.reduce(toy_model, gdmlx.Dataset(R=R, z=z, F=F, E=E), importance="bogus", progress=False)
+
+
+def test_reduction_functions_name_the_model_kind_and_shapes_they_take(toy_model, toy_data):
+    from gdmlx.reduction import reduce_pairs, reduce_slow_part
+    R, F, E, z = toy_data
+    with pytest.raises(gdmlx.InputError, match="reduce_slow_part reduces a MultiscaleModel's slow part, not a GDMLRegressor"):
+        reduce_slow_part(toy_model, R[40:], F[40:])
+    with pytest.raises(gdmlx.InputError, match="F_valid must have shape"):
+        reduce_pairs(toy_model, R[40:], F[40:50])
+    ms = gdmlx.MultiscaleModel.from_parts(toy_model, toy_model)
+    with pytest.raises(gdmlx.InputError, match="reduce_pairs reduces a GDMLRegressor"):
+        reduce_pairs(ms, R[40:], F[40:])

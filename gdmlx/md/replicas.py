@@ -51,7 +51,9 @@ class ReplicaSimulation:
     time_fs : simulated time of the start state (fs), as in :class:`gdmlx.md.Simulation`
     dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, seed, max_bond_stretch,
     contact_wall : as in :class:`gdmlx.md.Simulation`. Langevin noise comes from ``seed``
-        as well: on the CPU one replica follows the single-molecule engine's trajectory.
+        as well: on the CPU a run of one replica follows the single-molecule engine's
+        trajectory with the same seed (with more replicas, replica 0 does so in NVE only:
+        the Langevin noise of all replicas comes from one stream).
     """
 
     def __init__(self, model, positions, n_replicas=None, *, velocities=None, masses=None, backend="cpu", time_fs=0.0,
