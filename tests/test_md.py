@@ -142,6 +142,20 @@ def test_unstable_run_stops_with_message_and_keeps_frames(toy_model, start, tmp_
         sim.run(10, progress=False)                    # not on from the broken state
 
 
+def test_an_xyz_trajectory_cut_while_writing_continues_from_its_last_whole_frame(toy_model, start, tmp_path):
+    path = tmp_path / "t.xyz"
+    Simulation(toy_model, start, temperature_K=300, seed=2).run(30, trajectory=path, save_every=10, progress=False)
+    text = path.read_bytes()
+    frame = len(text) // 3
+    for cut in (len(text) - 40, len(text) - frame + 3, 2 * frame + 60):          # within the third frame
+        (tmp_path / "cut.xyz").write_bytes(text[:cut])
+        state = read_last_state(tmp_path / "cut.xyz")
+        assert state.time_fs == 10.0 and not state.complete
+    (tmp_path / "cut.xyz").write_bytes(text[:40])
+    with pytest.raises(gdmlx.InputError, match="not a readable extended XYZ"):
+        read_last_state(tmp_path / "cut.xyz")
+
+
 def test_a_second_run_with_another_save_every_labels_its_frames_by_their_time(toy_model, start, tmp_path):
     sim = Simulation(toy_model, start, temperature_K=300, seed=5)
     sim.run(6, save_every=3, progress=False)

@@ -217,15 +217,46 @@ def read_last_state(path):
                            f["masses"][()] if "masses" in f else None, str(f.attrs.get("force_model", "")))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    whole = True
     try:
         atoms = ase.io.read(path, index=-1, format="extxyz")
     except StopIteration:
         raise InputError(f"{path} holds no frames: there is no state to continue from") from None
     except Exception as exc:             # ASE raises many kinds for files it cannot parse
-        raise InputError(f"{path}: not a readable extended XYZ file ({type(exc).__name__}: {exc})") from None
+        atoms, whole = _last_whole_xyz_frame(path), False
+        if atoms is None:
+            raise InputError(f"{path}: not a readable extended XYZ file ({type(exc).__name__}: {exc})") from None
     if "momenta" not in atoms.arrays or "time_fs" not in atoms.info:
         raise InputError(f"{path}: its last frame has no velocities or no time_fs, so it is not a "
                          "trajectory written by gdmlx md; start from its geometry instead (--xyz)")
     return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
-                   float(atoms.info["time_fs"]), atoms.info.get("complete", True) is not False,
+                   float(atoms.info["time_fs"]), whole and atoms.info.get("complete", True) is not False,
                    masses=atoms.get_masses())
+
+
+def _last_whole_xyz_frame(path):
+    """The last whole frame of an extended XYZ file whose end was cut (a run killed while
+    writing), or None when it has none. Frames are found by their atom-count lines."""
+    import io
+    starts, n_atoms = [], None
+    with open(path, "rb") as fh:
+        offset, line_no = 0, 0
+        for line in fh:
+            if n_atoms is None:
+                try:
+                    n_atoms = int(line)
+                except ValueError:
+                    return None
+            if line_no % (n_atoms + 2) == 0:
+                starts.append(offset)
+            offset += len(line)
+            line_no += line.endswith(b"\n")          # a cut last line is no line
+        whole = line_no // (n_atoms + 2) if n_atoms else 0
+        if whole == 0:
+            return None
+        fh.seek(starts[whole - 1])
+        text = b"".join(fh.readline() for _ in range(n_atoms + 2)).decode()
+    try:
+        return ase.io.read(io.StringIO(text), format="extxyz")
+    except Exception:                    # ASE raises many kinds for files it cannot parse
+        return None
