@@ -392,7 +392,8 @@ def test_reduce_command(toy_npz, tmp_path, capsys):
     out = run_json(capsys, "reduce", str(model), str(toy_npz), "--tol", "0.1", "-o",
                    str(tmp_path / "r.h5"), "--md-temperature", "300", "--md-ps", "0.5", "--json")
     reduced = gdmlx.load_model(tmp_path / "r.h5")
-    assert out["n_pairs_kept"] == len(reduced.pairs_) <= 10
+    assert out["n_pairs_kept"] == len(reduced.pairs_) <= 10 and out["pairs_kept"] == reduced.pairs_.tolist()
+    assert out["output"] == str(tmp_path / "r.h5") and out["tol"] == 0.1 and out["importance"] == "masking"
     accepted = [r for r in out["rounds"] if r["accepted"]]
     assert accepted and all(r["check"]["md"]["stopped_ps"] == [None] * 3 for r in accepted)
     assert out["test_full"]["n"] == 60 - 40                       # test set excludes train and valid
@@ -562,7 +563,8 @@ def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
     capsys.readouterr()
     out = run_json(capsys, "validate", str(model), str(traj), "--calculator", "emt", "--frames", "8",
                    "--data", str(toy_npz), "--json")
-    assert out["n_frames"] == 8 and 0 <= out["n_outside"] <= 8
+    assert out["n_frames"] == 8 and 0 <= out["n_outside"] <= 8 and out["calculator"] == "emt"
+    assert len(out["frames"]) == len(out["outside"]) == len(out["frame_f_mae"]) == 8 == len(set(out["frames"]))
     assert out["held_out"]["n"] == 60 - 30 - 10
     inside = [v for v in (out["f_mae_inside"], out["f_mae_outside"]) if v is not None]
     assert inside and all(np.isfinite(inside)) and out["max_frame_f_mae"] >= max(inside)

@@ -65,7 +65,9 @@ def run(args):
     E_test = None if ds.E is None else ds.E[test]
     errors = (lambda m: force_energy_errors(m, ds.R[test], ds.F[test], E_test)) if len(test) else (lambda m: None)
     timed = ds.R[test] if len(test) else ds.R[:100]     # any geometries time the prediction
-    out = {"n_pairs_full": len(part(model).pairs_), "n_pairs_kept": len(part(reduced).pairs_),
+    out = {"output": args.output, "tol": args.tol, "importance": args.importance,
+           "pairs_kept": part(reduced).pairs_.tolist(),
+           "n_pairs_full": len(part(model).pairs_), "n_pairs_kept": len(part(reduced).pairs_),
            "n_local": rep.n_local, "n_nonlocal": rep.n_nonlocal, "seconds": seconds,
            "full_valid_f_mae": rep.full_valid_f_mae, "rounds": rep.rounds,
            "test_full": errors(model), "test_reduced": errors(reduced),

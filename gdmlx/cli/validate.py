@@ -46,6 +46,8 @@ def run(args):
     res = check_trajectory(model, positions, make_calculator(args), args.frames, args.skip,
                            progress=not args.json)
     out = {k: v for k, v in res.items() if k not in ("frames", "outside", "f_mae")}
+    out.update(calculator=args.calculator if args.calculator != "tblite" else f"tblite {args.method}",
+               frames=res["frames"], outside=res["outside"], frame_f_mae=res["f_mae"])
     out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
                max_frame_f_mae=float(res["f_mae"].max()))
     if ds is not None:
