@@ -23,7 +23,7 @@ from gdmlx.atomic_write import check_output_path
 from gdmlx.descriptor import descriptors
 from gdmlx.errors import EnergyConsistencyWarning, InputError
 from gdmlx.multiscale import MultiscaleModel
-from gdmlx.symmetry import close_pairs
+from gdmlx.symmetry import close_pairs, pair_orbits
 from gdmlx.kernels.masking import masked_force_change_sq
 from gdmlx.units import in_angstrom
 from gdmlx.validation import check_data_for_model, check_forces, check_geometries, check_number
@@ -31,31 +31,39 @@ from gdmlx.validation import check_data_for_model, check_forces, check_geometrie
 LOCAL_CUTOFF_ANG = 5.0
 
 
-def masking_importance(expansion, R):
+def masking_importance(expansion, R, orbits=None):
     """Force RMSE (per component) between the model and the model without feature k: (D,).
 
     R (n, N, 3) validation geometries. Exact masking, as published, at the cost of two
-    (D x M) @ (M x D) products per geometry.
+    (D x M) @ (M x D) products per geometry. ``orbits`` (D,) (:func:`gdmlx.symmetry.pair_orbits`,
+    for a model summed over permutations): the features of an orbit are masked together,
+    and each gets its orbit's value (one feature of an orbit masked alone leaves its
+    equivalents to carry what it carried, and ranked the C-H bonds of a symmetric ethanol
+    model least important).
     """
+    orbits = np.arange(len(expansion.pairs)) if orbits is None else np.asarray(orbits)
     x, G = descriptors(R, expansion.pairs)
-    total = np.zeros(len(expansion.pairs))
+    total = np.zeros(orbits.max() + 1)
     for t in range(len(R)):
         total += masked_force_change_sq(x[t], G[t], expansion.pairs, expansion.n_atoms,
-                                        expansion.X, expansion.B, expansion.a, expansion.sigma)
-    return np.sqrt(total / (len(R) * expansion.n_atoms * 3))
+                                        expansion.X, expansion.B, expansion.a, expansion.sigma, orbits)
+    return np.sqrt(total / (len(R) * expansion.n_atoms * 3))[orbits]
 
 
-def own_term_importance(expansion, R):
+def own_term_importance(expansion, R, orbits=None):
     """RMS size of each feature's own term in the atomic forces: (D,).
 
     Feature k adds ``F_desc_k g_k`` to atom i and subtracts it from atom j, so its direct
     contribution has norm ``sqrt(2) |F_desc_k| |g_k|``. One ordinary prediction per geometry.
+    With ``orbits`` (D,), each feature gets the root sum of squares over its orbit.
     """
     from gdmlx.kernels.predict import predict_desc_batch
     x, G = descriptors(R, expansion.pairs)
     _, fd = predict_desc_batch(x, expansion.X, expansion.B, expansion.a, expansion.sigma, expansion.c)
-    contrib_sq = 2.0 * fd**2 * np.einsum("ndc,ndc->nd", G, G)
-    return np.sqrt(contrib_sq.mean(axis=0) / (expansion.n_atoms * 3))
+    contrib_sq = (2.0 * fd**2 * np.einsum("ndc,ndc->nd", G, G)).mean(axis=0) / (expansion.n_atoms * 3)
+    if orbits is not None:
+        contrib_sq = np.bincount(orbits, weights=contrib_sq)[orbits]
+    return np.sqrt(contrib_sq)
 
 
 IMPORTANCE = {"masking": masking_importance, "own-term": own_term_importance}
@@ -106,18 +114,19 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     R_ang = in_angstrom(model.R_train_, model.length_unit_)
     dist = np.linalg.norm(R_ang[:, model.pairs_[:, 0]] - R_ang[:, model.pairs_[:, 1]], axis=-1)
     report.mean_distance = dist.mean(axis=0)
-    accepted, frac = model, drop_fraction
-    imp = rank(model.expansion_, R_valid)
+    accepted, frac, tried = model, drop_fraction, set()
+    imp = rank(model.expansion_, R_valid, pair_orbits(model.pairs_, model.perms_))
     report.importance, report.all_pairs = imp, model.pairs_
     while frac >= min_drop_fraction and len(accepted.pairs_) > 1:
         n_keep = max(1, int(round(len(accepted.pairs_) * (1 - frac))))
         if n_keep == len(accepted.pairs_):
             break
-        keep = np.sort(np.argsort(imp)[::-1][:n_keep])
+        keep = np.sort(np.argsort(imp, kind="stable")[::-1][:n_keep])
         subset = close_pairs(accepted.pairs_[keep], accepted.perms_)   # symmetric models: whole orbits
-        if len(subset) == len(accepted.pairs_):
-            frac /= 2
+        if len(subset) == len(accepted.pairs_) or subset.tobytes() in tried:
+            frac /= 2                                  # nothing dropped, or a subset already tried
             continue
+        tried.add(subset.tobytes())
         t0 = time.perf_counter()
         with warnings.catch_warnings():     # the full model's fit has reported on its energies
             warnings.simplefilter("ignore", EnergyConsistencyWarning)
@@ -138,7 +147,7 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
                   file=sys.stderr, flush=True)
         if ok:
             accepted = trial
-            imp = rank(accepted.expansion_, R_valid)
+            imp = rank(accepted.expansion_, R_valid, pair_orbits(accepted.pairs_, accepted.perms_))
         else:
             frac /= 2
     report.pairs = accepted.pairs_

@@ -99,6 +99,19 @@ def pair_permutation(pairs, perm):
                     dtype=np.int64)
 
 
+def pair_orbits(pairs, perms):
+    """Orbit of each pair of the (closed) pair list under ``perms`` (P, N), or of none
+    when ``perms`` is None: (D,) int ids 0 .. n_orbits - 1, in order of first appearance."""
+    orbit = np.arange(len(pairs))
+    for p in ([] if perms is None else perms):
+        image = pair_permutation(pairs, p)
+        for k in range(len(pairs)):                 # join k's and its image's orbits
+            a, b = orbit[k], orbit[image[k]]
+            if a != b:
+                orbit[orbit == max(a, b)] = min(a, b)
+    return np.unique(orbit, return_inverse=True)[1].astype(np.int64)
+
+
 def pairs_closed(pairs, perms):
     """True if every permutation maps the pair set onto itself."""
     return len(close_pairs(pairs, perms)) == len(pairs)

@@ -7,22 +7,38 @@ from gdmlx.expansion import KernelExpansion
 from gdmlx.reduction import masking_importance, own_term_importance, reduce_pairs
 
 
-def brute_force_masking(exp, R):
-    """Remove each feature from the expansion and re-predict: the published procedure."""
+def brute_force_masking(exp, R, groups=None):
+    """Remove each feature (or group of features) from the expansion and re-predict: the
+    published procedure. Returns one value per feature (its group's)."""
+    groups = np.arange(len(exp.pairs)) if groups is None else groups
     F_full = exp.predict(R)[1]
     out = []
-    for k in range(len(exp.pairs)):
-        keep = np.r_[0:k, k + 1:len(exp.pairs)]
+    for g in range(groups.max() + 1):
+        keep = np.flatnonzero(groups != g)
         masked = KernelExpansion(exp.pairs[keep], exp.n_atoms, exp.sigma, exp.X[:, keep],
                                  exp.B[:, keep], exp.a, exp.c)
         out.append(np.sqrt(((masked.predict(R)[1] - F_full) ** 2).mean()))
-    return np.array(out)
+    return np.array(out)[groups]
 
 
 def test_fast_masking_equals_brute_force(toy_model, toy_data):
     R = toy_data[0][30:36]
     np.testing.assert_allclose(masking_importance(toy_model.expansion_, R),
                                brute_force_masking(toy_model.expansion_, R), rtol=1e-10)
+    groups = np.array([0, 1, 0, 2, 3, 1, 4, 4, 4, 5])             # features masked together
+    np.testing.assert_allclose(masking_importance(toy_model.expansion_, R, groups),
+                               brute_force_masking(toy_model.expansion_, R, groups), rtol=1e-10)
+
+
+def test_pair_orbits_under_a_reversal():
+    from gdmlx.descriptor import all_pairs
+    from gdmlx.symmetry import pair_orbits
+    pairs = all_pairs(5)
+    orbits = pair_orbits(pairs, np.array([[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]))
+    for k, (i, j) in enumerate(pairs):
+        mirror = sorted((4 - i, 4 - j), reverse=True)
+        assert orbits[k] == orbits[[tuple(p) for p in pairs.tolist()].index(tuple(mirror))]
+    assert orbits.max() + 1 == 6 and np.array_equal(pair_orbits(pairs, None), np.arange(10))
 
 
 def test_own_term_importance_is_a_force_scale(toy_model, toy_data):
