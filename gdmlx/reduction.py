@@ -118,9 +118,7 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     imp = rank(model.expansion_, R_valid, pair_orbits(model.pairs_, model.perms_))
     report.importance, report.all_pairs = imp, model.pairs_
     while frac >= min_drop_fraction and len(accepted.pairs_) > 1:
-        n_keep = max(1, int(round(len(accepted.pairs_) * (1 - frac))))
-        if n_keep == len(accepted.pairs_):
-            break
+        n_keep = max(1, min(len(accepted.pairs_) - 1, int(round(len(accepted.pairs_) * (1 - frac)))))
         keep = np.sort(np.argsort(imp, kind="stable")[::-1][:n_keep])
         subset = close_pairs(accepted.pairs_[keep], accepted.perms_)   # symmetric models: whole orbits
         if len(subset) == len(accepted.pairs_) or subset.tobytes() in tried:

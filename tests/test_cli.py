@@ -397,7 +397,9 @@ def test_reduce_command(toy_npz, tmp_path, capsys):
     accepted = [r for r in out["rounds"] if r["accepted"]]
     assert accepted and all(r["check"]["md"]["stopped_ps"] == [None] * 3 for r in accepted)
     assert out["test_full"]["n"] == 60 - 40                       # test set excludes train and valid
-    assert out["rounds"][-1]["accepted"] is False or out["n_pairs_kept"] == 1
+    # it went as far as it could: down to one pair, or a smaller subset was rejected
+    assert out["n_pairs_kept"] == 1 or any(not r["accepted"] and r["n_pairs"] < out["n_pairs_kept"]
+                                           for r in out["rounds"])
     assert main(["reduce", str(model), str(toy_npz), "--md-mts", "3", "-o", str(tmp_path / "r2.h5")]) == 2
     assert "which --md-temperature turns on" in capsys.readouterr().err
 
