@@ -123,3 +123,26 @@ def test_a_descriptor_without_the_short_pairs_takes_the_short_distances_from_its
     atoms = Atoms(numbers=z, positions=q, calculator=gdmlx.GDMLCalculator(model))
     assert np.isfinite(atoms.get_potential_energy())
     assert Simulation(model, R[40], seed=0).r_min == pytest.approx(0.5 * closest_pairs(R[:30])[0].min())
+
+
+def test_a_run_given_its_velocities_goes_on_from_a_little_outside(toy_model):
+    """A run that ended a little outside (below 0.8 x a pair's shortest training distance)
+    can be continued; a fresh start there is refused (it looks like atoms out of order),
+    and so is a continuation below 0.5 x, where the engines stop."""
+    from gdmlx.md.domain import model_floors
+    pairs, floors, _ = model_floors(toy_model)
+    k = int(np.argmin(floors))
+    i, j = pairs[k]
+
+    def squeezed(ratio):
+        q = toy_geometries(1, noise=0.0)[0]
+        d = q[i] - q[j]
+        q[i] = q[j] + ratio * floors[k] * d / np.linalg.norm(d)
+        return q
+
+    v = np.zeros((5, 3))
+    with pytest.raises(gdmlx.GeometryError, match="Are its atoms in the model's order"):
+        Simulation(toy_model, squeezed(0.7))
+    Simulation(toy_model, squeezed(0.7), velocities=v)
+    with pytest.raises(gdmlx.GeometryError, match="too far outside the model's domain to go on from"):
+        Simulation(toy_model, squeezed(0.45), velocities=v)

@@ -85,11 +85,20 @@ def worst_pair(positions, pairs, floors, factor=OUTSIDE_FACTOR, name="positions"
             f"closer than {factor} x their shortest distance in the training data ({floors[k]:.2f} A)")
 
 
-def check_start_inside(positions, pairs, floors, name="positions", factor=OUTSIDE_FACTOR):
+CONTINUE_FACTOR = 0.5    # a run given its velocities goes on unless a pair is below 0.5 x its floor
+
+
+def check_start_inside(positions, pairs, floors, name="positions", continuing=False):
     """Raise GeometryError if a start geometry ``positions`` (n, N, 3) [A] has a pair closer
-    than ``factor`` x its floor: MD from there runs on extrapolation, and a geometry whose
-    atoms are listed in another order than the model's looks exactly like that."""
+    than 0.8 x its floor: MD from there runs on extrapolation, and a geometry whose atoms
+    are listed in another order than the model's looks exactly like that. A run that
+    ``continuing`` (given its velocities: the state of an earlier run, which may have
+    ended a little outside) is refused only below 0.5 x, where the engines stop."""
+    factor = CONTINUE_FACTOR if continuing else OUTSIDE_FACTOR
     where = worst_pair(positions, pairs, floors, factor, name)
+    if where and continuing:
+        raise GeometryError(f"{where}: the state is too far outside the model's domain to go on from "
+                            "(a run of another model, or atoms in another order than the model's)")
     if where:
         raise GeometryError(f"{where}: the start is outside the model's domain. Are its atoms in the "
                             "model's order? (gdmlx.match_atom_order(atoms, model) reorders them; gdmlx md: "

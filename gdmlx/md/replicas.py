@@ -94,7 +94,7 @@ class ReplicaSimulation:
         self.inv_m = 1.0 / self.masses
         self.q, self.v = xp.asarray(q), xp.asarray(v)
         domain_pairs, floors, _ = model_floors(model)
-        check_start_inside(q, domain_pairs, floors)
+        check_start_inside(q, domain_pairs, floors, continuing=self.velocities_given)
         check_start_bonds(q, model)
         self.S_domain = incidence(domain_pairs, N, xp)
         self.r_min_sq = (0.5 * floors.min()) ** 2

@@ -170,7 +170,7 @@ class Simulation:
         self.velocities_given = velocities is not None
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
         self.domain_pairs, floors, _ = model_floors(model)
-        check_start_inside(q, self.domain_pairs, floors)
+        check_start_inside(q, self.domain_pairs, floors, continuing=velocities is not None)
         check_start_bonds(q, model)
         self.outside_sq = outside_limits_sq(floors)
         self.r_min = 0.5 * floors.min()          # half the shortest training distance [A], any pair
