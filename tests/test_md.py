@@ -180,6 +180,23 @@ def test_a_run_interrupted_while_compiling_leaves_no_file(toy_model, start, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_ctrl_c_while_the_file_opens_leaves_it_whole_and_renamed(toy_model, start, tmp_path, monkeypatch):
+    import os
+    import signal
+    import gdmlx.md.simulation as simulation
+    real = simulation.open_trajectory
+
+    def open_then_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)          # arrives while the file is being made
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "open_trajectory", open_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        Simulation(toy_model, start, seed=0).run(100, trajectory=tmp_path / "t.h5", save_every=10, progress=False)
+    assert stop.value.summary["steps"] == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["t.h5"] and not read_trajectory(tmp_path / "t.h5")["complete"]
+
+
 def test_progress_in_a_log_is_one_line_per_report(toy_model, start, capsys):
     Simulation(toy_model, start, seed=0).run(300, save_every=10, report_every=100)
     err = capsys.readouterr().err

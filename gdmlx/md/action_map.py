@@ -19,7 +19,7 @@ import numpy as np
 
 from gdmlx.action import force_model_fingerprint
 from gdmlx.errors import GeometryError, InputError
-from gdmlx.interrupts import terminate_as_interrupt
+from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
@@ -359,13 +359,15 @@ class ActionSimulation:
                                                check_count(report_every, "report_every"))
         b = self.base
         self._compile()
-        writer = trajectory and open_trajectory(
-            trajectory, self.z, self.masses,
-            {"dt_fs": self.action.stride_fs, "temperature_K": recorded_temperature(b),
-             "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map", "force_model": b.force_model})
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
-        done, t0, status = 0, time.perf_counter(), integrator.OK
+        done, t0, status, writer = 0, time.perf_counter(), integrator.OK, None
         try:
+            with interrupts_deferred():                 # a file opened is a file closed and renamed
+                writer = trajectory and open_trajectory(
+                    trajectory, self.z, self.masses,
+                    {"dt_fs": self.action.stride_fs, "temperature_K": recorded_temperature(b),
+                     "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map",
+                     "force_model": b.force_model})
             while done < n_strides:
                 e_before = self.epot
                 if b.gamma > 0:

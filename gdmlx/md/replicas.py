@@ -201,15 +201,16 @@ class ReplicaSimulation:
         """
         n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
                                                               int(self.periods[-1]))
-        writer = trajectory and open_trajectory(
-            trajectory, self.z, to_host(self.masses)[:, 0],
-            {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
-             "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
-             "slow_every": int(self.periods[-1])},
-            n_replicas=self.n_replicas)
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
-        failed, start, t0 = {}, self.step, time.perf_counter()
+        failed, start, t0, writer = {}, self.step, time.perf_counter(), None
         try:
+            with interrupts_deferred():                 # a file opened is a file closed and renamed
+                writer = trajectory and open_trajectory(
+                    trajectory, self.z, to_host(self.masses)[:, 0],
+                    {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
+                     "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
+                     "slow_every": int(self.periods[-1])},
+                    n_replicas=self.n_replicas)
             while self.step - start < n_steps and not failed:
                 with interrupts_deferred():     # Ctrl-C acts between frames, never inside one
                     self.advance(save_every)

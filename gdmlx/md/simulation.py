@@ -219,13 +219,16 @@ class Simulation:
                                                               int(self.periods[-1]))
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing and the file
-        writer = trajectory and open_trajectory(
-            trajectory, self.z, self.masses,
-            {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self), "gamma_per_fs": self.gamma * ase.units.fs,
-             "force_model": self.force_model, "slow_every": int(self.periods[-1])})
         status, done, t0, first_step = integrator.OK, 0, time.perf_counter(), self.step
         chunk_steps = save_every * max(1, MAX_CHUNK_STEPS // save_every)
+        writer = None
         try:
+            with interrupts_deferred():                 # a file opened is a file closed and renamed
+                writer = trajectory and open_trajectory(
+                    trajectory, self.z, self.masses,
+                    {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
+                     "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
+                     "slow_every": int(self.periods[-1])})
             while done < n_steps and status == integrator.OK:
                 n = min(chunk_steps, n_steps - done, report_every - done % report_every)
                 with interrupts_deferred():     # Ctrl-C acts after the chunk's frames are recorded
