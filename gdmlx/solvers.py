@@ -59,17 +59,20 @@ def memory_budget_bytes(memory_limit_gb=None):
     return memory_limit_gb * 1e9 if memory_limit_gb is not None else 0.9 * available_memory_bytes()
 
 
-def check_analytic_fits(n_rows, memory_limit_gb=None, block_rows=0, triangle=False):
+def check_analytic_fits(n_rows, memory_limit_gb=None, block_rows=0, triangle=False, energy_rows=False):
     """Raise InsufficientMemoryError if the dense system would not fit in the budget
-    (arguments as in :func:`analytic_memory_bytes`)."""
+    (arguments as in :func:`analytic_memory_bytes`; ``energy_rows``: the system has energy
+    labels, which the iterative solver does not take)."""
     need = analytic_memory_bytes(n_rows, block_rows, triangle)
     limit = memory_budget_bytes(memory_limit_gb)
     if need > limit:
+        way_out = ("fit without energy labels (the iterative solver, solver='cg' or 'auto', does not "
+                   "take them; the energies then give the integration constant only)" if energy_rows else
+                   "use the iterative solver (solver='cg' or 'auto'; gdmlx train --solver cg)")
         raise InsufficientMemoryError(
             f"the analytic solver needs {need / 1e9:.3g} GB for its {n_rows} x {n_rows} system but only "
-            f"{limit / 1e9:.3g} GB may be used; use the iterative solver (solver='cg' or 'auto'; "
-            "gdmlx train --solver cg), train on fewer points, or raise the budget if you know the "
-            "memory is there (ComputeOptions.memory_limit_gb; gdmlx train --memory-limit-gb)")
+            f"{limit / 1e9:.3g} GB may be used; {way_out}, train on fewer points, or raise the budget "
+            "if you know the memory is there (ComputeOptions.memory_limit_gb; gdmlx train --memory-limit-gb)")
 
 
 # Every factorisation goes through the blocked routine below, whose LAPACK and BLAS calls

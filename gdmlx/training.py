@@ -104,7 +104,7 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
                   "much faster with a larger lam than the default (about 1e-7 (10 / sigma)^2 for data "
                   "in A)", file=sys.stderr)
     if solver == "analytic":
-        check_analytic_fits(size, options.memory_limit_gb, r, triangle=True)
+        check_analytic_fits(size, options.memory_limit_gb, r, triangle=True, energy_rows=with_e)
     elif with_e:
         raise ValueError("energy labels in the linear system need the analytic solver for now "
                          "(solver='analytic'; gdmlx train --solver analytic)")

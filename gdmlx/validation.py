@@ -110,6 +110,9 @@ def check_data_for_model(ds, model, name):
     in the model's units; ``name`` (the file) leads the message."""
     if not hasattr(ds, "R") or not hasattr(ds, "z"):
         raise InputError(f"{name} must be a gdmlx.Dataset (see gdmlx.load_dataset), got {type(ds).__name__}")
+    if np.shape(ds.z) != np.shape(model.z_):
+        raise InputError(f"{name} holds a molecule of {np.size(ds.z)} atoms, the model one of "
+                         f"{np.size(model.z_)} (atomic numbers {np.asarray(model.z_).tolist()})")
     try:
         check_atomic_numbers(ds.z, len(model.z_), model.z_)
     except InputError as exc:

@@ -315,6 +315,8 @@ def test_unit_names_are_compared_as_units(toy_model, toy_data):
                                                r"dataset.in_units\('kcal/mol', 'Ang'\) converts it"):
         check_data_for_model(gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="eV", length_unit="Angstrom"),
                              toy_model, "data")
+    with pytest.raises(gdmlx.InputError, match="data holds a molecule of 4 atoms, the model one of 5"):
+        check_data_for_model(gdmlx.Dataset(R=R[:, :4], z=z[:4], F=F[:, :4], E=E), toy_model, "data")
     ds = gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="kcal mol-1", length_unit="\u00c5")
     back = ds.in_units("Ha", "bohr").in_units("kcal/mol", "Ang")
     for k in ("R", "F", "E"):
