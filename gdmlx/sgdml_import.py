@@ -80,7 +80,7 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     s = np.stack([pair_permutation(pairs, p) for p in perms])          # (P, D)
     X, B = X[:, s].reshape(-1, len(pairs)), B[:, s].reshape(-1, len(pairs))
     exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.zeros(len(X)), float(arr["c"]))
-    model = GDMLRegressor(sigma=exp.sigma, pairs=pairs, perms=perms if len(perms) > 1 else None)
+    model = GDMLRegressor(sigma=exp.sigma, perms=perms if len(perms) > 1 else None)      # all pairs: the default
     if "lam" in arr:                                   # what it was fitted with: for the record
         model.lam = float(arr["lam"])
     model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms

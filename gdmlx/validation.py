@@ -153,4 +153,4 @@ def check_count(value, name, minimum=1):
 def _check_finite(a, name):
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]
-        raise InputError(f"{name} contains NaN or inf (first at index {tuple(bad)})")
+        raise InputError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")

@@ -128,7 +128,7 @@ def test_bad_prediction_input_is_refused(toy_model):
     R_close[1, 3] = R_close[1, 2] + 0.01
     with pytest.raises(gdmlx.GeometryError, match="R\\[1\\]: atoms 2 and 3"):
         toy_model.predict(R_close)
-    with pytest.raises(gdmlx.InputError, match="NaN"):
+    with pytest.raises(gdmlx.InputError, match=r"contains NaN or inf \(first at index \(0, 0, 0\)\)"):
         toy_model.predict(np.full((5, 3), np.nan))
 
 
