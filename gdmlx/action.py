@@ -75,7 +75,9 @@ class ActionModel:
     ``expansion_`` (the kernel model of kappa C over features of 2 x D dimensions, its
     training points doubled by the momentum flip), ``force_model_`` (the
     :func:`force_model_fingerprint` of the force field it corrects; "" in files written
-    before it was stored) and ``fit_info_``.
+    before it was stored), ``reach_`` (the largest feature-space distance from a held-out
+    pair to its nearest training pair: how far the data reach; None without held-out pairs
+    or in files written before it was stored) and ``fit_info_``.
     """
 
     def __init__(self, stride_fs=2.0, sigma=5.0, lam=1e-8, n_train=100, n_valid=200, seed=0):
@@ -125,8 +127,10 @@ class ActionModel:
         self.force_model_ = force_model_fingerprint(force_model)
         self.fit_gradients(self.z_, qm, vm, gq, gp, verbose)
         M = len(train)
+        self.reach_ = None if len(valid) == 0 else float(self.data_distance(
+            0.5 * (q0[valid] + q1[valid]), 0.5 * (v0[valid] + v1[valid])).max())
         self.fit_info_ = {"n_train": M, "n_pairs_available": len(order), "fit_s": time.perf_counter() - t0,
-                          "kappa": self.kappa_,
+                          "kappa": self.kappa_, "reach": self.reach_,
                           **self._errors(q0[valid], v0[valid], q1[valid], v1[valid], force_model)}
         info = self.fit_info_
         if info.get("n_valid") and (info["valid_rms_dq_learned_A"] > info["valid_rms_dq_midpoint_A"]
@@ -141,9 +145,11 @@ class ActionModel:
     def fit_gradients(self, z, qm, vm, gq, gp, verbose=False):
         """Fit C to gradient labels ``gq`` = dC/dq and ``gp`` = dC/dp (n, N, 3) given at
         midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
-        numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread."""
+        numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread (and no
+        ``reach_``: that needs held-out pairs, which :meth:`fit` keeps)."""
         self._check_params()
         self._set_molecule(z)
+        self.reach_ = None
         if not (np.all(np.isfinite(gq)) and np.all(np.isfinite(gp))) or not np.any(gq) or not np.any(gp):
             raise InputError("action labels are not finite, or one half is all zero: the "
                              "trajectories do not move (check positions and velocities)")
@@ -168,6 +174,16 @@ class ActionModel:
         _, fd = self.expansion_.predict_desc(f)                      # fd = -d(kappa C)/df
         g = -np.einsum("nf,nfk->nk", fd, J).reshape(len(qm), 2, -1, 3)
         return g[:, 0] / self.kappa_, g[:, 1]
+
+    def data_distance(self, q, v):
+        """Feature-space distance from states ``q`` [A] and ``v`` [A/T] (n, N, 3) to the
+        nearest training pair (n,): the correction is learned only near its data, and far
+        from them does worse than none (ethanol: a map learned in one orientation of the
+        methyl group, run in another)."""
+        f, _ = self._features(q, v)
+        X = self.expansion_.X
+        d2 = (f * f).sum(axis=1)[:, None] + (X * X).sum(axis=1)[None, :] - 2.0 * f @ X.T
+        return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
 
     def _set_molecule(self, z):
         self.z_ = np.asarray(z, dtype=np.int64)
@@ -233,6 +249,8 @@ class ActionModel:
                            kind="action", stride_fs=float(self.stride_fs), sigma=float(self.sigma),
                            lam=float(self.lam), kappa=self.kappa_,
                            force_model=getattr(self, "force_model_", ""))
+            if getattr(self, "reach_", None) is not None:
+                f.attrs["reach"] = float(self.reach_)
             f["z"] = self.z_
             write_expansion(f.create_group("expansion"), self.expansion_)
 
@@ -251,6 +269,7 @@ class ActionModel:
                 model.expansion_ = read_expansion(f["expansion"], len(model.z_), force_model=False)
                 model.kappa_ = float(a["kappa"])
                 model.force_model_ = str(a.get("force_model", ""))
+                model.reach_ = float(a["reach"]) if "reach" in a else None
             except ModelFileError:
                 raise
             except KeyError as exc:
@@ -258,7 +277,7 @@ class ActionModel:
             except (TypeError, ValueError) as exc:         # InputError included
                 raise ModelFileError(f"{path}: {exc}") from None
         if (not np.array_equal(model.expansion_.pairs, model.feature_pairs) or not np.isfinite(model.kappa_)
-                or model.kappa_ <= 0):
+                or model.kappa_ <= 0 or (model.reach_ is not None and not model.reach_ >= 0)):
             raise ModelFileError(f"{path}: action model pairs or momentum scale are inconsistent")
         model.fit_info_ = {}
         return model

@@ -211,7 +211,7 @@ def test_save_load_round_trip_and_foreign_file(action, toy_model, tmp_path):
     p = (v * action.masses_[:, None])[None]
     for a, b in zip(action.correction_gradient(q[None], p), back.correction_gradient(q[None], p)):
         np.testing.assert_array_equal(a, b)
-    assert back.stride_fs == action.stride_fs
+    assert back.stride_fs == action.stride_fs and back.reach_ == action.reach_ > 0
     toy_model.save(str(tmp_path / "m.h5"))
     with pytest.raises(ModelFileError, match="not an action model"):
         ActionModel.load(str(tmp_path / "m.h5"))
@@ -221,6 +221,32 @@ def test_save_load_round_trip_and_foreign_file(action, toy_model, tmp_path):
             f.attrs[attr] = value
         with pytest.raises(ModelFileError, match=message):
             ActionModel.load(path)
+
+
+def test_runs_beyond_the_action_models_data_are_measured_and_warned_about(action, toy_model, toy_data,
+                                                                          trajectories):
+    """``reach_`` is the farthest held-out pair's distance to its nearest training pair; the
+    training pairs themselves are at distance 0; a run whose states lie beyond 1.25 x the
+    reach says so (here forced with a tiny reach) and one within it does not."""
+    import copy
+    import warnings
+    from gdmlx.action import _pairs_from_trajectories
+    from gdmlx.expansion import force_model_fingerprint
+    q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, 1.0, action.z_, force_model_fingerprint(toy_model))
+    d = action.data_distance(0.5 * (q0 + q1), 0.5 * (v0 + v1))
+    assert d.min() < 1e-6 and np.sort(d)[-10:].max() >= action.reach_ > 0
+    start = toy_data[0][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inside = ActionSimulation(toy_model, action, start, temperature_K=300, seed=1).run(20, save_every=2,
+                                                                                         progress=False)
+    assert inside["beyond_action_data_fraction"] < 0.05
+    narrow = copy.copy(action)
+    narrow.reach_ = 1e-9
+    with pytest.warns(UserWarning, match="100 % of the saved frames lay beyond the action model's data"):
+        out = ActionSimulation(toy_model, narrow, start, temperature_K=300, seed=1).run(20, save_every=2,
+                                                                                      progress=False)
+    assert out["beyond_action_data_fraction"] == 1.0
 
 
 def test_compiled_stride_matches_the_numpy_reference(action, toy_model, toy_data):

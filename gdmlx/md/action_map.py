@@ -12,13 +12,14 @@ even in p, time-reversible, up to the solver tolerance. Langevin: half a frictio
 """
 
 import time
+import warnings
 
 import ase.units
 import numba
 import numpy as np
 
 from gdmlx.action import force_model_fingerprint
-from gdmlx.errors import GeometryError, InputError
+from gdmlx.errors import GeometryError, InputError, user_stacklevel
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
@@ -28,6 +29,13 @@ from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, r
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show
 from gdmlx.validation import check_count, check_number
+
+# A saved state farther than BEYOND_FACTOR x the action model's reach from its nearest
+# training pair counts as beyond its data (ethanol, 1 fs: reference pairs and runs that
+# stayed in the trained methyl orientation reach 0.19 at most, runs in another 0.22-0.32
+# for most of their frames); more than WARN_BEYOND_FRACTION of such frames is warned about.
+BEYOND_FACTOR = 1.25
+WARN_BEYOND_FRACTION = 0.05
 
 
 class ActionMapError(GeometryError):
@@ -359,7 +367,7 @@ class ActionSimulation:
                                                check_count(report_every, "report_every"))
         b = self.base
         self._compile()
-        frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
+        frames = {"time_fs": [], "epot": [], "ekin": [], "outside": [], "beyond_data": []}
         done, t0, status, writer = 0, time.perf_counter(), integrator.OK, None
         try:
             with interrupts_deferred():                 # a file opened is a file closed and renamed
@@ -386,7 +394,7 @@ class ActionSimulation:
                     t_fs = self.base.time0_fs + self.step * self.action.stride_fs
                     outside = frame_outside(self.q, b.domain_pairs, b.outside_sq)
                     for key, val in (("time_fs", t_fs), ("epot", self.epot), ("ekin", ekin),
-                                     ("outside", outside)):
+                                     ("outside", outside), ("beyond_data", self._beyond_data())):
                         frames[key].append(val)
                     if writer:
                         writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])
@@ -404,6 +412,13 @@ class ActionSimulation:
             if progress:
                 finish()
         summary = self._summary(frames, done, t0)
+        if summary.get("beyond_action_data_fraction", 0.0) > WARN_BEYOND_FRACTION:
+            warnings.warn(
+                f"{100 * summary['beyond_action_data_fraction']:.0f} % of the saved frames lay beyond the action "
+                f"model's data (over {BEYOND_FACTOR} x the farthest held-out pair from its nearest training "
+                "pair): its correction is not learned there and can do worse than none (energy "
+                "fluctuation and drift). Learn it from reference runs that visit these states, e.g. "
+                "started from several different geometries", UserWarning, stacklevel=user_stacklevel())
         if status != integrator.OK:
             b.stopped = f"at stride {self.step}: {_STOP_REASONS[status]}"
             exc = MDInstabilityError(f"action MD stopped at stride {self.step}: {_STOP_REASONS[status]}")
@@ -415,4 +430,13 @@ class ActionSimulation:
         summary = summarize(frames, done, time.perf_counter() - t0, self.action.stride_fs, self.base.temperature)
         summary.update(mean_iterations=float(np.mean(self.iterations)) if self.iterations else 0.0,
                        max_iterations=int(max(self.iterations, default=0)))
+        if getattr(self.action, "reach_", None) is not None and frames["beyond_data"]:
+            summary["beyond_action_data_fraction"] = float(np.mean(frames["beyond_data"]))
         return summary
+
+    def _beyond_data(self):
+        """Whether the current state lies beyond the action model's data (``BEYOND_FACTOR``
+        x its reach from the nearest training pair); False when the model has no reach."""
+        reach = getattr(self.action, "reach_", None)        # None: models made by hand, older files
+        return reach is not None and bool(self.action.data_distance(self.q[None], self.v[None])[0]
+                                          > BEYOND_FACTOR * reach)
