@@ -177,9 +177,10 @@ def _from_mapping(d, path):
                      theory=_text(d, "theory"), lattice=d.get("lattice"))
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    stored = [np.asarray(d[k]) for k in ("z", "R", "E", "F") if k in d]
-    if any(a.dtype != b.dtype for a, b in zip(stored, (ds.z, ds.R) + ((ds.E,) if ds.E is not None else ()) + (ds.F,))):
-        ds.source_md5 = fingerprint(*stored[:2], stored[2] if len(stored) == 4 else None, stored[-1])
+    stored = {k: np.asarray(d[k]) for k in ("z", "R", "E", "F") if k in d}
+    read = {"z": ds.z, "R": ds.R, "E": ds.E, "F": ds.F}
+    if any(a.dtype != read[k].dtype for k, a in stored.items()):      # float32, uint8, ... on file
+        ds.source_md5 = fingerprint(stored["z"], stored["R"], stored.get("E"), stored["F"])
     return ds
 
 
