@@ -241,6 +241,8 @@ def test_runs_beyond_the_action_models_data_are_measured_and_warned_about(action
         inside = ActionSimulation(toy_model, action, start, temperature_K=300, seed=1).run(20, save_every=2,
                                                                                          progress=False)
     assert inside["beyond_action_data_fraction"] < 0.05
+    sim = ActionSimulation(toy_model, action, start, temperature_K=300, seed=2)    # compiled = numpy distance
+    assert sim._data_distance() == pytest.approx(action.data_distance(sim.q[None], sim.v[None])[0], rel=1e-9)
     narrow = copy.copy(action)
     narrow.reach_ = 1e-9
     with pytest.warns(UserWarning, match="100 % of the saved frames lay beyond the action model's data"):

@@ -438,5 +438,12 @@ class ActionSimulation:
         """Whether the current state lies beyond the action model's data (``BEYOND_FACTOR``
         x its reach from the nearest training pair); False when the model has no reach."""
         reach = getattr(self.action, "reach_", None)        # None: models made by hand, older files
-        return reach is not None and bool(self.action.data_distance(self.q[None], self.v[None])[0]
-                                          > BEYOND_FACTOR * reach)
+        return reach is not None and self._data_distance() > BEYOND_FACTOR * reach
+
+    def _data_distance(self):
+        """:meth:`gdmlx.action.ActionModel.data_distance` of the current state, from the
+        compiled features (the numpy ones took 90 us, 15 % of a run saving every 2 strides)."""
+        f, G, Hq = self._ws[:3]
+        phase_features_one(self.q, self.v, self.action.pairs_, self.tau, f, G, Hq)
+        e = self.action.expansion_
+        return float(np.sqrt(max((f @ f + e.X_sq - 2.0 * (e.X @ f)).min(), 0.0)))
