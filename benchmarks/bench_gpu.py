@@ -5,13 +5,17 @@ A gdmlx model is trained on the first ``--n-train`` geometries of ``--data`` (an
 solve on the CPU; cached in ``--model`` so reruns skip it) and tested on the last 1000.
 Paths timed, each a median over ``--repeats`` runs:
 
-* batched prediction of ``--batch`` geometries (geometries/s): ``cpu`` the compiled CPU
+* batched prediction of ``--batch`` geometries (geometries/s; several sizes): ``cpu`` the compiled CPU
   path (numba descriptor and scatter, BLAS sums), ``array-cpu`` the whole-array path on
   numpy (what the GPU runs, on the CPU), ``gpu`` the whole-array path on CuPy;
-* one product of the CG solver's kernel operator for ``--n-cg`` training points (ms):
+* one product of the CG solver's kernel operator for ``--n-cg`` training points (ms; several):
   ``cpu`` (compiled Jacobian products), ``array-cpu``, ``gpu``;
 * MD: the single-molecule engine (steps/s) and the replica engine with 1 .. ``--replicas``
-  replicas (replica-steps/s) on each backend; NVE, 0.5 fs, 300 K;
+  replicas (replica-steps/s) on each backend, on the GPU with whole-array steps
+  (``gpu-arrays``) and fused steps (``gpu-fused``, :mod:`gdmlx.kernels.fused_md`; one
+  molecule also with each of ``--blocks`` blocks per replica); NVE, 0.5 fs, 300 K;
+* the fused GPU steps against the CPU engine: positions after ``--md-steps`` NVE steps
+  from the same start, forces at the same geometry;
 * float32: the whole-array path in float32 against float64 on the test geometries (the
   force difference next to the model's own test error);
 * roofline (GPU only): device-to-device copy bandwidth and the DGEMM rate.
@@ -29,6 +33,7 @@ import os
 import platform
 import time
 
+import ase.units
 import numpy as np
 
 import gdmlx
@@ -74,31 +79,34 @@ def trained_model(args):
     return model, ds
 
 
-def prediction(model, R, args):
+def prediction(model, ds, args):
     exp = model.expansion_
     rows = {}
-    for name, xp, compiled, sync in backends():
-        if compiled:
-            fn = lambda: exp.predict(R)
-        else:
-            dev = DeviceExpansion(exp, xp)
-            R_dev = xp.asarray(R)
-            fn = lambda: dev.energy_forces(R_dev)
-        t = median_time(fn, args.repeats, sync)
-        rows[name] = {"s": t, "geometries_per_s": len(R) / t}
-        print(f"prediction {name:9s}: {len(R) / t:10,.0f} geometries/s", flush=True)
+    for batch in args.batch:
+        R = ds.R[-batch:]
+        for name, xp, compiled, sync in backends():
+            if compiled:
+                fn = lambda: exp.predict(R)
+            else:
+                dev = DeviceExpansion(exp, xp)
+                R_dev = xp.asarray(R)
+                fn = lambda: dev.energy_forces(R_dev)
+            t = median_time(fn, args.repeats, sync)
+            rows[f"{name}-{batch}"] = {"s": t, "geometries_per_s": len(R) / t}
+            print(f"prediction {name:9s} {batch:6d}: {len(R) / t:10,.0f} geometries/s", flush=True)
     return rows
 
 
 def kernel_product(ds, args):
-    data = KernelData(ds.R[:args.n_cg], all_pairs(len(ds.z)))
-    v = np.random.default_rng(0).standard_normal(args.n_cg * 3 * len(ds.z))
     rows = {}
-    for name, xp, compiled, sync in backends():
-        op = ForceKernelOperator(data, args.sigma, 1e-10, xp, compiled)
-        t = median_time(lambda: op.matvec(v), args.repeats, sync)
-        rows[name] = {"ms": 1e3 * t}
-        print(f"CG product {name:9s}: {1e3 * t:8.2f} ms ({args.n_cg} points)", flush=True)
+    for n_cg in args.n_cg:
+        data = KernelData(ds.R[:n_cg], all_pairs(len(ds.z)))
+        v = np.random.default_rng(0).standard_normal(n_cg * 3 * len(ds.z))
+        for name, xp, compiled, sync in backends():
+            op = ForceKernelOperator(data, args.sigma, 1e-10, xp, compiled)
+            t = median_time(lambda: op.matvec(v), args.repeats, sync)
+            rows[f"{name}-{n_cg}"] = {"ms": 1e3 * t}
+            print(f"CG product {name:9s}: {1e3 * t:8.2f} ms ({n_cg} points)", flush=True)
     return rows
 
 
@@ -110,20 +118,53 @@ def md(model, ds, args):
     s = sim.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
     rows["single-cpu"] = {"steps_per_s": s["steps_per_s"]}
     print(f"MD single engine     : {s['steps_per_s']:10,.0f} steps/s", flush=True)
-    for name, xp, compiled, _ in backends():
-        if compiled:
-            continue
-        backend = "gpu" if xp is not np else "cpu"
-        for n in sorted({1, 10, 100, args.replicas}):
-            reps = ReplicaSimulation(model, start, n, dt_fs=0.5, seed=0, backend=backend)
-            reps.run(10, save_every=10, report_every=10, progress=False)    # warm-up
-            steps = max(10, min(args.md_steps, int(args.md_steps * 100 / n)) // 10 * 10)
-            s = reps.run(steps, save_every=10, report_every=steps, progress=False)
-            rows[f"replicas-{backend}-{n}"] = {"steps_per_s": s["steps_per_s"],
-                                               "replica_steps_per_s": s["replica_steps_per_s"]}
-            print(f"MD {n:5d} replicas {backend}: {s['steps_per_s']:8,.0f} steps/s, "
-                  f"{s['replica_steps_per_s']:12,.0f} replica-steps/s", flush=True)
+    engines = [("cpu", {"backend": "cpu"})]
+    if _cupy() is not None:
+        engines += [("gpu-arrays", {"backend": "gpu", "fused_steps": False}),
+                    ("gpu-fused", {"backend": "gpu", "fused_steps": True})]
+        engines += [(f"gpu-fused-P{p}", {"backend": "gpu", "fused_steps": True, "blocks_per_replica": p})
+                    for p in args.blocks]
+    for name, kw in engines:
+        for n in sorted({1, 10, 100, args.replicas}) if "-P" not in name else [1]:
+            t0 = time.perf_counter()
+            reps = ReplicaSimulation(model, start, n, dt_fs=0.5, seed=0, **kw)
+            reps.run(100, save_every=100, report_every=100, progress=False)    # warm-up
+            first = time.perf_counter() - t0
+            rate = reps.run(100, save_every=100, report_every=100, progress=False)["steps_per_s"]
+            steps = int(min(args.md_seconds * rate, 100 * args.md_steps)) // 100 * 100 + 100
+            s = reps.run(steps, save_every=100, report_every=steps, progress=False)
+            P = getattr(reps.fused, "P", None)
+            rows[f"replicas-{name}-{n}"] = {"steps_per_s": s["steps_per_s"], "blocks_per_replica": P,
+                                           "replica_steps_per_s": s["replica_steps_per_s"],
+                                           "start_s": first}
+            print(f"MD {n:5d} replicas {name:14s} (P={P}): {s['steps_per_s']:9,.0f} steps/s, "
+                  f"{s['replica_steps_per_s']:12,.0f} replica-steps/s, start + 100 steps {first:.2f} s",
+                  flush=True)
     return rows
+
+
+def fused_agreement(model, ds, args):
+    """The fused GPU steps against the CPU single engine: positions after ``--md-steps`` NVE
+    steps from the same start and velocities, and the forces at the GPU's end geometry."""
+    if _cupy() is None:
+        return {}
+    start = ds.R[args.n_train]
+    v = Simulation(model, start, dt_fs=0.5, seed=0).v * ase.units.fs       # A/fs
+    cpu = Simulation(model, start, velocities=v, dt_fs=0.5)
+    cpu.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
+    out = {}
+    for P in (1, None):
+        gpu = ReplicaSimulation(model, start, velocities=v[None], dt_fs=0.5, backend="gpu",
+                                fused_steps=True, blocks_per_replica=P)
+        gpu.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
+        F_cpu = model.predict(gpu.positions[0])[1] * gpu.e_scale * gpu.r_scale
+        F_gpu = gpu.F[0].get()[0]
+        out[f"P={gpu.fused.P}"] = {
+            "steps": args.md_steps,
+            "max_position_difference_A": float(np.abs(gpu.positions[0] - cpu.q).max()),
+            "max_force_difference_relative": float(np.abs(F_gpu - F_cpu).max() / np.abs(F_cpu).max())}
+        print(f"fused vs CPU: {out}", flush=True)
+    return out
 
 
 def float32_error(model, ds, args):
@@ -165,10 +206,13 @@ def main():
     p.add_argument("--model", required=True, help="trained model cache (.h5)")
     p.add_argument("--n-train", type=int, default=500)
     p.add_argument("--sigma", type=float, default=10.0)
-    p.add_argument("--batch", type=int, default=1000)
-    p.add_argument("--n-cg", type=int, default=500)
+    p.add_argument("--batch", type=int, nargs="+", default=[1000, 10000])
+    p.add_argument("--n-cg", type=int, nargs="+", default=[500, 2000])
     p.add_argument("--replicas", type=int, default=1000)
+    p.add_argument("--blocks", type=int, nargs="*", default=[1, 4, 8, 16, 32, 64],
+                   help="blocks per replica tried for one molecule in fused GPU steps")
     p.add_argument("--md-steps", type=int, default=2000)
+    p.add_argument("--md-seconds", type=float, default=2.0, help="about how long each MD row runs")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -177,9 +221,10 @@ def main():
               "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                          "NUMBA_NUM_THREADS")},
               "roofline": roofline(args),
-              "prediction": prediction(model, ds.R[-args.batch:], args),
+              "prediction": prediction(model, ds, args),
               "kernel_product": kernel_product(ds, args),
               "float32": float32_error(model, ds, args),
+              "fused_agreement": fused_agreement(model, ds, args),
               "md": md(model, ds, args)}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

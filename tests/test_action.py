@@ -237,7 +237,7 @@ def test_runs_beyond_the_action_models_data_are_measured_and_warned_about(action
     assert d.min() < 1e-6 and np.sort(d)[-10:].max() >= action.reach_ > 0
     start = toy_data[0][0]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)    # gdmlx's warnings, not a library's deprecations
         inside = ActionSimulation(toy_model, action, start, temperature_K=300, seed=1).run(20, save_every=2,
                                                                                          progress=False)
     assert inside["beyond_action_data_fraction"] < 0.05

@@ -258,7 +258,7 @@ def test_calculator_refuses_bad_positions_and_warns_once_outside_the_domain(toy_
         swapped.get_potential_energy()
     swapped.positions[0] += 0.01
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                  # once per calculator, not every step
+        warnings.simplefilter("error", UserWarning)     # once per calculator, not every step
         swapped.get_potential_energy()
 
 
@@ -278,7 +278,7 @@ def test_calculator_warns_at_stretched_bonds_and_relative_energies(toy_model, et
         atoms.get_potential_energy()
     atoms.positions[0, 0] += 1e-3
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)    # gdmlx's warnings, not a library's deprecations
         atoms.get_potential_energy()
         gdmlx.GDMLCalculator(toy_model).get_potential_energy(Atoms(numbers=z, positions=start))
 

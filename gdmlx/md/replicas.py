@@ -54,11 +54,18 @@ class ReplicaSimulation:
         as well: on the CPU a run of one replica follows the single-molecule engine's
         trajectory with the same seed (with more replicas, replica 0 does so in NVE only:
         the Langevin noise of all replicas comes from one stream).
+    fused_steps : run whole steps in one GPU kernel launch per saved frame
+        (:mod:`gdmlx.kernels.fused_md`; needs ``backend="gpu"`` and a one-part model), its
+        Langevin noise from the GPU's own generator. Off by default: checked under numba's
+        CUDA simulator and compiled for sm_90, not yet run on a GPU (benchmarks/README.md).
+    blocks_per_replica : GPU thread blocks that share each replica's work in fused steps
+        (default: one per 16 training points, at most as many as the GPU runs at once)
     """
 
     def __init__(self, model, positions, n_replicas=None, *, velocities=None, masses=None, backend="cpu", time_fs=0.0,
                  dt_fs=0.5, temperature_K=300.0, thermostat="nve", friction_per_fs=0.01,
-                 slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True):
+                 slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True, fused_steps=False,
+                 blocks_per_replica=None):
         if thermostat not in ("nve", "langevin"):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
@@ -101,13 +108,25 @@ class ReplicaSimulation:
         self.outside_sq = xp.asarray(outside_limits_sq(floors))
         bonds, bond_max = _bonds(self.z, q[0], max_bond_stretch)
         self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)
-        wall_pairs, r0, self.wall_k = model_wall(model, contact_wall)
-        self.wall = (incidence(wall_pairs, N, xp), xp.asarray(r0)) if len(wall_pairs) else None
+        self.wall_pairs, self.wall_r0, self.wall_k = model_wall(model, contact_wall)
+        self.wall = (incidence(self.wall_pairs, N, xp), xp.asarray(self.wall_r0)) if len(self.wall_pairs) else None
         self.ndof = min(kinetic_dof(r, vr, masses, thermostat) for r, vr in zip(q, v))
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
         E, F = zip(*(self._group(l, self.q) for l in range(len(self.parts))))
         self.E, self.F = list(E), list(F)
+        self.fused = self._fused_steps(fused_steps, parts, blocks_per_replica)
+
+    def _fused_steps(self, fused_steps, parts, blocks_per_replica):
+        """The :class:`gdmlx.kernels.fused_md.FusedSteps` that advances this run, or None
+        (whole-array steps)."""
+        if not fused_steps:
+            return None
+        if self.xp is np or len(parts) != 1:
+            raise ValueError("fused_steps=True needs backend='gpu' and a model of one part "
+                             "(not a multiscale model)")
+        from gdmlx.kernels.fused_md import FusedSteps      # numba.cuda: only when used
+        return FusedSteps(parts[0], self, blocks_per_replica)
 
     def _group(self, l, q):
         """Energies (n,) [eV] and forces (n, N, 3) [eV/A] of force group ``l`` at ``q``."""
@@ -126,6 +145,10 @@ class ReplicaSimulation:
 
     def advance(self, n_steps):
         """``n_steps`` inner steps of every replica, on the device, without checks."""
+        if self.fused is not None:
+            self.fused.advance(n_steps)
+            self.step += n_steps
+            return
         dt, periods = self.dt, self.periods
         c1 = float(np.exp(-self.gamma * dt))
         c2 = float(np.sqrt(1.0 - c1 * c1))
