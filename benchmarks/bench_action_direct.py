@@ -37,12 +37,9 @@ class DirectMap(ActionModel):
     """The action model's kernel and features, fitted as an explicit correction to a
     velocity-Verlet stride, evaluated at the start state."""
 
-    def _signs(self):
-        return np.ones((1, 2 * len(self.pairs_)))
-
-    def _expansion(self, f, B):
-        from gdmlx.expansion import KernelExpansion
-        return KernelExpansion(self.feature_pairs, len(self.z_), self.sigma, f, B, np.zeros(len(f)), 0.0)
+    def _transforms(self):
+        F = 2 * len(self.pairs_)
+        return np.arange(F)[None], np.ones((1, F))             # no momentum flip: not even in p
 
     def _residual_gradients(self, q0, v0, q1, v1, force_model):
         m = self.masses_[:, None]

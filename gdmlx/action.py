@@ -48,6 +48,7 @@ from gdmlx.kernels.phase_features import phase_features_dense
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
+from gdmlx.symmetry import check_permutations, find_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_count, check_number
 
@@ -70,23 +71,30 @@ class ActionModel:
         Held-out pairs for the error report in ``fit_info_``.
     seed : int
         Random seed of the draw.
+    perms : None, "auto" or (P, N) array of int
+        Atom permutations to sum the kernel over, as :class:`gdmlx.GDMLRegressor`'s: "auto"
+        finds the bond graph's (methyl rotors, ring flips) in the training midpoints. The
+        correction is then invariant under them, so pairs learned in one methyl orientation
+        serve the equivalent others; prediction costs P times as much.
 
     Fitted attributes: ``z_``, ``masses_`` (amu), ``kappa_`` (momentum scale),
     ``expansion_`` (the kernel model of kappa C over features of 2 x D dimensions, its
-    training points doubled by the momentum flip), ``force_model_`` (the
+    training points copied under the momentum flip and ``perms_``, the (P, N) permutations,
+    identity first), ``force_model_`` (the
     :func:`force_model_fingerprint` of the force field it corrects; "" in files written
     before it was stored), ``reach_`` (the largest feature-space distance from a held-out
     pair to its nearest training pair: how far the data reach; None without held-out pairs
     or in files written before it was stored) and ``fit_info_``.
     """
 
-    def __init__(self, stride_fs=2.0, sigma=5.0, lam=1e-8, n_train=100, n_valid=200, seed=0):
+    def __init__(self, stride_fs=2.0, sigma=5.0, lam=1e-8, n_train=100, n_valid=200, seed=0, perms=None):
         self.stride_fs = stride_fs
         self.sigma = sigma
         self.lam = lam
         self.n_train = n_train
         self.n_valid = n_valid
         self.seed = seed
+        self.perms = perms
 
     @property
     def tau(self):
@@ -130,7 +138,7 @@ class ActionModel:
         self.reach_ = None if len(valid) == 0 else float(self.data_distance(
             0.5 * (q0[valid] + q1[valid]), 0.5 * (v0[valid] + v1[valid])).max())
         self.fit_info_ = {"n_train": M, "n_pairs_available": len(order), "fit_s": time.perf_counter() - t0,
-                          "kappa": self.kappa_, "reach": self.reach_,
+                          "kappa": self.kappa_, "reach": self.reach_, "n_permutations": len(self.perms_),
                           **self._errors(q0[valid], v0[valid], q1[valid], v1[valid], force_model)}
         info = self.fit_info_
         if info.get("n_valid") and (info["valid_rms_dq_learned_A"] > info["valid_rms_dq_midpoint_A"]
@@ -145,10 +153,12 @@ class ActionModel:
     def fit_gradients(self, z, qm, vm, gq, gp, verbose=False):
         """Fit C to gradient labels ``gq`` = dC/dq and ``gp`` = dC/dp (n, N, 3) given at
         midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
-        numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread (and no
-        ``reach_``: that needs held-out pairs, which :meth:`fit` keeps)."""
+        numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread, ``perms_``
+        (from ``qm`` for perms="auto") and no ``reach_`` (that needs held-out pairs, which
+        :meth:`fit` keeps)."""
         self._check_params()
         self._set_molecule(z)
+        self.perms_ = self._permutations(qm)
         self.reach_ = None
         if not (np.all(np.isfinite(gq)) and np.all(np.isfinite(gp))) or not np.any(gq) or not np.any(gp):
             raise InputError("action labels are not finite, or one half is all zero: the "
@@ -161,7 +171,7 @@ class ActionModel:
         y_std = float(y.std()) or 1.0
         if verbose:
             print(f"gdmlx action: {M} pairs, {M * 6 * N} x {M * 6 * N} kernel matrix", file=sys.stderr)
-        K = assemble_dense(f, J, self.sigma, self._signs())
+        K = assemble_dense(f, J, self.sigma, *self._transforms())
         alpha = solve_cholesky_lower(K, y / y_std, self.lam) * y_std
         B = np.einsum("afn,an->af", J, alpha.reshape(M, 6 * N))
         self.expansion_ = self._expansion(f, B)
@@ -198,14 +208,28 @@ class ActionModel:
         J[:, :, 1] /= (self.kappa_ * self.masses_)[None, None, :, None]   # dv/dp_hat = 1/(kappa m)
         return f, J.reshape(n, F, -1)
 
-    def _signs(self):
+    def _permutations(self, q):
+        """``perms_`` (P, N) for parameter ``perms``, with geometries ``q`` (n, N, 3) [A] for "auto"."""
+        if self.perms is None:
+            return np.arange(len(self.z_))[None]
+        if isinstance(self.perms, str):
+            if self.perms != "auto":
+                raise ValueError(f"perms must be None, 'auto' or a (P, N) array, got {self.perms!r}")
+            return find_permutations(q, self.z_)
+        return check_permutations(self.perms, self.z_)
+
+    def _transforms(self):
+        """The kernel's symmetry group on the features (x, y) (2D,): ``(index (G, 2D), signs
+        (G, 2D))``, each atom permutation of ``perms_`` with and without the momentum flip
+        (which negates y), identity first (:func:`gdmlx.dense_kernel.assemble_dense`)."""
         D = len(self.pairs_)
-        return np.array([np.ones(2 * D), np.r_[np.ones(D), -np.ones(D)]])
+        flip = np.r_[np.ones(D), -np.ones(D)]
+        index = [np.r_[s, D + s] for s in (pair_permutation(self.pairs_, p) for p in self.perms_)]
+        return np.repeat(index, 2, axis=0), np.tile([np.ones(2 * D), flip], (len(index), 1))
 
     def _expansion(self, f, B):
-        """Kernel expansion over the training points and their momentum-flipped copies."""
-        s = self._signs()[1]
-        X, BB = np.concatenate([f, f * s]), np.concatenate([B, B * s])
+        """Kernel expansion over the training points and their copies under :meth:`_transforms`."""
+        X, BB = (np.concatenate([a[:, i] * s for i, s in zip(*self._transforms())]) for a in (f, B))
         return KernelExpansion(self.feature_pairs, len(self.z_), self.sigma, X, BB, np.zeros(len(X)), 0.0)
 
     @property
@@ -252,6 +276,7 @@ class ActionModel:
             if getattr(self, "reach_", None) is not None:
                 f.attrs["reach"] = float(self.reach_)
             f["z"] = self.z_
+            f["perms"] = self.perms_
             write_expansion(f.create_group("expansion"), self.expansion_)
 
     @classmethod
@@ -266,6 +291,8 @@ class ActionModel:
                 model._check_params()
                 z = read_array(f, "z", ModelFileError, "int", 1)
                 model._set_molecule(check_atomic_numbers(z, len(z)))
+                model.perms_ = (check_permutations(read_array(f, "perms", ModelFileError, "int", 2), model.z_)
+                                if "perms" in f else np.arange(len(z))[None])     # older files: none
                 model.expansion_ = read_expansion(f["expansion"], len(model.z_), force_model=False)
                 model.kappa_ = float(a["kappa"])
                 model.force_model_ = str(a.get("force_model", ""))
@@ -277,6 +304,7 @@ class ActionModel:
             except (TypeError, ValueError) as exc:         # InputError included
                 raise ModelFileError(f"{path}: {exc}") from None
         if (not np.array_equal(model.expansion_.pairs, model.feature_pairs) or not np.isfinite(model.kappa_)
+                or model.expansion_.n_train % (2 * len(model.perms_))
                 or model.kappa_ <= 0 or (model.reach_ is not None and not model.reach_ >= 0)):
             raise ModelFileError(f"{path}: action model pairs or momentum scale are inconsistent")
         model.fit_info_ = {}

@@ -1,7 +1,9 @@
 """Gradient-domain training matrix for features with dense Jacobians, with a symmetry group.
 
-For features ``f_a`` (F,) with Jacobians ``J_a`` (F, n) and a group of feature sign flips
-``g`` (each a diagonal of +-1, the identity included), block (a, b) of the matrix is::
+For features ``f_a`` (F,) with Jacobians ``J_a`` (F, n) and a group of feature transforms
+``g f = s * f[idx]`` (a permutation ``idx`` (F,) of the features, e.g. induced by swapping
+identical atoms, times a diagonal of signs ``s``, e.g. the momentum flip; the identity
+included), block (a, b) of the matrix is::
 
     K_ab = sum_g J_a^T H(f_a - g f_b) g J_b,      H(d) = c2 I - c1 d d^T   (gdmlx.matern)
 
@@ -18,19 +20,19 @@ from gdmlx.solvers import large_zeros
 _PANEL_BYTES = 256 * 2**20
 
 
-def assemble_dense(f, J, sigma, signs):
+def assemble_dense(f, J, sigma, index, signs):
     """Training matrix (M n, M n) for features ``f`` (M, F) and Jacobians ``J`` (M, F, n).
 
-    ``signs`` (P, F): the group's sign flips, first row all ones.
+    ``index`` (G, F) int and ``signs`` (G, F): the group's transforms (module docstring).
     """
     M, F, n = J.shape
     K = large_zeros((M * n, M * n))
     Jt = np.ascontiguousarray(J.transpose(0, 2, 1)).reshape(M * n, F)
     Jf_self = np.einsum("afi,af->ai", J, f)                              # J_a^T f_a
     panel = max(1, int(_PANEL_BYTES // (8 * n * M * n)))
-    for g in signs:
-        fg = f * g
-        Jgt = Jt * g
+    for idx, g in zip(index, signs):
+        fg = f[:, idx] * g
+        Jgt = Jt[:, idx] * g
         r2 = (f * f).sum(1)[:, None] + (fg * fg).sum(1)[None, :] - 2.0 * f @ fg.T
         _, c2, c1 = matern_terms(np.maximum(r2, 0.0), sigma)
         A = Jf_self[:, :, None] - (Jt @ fg.T).reshape(M, n, M)              # J_a^T d_ab

@@ -62,18 +62,22 @@ def test_phase_features_invariances_and_momentum_parity():
 
 
 def test_dense_assembly_matches_brute_force():
+    """A group of four transforms: identity, a sign flip, a feature permutation, both."""
     rng = np.random.default_rng(3)
     M, F, n = 3, 4, 5
     f, J = rng.standard_normal((M, F)), rng.standard_normal((M, F, n))
-    signs = np.array([np.ones(F), [1, 1, -1, -1]])
-    K = assemble_dense(f, J, 1.7, signs)
+    swap = np.array([1, 0, 2, 3])
+    index = np.array([np.arange(F), np.arange(F), swap, swap])
+    signs = np.array([np.ones(F), [1, 1, -1, -1], np.ones(F), [1, 1, -1, -1]])
+    K = assemble_dense(f, J, 1.7, index, signs)
     for a in range(M):
         for b in range(M):
             ref = np.zeros((n, n))
-            for g in signs:
-                d = f[a] - g * f[b]
+            for i, g in zip(index, signs):
+                T = g[:, None] * np.eye(F)[i]                     # T f = g * f[i]
+                d = f[a] - T @ f[b]
                 _, c2, c1 = matern_terms(d @ d, 1.7)
-                ref += J[a].T @ (c2 * np.eye(F) - c1 * np.outer(d, d)) @ (g[:, None] * J[b])
+                ref += J[a].T @ (c2 * np.eye(F) - c1 * np.outer(d, d)) @ (T @ J[b])
             np.testing.assert_allclose(K[a * n:(a + 1) * n, b * n:(b + 1) * n], ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(K, K.T, atol=1e-13)
 
@@ -120,6 +124,38 @@ def test_correction_is_even_in_momentum(action):
     cq_f, cp_f = action.correction_gradient(q[None], -p[None])
     np.testing.assert_allclose(cq_f, cq, rtol=1e-10, atol=1e-14)      # dC/dq even
     np.testing.assert_allclose(cp_f, -cp, rtol=1e-10, atol=1e-14)     # dC/dp odd
+
+
+def _methyl_states(n, seed=0):
+    """Midpoints (n, 5, 3) [A] and velocities of a CH3-X fragment (z 6, 1, 1, 1, 9)."""
+    rng = np.random.default_rng(seed)
+    h = [[1.03 * np.cos(a), 1.03 * np.sin(a), -0.36] for a in (0.0, 2.1, 4.2)]
+    base = np.array([[0.0, 0.0, 0.0], *h, [0.0, 0.0, 1.4]])
+    return base + 0.05 * rng.standard_normal((n, 5, 3)), 0.01 * rng.standard_normal((n, 5, 3))
+
+
+@pytest.mark.parametrize("perms", [None, "auto"])
+def test_correction_summed_over_permutations_is_invariant_under_them(perms, tmp_path):
+    """With perms="auto" (the three methyl hydrogens: six permutations) the learned C is
+    invariant: swapping the hydrogens of a state swaps its gradients. Without, it is not."""
+    z = np.array([6, 1, 1, 1, 9])
+    qm, vm = _methyl_states(6)
+    rng = np.random.default_rng(1)
+    gq, gp = 0.1 * rng.standard_normal((2, 6, 5, 3))
+    action = ActionModel(sigma=2.0, lam=1e-8, perms=perms).fit_gradients(z, qm, vm, gq, gp)
+    assert len(action.perms_) == (6 if perms else 1)
+    assert action.expansion_.n_train == 6 * 2 * len(action.perms_)
+    q, v = _methyl_states(1, seed=7)
+    p = v * action.masses_[:, None]
+    swap = np.array([0, 2, 3, 1, 4])                       # a methyl rotation
+    cq, cp = action.correction_gradient(q, p)
+    cq_s, cp_s = action.correction_gradient(q[:, swap], p[:, swap])
+    differ = max(np.abs(cq_s - cq[:, swap]).max() / np.abs(cq).max(), np.abs(cp_s - cp[:, swap]).max() / np.abs(cp).max())
+    assert (differ < 1e-8) if perms else (differ > 1e-3)
+    action.save(tmp_path / "a.h5")
+    back = ActionModel.load(tmp_path / "a.h5")
+    np.testing.assert_array_equal(back.perms_, action.perms_)
+    np.testing.assert_array_equal(back.correction_gradient(q, p)[0], cq)
 
 
 def _map(sim, q, v):

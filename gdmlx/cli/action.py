@@ -27,6 +27,10 @@ def add_parser(sub):
     t.add_argument("--n-valid", type=positive_int, default=200,
                    help="held-out pairs for the error report (default 200)")
     t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the pair draw (default 0)")
+    t.add_argument("--sym", action="store_true",
+                   help="sum the kernel over the molecule's permutational symmetries (methyl rotors, "
+                        "ring flips; from the bond graph): pairs learned in one methyl orientation then "
+                        "serve the equivalent others; the map's cost x the group size")
     t.add_argument("-o", "--output", required=True, help="action model file (.h5)")
     t.add_argument("--json", action="store_true", help="print the fit report as JSON on stdout")
     t.set_defaults(run=run_train, output_suffixes=(".h5", ".hdf5"), output_kind="action models")
@@ -35,7 +39,7 @@ def add_parser(sub):
 def run_train(args):
     model = load_any_model(args.model)
     act = ActionModel(stride_fs=args.stride, sigma=args.sigma, lam=args.lam, n_train=args.n_train,
-                      n_valid=args.n_valid, seed=args.seed).fit(args.trajectories, model, verbose=not args.json)
+                      n_valid=args.n_valid, seed=args.seed, perms="auto" if args.sym else None).fit(args.trajectories, model, verbose=not args.json)
     act.save(args.output)
     i = act.fit_info_
     if args.json:
@@ -44,4 +48,6 @@ def run_train(args):
         log(f"fitted on {i['n_train']} of {i['n_pairs_available']} pairs in {i['fit_s']:.1f} s; "
             f"held-out residual of the midpoint rule: dq {i['valid_rms_dq_midpoint_A']:.2e} A -> "
             f"{i['valid_rms_dq_learned_A']:.2e} A, dp {i['valid_rms_dp_midpoint']:.2e} -> "
-            f"{i['valid_rms_dp_learned']:.2e} (ASE units) with the learned correction; wrote {args.output}")
+            f"{i['valid_rms_dp_learned']:.2e} (ASE units) with the learned correction"
+            + (f", summed over {i['n_permutations']} permutations" if i["n_permutations"] > 1 else "")
+            + f"; wrote {args.output}")

@@ -37,8 +37,8 @@ def describe_action(action):
     """Plain-data description of a fitted :class:`gdmlx.action.ActionModel`."""
     return {"kind": "action", "formula": chemical_formula(action.z_), "n_atoms": len(action.z_),
             "stride_fs": action.stride_fs, "sigma": action.sigma, "lam": action.lam,
-            "n_train_pairs": action.expansion_.n_train // 2,      # doubled by the momentum flip
-            "force_model": action.force_model_}
+            "n_train_pairs": action.expansion_.n_train // (2 * len(action.perms_)),   # copies: the
+            "n_permutations": len(action.perms_), "force_model": action.force_model_}  # momentum flip, perms
 
 
 def _is_action(path):
