@@ -462,6 +462,7 @@ def test_info_describes_a_multiscale_model(toy_data, tmp_path, capsys):
     info = run_json(capsys, "info", str(tmp_path / "ms.h5"), "--json")
     assert [p["n_pairs"] for p in info["parts"]] == [4, 10]
     assert [p["n_train"] for p in info["parts"]] == [10, 20]
+    assert "lam" not in info and [p["lam"] for p in info["parts"]] == [ms.fast_.lam, ms.slow_.lam]
     assert info["n_pairs_covered"] == info["n_pairs_total"] == 10
     reduced = gdmlx.GDMLRegressor(sigma=2.0, pairs=np.array([[1, 0], [2, 1], [3, 2], [4, 3]]))
     reduced.fit(R[:20], F[:20], E[:20], z=z).save(tmp_path / "r.h5")

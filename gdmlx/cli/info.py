@@ -25,7 +25,8 @@ def describe(model):
                    "n_permutations": len(r.perms_), "n_pairs": len(r.pairs_), "sigma": r.expansion_.sigma,
                    "lam": r.lam}
                   for name, r in zip(["fast", "slow"] if len(regressors) == 2 else ["model"], regressors)],
-        "lam": main.lam, "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
+        **({"lam": main.lam} if len(regressors) == 1 else {}),   # a multiscale model's: per part
+        "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
         "use_energy_labels": bool(main.use_energy_labels),
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
         "keeps_training_data": getattr(model, "R_train_", None) is not None,
@@ -56,7 +57,8 @@ def run(args):
             print_json(d)
         else:
             print(f"{d['formula']} ({d['n_atoms']} atoms): learned long-stride map, stride {d['stride_fs']:g} fs, "
-                  f"{d['n_train_pairs']} training pairs, sigma {d['sigma']:g}, lam {d['lam']:g}")
+                  f"{d['n_train_pairs']} training pairs, sigma {d['sigma']:g}, lam {d['lam']:g}, "
+                  f"{d['n_permutations']} permutation(s)")
             print(f"  force model {d['force_model'][:12] or 'not recorded'} (fingerprint; run it with "
                   f"gdmlx md FORCE_MODEL --action {args.model})")
         return
