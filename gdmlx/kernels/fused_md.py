@@ -373,4 +373,5 @@ def _compiled(args):
     if config.ENABLE_CUDASIM:
         return _steps, 1
     kernel = _steps.specialize(*args)
-    return kernel, kernel.max_cooperative_grid_blocks(THREADS)
+    compiled = next(iter(kernel.overloads.values()))    # the dispatcher has no occupancy query
+    return kernel, compiled.max_cooperative_grid_blocks(THREADS)
