@@ -56,16 +56,113 @@ SIMULATED = textwrap.dedent("""
 """)
 
 
-def test_fused_steps_match_whole_array_steps_in_the_cuda_simulator():
-    """The kernel's logic (descriptor, sums, wall, kicks, Langevin momentum removal) on the
-    CPU: numba runs CUDA kernels thread by thread under NUMBA_ENABLE_CUDASIM=1."""
+# The simulator runs one block after another and its grid barrier waits for nothing; here all
+# blocks of a launch run at once (a barrier per block, one for the grid, shared arrays per block),
+# as a cooperative launch does on a GPU, so that P > 1 runs.
+CONCURRENT = textwrap.dedent("""
+    import sys, threading, traceback
+    import ase.units
+    import numpy as np
+    from numba import types
+    from numba.cuda.simulator import kernel as K, kernelapi as KA
+    from numba.np import numpy_support
+    import gdmlx
+    from conftest import toy_energy_forces, toy_geometries
+    from gdmlx.kernels import fused_md
+    from gdmlx.md import ReplicaSimulation
+
+    launch, lock = {}, threading.Lock()
+
+    def run_block(self, grid_point, *args):
+        n_thr = int(np.prod(self._block_dim))
+        if not any(grid_point):
+            launch.update(grid=threading.Barrier(n_thr * int(np.prod(self._grid_dim)), timeout=300), threads=[])
+        block = threading.Barrier(n_thr, timeout=300)
+        for p in np.ndindex(*self._block_dim):
+            t = K.BlockThread(lambda: self._f(*args), self, grid_point, p, False)
+            t.syncthreads, t.grid_sync = block.wait, launch["grid"].wait
+            t.start()
+            launch["threads"].append(t)
+        if tuple(grid_point) == tuple(d - 1 for d in self._grid_dim):
+            for t in launch["threads"]:
+                t.join()
+            for t in launch["threads"]:
+                if t.exception:
+                    raise t.exception[0].with_traceback(t.exception[1])
+
+    def shared_array(self, shape, dtype):
+        dtype = numpy_support.as_dtype(dtype) if isinstance(dtype, types.Type) else dtype
+        key = (tuple(traceback.extract_stack(sys._getframe())[-2][0:2]), tuple(threading.current_thread().blockIdx))
+        with lock:
+            return self._allocations.setdefault(key, np.empty(shape, dtype))
+
+    K.BlockManager.run = run_block
+    KA.GridGroup.sync = lambda self: threading.current_thread().grid_sync()
+    KA.FakeCUDAShared.array = shared_array
+    fused_md.THREADS = 2                    # fewer than D = 4, 3N = 15 and the 7 wall pairs
+    resident = [20]
+    fused_md._compiled = lambda args: (fused_md._steps, resident[0])
+
+    R = toy_geometries(20)
+    E, F = toy_energy_forces(R)
+    z = np.array([6, 6, 8, 6, 1])
+    bonds = np.array([[1, 0], [2, 1], [3, 2], [4, 3]])
+    # M = 8 rows; kcal/mol and bohr: e_scale and r_scale not 1
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=bonds).fit(R[:8], F[:8], E[:8], z=z, length_unit="bohr")
+    start = toy_geometries(1, noise=0.0)[0] * ase.units.Bohr
+    start[2] = start[0] + 0.75 * (start[2] - start[0])         # inside the contact wall
+    v = 0.004 * np.random.default_rng(5).standard_normal((3, 5, 3))
+
+    def run(P, res=20, **kw):
+        resident[0] = res
+        sim = ReplicaSimulation(model, start, 3, velocities=v, dt_fs=0.5, **kw)
+        if P:
+            sim.fused = fused_md.FusedSteps(model.expansion_, sim, P)
+        sim.advance(1)
+        sim.advance(2)
+        if P:        # every block's copy of its replica's state the same, bit for bit
+            copies = np.array(sim.fused.work[0]).reshape(sim.fused.chunk, P, -1)
+            assert (copies == copies[:, :1]).all(), P
+        return sim, [np.array(a) for a in (sim.q, sim.v, sim.F[0], sim.E[0])]
+
+    def agree(a, b):
+        for name, x, y in zip("qvFE", a, b):
+            assert np.abs(x - y).max() <= 1e-12 * max(1.0, np.abs(x).max()), (name, np.abs(x - y).max())
+
+    ref = run(None)[1]
+    assert np.abs(ref[3] - ref[3].mean()).max() > 0
+    agree(ref, run(3)[1])                   # M not divisible by P, one launch
+    agree(ref, run(10)[1])                  # P > M: blocks without rows; two launches (2 + 1 replicas)
+    lang = dict(thermostat="langevin", friction_per_fs=0.1, temperature_K=300.0, seed=3)
+    sim, one = run(1, **lang)
+    agree(one, run(2, res=4, **lang)[1])    # the same noise with 2 blocks a replica, in two launches
+    p = (np.array(sim.masses) * sim.v).sum(axis=1)
+    assert np.abs(p).max() < 1e-14 and np.abs(sim.v - v).max() > 1e-4, p
+    print("simulated fused steps agree")
+""")
+
+
+def _simulate(script):
+    """Runs ``script`` under numba's CUDA simulator; asserts that it ends with its message."""
     tests = os.path.dirname(__file__)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join(
         [tests, os.path.dirname(tests), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", SIMULATED], env=env,
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "simulated fused steps agree" in out.stdout
+
+
+def test_fused_steps_match_whole_array_steps_in_the_cuda_simulator():
+    """The kernel's logic (descriptor, sums, wall, kicks, Langevin momentum removal) on the
+    CPU: numba runs CUDA kernels thread by thread under NUMBA_ENABLE_CUDASIM=1."""
+    _simulate(SIMULATED)
+
+
+def test_fused_steps_with_many_blocks_a_replica_in_the_cuda_simulator():
+    """P > 1 (grid barrier, partial sums by step parity), P > M, replicas in several launches,
+    blocks of fewer threads than pairs and coordinates, unit scales; ~10 s."""
+    _simulate(CONCURRENT)
 
 
 @pytest.fixture(scope="module")
