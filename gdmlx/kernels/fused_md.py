@@ -245,7 +245,7 @@ def _store(n_steps, P, q, v, F, E, prm, state, sums, e_wall):
         E[r] = e * prm[3] + e_wall
 
 
-@cuda.jit(cache=True)
+@cuda.jit
 def _steps(n_steps, P, q, v, F, E, prm, lang, states, inv_m, pairs, atom_ptr, atom_pairs,
            X, B, XT, BT, X_sq, XB, a, wall_pairs, wall, state, x, fd, c2w, parts, sums):
     """``n_steps`` steps of replicas ``q, v, F`` (n, N, 3), energies into ``E`` (n,); ``P``
