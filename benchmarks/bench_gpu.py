@@ -157,7 +157,7 @@ def fused_agreement(model, ds, args):
         gpu = ReplicaSimulation(model, start, velocities=v[None], dt_fs=0.5, backend="gpu",
                                 fused_steps=True, blocks_per_replica=P)
         gpu.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
-        F_cpu = model.predict(gpu.positions[0])[1] * gpu.e_scale * gpu.r_scale
+        F_cpu = model.predict(gpu.positions[0])[0] * gpu.e_scale * gpu.r_scale     # predict: (1, N, 3)
         F_gpu = gpu.F[0].get()[0]
         out[f"P={gpu.fused.P}"] = {
             "steps": args.md_steps,
