@@ -633,3 +633,16 @@ def test_cli_reference_matches_the_parser():
             help_text = (action.help or "") % dict(vars(action), prog=sub.prog)    # as argparse expands it
             for item in list(action.option_strings) + [help_text]:
                 assert flat(item) in sections[name], f"{name}: {item!r} not in docs/cli.md; {hint}"
+
+
+def test_md_seed_default_draws_new_velocities(toy_npz, tmp_path, capsys):
+    """gdmlx md without --seed draws new velocities each run (as its help says); with one,
+    a run repeats exactly."""
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "20", "--sigma", "2", "--lam", "1e-8",
+             "-o", str(model), "--json")
+    args = ("md", str(model), "--steps", "50", "--temperature", "100", "--json")
+    unseeded = [run_json(capsys, *args)["mean_temperature_K"] for _ in range(2)]
+    seeded = [run_json(capsys, *args, "--seed", "3")["mean_temperature_K"] for _ in range(2)]
+    assert unseeded[0] != unseeded[1]
+    assert seeded[0] == seeded[1]

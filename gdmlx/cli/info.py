@@ -7,7 +7,10 @@ from gdmlx.modelfile import load_any_model, open_model_file
 
 
 def add_parser(sub):
-    p = sub.add_parser("info", help="describe a model file")
+    p = sub.add_parser("info", help="describe a model file",
+                       description="What a model file holds: molecule, units, training geometries, pair "
+                                   "features, sigma, lam and permutations of each part; for an action model "
+                                   "its stride and the force model it belongs to.")
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("--json", action="store_true", help="print as JSON on stdout")
     p.set_defaults(run=run)

@@ -62,7 +62,8 @@ def add_parser(sub):
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="--replicas: where the batched forces run (gpu needs CuPy and a CUDA device; "
                         "default cpu)")
-    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed for velocities and noise")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed for velocities and Langevin noise (default: a new one each run, so runs "
+                        "differ; give one to repeat a run)")
     p.add_argument("--save-every", type=positive_int, default=None,
                    help="save a frame every this many steps, a multiple of --mts (default 10 rounded up "
                         "to one); --steps is rounded down to a multiple of it")

@@ -24,7 +24,7 @@ def add_parser(sub):
     p.add_argument("--tol", type=non_negative_float, default=0.05,
                    help="allowed relative increase of validation force MAE (default 0.05)")
     p.add_argument("--importance", choices=("masking", "own-term"), default="masking",
-                   help="masking: published, exact; own-term: each feature's own force term, cheap")
+                   help="masking: published, exact (default); own-term: each feature's own force term, cheap")
     p.add_argument("--n-valid", type=positive_int, default=500,
                    help="validation geometries if the model has no validation split (default 500)")
     p.add_argument("--n-test", type=positive_int, default=1000,

@@ -14,7 +14,7 @@ def add_parser(sub):
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("data", help="dataset file")
     p.add_argument("--n-test", type=positive_int, default=None, help="test on at most this many geometries")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for picking --n-test geometries")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed for picking --n-test geometries (default 0)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
 
