@@ -310,7 +310,7 @@ def run_molecule(data_path, name, args, figure=False):
             f"{seconds:.0f} s, {len(rep.rounds)} rounds")
         if figure and method == args.importance[0]:
             fig = os.path.join(RESULTS, f"reduction_{name}.png")
-            plot_reduction(rep, N, fig)
+            plot_reduction(rep, N, fig, method)
             res["figure"] = os.path.relpath(fig, os.path.dirname(HERE))
         write_json(out_path, res)
         del reduced

@@ -67,6 +67,8 @@ def own_term_importance(expansion, R, orbits=None):
 
 
 IMPORTANCE = {"masking": masking_importance, "own-term": own_term_importance}
+IMPORTANCE_LABEL = {"masking": "importance: force RMSE change when masked",
+                    "own-term": "importance: RMS of its own force term"}
 
 
 @dataclass
@@ -261,8 +263,9 @@ def check_figure_path(path):
         raise ValueError(f"{path}: matplotlib writes {', '.join(sorted(formats))} figures, not '{ext}'")
 
 
-def plot_reduction(report, n_atoms, path):
-    """Figure: importance against mean pair distance, and the kept pairs as an N x N map."""
+def plot_reduction(report, n_atoms, path, importance="masking"):
+    """Figure: importance (computed by ``importance``, a key of :data:`IMPORTANCE`) against
+    mean pair distance, and the kept pairs as an N x N map (black: kept)."""
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     kept = np.zeros(len(report.importance), dtype=bool)
@@ -270,14 +273,14 @@ def plot_reduction(report, n_atoms, path):
     ax1.semilogy(report.mean_distance[~kept], report.importance[~kept], ".", color="0.6", label="dropped")
     ax1.semilogy(report.mean_distance[kept], report.importance[kept], ".", color="C3", label="kept")
     ax1.axvline(LOCAL_CUTOFF_ANG, ls="--", color="0.3")
-    ax1.set(xlabel="mean pair distance (A)", ylabel="importance (force RMSE change)")
+    ax1.set(xlabel="mean pair distance (A)", ylabel=IMPORTANCE_LABEL[importance])
     ax1.legend()
     grid = np.zeros((n_atoms, n_atoms))
     grid[report.pairs[:, 0], report.pairs[:, 1]] = grid[report.pairs[:, 1], report.pairs[:, 0]] = 1
     ax2.imshow(grid, cmap="Greys", interpolation="nearest")
     ax2.set(xlabel="atom", ylabel="atom",
-            title=f"{len(report.pairs)} of {len(report.importance)} pairs kept "
-                  f"({report.n_local} local, {report.n_nonlocal} non-local)")
+            title=f"{len(report.pairs)} of {len(report.importance)} pairs kept (black): "
+                  f"{report.n_local} local, {report.n_nonlocal} non-local")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -646,3 +646,19 @@ def test_md_seed_default_draws_new_velocities(toy_npz, tmp_path, capsys):
     seeded = [run_json(capsys, *args, "--seed", "3")["mean_temperature_K"] for _ in range(2)]
     assert unseeded[0] != unseeded[1]
     assert seeded[0] == seeded[1]
+
+
+def test_reduce_figure_names_the_importance_used(toy_npz, tmp_path, capsys, monkeypatch):
+    """--figure labels the importance axis with the --importance that ranked the pairs."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    labels = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: labels.append(fig.axes[0].get_ylabel()))
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "25", "--n-valid", "15", "--sigma", "2",
+             "--lam", "1e-8", "-o", str(model), "--json")
+    for method in ("own-term", "masking"):
+        run_json(capsys, "reduce", str(model), str(toy_npz), "--importance", method, "--figure",
+                 str(tmp_path / "f.png"), "-o", str(tmp_path / "r.h5"), "--json")
+    assert labels == ["importance: RMS of its own force term", "importance: force RMSE change when masked"]

@@ -76,7 +76,7 @@ def run(args):
            "latency_full_us": one_geometry_latency_us(model.force_parts()[-1], timed),
            "latency_reduced_us": one_geometry_latency_us(reduced.force_parts()[-1], timed)}
     if args.figure:
-        plot_reduction(rep, len(model.z_), args.figure)
+        plot_reduction(rep, len(model.z_), args.figure, args.importance)
     if args.json:
         print_json(out)
         return
