@@ -626,6 +626,8 @@ def test_cli_reference_matches_the_parser():
     sections = {s.split("\n", 1)[0]: flat(s) for s in text.split("\n## ")[1:]}
     hint = "regenerate it: python -m gdmlx.cli.reference > docs/cli.md"
     for name, sub in _subcommands(build_parser(), "gdmlx"):
+        if name.count(" ") == 1:                  # the list of commands names each, with its help line
+            assert re.search(rf"\b{name.split()[1]}\b", sections["gdmlx"]), f"{name} not in gdmlx --help; {hint}"
         assert name in sections, f"docs/cli.md lacks {name}; {hint}"
         for action in sub._actions:
             if isinstance(action, argparse._SubParsersAction):

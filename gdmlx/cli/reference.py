@@ -19,15 +19,18 @@ def _subcommands(parser, prefix):
 
 
 def markdown():
-    """docs/cli.md: every subcommand's ``--help``, in the parser's order."""
+    """docs/cli.md: ``gdmlx --help`` (the list of commands), then every subcommand's
+    ``--help``, in the parser's order."""
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)
     try:
         parts = ["# gdmlx command-line reference\n",
-                 "Every subcommand's `--help`, made by `python -m gdmlx.cli.reference > docs/cli.md`"
+                 "`gdmlx --help` and every subcommand's `--help`, made by `python -m gdmlx.cli.reference > docs/cli.md`"
                  " (a test checks that this file matches the code). What the commands do, with "
                  "measured numbers, is in [guide.md](guide.md).\n"]
-        for name, sub in _subcommands(build_parser(), "gdmlx"):
+        parser = build_parser()
+        parts.append(f"## gdmlx\n\n```text\n{parser.format_help().rstrip()}\n```\n")
+        for name, sub in _subcommands(parser, "gdmlx"):
             parts.append(f"## {name}\n\n```text\n{sub.format_help().rstrip()}\n```\n")
         return "\n".join(parts)
     finally:
