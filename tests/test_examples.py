@@ -1,5 +1,5 @@
 """The example scripts a new user copies from run as they are (the long-stride one, which
-takes minutes, excepted)."""
+takes half a minute, excepted)."""
 
 import runpy
 from pathlib import Path
