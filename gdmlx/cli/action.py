@@ -1,5 +1,7 @@
 """gdmlx action: learn a long-stride map (an action model) from short-step trajectories."""
 
+import ase.units
+
 from gdmlx.action import ActionModel
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json)
@@ -13,10 +15,13 @@ def add_parser(sub):
                                    "velocities). Run it with 'gdmlx md MODEL --action FILE'.")
     act = p.add_subparsers(dest="action_command", required=True, metavar="ACTION_COMMAND")
     t = act.add_parser("train", help="fit an action model",
-                       description="Fit an action model. The trajectories must come from the force "
-                                   "model given with --model (e.g. 'gdmlx md MODEL --dt 0.25 "
-                                   "--save-every 2 -o ref.h5') with frames evenly spaced; the stride "
-                                   "must be a multiple of their spacing.")
+                       description="Fit an action model. The trajectories must be NVE runs (no "
+                                   "thermostat, one time step) of the force model given with --model, "
+                                   "e.g. 'gdmlx md MODEL --steps 20000 --dt 0.25 --temperature 500 "
+                                   "--save-every 2 -o ref.h5' (velocities drawn at 500 K, then NVE), "
+                                   "with frames evenly spaced; the stride must be a multiple of their "
+                                   "spacing. Start several runs from different geometries: the map is "
+                                   "learned only where they went.")
     t.add_argument("trajectories", nargs="+", help="gdmlx HDF5 trajectories (.h5)")
     t.add_argument("--model", required=True, help="the force model the trajectories were run with")
     t.add_argument("--stride", type=positive_float, required=True, help="stride in fs")
@@ -47,7 +52,7 @@ def run_train(args):
     else:
         log(f"fitted on {i['n_train']} of {i['n_pairs_available']} pairs in {i['fit_s']:.1f} s; "
             f"held-out residual of the midpoint rule: dq {i['valid_rms_dq_midpoint_A']:.2e} A -> "
-            f"{i['valid_rms_dq_learned_A']:.2e} A, dp {i['valid_rms_dp_midpoint']:.2e} -> "
-            f"{i['valid_rms_dp_learned']:.2e} (ASE units) with the learned correction"
+            f"{i['valid_rms_dq_learned_A']:.2e} A, dp {i['valid_rms_dp_midpoint'] * ase.units.fs:.2e} -> "
+            f"{i['valid_rms_dp_learned'] * ase.units.fs:.2e} amu A/fs with the learned correction"
             + (f", summed over {i['n_permutations']} permutations" if i["n_permutations"] > 1 else "")
             + f"; wrote {args.output}")

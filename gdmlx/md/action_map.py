@@ -352,8 +352,10 @@ class ActionSimulation:
 
     # ------------------------------------------------------------ run
     @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
-    def run(self, n_strides, trajectory=None, save_every=1, report_every=100, progress=True):
-        """Run ``n_strides`` strides; frames every ``save_every`` strides to ``trajectory``.
+    def run(self, n_strides, trajectory=None, save_every=1, report_every=None, progress=True):
+        """Run ``n_strides`` strides; frames every ``save_every`` strides to ``trajectory``,
+        progress every ``report_every`` strides (default: the multiple of ``save_every``
+        nearest below 1000, as :meth:`gdmlx.md.Simulation.run`).
 
         Returns the summary of :func:`gdmlx.md.simulation.summarize` (steps are strides)
         plus the mean and largest iteration count. Raises MDInstabilityError or
@@ -362,9 +364,9 @@ class ActionSimulation:
         if self.base.stopped:
             raise MDInstabilityError(f"this simulation stopped earlier ({self.base.stopped}); its state is "
                                      "outside what the map can step: start a new ActionSimulation")
-        n_strides, save_every, report_every = (check_count(n_strides, "n_strides"),
-                                               check_count(save_every, "save_every"),
-                                               check_count(report_every, "report_every"))
+        n_strides, save_every = check_count(n_strides, "n_strides"), check_count(save_every, "save_every")
+        report_every = check_count(max(1, 1000 // save_every) * save_every if report_every is None else report_every,
+                                   "report_every")
         b = self.base
         self._compile()
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": [], "beyond_data": []}
