@@ -81,16 +81,18 @@ def load_model(path):
 
 def write_regressor(g, model):
     """Store a fitted GDMLRegressor in HDF5 group ``g``."""
+    from gdmlx.regressor import fitted_hyperparameters
     exp = model._fitted_expansion()
+    params = fitted_hyperparameters(model)       # not set_params' changes since the fit
     g.attrs.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
-                   sigma=float(model.sigma), lam=float(model.lam), solver=model.solver,
-                   use_energy_labels=bool(model.use_energy_labels),
+                   sigma=float(params["sigma"]), lam=float(params["lam"]), solver=params["solver"],
+                   use_energy_labels=bool(params["use_energy_labels"]),
                    train_hash=model.train_hash_, dataset_md5=getattr(model, "dataset_md5_", ""),
                    energy_fit_slope=model.energy_fit_.get("slope", np.nan),
                    energy_fit_r=model.energy_fit_.get("r", np.nan),
                    # the hyperparameters as given, so that clone(loaded).fit(other molecule) works
-                   pairs_param="all" if model.pairs is None else "explicit",
-                   perms_param=_perms_param(model.perms))
+                   pairs_param="all" if params["pairs"] is None else "explicit",
+                   perms_param=_perms_param(params["perms"]))
     g["z"] = model.z_
     g["perms"] = model.perms_
     write_expansion(g.create_group("expansion"), exp)
@@ -142,6 +144,7 @@ def read_regressor(g):
         raise ModelFileError(f"{name}: negative dataset indices in 'indices'")
     model.expansion_, model.z_, model.pairs_, model.perms_ = exp, z, exp.pairs, perms
     model.fit_info_ = {}
+    model.hyperparameters_ = model.get_params(deep=False)
     return model
 
 

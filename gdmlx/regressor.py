@@ -71,6 +71,9 @@ class GDMLRegressor(BaseEstimator):
         Timings of kernel assembly and solve (s).
     train_hash_ : str
         SHA-256 of the training data (z, R, F, E).
+    hyperparameters_ : dict
+        ``get_params()`` as they were when the model was fitted (or loaded): what model
+        files record; ``set_params`` afterwards changes the next fit, not this model.
     energy_unit_, length_unit_ : str
     """
 
@@ -106,6 +109,7 @@ class GDMLRegressor(BaseEstimator):
         self.R_train_, self.F_train_, self.E_train_ = R, F, E
         self.energy_unit_, self.length_unit_ = energy_unit, length_unit
         self.train_hash_ = training_data_hash(z, R, F, E)
+        self.hyperparameters_ = self.get_params(deep=False)
         return self
 
     def _permutations(self, R_ang, z, pairs):
@@ -202,6 +206,12 @@ class GDMLRegressor(BaseEstimator):
         model = clone(self).set_params(**params)
         return model.fit(self.R_train_, self.F_train_, self.E_train_, self.z_,
                          self.energy_unit_, self.length_unit_)
+
+
+def fitted_hyperparameters(model):
+    """The hyperparameters (``get_params``) fitted GDMLRegressor ``model`` was made with;
+    its current ones for a model that did not record them (pickled by an older gdmlx)."""
+    return getattr(model, "hyperparameters_", None) or model.get_params(deep=False)
 
 
 def force_r2(model, R, F):

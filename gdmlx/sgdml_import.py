@@ -97,6 +97,7 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
     model.train_hash_, model.energy_fit_, model.fit_info_ = "", {}, {}
     model.dataset_md5_, model.indices_ = split
+    model.hyperparameters_ = model.get_params(deep=False)
     return model
 
 

@@ -41,6 +41,22 @@ def test_loaded_hyperparameters_are_the_ones_given(toy_data, tmp_path):
     assert len(other.pairs_) == 15
 
 
+def test_set_params_after_fit_does_not_change_what_is_saved(toy_data, tmp_path):
+    """set_params changes the next fit, not the fitted model: the file records the
+    hyperparameters the model was fitted with (sigma 20 in the file made it unloadable)."""
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:20], F[:20], E[:20], z=z)
+    model.set_params(sigma=20.0, lam=1e-3, perms="auto")
+    model.save(tmp_path / "m.h5")
+    loaded = gdmlx.load_model(tmp_path / "m.h5")
+    params = loaded.get_params()
+    assert (params["sigma"], params["lam"], params["perms"]) == (2.0, 1e-8, None)
+    np.testing.assert_allclose(loaded.refit().predict(R[40:42]), model.predict(R[40:42]), rtol=1e-10)
+    loaded.set_params(lam=1e-3)
+    loaded.save(tmp_path / "again.h5")
+    assert gdmlx.load_model(tmp_path / "again.h5").lam == 1e-8
+
+
 def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not a model at all" * 100)
