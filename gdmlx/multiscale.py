@@ -18,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 from gdmlx.bonds import bond_matrix
 from gdmlx.descriptor import check_pairs
 from gdmlx.errors import EnergyConsistencyWarning, InputError
-from gdmlx.regressor import GDMLRegressor, force_r2
+from gdmlx.regressor import GDMLRegressor, force_r2, forget_data_records
 from gdmlx.units import hyperparameters_in, in_angstrom, same_unit
 from gdmlx.validation import check_count, check_training_data
 
@@ -118,6 +118,7 @@ class MultiscaleModel(BaseEstimator):
         E_resid = None if energies is None else energies - E_fast
         slow.fit(R, F - F_fast, E_resid, z, energy_unit, length_unit)
         self._set_parts(fast, slow)
+        forget_data_records(self)
         return self
 
     @classmethod

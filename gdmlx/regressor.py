@@ -110,6 +110,7 @@ class GDMLRegressor(BaseEstimator):
         self.energy_unit_, self.length_unit_ = energy_unit, length_unit
         self.train_hash_ = training_data_hash(z, R, F, E)
         self.hyperparameters_ = self.get_params(deep=False)
+        forget_data_records(self)
         return self
 
     def _permutations(self, R_ang, z, pairs):
@@ -206,6 +207,18 @@ class GDMLRegressor(BaseEstimator):
         model = clone(self).set_params(**params)
         return model.fit(self.R_train_, self.F_train_, self.E_train_, self.z_,
                          self.energy_unit_, self.length_unit_)
+
+
+# what ``gdmlx train``, model files and ``gdmlx.reduce`` record about the data a model was
+# fitted on: the dataset's split and fingerprint, the reduction's rounds
+DATA_RECORDS = ("indices_", "dataset_md5_", "reduction_")
+
+
+def forget_data_records(model):
+    """Drop ``model``'s :data:`DATA_RECORDS` (after a fit on other data they would be
+    wrong: ``gdmlx.reduce`` would validate on the recorded split, now training data)."""
+    for name in DATA_RECORDS:
+        vars(model).pop(name, None)
 
 
 def fitted_hyperparameters(model):

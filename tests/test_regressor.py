@@ -103,6 +103,20 @@ def test_refit_on_fewer_pairs_uses_stored_data(toy_model, toy_data):
     assert small.expansion_.X.shape == (30, len(pairs))
 
 
+def test_fit_forgets_the_split_a_file_recorded(toy_data, tmp_path):
+    """A model loaded from gdmlx train's file and fitted to other geometries keeps no record
+    of the old split: gdmlx.reduce would validate on it, now training data."""
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0).fit(R[:20], F[:20], E[:20], z=z)
+    model.indices_, model.dataset_md5_ = {"train": np.arange(20), "valid": np.arange(20, 40)}, "abc"
+    model.save(tmp_path / "m.h5")
+    loaded = gdmlx.load_model(tmp_path / "m.h5").fit(R[20:40], F[20:40], E[20:40], z=z)
+    assert not hasattr(loaded, "indices_") and not hasattr(loaded, "dataset_md5_")
+    loaded.save(tmp_path / "refitted.h5")
+    again = gdmlx.load_model(tmp_path / "refitted.h5")
+    assert again.indices_ == {} and again.dataset_md5_ == ""
+
+
 @pytest.mark.parametrize("mutate, err, msg", [
     (lambda R, F, E, z: (R[:, :4], F, E, z), gdmlx.InputError, "shape"),
     (lambda R, F, E, z: (R.reshape(len(R), -1), F, E, z), gdmlx.InputError, r"\(n, N, 3\)"),
