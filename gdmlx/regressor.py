@@ -236,8 +236,10 @@ def force_r2(model, R, F):
 
 
 def force_mae_scorer(estimator, R, F):
-    """Scorer for model selection (GridSearchCV): minus the force mean absolute error."""
-    return -float(np.mean(np.abs(estimator.predict(R) - np.asarray(F))))
+    """Scorer for model selection (GridSearchCV): minus the force mean absolute error of
+    ``estimator`` on geometries ``R`` (n, N, 3) against forces ``F`` of the same shape."""
+    F = check_forces(F, check_geometries(R).shape)
+    return -float(np.mean(np.abs(estimator.predict(R) - F)))
 
 
 def training_data_hash(z, R, F, E):

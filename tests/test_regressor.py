@@ -94,6 +94,16 @@ def test_grid_search_picks_a_sigma(toy_data):
                      scoring=gdmlx.force_mae_scorer).fit(R[:5], F[:5], z=z)
 
 
+def test_force_scorer_refuses_forces_of_another_shape(toy_model):
+    """One geometry's forces against three geometries broadcast to a number before."""
+    R = toy_geometries(3, seed=4)
+    E, F = toy_energy_forces(R)
+    assert gdmlx.force_mae_scorer(toy_model, R[0], F[0]) == gdmlx.force_mae_scorer(toy_model, R[:1], F[:1])
+    for bad in (F[0], F[:, None], F[:, :4]):
+        with pytest.raises(gdmlx.InputError, match=r"F must have shape \(3, 5, 3\)"):
+            gdmlx.force_mae_scorer(toy_model, R, bad)
+
+
 def test_refit_on_fewer_pairs_uses_stored_data(toy_model, toy_data):
     R, F, E, z = toy_data
     pairs = toy_model.pairs_[::2]
