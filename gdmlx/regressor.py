@@ -99,7 +99,7 @@ class GDMLRegressor(BaseEstimator):
         pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
         if self.use_energy_labels and E is None:
             raise ValueError("use_energy_labels=True needs energies")
-        options = self.options or ComputeOptions()
+        options = self._compute_options()
         perms = self._permutations(in_angstrom(R, length_unit), z, pairs)
         self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(
             R, F, E, pairs, float(self.sigma), float(self.lam), self.use_energy_labels, options,
@@ -130,6 +130,15 @@ class GDMLRegressor(BaseEstimator):
                              "gdmlx.symmetry.close_pairs(pairs, perms)")
         return perms
 
+    def _compute_options(self):
+        """``options``, or the default ComputeOptions for None; anything else is refused."""
+        if self.options is None:
+            return ComputeOptions()
+        if not isinstance(self.options, ComputeOptions):
+            raise InputError(f"options must be a gdmlx.ComputeOptions (e.g. ComputeOptions(verbose=True)) "
+                             f"or None, got {type(self.options).__name__}")
+        return self.options
+
     def _check_params(self):
         check_number(self.sigma, "sigma", strict=True)
         check_number(self.lam, "lam")
@@ -157,7 +166,7 @@ class GDMLRegressor(BaseEstimator):
         R = check_geometries(R, exp.n_atoms)
         check_min_distance(R, r_min, "half the shortest distance in the training data: outside the "
                                      "model's domain", unit=self.length_unit_)
-        options = self.options or ComputeOptions()
+        options = self._compute_options()
         if resolve_backend(options.backend) == "gpu":
             return exp.on_device(backend_module("gpu")).predict(R, options.batch_size)
         return exp.predict(R, options.batch_size)
@@ -181,7 +190,7 @@ class GDMLRegressor(BaseEstimator):
     def set_backend(self, backend):
         """Run batched prediction and the iterative solver on ``backend`` ("cpu", "gpu" or
         "auto", see :class:`gdmlx.options.ComputeOptions`); returns self."""
-        self.options = replace(self.options or ComputeOptions(), backend=backend)
+        self.options = replace(self._compute_options(), backend=backend)
         return self
 
     def force_parts(self):

@@ -166,6 +166,9 @@ def test_unfitted_and_bad_hyperparameters():
                 {"use_energy_labels": "no"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             gdmlx.GDMLRegressor(**bad).fit(R, F, E, z=np.ones(5, int))
+    # a dict for ComputeOptions failed deep inside (AttributeError: 'memory_limit_gb')
+    with pytest.raises(gdmlx.InputError, match="options must be a gdmlx.ComputeOptions"):
+        gdmlx.GDMLRegressor(options={"verbose": True}).fit(R, F, E, z=np.ones(5, int))
 
 
 def test_placeholder_energies_are_warned_about(toy_data):
