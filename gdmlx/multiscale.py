@@ -125,6 +125,11 @@ class MultiscaleModel(BaseEstimator):
     def from_parts(cls, fast, slow, max_hops=2, n_fast=100):
         """A fitted MultiscaleModel from two fitted GDMLRegressors (model files use this);
         ``max_hops`` and ``n_fast`` are recorded as the parameters a refit would use."""
+        for name, part in (("fast", fast), ("slow", slow)):
+            if not isinstance(part, GDMLRegressor):
+                raise InputError(f"{name} must be a fitted GDMLRegressor, got {type(part).__name__}")
+            if not hasattr(part, "expansion_"):
+                raise NotFittedError(f"the {name} part is not fitted yet: fit it, or MultiscaleModel.fit fits both")
         model = cls(fast=clone(fast).set_params(pairs=None), slow=clone(slow), max_hops=max_hops, n_fast=n_fast)
         model._set_parts(fast, slow)
         return model

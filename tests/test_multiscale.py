@@ -67,6 +67,15 @@ def test_unfitted_model_says_so(chain):
         gdmlx.MultiscaleModel().predict(chain[0][:2])
 
 
+def test_from_parts_needs_fitted_regressors(ms_model):
+    """Unfitted parts gave an AttributeError ('z_')."""
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError, match="the slow part is not fitted"):
+        gdmlx.MultiscaleModel.from_parts(ms_model.fast_, gdmlx.GDMLRegressor())
+    with pytest.raises(gdmlx.InputError, match="slow must be a fitted GDMLRegressor, got MultiscaleModel"):
+        gdmlx.MultiscaleModel.from_parts(ms_model.fast_, ms_model)
+
+
 @pytest.mark.parametrize("setting, value", [("max_hops", 0), ("n_fast", 0), ("n_fast", 2.5)])
 def test_bad_split_settings_are_refused(chain, setting, value):
     R, F, E, z = chain
