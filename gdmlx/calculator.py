@@ -38,7 +38,8 @@ class GDMLCalculator(Calculator):
     training data stretched beyond 1.5 x its longest training length. The model
     extrapolates there, and atoms listed in another order than the model's, or positions
     in another unit, look exactly like that. Warns once, with a UserWarning, when the
-    model was fitted without energies: its energies are then right up to a constant.
+    model was fitted without energies: its energies are then right up to a constant. A
+    model fitted again after the calculator was made is used as fitted then.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -52,12 +53,19 @@ class GDMLCalculator(Calculator):
                                  f"{type(model).__name__}")
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
-        self.model = model
+        self.model, self.contact_wall = model, contact_wall
+        self._bind()
+        self.calls = 0                       # geometries calculated, for the warning's wording
+
+    def _bind(self):
+        """Take what calculations need from the model as it is fitted now (a model fitted
+        again later is taken again, see :meth:`_refitted`)."""
+        model = self.model
         self.parts = model.force_parts()              # NotFittedError for an unfitted model
         self.z = np.asarray(model.z_)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
-        self.wall = model_wall(model, contact_wall)
+        self.wall = model_wall(model, self.contact_wall)
         # the domain checks, compiled for the common case of a geometry inside (ratio_range)
         self.domain_pairs, self.floors, _ = model_floors(model)
         self.r_min = 0.5 * self.floors.min()          # half the shortest training distance [A]
@@ -66,9 +74,15 @@ class GDMLCalculator(Calculator):
         self.stretch_sq = (STRETCH_FACTOR * self.longest) ** 2
         self.warned_outside = False
         self.warn_relative_energy = energies_are_relative(model)
-        self.calls = 0                       # geometries calculated, for the warning's wording
+
+    def _refitted(self):
+        """True when the model was fitted again (or loaded into) since :meth:`_bind`."""
+        return any(now is not before for now, before in zip(self.model.force_parts(), self.parts))
 
     def get_property(self, name, atoms=None, allow_calculation=True):
+        if self._refitted():
+            self._bind()
+            self.reset()                              # results of the model as fitted before
         if self.warn_relative_energy and name in ("energy", "free_energy"):
             warnings.warn("this model was fitted without energies: its energies are right up to a constant "
                           "(differences and forces are meaningful, absolute values are not)", UserWarning,
@@ -87,6 +101,8 @@ class GDMLCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        if self._refitted():                          # called directly, not from get_property
+            self._bind()
         if self.atoms.pbc.any():
             raise InputError(f"atoms.pbc is {self.atoms.pbc.tolist()}: gdmlx models describe one molecule "
                              "without periodic images; set atoms.pbc = False")

@@ -300,6 +300,24 @@ def test_calculator_recalculates_exactly_when_the_geometry_changes(toy_model, st
             atoms.get_forces()
 
 
+def test_calculator_uses_a_model_fitted_again(toy_data, start):
+    """A model fitted again after the calculator was made: the calculator used the old fit,
+    and returned its cached results for unchanged positions."""
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:10], F[:10], E[:10], z=z)
+    atoms = Atoms(numbers=z, positions=start, calculator=gdmlx.GDMLCalculator(model))
+    atoms.get_forces()
+    model.fit(R[:30], F[:30], E[:30], z=z)
+    kcal = ase.units.kcal / ase.units.mol
+    np.testing.assert_allclose(atoms.get_forces(), model.predict(start)[0] * kcal, rtol=1e-12)
+    atoms.positions[0, 0] += 1e-3
+    np.testing.assert_allclose(atoms.get_forces(), model.predict(atoms.positions)[0] * kcal, rtol=1e-12)
+    assert atoms.calc.calls == 3
+    model.fit(R[:30], F[:30], z=z)                      # without energies: said at the first energy
+    with pytest.warns(UserWarning, match="fitted without energies"):
+        atoms.get_potential_energy()
+
+
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 @pytest.mark.parametrize("setting, value", [
     ("dt_fs", 0.0), ("dt_fs", -0.5), ("dt_fs", float("nan")), ("temperature_K", -1.0),
