@@ -78,3 +78,13 @@ def test_md_reorder_option(ethanol_model, tmp_path, capsys):
     assert main(argv + ["--reorder"]) == 0
     assert main(["md", str(tmp_path / "m.h5"), "--steps", "100", "--reorder"]) == 2
     assert "--reorder applies to a start geometry given with --xyz" in capsys.readouterr().err
+
+
+def test_an_unfitted_model_or_a_path_is_named(toy_model):
+    """They failed with AttributeError 'z_'."""
+    from sklearn.exceptions import NotFittedError
+    atoms = ase.Atoms(numbers=toy_model.z_, positions=toy_model.R_train_[0])
+    with pytest.raises(NotFittedError):
+        gdmlx.match_atom_order(atoms, gdmlx.GDMLRegressor())
+    with pytest.raises(gdmlx.InputError, match="model must be a fitted gdmlx model .* got str"):
+        gdmlx.match_atom_order(atoms, "model.h5")
