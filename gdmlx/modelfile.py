@@ -41,6 +41,9 @@ FORMAT_VERSION = 1
 
 def save_model(model, path):
     """Write a fitted model (GDMLRegressor or MultiscaleModel) to ``path`` (HDF5), atomically."""
+    if not hasattr(model, "force_parts"):
+        raise InputError(f"save_model writes a fitted GDMLRegressor or MultiscaleModel, got {type(model).__name__}")
+    model.force_parts()                       # NotFittedError for an unfitted model, before any file
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, gdmlx_version=__version__)
         if hasattr(model, "fast_"):

@@ -182,6 +182,6 @@ class MultiscaleModel(BaseEstimator):
         return force_r2(self, R, F)
 
     def save(self, path):
+        """Write the fitted model to ``path`` (HDF5); see :func:`gdmlx.load_model`."""
         from gdmlx.modelfile import save_model
-        self._fitted_parts()
         save_model(self, path)

@@ -57,6 +57,16 @@ def test_set_params_after_fit_does_not_change_what_is_saved(toy_data, tmp_path):
     assert gdmlx.load_model(tmp_path / "again.h5").lam == 1e-8
 
 
+def test_saving_an_unfitted_model_or_another_object_is_refused(tmp_path):
+    """An unfitted MultiscaleModel or another object failed with AttributeError '_fitted_expansion'."""
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError, match="MultiscaleModel is not fitted"):
+        gdmlx.save_model(gdmlx.MultiscaleModel(), tmp_path / "ms.h5")
+    with pytest.raises(gdmlx.InputError, match="got dict"):
+        gdmlx.save_model({}, tmp_path / "d.h5")
+    assert not list(tmp_path.iterdir())
+
+
 def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not a model at all" * 100)
