@@ -121,6 +121,17 @@ class MultiscaleModel(BaseEstimator):
         forget_data_records(self)
         return self
 
+    def set_params(self, **params):
+        """scikit-learn's ``set_params``; a part's own parameters (``fast__sigma``) need
+        that part's template given (None, the default, is chosen at fit)."""
+        defaults = {"fast": (FAST_SIGMA_ANG, FAST_LAM_ANG), "slow": (SLOW_SIGMA_ANG, SLOW_LAM_ANG)}
+        for name, (sigma, lam) in defaults.items():
+            if getattr(self, name) is None and name not in params and any(k.startswith(name + "__") for k in params):
+                raise InputError(f"{name} is None (the default part, made at fit for the data's length unit): give "
+                                 f"a template to set its parameters, e.g. MultiscaleModel({name}=GDMLRegressor("
+                                 f"sigma={sigma:g}, lam={lam:g})) for data in A")
+        return super().set_params(**params)
+
     @classmethod
     def from_parts(cls, fast, slow, max_hops=2, n_fast=100):
         """A fitted MultiscaleModel from two fitted GDMLRegressors (model files use this);

@@ -67,6 +67,15 @@ def test_unfitted_model_says_so(chain):
         gdmlx.MultiscaleModel().predict(chain[0][:2])
 
 
+def test_parameters_of_default_parts_need_a_template(chain):
+    """GridSearchCV over fast__sigma with the default (None) part failed with AttributeError
+    'NoneType' object has no attribute 'set_params'."""
+    with pytest.raises(gdmlx.InputError, match=r"fast is None .* MultiscaleModel\(fast=GDMLRegressor\(sigma=4, lam=0.001\)\)"):
+        gdmlx.MultiscaleModel().set_params(fast__sigma=3.0)
+    ms = gdmlx.MultiscaleModel().set_params(slow=gdmlx.GDMLRegressor(), slow__sigma=7.0, max_hops=1)
+    assert ms.slow.sigma == 7.0 and ms.max_hops == 1
+
+
 def test_from_parts_needs_fitted_regressors(ms_model):
     """Unfitted parts gave an AttributeError ('z_')."""
     from sklearn.exceptions import NotFittedError
