@@ -15,8 +15,8 @@ from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
 from gdmlx.units import in_angstrom, length_in_ang
-from gdmlx.validation import (check_forces, check_geometries, check_min_distance, check_number,
-                              check_training_data)
+from gdmlx.validation import (as_float_array, check_forces, check_geometries, check_min_distance,
+                              check_number, check_training_data)
 
 
 class GDMLRegressor(BaseEstimator):
@@ -159,7 +159,7 @@ class GDMLRegressor(BaseEstimator):
         """Energies (n,) and forces (n, N, 3) from one pass."""
         exp = self._fitted_expansion()
         r_min = 0.5 * self._shortest_training_distance(exp)
-        one = np.asarray(R, dtype=np.float64)
+        one = as_float_array(R)
         if one.shape == (exp.n_atoms, 3) and geometry_ok(one, r_min):
             E, F = exp.predict_one(one)           # one valid geometry (MD, optimisers): least overhead
             return np.array([E]), F[None]

@@ -7,9 +7,19 @@ from gdmlx.kernels.descriptor import closest_pairs
 from gdmlx.units import energy_in_ev, length_in_ang, same_unit
 
 
+def as_float_array(a, name="R"):
+    """``a`` as a float64 array; InputError naming ``name`` when it is not numbers (ASE
+    Atoms, for instance)."""
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numbers, (n, N, 3) or (N, 3), got {type(a).__name__} ({exc}); for "
+                         "ASE Atoms give atoms.positions (or gdmlx.GDMLCalculator)") from None
+
+
 def check_geometries(R, n_atoms=None, name="R"):
     """Return ``R`` as float64 (n, N, 3); a single (N, 3) geometry becomes n = 1."""
-    R = np.asarray(R, dtype=np.float64)
+    R = as_float_array(R, name)
     given = R.shape
     if R.ndim == 2:
         R = R[None]

@@ -1,6 +1,7 @@
 import copy
 import warnings
 
+import ase
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -154,6 +155,10 @@ def test_bad_prediction_input_is_refused(toy_model):
         toy_model.predict(R_close)
     with pytest.raises(gdmlx.InputError, match=r"contains NaN or inf \(first at index \(0, 0, 0\)\)"):
         toy_model.predict(np.full((5, 3), np.nan))
+    atoms = ase.Atoms(numbers=toy_model.z_, positions=R[0])     # TypeError 'Atom' before
+    for given in (atoms, [atoms, atoms]):
+        with pytest.raises(gdmlx.InputError, match="R must be numbers.*ASE Atoms give atoms.positions"):
+            toy_model.predict(given)
 
 
 def test_unfitted_and_bad_hyperparameters():
