@@ -203,6 +203,8 @@ def test_gpu_fused_langevin_holds_temperature_and_momentum(toy_model, start):
 def test_fused_steps_need_a_gpu_and_a_one_part_model(toy_data, toy_model, start):
     with pytest.raises(ValueError, match="backend='gpu'"):
         ReplicaSimulation(toy_model, start, 2, fused_steps=True)
+    with pytest.raises(ValueError, match="fused steps only"):
+        ReplicaSimulation(toy_model, start, 2, blocks_per_replica=4)
     _cupy_or_skip()
     R, F, E, z = toy_data
     fast = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=np.array([[1, 0], [2, 1], [3, 2], [4, 3]])).fit(

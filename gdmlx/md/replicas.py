@@ -121,6 +121,8 @@ class ReplicaSimulation:
         """The :class:`gdmlx.kernels.fused_md.FusedSteps` that advances this run, or None
         (whole-array steps)."""
         if not fused_steps:
+            if blocks_per_replica is not None:
+                raise ValueError("blocks_per_replica applies to fused steps only: give fused_steps=True")
             return None
         if self.xp is np or len(parts) != 1:
             raise ValueError("fused_steps=True needs backend='gpu' and a model of one part "
