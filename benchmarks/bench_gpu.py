@@ -126,21 +126,33 @@ def md(model, ds, args):
                     for p in args.blocks]
     for name, kw in engines:
         for n in sorted({1, 10, 100, args.replicas}) if "-P" not in name else [1]:
-            t0 = time.perf_counter()
-            reps = ReplicaSimulation(model, start, n, dt_fs=0.5, seed=0, **kw)
-            reps.run(100, save_every=100, report_every=100, progress=False)    # warm-up
-            first = time.perf_counter() - t0
-            rate = reps.run(100, save_every=100, report_every=100, progress=False)["steps_per_s"]
-            steps = int(min(args.md_seconds * rate, 100 * args.md_steps)) // 100 * 100 + 100
-            s = reps.run(steps, save_every=100, report_every=steps, progress=False)
-            P = getattr(reps.fused, "P", None)
-            rows[f"replicas-{name}-{n}"] = {"steps_per_s": s["steps_per_s"], "blocks_per_replica": P,
-                                           "replica_steps_per_s": s["replica_steps_per_s"],
-                                           "start_s": first}
-            print(f"MD {n:5d} replicas {name:14s} (P={P}): {s['steps_per_s']:9,.0f} steps/s, "
-                  f"{s['replica_steps_per_s']:12,.0f} replica-steps/s, start + 100 steps {first:.2f} s",
-                  flush=True)
+            rows[f"replicas-{name}-{n}"] = recorded(f"MD {n} replicas {name}", md_row, model, start, n, kw, args)
     return rows
+
+
+def md_row(model, start, n, kw, args):
+    """Steps/s of ``n`` replicas with engine settings ``kw``: about ``--md-seconds`` of NVE
+    after a warm-up (whose time, compilation included, is ``start_s``)."""
+    t0 = time.perf_counter()
+    reps = ReplicaSimulation(model, start, n, dt_fs=0.5, seed=0, **kw)
+    reps.run(100, save_every=100, report_every=100, progress=False)    # warm-up
+    first = time.perf_counter() - t0
+    rate = reps.run(100, save_every=100, report_every=100, progress=False)["steps_per_s"]
+    steps = int(min(args.md_seconds * rate, 100 * args.md_steps)) // 100 * 100 + 100
+    s = reps.run(steps, save_every=100, report_every=steps, progress=False)
+    return {"steps_per_s": s["steps_per_s"], "blocks_per_replica": getattr(reps.fused, "P", None),
+            "replica_steps_per_s": s["replica_steps_per_s"], "start_s": first}
+
+
+def recorded(label, fn, *args):
+    """``fn(*args)``, printed under ``label``; an error (fused steps on a machine where numba
+    cannot compile CUDA, say) is printed and recorded instead, so the other rows still come."""
+    try:
+        row = fn(*args)
+    except Exception as exc:                     # a benchmark reports what broke and goes on
+        row = {"error": f"{type(exc).__name__}: {exc}"}
+    print(f"{label}: {row}", flush=True)
+    return row
 
 
 def fused_agreement(model, ds, args):
@@ -152,19 +164,20 @@ def fused_agreement(model, ds, args):
     v = Simulation(model, start, dt_fs=0.5, seed=0).v * ase.units.fs       # A/fs
     cpu = Simulation(model, start, velocities=v, dt_fs=0.5)
     cpu.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
-    out = {}
-    for P in (1, None):
-        gpu = ReplicaSimulation(model, start, velocities=v[None], dt_fs=0.5, backend="gpu",
-                                fused_steps=True, blocks_per_replica=P)
-        gpu.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
-        F_cpu = model.predict(gpu.positions[0])[0] * gpu.e_scale * gpu.r_scale     # predict: (1, N, 3)
-        F_gpu = gpu.F[0].get()[0]
-        out[f"P={gpu.fused.P}"] = {
-            "steps": args.md_steps,
-            "max_position_difference_A": float(np.abs(gpu.positions[0] - cpu.q).max()),
+    return {f"P={P}": recorded(f"fused vs CPU, P={P}", fused_difference, model, start, v, cpu.q, P, args)
+            for P in (1, None)}
+
+
+def fused_difference(model, start, v, q_cpu, P, args):
+    """Largest position and relative force differences of fused GPU steps against ``q_cpu``."""
+    gpu = ReplicaSimulation(model, start, velocities=v[None], dt_fs=0.5, backend="gpu",
+                            fused_steps=True, blocks_per_replica=P)
+    gpu.run(args.md_steps, save_every=100, report_every=args.md_steps, progress=False)
+    F_cpu = model.predict(gpu.positions[0])[0] * gpu.e_scale * gpu.r_scale     # predict: (1, N, 3)
+    F_gpu = gpu.F[0].get()[0]
+    return {"steps": args.md_steps, "blocks_per_replica": gpu.fused.P,
+            "max_position_difference_A": float(np.abs(gpu.positions[0] - q_cpu).max()),
             "max_force_difference_relative": float(np.abs(F_gpu - F_cpu).max() / np.abs(F_cpu).max())}
-        print(f"fused vs CPU: {out}", flush=True)
-    return out
 
 
 def float32_error(model, ds, args):
