@@ -29,9 +29,11 @@ Array arguments may be CuPy arrays or, under numba's CUDA simulator
 """
 
 import math
+import warnings
 
 import numpy as np
 from numba import config, cuda, float64
+from numba.core.errors import NumbaPerformanceWarning
 from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_normal_float64
 
 from gdmlx.errors import InputError
@@ -354,9 +356,11 @@ class FusedSteps:
         """``n_steps`` steps of every replica (one launch per chunk of replicas)."""
         if n_steps < 1:
             return
-        for r0 in range(0, self.sim.n_replicas, self.chunk):
-            r1 = min(r0 + self.chunk, self.sim.n_replicas)
-            self.kernel[(r1 - r0) * self.P, THREADS](*self._args(n_steps, r0, r1))
+        with warnings.catch_warnings():      # numba's note on grids of few blocks: one molecule's is
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)     # small by design
+            for r0 in range(0, self.sim.n_replicas, self.chunk):
+                r1 = min(r0 + self.chunk, self.sim.n_replicas)
+                self.kernel[(r1 - r0) * self.P, THREADS](*self._args(n_steps, r0, r1))
 
 
 def _host(a):
