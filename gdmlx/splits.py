@@ -3,6 +3,7 @@
 import numpy as np
 
 from gdmlx.errors import InputError
+from gdmlx.validation import check_count
 
 
 def split_indices(n_total, n_train, n_valid, seed):
@@ -13,11 +14,12 @@ def split_indices(n_total, n_train, n_valid, seed):
     if n_total < 2:
         raise ValueError(f"the dataset holds {n_total} geometr{'y' if n_total == 1 else 'ies'}: training "
                          "needs at least 2, one to train on and one to choose sigma on")
-    if n_train < 1 or n_train >= n_total:
-        raise ValueError(f"--n-train must be between 1 and {n_total - 1} for {n_total} geometries")
-    n_valid = min(1000, max(1, (n_total - n_train) // 2)) if n_valid is None else n_valid
-    if n_valid < 1 or n_train + n_valid > n_total:
-        raise ValueError(f"--n-valid must be between 1 and {n_total - n_train}")
+    n_train = check_count(n_train, "n_train")
+    if n_train >= n_total:
+        raise ValueError(f"n_train (--n-train) must be between 1 and {n_total - 1} for {n_total} geometries")
+    n_valid = min(1000, max(1, (n_total - n_train) // 2)) if n_valid is None else check_count(n_valid, "n_valid")
+    if n_train + n_valid > n_total:
+        raise ValueError(f"n_valid (--n-valid) must be between 1 and {n_total - n_train}")
     perm = np.random.default_rng(seed).permutation(n_total)
     return np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_valid])
 

@@ -74,7 +74,7 @@ def test_errors_are_messages_not_tracebacks(toy_npz, tmp_path, capsys):
     assert main(["info", str(junk)]) == 2
     assert "not a readable HDF5 model file" in capsys.readouterr().err
     assert main(["train", str(toy_npz), "--n-train", "100", "-o", str(tmp_path / "x.h5")]) == 2
-    assert "--n-train must be between" in capsys.readouterr().err
+    assert "n_train (--n-train) must be between" in capsys.readouterr().err
     assert main(["train", str(toy_npz), "--n-train", "5", "--sigma", "a:b", "-o", "x.h5"]) == 2
     assert "range 'start:step:stop'" in capsys.readouterr().err
 

@@ -403,3 +403,14 @@ def test_crafted_archives_trajectories_and_datasets_are_refused_by_name(toy_mode
         f.attrs["format_version"] = np.array([1, 1])
     with pytest.raises(gdmlx.ModelFileError, match="format version"):
         gdmlx.load_model(tmp_path / "v.h5")
+
+
+def test_split_indices_are_disjoint_and_refuse_bad_counts():
+    from gdmlx.splits import split_indices
+    train, valid = split_indices(10, 4, None, seed=1)
+    assert len(train) == 4 and len(valid) == 3 and not set(train) & set(valid)
+    np.testing.assert_array_equal(split_indices(10, 4.0, 3, seed=1)[0], train)       # whole floats pass
+    for n_train, n_valid, message in ((2.5, None, "n_train must be a whole number"), (10, None, r"n_train \(--n-train\)"),
+                                      (4, 0, "n_valid must be at least 1"), (4, 7, r"n_valid \(--n-valid\)")):
+        with pytest.raises(ValueError, match=message):
+            split_indices(10, n_train, n_valid, seed=1)
