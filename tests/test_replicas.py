@@ -130,3 +130,13 @@ def test_model_pickles_after_running_replicas(toy_model, start):
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict(start), toy_model.predict(start))
     copy.deepcopy(model)
+
+
+def test_auto_backend_takes_the_gpu_only_where_it_was_measured_to_pay(monkeypatch):
+    from gdmlx import backend
+    from gdmlx.md.replicas import GPU_FROM_REPLICAS, md_backend
+    monkeypatch.setattr(backend, "_cupy", lambda: object())            # as if CuPy saw a GPU
+    assert md_backend("auto", GPU_FROM_REPLICAS - 1) == "cpu" and md_backend("auto", GPU_FROM_REPLICAS) == "gpu"
+    assert md_backend("gpu", 1) == "gpu" and md_backend("cpu", 1000) == "cpu"
+    monkeypatch.setattr(backend, "_cupy", lambda: None)
+    assert md_backend("auto", 1000) == "cpu"

@@ -5,11 +5,11 @@ import numpy as np
 from gdmlx.atom_order import match_atom_order
 from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
                                print_json, read_start_atoms)
-from gdmlx.backend import resolve_backend
 from gdmlx.errors import GeometryError, InputError
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.interrupts import Terminated
 from gdmlx.md import ReplicaSimulation, Simulation, read_last_state
+from gdmlx.md.replicas import md_backend
 from gdmlx.md.simulation import SUMMARY_KEYS
 from gdmlx.modelfile import load_any_model
 from gdmlx.units import in_angstrom
@@ -61,8 +61,9 @@ def add_parser(sub):
                         "as many as the trajectory holds)")
     p.add_argument("--backend", choices=("cpu", "gpu", "auto"), default="cpu",
                    help="--replicas: where the batched forces run (gpu needs CuPy and a CUDA device; "
-                        "default cpu). The GPU pays from about 100 replicas; one molecule runs fastest "
-                        "on the cpu (see the guide)")
+                        "default cpu; auto: the GPU from 100 replicas, if there is one). On an H100 the GPU "
+                        "made 2.3x the CPU's (16 threads) replica-steps/s at 100 replicas and 25x at 1000; "
+                        "one molecule runs 55x faster on the cpu (see the guide)")
     p.add_argument("--seed", type=non_negative_int, default=None, help="random seed for velocities and Langevin noise (default: a new one each run, so runs "
                         "differ; give one to repeat a run)")
     p.add_argument("--save-every", type=positive_int, default=None,
@@ -136,7 +137,7 @@ def run(args):
         settings = dict(dt_fs=args.dt, temperature_K=args.temperature, thermostat=args.thermostat,
                         friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
                         contact_wall=not args.no_contact_wall, **resumed)
-        if args.replicas > 1 or resolve_backend(args.backend) != "cpu":     # auto without a GPU: one engine
+        if args.replicas > 1 or md_backend(args.backend, args.replicas) != "cpu":     # auto: the GPU from 100
             sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)
         else:
             sim = Simulation(model, start, **settings)

@@ -20,7 +20,7 @@ import ase.data
 import ase.units
 import numpy as np
 
-from gdmlx.backend import backend_module, to_host
+from gdmlx.backend import backend_module, resolve_backend, to_host
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.pair_arrays import incidence
@@ -35,6 +35,19 @@ from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_number
 
 
+GPU_FROM_REPLICAS = 100
+"""backend="auto" runs replicas on the GPU from this many: on an H100 against 16 CPU threads,
+aspirin, the GPU made 0.24x the replica-steps/s at 10 replicas, 2.3x at 100 and 25x at 1000
+(benchmarks/README.md section 8)."""
+
+
+def md_backend(backend, n_replicas):
+    """"cpu" or "gpu" for MD of ``n_replicas``: "auto" takes the GPU (when there is one) only
+    from :data:`GPU_FROM_REPLICAS` replicas; "gpu" and "cpu" as asked."""
+    resolved = resolve_backend(backend)
+    return "cpu" if backend == "auto" and n_replicas < GPU_FROM_REPLICAS else resolved
+
+
 class ReplicaSimulation:
     """MD of ``n_replicas`` copies of one molecule, advanced together.
 
@@ -47,7 +60,8 @@ class ReplicaSimulation:
     velocities : (n_replicas, N, 3) initial velocities in A/fs; default: each replica drawn
         from Maxwell-Boltzmann (no net momentum or rotation), replica by replica from ``seed``
         (replica 0 gets the velocities :class:`gdmlx.md.Simulation` draws with that seed)
-    backend : "cpu", "gpu" or "auto" (:mod:`gdmlx.backend`)
+    backend : "cpu", "gpu" or "auto" (:mod:`gdmlx.backend`; "auto" takes the GPU from
+        :data:`GPU_FROM_REPLICAS` replicas, where it was measured to pay)
     time_fs : simulated time of the start state (fs), as in :class:`gdmlx.md.Simulation`
     dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, seed, max_bond_stretch,
     contact_wall : as in :class:`gdmlx.md.Simulation`. Langevin noise comes from ``seed``
@@ -70,7 +84,6 @@ class ReplicaSimulation:
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
             dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
-        xp = self.xp = backend_module(backend)
         self.z = np.asarray(model.z_)
         N = len(self.z)
         q, masses, v = start_state(positions, self.z, masses, velocities)
@@ -81,6 +94,7 @@ class ReplicaSimulation:
             raise ValueError(f"positions hold {len(q)} geometries and velocities "
                              f"{'none' if v is None else len(v)} for {n} replicas")
         q = np.repeat(q, n, axis=0) if len(q) == 1 else q.copy()     # the run moves its own copy
+        xp = self.xp = backend_module(md_backend(backend, n))
         parts = model.force_parts()
         self.force_model = force_model_fingerprint(model)
         self.periods = force_periods(parts, slow_every)
