@@ -348,11 +348,9 @@ def prepare(args, mol, workdir):
     if not os.path.exists(vpath):
         import ase.units as units
         from ase import Atoms
-        from ase.md.velocitydistribution import (MaxwellBoltzmannDistribution, Stationary,
-                                                 ZeroRotation)
+        from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
         atoms = Atoms(numbers=z, positions=R[frame])
-        MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature,
-                                     rng=np.random.default_rng(args.velocity_seed))
+        thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.velocity_seed))
         Stationary(atoms)
         ZeroRotation(atoms)
         np.save(vpath, atoms.get_velocities() * units.fs)  # A/fs
