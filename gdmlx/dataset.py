@@ -16,7 +16,7 @@ from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
-from gdmlx.hdf5_files import read_array
+from gdmlx.hdf5_files import open_hdf5, read_array
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
@@ -140,7 +140,7 @@ def _load_npz(path):
 
 def _load_h5(path):
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, "dataset", InputError) as f:
             if f.attrs.get("format") in ("gdmlx-model", "gdmlx-trajectory"):
                 raise InputError(f"{path} is a {f.attrs['format']} file, not a dataset")
             data = {k: read_array(f, k, InputError) for k in _ARRAY_KEYS if k in f}

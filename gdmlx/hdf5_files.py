@@ -1,4 +1,11 @@
-"""Opening HDF5 files for reading, with errors that say what the file should have been."""
+"""Opening HDF5 files for reading, with errors that say what the file should have been.
+
+Files gdmlx reads hold their own data: links (to other files, or soft links within the
+file), datasets stored in other files (external storage, virtual datasets) are refused
+when the file is opened (:func:`open_hdf5`), and each dataset is checked against the
+bytes it holds before it is read (:func:`check_dataset`), so that a crafted or damaged
+file cannot make gdmlx read another file or allocate memory for data it does not contain.
+"""
 
 import os
 
@@ -7,41 +14,60 @@ import h5py
 
 def open_hdf5(path, what, error, hint=""):
     """``h5py.File(path, "r")``; FileNotFoundError when there is no file, ``error`` (an
-    exception class) naming ``what`` the file should be when HDF5 cannot read it. ``hint``
-    is appended to that message."""
+    exception class) naming ``what`` the file should be when HDF5 cannot read it or the
+    file is not self-contained (:func:`check_self_contained`). ``hint`` is appended to
+    the unreadable-file message."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise error(f"{path}: not a readable HDF5 {what} ({exc}){hint}") from None
+    try:
+        check_self_contained(f, error)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def check_self_contained(f, error):
+    """Raise ``error`` if open file ``f`` has a link other than a hard link (anywhere in
+    it, also to groups) or a dataset whose data lie in other files."""
+    links, datasets = [], []         # collected: h5py's visit callbacks must not raise
+    try:
+        f.visititems_links(lambda name, link: None if isinstance(link, h5py.HardLink)
+                           else links.append((name, link)))
+        f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise error(f"{f.filename}: its structure cannot be read ({exc}); the file is truncated or corrupt") from None
+    for name, link in links:
+        target = f"{getattr(link, 'filename', None) or ''}:{link.path}".lstrip(":")
+        raise error(f"{f.filename}: '/{name}' is a link ({type(link).__name__} to {target}); gdmlx reads "
+                    "only data stored in the file itself")
+    for name, ds in datasets:
+        if ds.is_virtual or ds.external:
+            raise error(f"{f.filename}: '/{name}' takes its data from other files "
+                        f"({'virtual dataset' if ds.is_virtual else 'external storage'})")
 
 
 # A compressed dataset may expand this much at most when read (gzip of real data: < 10x)
 MAX_EXPANSION = 1000
 
 
-def read_array(group, name, error, kind="float", ndim=None):
-    """``group[name]`` as a numpy array, checked before anything is read.
-
-    It must be a dataset stored in this file (not a link to another file, a virtual or an
-    externally stored dataset), of a real numeric type (``kind`` "float": integers or
-    floats; "int": integers only), with ``ndim`` dimensions if given, and it must hold the
-    bytes it declares, so that a truncated or crafted file cannot make the reader allocate
-    gigabytes it does not contain. Raises ``error`` (an exception class) naming the file
-    and the dataset.
-    """
+def check_dataset(group, name, error, kind="float", ndim=None):
+    """``group[name]``, an h5py Dataset checked before anything is read: of a real numeric
+    type (``kind`` "float": integers or floats; "int": integers only), with ``ndim``
+    dimensions if given, holding the bytes it declares, so that a truncated or crafted file
+    cannot make the reader allocate gigabytes it does not contain. Raises ``error`` (an
+    exception class) naming the file and the dataset. The file must have been opened with
+    :func:`open_hdf5` (which refuses links and data in other files)."""
     where = f"{group.file.filename}: '{group.name.rstrip('/')}/{name}'"
-    link = group.get(name, getlink=True)
-    if link is None:
+    ds = group.get(name)
+    if ds is None:
         raise error(f"{where} is missing; the file is truncated or was not written by gdmlx")
-    if not isinstance(link, h5py.HardLink):
-        raise error(f"{where} is a link ({type(link).__name__}), not data stored in this file")
-    ds = group[name]
     if not isinstance(ds, h5py.Dataset):
         raise error(f"{where} is not a dataset")
-    if ds.is_virtual or ds.external:
-        raise error(f"{where} takes its data from other files (virtual or external storage)")
     allowed = "iu" if kind == "int" else "iuf"
     if ds.dtype.kind not in allowed:
         raise error(f"{where} has type {ds.dtype}, expected {'integers' if kind == 'int' else 'real numbers'}")
@@ -52,4 +78,9 @@ def read_array(group, name, error, kind="float", ndim=None):
         raise error(f"{where} declares {declared} bytes but stores {stored}: the file is truncated or corrupt")
     if ds.compression is not None and declared > MAX_EXPANSION * stored + 2**20:
         raise error(f"{where} would expand from {stored} to {declared} bytes: corrupt or crafted")
-    return ds[()]
+    return ds
+
+
+def read_array(group, name, error, kind="float", ndim=None):
+    """``group[name]`` as a numpy array, checked first (:func:`check_dataset`)."""
+    return check_dataset(group, name, error, kind, ndim)[()]

@@ -414,3 +414,62 @@ def test_split_indices_are_disjoint_and_refuse_bad_counts():
                                       (4, 0, "n_valid must be at least 1"), (4, 7, r"n_valid \(--n-valid\)")):
         with pytest.raises(ValueError, match=message):
             split_indices(10, n_train, n_valid, seed=1)
+
+
+def _link(name, link):
+    def edit(f):
+        del f[name]
+        f[name] = link
+    return edit
+
+
+def _virtual_z(other):
+    def edit(f):
+        del f["z"]
+        layout = h5py.VirtualLayout(shape=(5,), dtype="i8")
+        layout[:] = h5py.VirtualSource(str(other), "z", shape=(5,))
+        f.create_virtual_dataset("z", layout)
+    return edit
+
+
+def _external_a(secret):
+    def edit(f):
+        n = len(f["expansion/a"])
+        del f["expansion/a"]
+        f["expansion"].create_dataset("a", shape=(n,), dtype="<f8", external=[(str(secret), 0, 8 * n)])
+    return edit
+
+
+def test_files_that_read_other_files_are_refused_when_opened(toy_model, toy_data, tmp_path):
+    """Links anywhere in a file (also to a group: another model's expansion was read as this
+    one's), data stored in other files and a trajectory's datasets, which are read without
+    read_array, are refused by open_hdf5 before anything is read."""
+    from gdmlx.md import Simulation, read_trajectory
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x01" * 1000)
+    other = tmp_path / "other.h5"
+    toy_model.save(other)
+    for edit, message in ((_external_a(secret), r"'/expansion/a' takes its data from other files \(external"),
+                          (_virtual_z(other), r"'/z' takes its data from other files \(virtual"),
+                          (_link("expansion", h5py.ExternalLink(str(other), "/expansion")),
+                           "'/expansion' is a link \\(ExternalLink to .*other.h5:/expansion\\)"),
+                          (lambda f: f.__setitem__("loop", h5py.SoftLink("/loop")),
+                           r"'/loop' is a link \(SoftLink")):
+        path = _edit(toy_model, tmp_path / "m.h5", edit)
+        with pytest.raises(gdmlx.ModelFileError, match=message):
+            gdmlx.load_model(path)
+    R, F, E, z = toy_data
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.attrs.update(e_unit="kcal/mol", r_unit="Ang")
+        f["R"], f["F"] = R, F
+        f["z"] = h5py.ExternalLink(str(other), "/z")
+    with pytest.raises(gdmlx.InputError, match="'/z' is a link"):
+        gdmlx.load_dataset(tmp_path / "d.h5")
+    traj = tmp_path / "t.h5"
+    Simulation(toy_model, R[0], seed=0).run(20, trajectory=traj, progress=False)
+    with h5py.File(other, "a") as f:
+        f["t"] = np.zeros(100)
+    with h5py.File(traj, "a") as f:
+        _link("time_fs", h5py.ExternalLink(str(other), "/t"))(f)
+    with pytest.raises(gdmlx.InputError, match="'/time_fs' is a link"):
+        read_trajectory(traj)
