@@ -81,6 +81,14 @@ def check_dataset(group, name, error, kind="float", ndim=None):
     return ds
 
 
+def check_group(obj, error):
+    """``obj`` (an entry of an open file), which must be an HDF5 group; ``error`` (an
+    exception class) naming the file and the entry otherwise."""
+    if not isinstance(obj, h5py.Group):
+        raise error(f"{obj.file.filename}: '{obj.name}' is not a group")
+    return obj
+
+
 def read_array(group, name, error, kind="float", ndim=None):
     """``group[name]`` as a numpy array, checked first (:func:`check_dataset`)."""
     return check_dataset(group, name, error, kind, ndim)[()]

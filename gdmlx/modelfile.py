@@ -30,7 +30,7 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.descriptor import check_pairs
 from gdmlx.expansion import KernelExpansion, expansion_digest
-from gdmlx.hdf5_files import open_hdf5, read_array
+from gdmlx.hdf5_files import check_group, open_hdf5, read_array
 from gdmlx.symmetry import check_permutations
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers
@@ -60,7 +60,7 @@ def load_model(path):
     """Read a model file written by :func:`save_model`."""
     with open_model_file(path) as f:
         try:
-            kind = f.attrs.get("kind", "gdml")
+            kind = _text(f, "kind", "gdml")
             if kind == "multiscale":
                 from gdmlx.multiscale import MultiscaleModel
                 n_fast = int(f.attrs.get("n_fast", 100))        # parts that do not fit: InputError, below
@@ -118,31 +118,31 @@ def _perms_param(perms):
 def read_regressor(g):
     """A fitted GDMLRegressor from HDF5 group ``g`` (inverse of :func:`write_regressor`)."""
     from gdmlx.regressor import GDMLRegressor
-    name = g.file.filename
+    name = check_group(g, ModelFileError).file.filename
     z = read_array(g, "z", ModelFileError, "int", 1)
     z = _checked(name, check_atomic_numbers, z, len(z))
     exp = read_expansion(g["expansion"], len(z), force_model=True)
-    a = dict(g.attrs)
     perms = _permutations(g, z)
     given = {"none": None, "auto": "auto", "explicit": perms}   # older files: as explicit arrays
-    if str(a.get("perms_param", "explicit")) not in given:
-        raise ModelFileError(f"{name}: unknown perms_param {a['perms_param']!r}")
-    model = GDMLRegressor(sigma=float(a["sigma"]), lam=float(a["lam"]), solver=str(a["solver"]),
-                          pairs=None if a.get("pairs_param") == "all" else exp.pairs,
-                          use_energy_labels=_flag(name, a, "use_energy_labels"),
-                          perms=given[a["perms_param"]] if "perms_param" in a
+    perms_param = _text(g, "perms_param", None)
+    if perms_param not in (None, *given):
+        raise ModelFileError(f"{name}: unknown perms_param {perms_param!r}")
+    model = GDMLRegressor(sigma=_number(g, "sigma"), lam=_number(g, "lam"), solver=_text(g, "solver"),
+                          pairs=None if _text(g, "pairs_param", "") == "all" else exp.pairs,
+                          use_energy_labels=_flag(g, "use_energy_labels"),
+                          perms=given[perms_param] if perms_param is not None
                           else (perms if len(perms) > 1 else None))
-    model.energy_unit_, model.length_unit_ = str(a["energy_unit"]), str(a["length_unit"])
+    model.energy_unit_, model.length_unit_ = _text(g, "energy_unit"), _text(g, "length_unit")
     _checked(name, lambda: (energy_in_ev(model.energy_unit_), length_in_ang(model.length_unit_),
                             model._check_params()))
     if not np.isclose(model.sigma, exp.sigma, rtol=1e-12, atol=0.0):
         raise ModelFileError(f"{name}: the model's sigma ({model.sigma}) is not its expansion's ({exp.sigma})")
-    model.train_hash_ = str(a["train_hash"])
-    model.dataset_md5_ = str(a.get("dataset_md5", ""))
-    fit = {"slope": float(a["energy_fit_slope"]), "r": float(a["energy_fit_r"])}
+    model.train_hash_, model.dataset_md5_ = _text(g, "train_hash"), _text(g, "dataset_md5", "")
+    fit = {"slope": _number(g, "energy_fit_slope"), "r": _number(g, "energy_fit_r")}
     model.energy_fit_ = {} if np.isnan(fit["slope"]) and np.isnan(fit["r"]) else fit
     model.R_train_, model.F_train_, model.alphas_, model.E_train_ = _training_data(g, len(z))
-    model.indices_ = {k: read_array(g["indices"], k, ModelFileError, "int", 1) for k in g.get("indices", {})}
+    indices = check_group(g["indices"], ModelFileError) if "indices" in g else {}
+    model.indices_ = {k: read_array(indices, k, ModelFileError, "int", 1) for k in indices}
     if any(np.any(idx < 0) for idx in model.indices_.values()):
         raise ModelFileError(f"{name}: negative dataset indices in 'indices'")
     model.expansion_, model.z_, model.pairs_, model.perms_ = exp, z, exp.pairs, perms
@@ -153,9 +153,9 @@ def read_regressor(g):
 
 def _training_data(g, n_atoms):
     """``(R, F, alphas, E)`` of the optional 'training' group (each None without it), checked."""
-    train = g.get("training")
-    if train is None:
+    if "training" not in g:
         return None, None, None, None
+    train = check_group(g["training"], ModelFileError)
     R, F, alphas = (read_array(train, k, ModelFileError, ndim=3) for k in ("R", "F", "alphas"))
     E = read_array(train, "E", ModelFileError, ndim=1) if "E" in train else None
     shape = (len(R), n_atoms, 3)
@@ -183,7 +183,7 @@ def read_expansion(group, n_atoms, force_model=True):
     """Read and check a :class:`KernelExpansion` from an HDF5 group. For a force model
     (not an action model, whose features repeat pairs and include rates) the pairs must
     be distinct and the descriptors, inverse distances, positive."""
-    name = group.file.filename
+    name = check_group(group, ModelFileError).file.filename
     pairs = read_array(group, "pairs", ModelFileError, "int", 2)
     X, B, a = (read_array(group, n, ModelFileError, ndim=d) for n, d in (("X", 2), ("B", 2), ("a", 1)))
     M, D = X.shape
@@ -194,7 +194,7 @@ def read_expansion(group, n_atoms, force_model=True):
         pairs = _checked(name, check_pairs, pairs, n_atoms)
     elif pairs.min() < 0 or pairs.max() >= n_atoms or np.any(pairs[:, 0] == pairs[:, 1]):
         raise ModelFileError(f"{name}: expansion pairs index atoms outside 0..{n_atoms - 1} or pair an atom with itself")
-    sigma, c = float(group.attrs["sigma"]), float(group.attrs["c"])
+    sigma, c = _number(group, "sigma"), _number(group, "c")
     if not all(np.all(np.isfinite(v)) for v in (X, B, a, sigma, c)):
         raise ModelFileError(f"{name}: expansion holds NaN or inf")
     if not SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]:
@@ -210,12 +210,36 @@ def read_expansion(group, n_atoms, force_model=True):
     return exp
 
 
-def _flag(name, attrs, key):
-    """A True/False attribute (h5py reads it as numpy bool); anything else is refused."""
-    value = attrs[key]
+def _flag(obj, key):
+    """True/False attribute ``key`` of HDF5 object ``obj`` (h5py reads it as numpy bool)."""
+    value = obj.attrs[key]
     if not isinstance(value, (bool, np.bool_)):
-        raise ModelFileError(f"{name}: attribute '{key}' must be True or False, got {value!r}")
+        raise _attribute_error(obj, key, value, "must be True or False")
     return bool(value)
+
+
+def _number(obj, key):
+    """Real-number attribute ``key`` of HDF5 object ``obj``, as a float."""
+    value = obj.attrs[key]
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        raise _attribute_error(obj, key, value, "must be a number")
+    return float(value)
+
+
+def _text(obj, key, default=...):
+    """Text attribute ``key`` of HDF5 object ``obj`` (``default`` when absent, if given)."""
+    if default is not ... and key not in obj.attrs:
+        return default
+    value = obj.attrs[key]
+    value = value.decode(errors="replace") if isinstance(value, bytes) else value
+    if not isinstance(value, str):
+        raise _attribute_error(obj, key, value, "must be a text")
+    return value
+
+
+def _attribute_error(obj, key, value, what):
+    """The ModelFileError for attribute ``key`` of ``obj`` holding ``value``."""
+    return ModelFileError(f"{obj.file.filename}: attribute '{key}' of '{obj.name}' {what}, got {value!r}")
 
 
 def _checked(name, check, *args):

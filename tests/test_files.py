@@ -125,8 +125,15 @@ def _replace(name, value):
      "declares 8000000000 bytes but stores 0"),               # a file cannot make gdmlx allocate 8 GB
     (lambda f: (f.__delitem__("expansion/X"), f["expansion"].__setitem__("X", h5py.ExternalLink("other.h5", "/X"))),
      "is a link"),
-    (lambda f: f.attrs.__setitem__("lam", np.ones(3)), "unreadable model file"),
+    (lambda f: f.attrs.__setitem__("lam", np.ones(3)), r"attribute 'lam' of '/' must be a number, got array"),
     (lambda f: f.attrs.__setitem__("use_energy_labels", "no"), "must be True or False"),
+    (lambda f: f.attrs.__setitem__("sigma", "2.0"), "attribute 'sigma' of '/' must be a number, got '2.0'"),
+    (lambda f: f["expansion"].attrs.__setitem__("c", np.ones(2)), "attribute 'c' of '/expansion' must be a number"),
+    (lambda f: f.attrs.__setitem__("kind", np.array([1, 2])), "attribute 'kind' of '/' must be a text"),
+    (lambda f: f.attrs.__setitem__("solver", 3), r"attribute 'solver' of '/' must be a text, got np.int64\(3\)"),
+    (lambda f: (f.__delitem__("training"), f.__setitem__("training", 1.0)), "'/training' is not a group"),
+    (lambda f: (f.__delitem__("expansion"), f.__setitem__("expansion", np.ones(3))), "'/expansion' is not a group"),
+    (lambda f: (f.__delitem__("indices"), f.__setitem__("indices", np.arange(3))), "'/indices' is not a group"),
 ])
 def test_corrupt_or_crafted_model_files_are_refused_by_name(toy_model, tmp_path, edit, message):
     """What a test session did to model files: each is a ModelFileError naming the file,
