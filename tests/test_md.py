@@ -474,3 +474,33 @@ def test_long_runs_go_in_bounded_chunks(toy_model, start, monkeypatch):
     monkeypatch.setattr(sim, "_chunk", lambda n, *a: sizes.append(n) or original(n, *a))
     summary = sim.run(5000, save_every=10, report_every=5000, progress=False)
     assert max(sizes) == MAX_CHUNK_STEPS and sum(sizes) == 5000 and summary["steps"] == 5000
+
+
+def _change_dataset(name, transform):
+    def change(f):
+        data = transform(f[name][()])
+        del f[name]
+        f[name] = data
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_change_dataset("time_fs", lambda t: t.astype(bytes)), r"'/time_fs' has type \|S"),   # read as numbers
+    (_change_dataset("epot", lambda e: e.astype(complex)), "'/epot' has type complex128, expected real numbers"),
+    (_change_dataset("ekin", lambda e: e[:, None]), r"'ekin' has shape \(\d+, 1\), expected \(frames\)"),
+    (_change_dataset("time_fs", lambda t: t[0]), r"'time_fs' has shape \(\), expected \(frames\)"),
+    (_change_dataset("z", lambda z: z + 200), "outside 1..118"),
+    (lambda f: (f.__delitem__("masses"), f.create_dataset("masses", shape=(10**11,))),   # 400 GB
+     "'/masses' declares 400000000000 bytes but stores 0"),
+])
+def test_corrupted_trajectories_are_named(toy_model, start, tmp_path, change, message):
+    """Entries the trajectory readers did not check: text or complex frame data, energies of
+    another shape, a scalar time, atomic numbers out of range, masses declaring 400 GB."""
+    path = tmp_path / "t.h5"
+    Simulation(toy_model, start, temperature_K=300, seed=2).run(40, trajectory=path, save_every=10,
+                                                                progress=False)
+    with h5py.File(path, "a") as f:
+        change(f)
+    for read in (read_trajectory, read_last_state):
+        with pytest.raises(gdmlx.InputError, match=message):
+            read(path)

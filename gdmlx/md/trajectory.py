@@ -16,8 +16,9 @@ import ase.units
 
 from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
-from gdmlx.hdf5_files import open_hdf5
+from gdmlx.hdf5_files import check_dataset, open_hdf5, read_array
 from gdmlx.interrupts import interrupts_deferred
+from gdmlx.validation import check_atomic_numbers
 
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
@@ -148,34 +149,51 @@ def read_trajectory(path):
     (its whole frames: :func:`complete_frames`)."""
     with _open_trajectory(path) as f:
         n = complete_frames(f)
-        out = {k: f[k][:n] if k in FRAME_DATASETS else f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+        out = {k: f[k][:n] if k in FRAME_DATASETS else read_array(f, k, InputError)
+               for k in f if isinstance(f[k], h5py.Dataset)}
         out.update(dict(f.attrs))
     return out
 
 
 def _open_trajectory(path):
-    """The trajectory at ``path`` open for reading, its datasets checked: z (N,) integers,
-    positions and velocities (T, N, 3) or, for replicas, (T, R, N, 3), time_fs (T,)."""
+    """The trajectory at ``path`` open for reading, its layout checked (:func:`_check_layout`)."""
     hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
             if str(path).lower().endswith((".xyz", ".extxyz")) else "")
     f = open_hdf5(path, "trajectory", InputError, hint)
     try:
-        if not isinstance(f.get("positions"), h5py.Dataset):
-            raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
-        missing = [k for k in ("z", "velocities", "time_fs") if not isinstance(f.get(k), h5py.Dataset)]
-        if missing:
-            raise InputError(f"{path}: a gdmlx trajectory needs {missing} as well as 'positions'; the file "
-                             "is damaged or was not written by gdmlx")
-        z, q, v, t = f["z"], f["positions"], f["velocities"], f["time_fs"]
-        if (z.ndim != 1 or z.dtype.kind not in "iu" or q.ndim not in (3, 4) or q.shape[-2:] != (len(z), 3)
-                or v.shape[1:] != q.shape[1:] or t.ndim != 1 or q.dtype.kind != "f" or v.dtype.kind != "f"):
-            raise InputError(f"{path}: trajectory datasets do not fit together (z {z.shape}, positions "
-                             f"{q.shape}, velocities {v.shape}, time_fs {t.shape})")
-        complete_frames(f)
+        _check_layout(f, path)
     except InputError:
         f.close()
         raise
     return f
+
+
+def _check_layout(f, path):
+    """Raise InputError unless open file ``f`` has z (N,) atomic numbers and frame datasets
+    of real numbers shaped for them: positions and velocities (T, N, 3) or, for replicas,
+    (T, R, N, 3), time_fs (T,), epot and ekin (T,) or (T, R) where present, each holding
+    the bytes it declares; and a whole ``n_frames``."""
+    if not isinstance(f.get("positions"), h5py.Dataset):
+        raise InputError(f"{path}: not a gdmlx trajectory (it has no 'positions' dataset)")
+    missing = [k for k in ("z", "velocities", "time_fs") if k not in f]
+    if missing:
+        raise InputError(f"{path}: a gdmlx trajectory needs {missing} as well as 'positions'; the file "
+                         "is damaged or was not written by gdmlx")
+    z = read_array(f, "z", InputError, "int", 1)
+    try:
+        check_atomic_numbers(z, len(z))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    lead = f["positions"].shape[1:-2][:1]                   # () or (n_replicas,)
+    shapes = {"positions": lead + (len(z), 3), "velocities": lead + (len(z), 3), "time_fs": (),
+              "epot": lead, "ekin": lead}
+    for k in [k for k in shapes if k in f]:
+        ds = check_dataset(f, k, InputError)
+        if ds.ndim != 1 + len(shapes[k]) or ds.shape[1:] != shapes[k]:
+            raise InputError(f"{path}: trajectory dataset '{k}' has shape {ds.shape}, expected "
+                             f"(frames{''.join(f', {d}' for d in shapes[k])}) for {len(z)} atoms"
+                             f"{f' and {lead[0]} replicas' if lead else ''}")
+    complete_frames(f)
 
 
 def complete_frames(f):
@@ -214,7 +232,7 @@ def read_last_state(path):
                                  "frame): there is no state to continue from")
             return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]),
                            bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"),
-                           f["masses"][()] if "masses" in f else None, str(f.attrs.get("force_model", "")))
+                           read_array(f, "masses", InputError, ndim=1) if "masses" in f else None, str(f.attrs.get("force_model", "")))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     whole = True
