@@ -106,11 +106,13 @@ MODEL_KEYS = ("type", "R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms
 
 
 def _check_numbers(path, arr):
-    """Raise ModelFileError unless the arrays are real and finite, sigma is within the
-    range of model files and the label scale is positive."""
+    """Raise ModelFileError unless the arrays are real and finite, the permutations
+    integers, sigma is within the range of model files and the label scale is positive."""
     for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c"):
         if arr[k].dtype.kind not in "iuf" or not np.all(np.isfinite(arr[k])):
             raise ModelFileError(f"{path}: '{k}' is not finite real numbers")
+    if arr["perms"].dtype.kind not in "iu":             # floats were cut to integers
+        raise ModelFileError(f"{path}: 'perms' must be integer atom indices, got {arr['perms'].dtype}")
     if "lam" in arr and (arr["lam"].dtype.kind not in "iuf" or arr["lam"].size != 1
                          or not np.isfinite(arr["lam"]).all() or float(arr["lam"]) < 0):
         raise ModelFileError(f"{path}: 'lam' must be one number >= 0")

@@ -77,3 +77,14 @@ def test_the_recorded_training_split_comes_along():
     f = np.load(DATA / "sgdml_ethanol20_model.npz")
     assert model.dataset_md5_ == f["md5_train"].item().decode()
     np.testing.assert_array_equal(model.indices_["train"], f["idxs_train"])
+
+
+
+@pytest.mark.parametrize("perms", [np.arange(9)[None] + 0.5, np.arange(9.0)[None], np.arange(9)[None] + 0j])
+def test_permutations_that_are_not_integers_are_refused(tmp_path, perms):
+    """perms of 0.5, 1.5, ... were cut to the identity and loaded."""
+    data = dict(np.load(DATA / "sgdml_ethanol20_model.npz", allow_pickle=True))
+    np.savez(tmp_path / "m.npz", **{**data, "perms": perms})
+    message = f"m.npz: 'perms' must be integer atom indices, got {perms.dtype}"
+    with pytest.raises(gdmlx.ModelFileError, match=message):
+        gdmlx.import_sgdml_model(tmp_path / "m.npz")
