@@ -8,13 +8,17 @@ from gdmlx.units import energy_in_ev, length_in_ang, same_unit
 
 
 def as_float_array(a, name="R"):
-    """``a`` as a float64 array; InputError naming ``name`` when it is not numbers (ASE
-    Atoms, for instance)."""
+    """``a`` as a float64 array; InputError naming ``name`` when it is not real numbers:
+    complex numbers (a conversion would keep their real part), texts (it would parse
+    them) or objects (ASE Atoms, for instance)."""
     try:
-        return np.asarray(a, dtype=np.float64)
+        x = np.asarray(a)
+        if x.dtype.kind not in "cSUVMm":
+            return x.astype(np.float64, copy=False)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must be numbers, (n, N, 3) or (N, 3), got {type(a).__name__} ({exc}); for "
-                         "ASE Atoms give atoms.positions (or gdmlx.GDMLCalculator)") from None
+        raise InputError(f"{name} must be numbers, got {type(a).__name__} ({exc}); for ASE Atoms give "
+                         "atoms.positions (or gdmlx.GDMLCalculator)") from None
+    raise InputError(f"{name} must be real numbers, got {x.dtype}")
 
 
 def check_geometries(R, n_atoms=None, name="R"):
@@ -35,7 +39,7 @@ def check_geometries(R, n_atoms=None, name="R"):
 
 def check_forces(F, shape, name="F"):
     """Return forces as float64 with the same shape as the geometries."""
-    F = np.asarray(F, dtype=np.float64)
+    F = as_float_array(F, name)
     if F.ndim == 2 and len(shape) == 3 and shape[0] == 1:
         F = F[None]
     if F.shape != tuple(shape):
@@ -46,7 +50,7 @@ def check_forces(F, shape, name="F"):
 
 def check_energies(E, n, name="energies"):
     """Return energies as float64 (n,); (n, 1) is accepted."""
-    E = np.asarray(E, dtype=np.float64)
+    E = as_float_array(E, name)
     if E.ndim == 2 and E.shape[1] == 1:
         E = E[:, 0]
     if E.shape != (n,):

@@ -228,6 +228,22 @@ def test_dataset_npz_round_trip_and_checks(toy_data, tmp_path):
         gdmlx.load_dataset(tmp_path / "nounits.h5")
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"R": lambda R: R.astype(complex)}, "R must be real numbers, got complex128"),   # was cut to its real part
+    ({"F": lambda F: F.astype(str)}, "F must be real numbers, got <U"),               # was parsed
+    ({"E": lambda E: E + 1j}, "E must be real numbers, got complex128"),
+])
+def test_dataset_entries_of_the_wrong_type_are_named(toy_data, tmp_path, change, message):
+    """.npz datasets (read without read_array's type check) of complex numbers or texts."""
+    R, F, E, z = toy_data
+    gdmlx.Dataset(R=R, z=z, F=F, E=E).save_npz(tmp_path / "d.npz")
+    arrays = dict(np.load(tmp_path / "d.npz"))
+    arrays.update({k: transform(arrays[k]) for k, transform in change.items()})
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(gdmlx.InputError, match=message):
+        gdmlx.load_dataset(tmp_path / "bad.npz")
+
+
 def test_extxyz_dataset_is_converted_from_ev(toy_data, tmp_path):
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
