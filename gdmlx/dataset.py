@@ -16,7 +16,7 @@ from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
-from gdmlx.hdf5_files import open_hdf5, read_array
+from gdmlx.hdf5_files import open_hdf5, read_array, read_errors
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
@@ -139,15 +139,12 @@ def _load_npz(path):
 
 
 def _load_h5(path):
-    try:
-        with open_hdf5(path, "dataset", InputError) as f:
-            if f.attrs.get("format") in ("gdmlx-model", "gdmlx-trajectory"):
-                raise InputError(f"{path} is a {f.attrs['format']} file, not a dataset")
-            data = {k: read_array(f, k, InputError) for k in _ARRAY_KEYS if k in f}
-            data.update({k: _h5_text(f, k) for k in _NPZ_KEYS if k in f and k not in _ARRAY_KEYS})
-            data.update({k: v for k, v in f.attrs.items()})
-    except OSError as exc:
-        raise InputError(f"{path}: not a readable HDF5 dataset ({exc})") from None
+    with open_hdf5(path, "dataset", InputError) as f, read_errors(path, InputError):
+        if f.attrs.get("format") in ("gdmlx-model", "gdmlx-trajectory"):
+            raise InputError(f"{path} is a {f.attrs['format']} file, not a dataset")
+        data = {k: read_array(f, k, InputError) for k in _ARRAY_KEYS if k in f}
+        data.update({k: _h5_text(f, k) for k in _NPZ_KEYS if k in f and k not in _ARRAY_KEYS})
+        data.update({k: v for k, v in f.attrs.items()})
     missing = [k for k in ("e_unit", "r_unit") if k not in data]
     if missing:
         raise InputError(f"{path}: an HDF5 dataset must say its units ({' and '.join(missing)} missing; "

@@ -8,8 +8,11 @@ file cannot make gdmlx read another file or allocate memory for data it does not
 """
 
 import os
+from contextlib import contextmanager
 
 import h5py
+
+from gdmlx.errors import InputError, ModelFileError
 
 
 def open_hdf5(path, what, error, hint=""):
@@ -35,12 +38,10 @@ def check_self_contained(f, error):
     """Raise ``error`` if open file ``f`` has a link other than a hard link (anywhere in
     it, also to groups) or a dataset whose data lie in other files."""
     links, datasets = [], []         # collected: h5py's visit callbacks must not raise
-    try:
+    with read_errors(f.filename, error):
         f.visititems_links(lambda name, link: None if isinstance(link, h5py.HardLink)
                            else links.append((name, link)))
         f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
-    except (OSError, RuntimeError, KeyError) as exc:
-        raise error(f"{f.filename}: its structure cannot be read ({exc}); the file is truncated or corrupt") from None
     for name, link in links:
         target = f"{getattr(link, 'filename', None) or ''}:{link.path}".lstrip(":")
         raise error(f"{f.filename}: '/{name}' is a link ({type(link).__name__} to {target}); gdmlx reads "
@@ -49,6 +50,26 @@ def check_self_contained(f, error):
         if ds.is_virtual or ds.external:
             raise error(f"{f.filename}: '/{name}' takes its data from other files "
                         f"({'virtual dataset' if ds.is_virtual else 'external storage'})")
+
+
+@contextmanager
+def read_errors(path, error):
+    """Raise ``error`` (an exception class) naming ``path`` for what h5py and numpy raise
+    while reading a damaged or foreign file (bytes that do not decode, offsets out of
+    bounds, unknown types, missing entries); ``error`` itself passes, gdmlx's other errors
+    (a check's InputError while reading a model file) become ``error``."""
+    try:
+        yield
+    except error:
+        raise
+    except (InputError, ModelFileError) as exc:
+        raise error(f"{path}: {exc}") from None
+    except KeyError as exc:
+        raise error(f"{path}: lacks an entry ({exc}); the file is truncated or was not written "
+                    "by gdmlx") from None
+    except (OSError, RuntimeError, SystemError, ValueError, TypeError, IndexError) as exc:
+        raise error(f"{path}: unreadable ({type(exc).__name__}: {exc}); the file is truncated, corrupt "
+                    "or was not written by gdmlx") from None
 
 
 # A compressed dataset may expand this much at most when read (gzip of real data: < 10x)

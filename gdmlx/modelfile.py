@@ -30,7 +30,7 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.descriptor import check_pairs
 from gdmlx.expansion import KernelExpansion, expansion_digest
-from gdmlx.hdf5_files import check_group, open_hdf5, read_array
+from gdmlx.hdf5_files import check_group, open_hdf5, read_array, read_errors
 from gdmlx.symmetry import check_permutations
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers
@@ -58,28 +58,19 @@ def save_model(model, path):
 
 def load_model(path):
     """Read a model file written by :func:`save_model`."""
-    with open_model_file(path) as f:
-        try:
-            kind = _text(f, "kind", "gdml")
-            if kind == "multiscale":
-                from gdmlx.multiscale import MultiscaleModel
-                n_fast = int(f.attrs.get("n_fast", 100))        # parts that do not fit: InputError, below
-                return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
-                                                  int(f.attrs.get("max_hops", 2)), None if n_fast < 0 else n_fast)
-            if kind == "action":
-                raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
-                                     f"field: run it with gdmlx md FORCE_MODEL --action {path}")
-            if kind != "gdml":
-                raise ModelFileError(f"{path}: unknown model kind {kind!r}")
-            return read_regressor(f)
-        except ModelFileError:
-            raise
-        except KeyError as exc:
-            raise ModelFileError(f"{path}: model file lacks an entry ({exc}); it is truncated "
-                                 "or was not written by gdmlx") from None
-        except (TypeError, ValueError, IndexError, OSError, RuntimeError) as exc:
-            raise ModelFileError(f"{path}: unreadable model file ({type(exc).__name__}: {exc}); it is "
-                                 "corrupt or was not written by gdmlx") from None
+    with open_model_file(path) as f, read_errors(path, ModelFileError):
+        kind = _text(f, "kind", "gdml")
+        if kind == "multiscale":
+            from gdmlx.multiscale import MultiscaleModel
+            n_fast = int(f.attrs.get("n_fast", 100))   # parts that do not fit: InputError, named by read_errors
+            return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
+                                              int(f.attrs.get("max_hops", 2)), None if n_fast < 0 else n_fast)
+        if kind == "action":
+            raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
+                                 f"field: run it with gdmlx md FORCE_MODEL --action {path}")
+        if kind != "gdml":
+            raise ModelFileError(f"{path}: unknown model kind {kind!r}")
+        return read_regressor(f)
 
 
 def write_regressor(g, model):
@@ -265,16 +256,24 @@ def open_model_file(path):
     hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
             "sGDML models" if str(path).lower().endswith(".npz") else "")
     f = open_hdf5(path, "model file", ModelFileError, hint)
+    try:
+        with read_errors(path, ModelFileError):
+            _check_format(f, path)
+    except ModelFileError:
+        f.close()
+        raise
+    return f
+
+
+def _check_format(f, path):
+    """Raise ModelFileError unless open file ``f`` says it is a gdmlx model file of a known version."""
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
     fmt, version = (v if np.ndim(v) == 0 else repr(v) for v in (fmt, version))   # arrays: foreign
     if fmt != FORMAT:
-        f.close()
         raise ModelFileError(f"{path}: not a gdmlx model file (format attribute {fmt!r})")
     if version != FORMAT_VERSION:
-        f.close()
         raise ModelFileError(f"{path}: model format version {version} is not supported by gdmlx "
                              f"{__version__} (supports {FORMAT_VERSION})")
-    return f
 
 
 def _permutations(g, z):

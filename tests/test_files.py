@@ -496,3 +496,29 @@ def test_files_that_read_other_files_are_refused_when_opened(toy_model, toy_data
         _link("time_fs", h5py.ExternalLink(str(other), "/t"))(f)
     with pytest.raises(gdmlx.InputError, match="'/time_fs' is a link"):
         read_trajectory(traj)
+
+
+@pytest.mark.parametrize("raised", [OSError("ran off end of input buffer while decoding"),
+                                    RuntimeError("integer offset out of bounds"),
+                                    SystemError("error return without exception set"),
+                                    ValueError("Insufficient precision in available types")])
+def test_what_hdf5_raises_on_damaged_files_is_named(toy_model, toy_data, tmp_path, monkeypatch, raised):
+    """Bytes flipped in a file made h5py raise these while reading (found by fuzzing): each
+    reader names the file, models with ModelFileError, datasets and trajectories with InputError."""
+    from gdmlx.md import Simulation, read_last_state, read_trajectory
+    R, F, E, z = toy_data
+    toy_model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["R"], f["z"], f["F"] = R[:2], z, F[:2]
+        f.attrs.update(e_unit="kcal/mol", r_unit="Ang")
+    Simulation(toy_model, R[0], seed=0).run(20, trajectory=tmp_path / "t.h5", progress=False)
+
+    def damaged(self, key):
+        raise raised
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", damaged)
+    message = f"unreadable .{type(raised).__name__}: {raised}.; the file is truncated"
+    with pytest.raises(gdmlx.ModelFileError, match=f"m.h5: {message}"):
+        gdmlx.load_model(tmp_path / "m.h5")
+    for read, name in ((gdmlx.load_dataset, "d.h5"), (read_trajectory, "t.h5"), (read_last_state, "t.h5")):
+        with pytest.raises(gdmlx.InputError, match=f"{name}: {message}"):
+            read(tmp_path / name)

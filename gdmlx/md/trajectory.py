@@ -16,7 +16,7 @@ import ase.units
 
 from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
-from gdmlx.hdf5_files import check_dataset, open_hdf5, read_array
+from gdmlx.hdf5_files import check_dataset, open_hdf5, read_array, read_errors
 from gdmlx.interrupts import interrupts_deferred
 from gdmlx.validation import check_atomic_numbers
 
@@ -147,7 +147,7 @@ class XYZTrajectory:
 def read_trajectory(path):
     """Read an HDF5 trajectory written by gdmlx into a dict of numpy arrays and attributes
     (its whole frames: :func:`complete_frames`)."""
-    with _open_trajectory(path) as f:
+    with _open_trajectory(path) as f, read_errors(path, InputError):
         n = complete_frames(f)
         out = {k: f[k][:n] if k in FRAME_DATASETS else read_array(f, k, InputError)
                for k in f if isinstance(f[k], h5py.Dataset)}
@@ -161,7 +161,8 @@ def _open_trajectory(path):
             if str(path).lower().endswith((".xyz", ".extxyz")) else "")
     f = open_hdf5(path, "trajectory", InputError, hint)
     try:
-        _check_layout(f, path)
+        with read_errors(path, InputError):
+            _check_layout(f, path)
     except InputError:
         f.close()
         raise
@@ -225,7 +226,8 @@ def read_last_state(path):
     """The last frame of a trajectory written by gdmlx (HDF5, or extended XYZ from a
     single-molecule run) as an :class:`MDState`, to continue the run from it."""
     if not str(path).lower().endswith((".xyz", ".extxyz")):
-        with _open_trajectory(path) as f:          # only the last frame: files can be gigabytes
+        # only the last frame is read: files can be gigabytes
+        with _open_trajectory(path) as f, read_errors(path, InputError):
             n = complete_frames(f)
             if n == 0:
                 raise InputError(f"{path} holds no frames (a run that stopped before its first saved "
