@@ -2,10 +2,14 @@
 larger than what the archive holds."""
 
 import zipfile
+import zlib
 
 import numpy as np
 
 from gdmlx.hdf5_files import MAX_EXPANSION
+
+# what numpy and zipfile raise for a damaged .npz (a damaged deflate stream: zlib.error)
+NPZ_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def read_npz(path, keys, error, what):
@@ -25,7 +29,7 @@ def read_npz(path, keys, error, what):
             for k in present:
                 _check_member(npz.zip.getinfo(f"{k}.npy"), npz.zip, path, k, error)
             return {k: npz[k] for k in present}, set(npz.files)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except NPZ_READ_ERRORS as exc:
         if isinstance(exc, error):
             raise
         why = ("it holds object (pickled) arrays, which gdmlx never loads" if "allow_pickle" in str(exc)

@@ -7,8 +7,6 @@ convention (alpha = -a, labels scaled by ``std``), ``sig``, ``std``, ``c``, ``z`
 descriptor pair order (lower triangle, i > j) is the same.
 """
 
-import zipfile
-
 import h5py
 import numpy as np
 
@@ -16,7 +14,7 @@ from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
 from gdmlx.modelfile import SIGMA_RANGE
-from gdmlx.npz_files import read_npz
+from gdmlx.npz_files import NPZ_READ_ERRORS, read_npz
 from gdmlx.symmetry import check_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers
@@ -27,7 +25,7 @@ def is_sgdml_model(path):
     try:
         with np.load(path, allow_pickle=False) as f:
             return "type" in f.files and f["type"].item() == "m"
-    except (OSError, ValueError, zipfile.BadZipFile):
+    except NPZ_READ_ERRORS:
         return False
 
 

@@ -522,3 +522,20 @@ def test_what_hdf5_raises_on_damaged_files_is_named(toy_model, toy_data, tmp_pat
     for read, name in ((gdmlx.load_dataset, "d.h5"), (read_trajectory, "t.h5"), (read_last_state, "t.h5")):
         with pytest.raises(gdmlx.InputError, match=f"{name}: {message}"):
             read(tmp_path / name)
+
+
+def test_a_damaged_deflate_stream_in_an_npz_is_named(toy_data, tmp_path):
+    """A flipped byte in a compressed member made zlib raise zlib.error (found by flipping bytes)."""
+    import zipfile
+    R, F, E, z = toy_data
+    path = tmp_path / "d.npz"
+    gdmlx.Dataset(R=R, z=z, F=F, E=E).save_npz(path)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("R.npy")
+    raw = bytearray(path.read_bytes())
+    lengths = raw[info.header_offset + 26:info.header_offset + 30]          # local file header
+    start = info.header_offset + 30 + int.from_bytes(lengths[:2], "little") + int.from_bytes(lengths[2:], "little")
+    raw[start + 2] ^= 0xFF
+    (tmp_path / "bad.npz").write_bytes(bytes(raw))
+    with pytest.raises(gdmlx.InputError, match=r"bad.npz: not a readable .npz dataset \(error: Error -3"):
+        gdmlx.load_dataset(tmp_path / "bad.npz")
