@@ -126,8 +126,6 @@ def read_regressor(g):
     model.energy_unit_, model.length_unit_ = _text(g, "energy_unit"), _text(g, "length_unit")
     _checked(name, lambda: (energy_in_ev(model.energy_unit_), length_in_ang(model.length_unit_),
                             model._check_params()))
-    if not np.isclose(model.sigma, exp.sigma, rtol=1e-12, atol=0.0):
-        raise ModelFileError(f"{name}: the model's sigma ({model.sigma}) is not its expansion's ({exp.sigma})")
     model.train_hash_, model.dataset_md5_ = _text(g, "train_hash"), _text(g, "dataset_md5", "")
     fit = {"slope": _number(g, "energy_fit_slope"), "r": _number(g, "energy_fit_r")}
     model.energy_fit_ = {} if np.isnan(fit["slope"]) and np.isnan(fit["r"]) else fit
@@ -171,9 +169,11 @@ SIGMA_RANGE = (1e-6, 1e6)
 
 
 def read_expansion(group, n_atoms, force_model=True):
-    """Read and check a :class:`KernelExpansion` from an HDF5 group. For a force model
-    (not an action model, whose features repeat pairs and include rates) the pairs must
-    be distinct and the descriptors, inverse distances, positive."""
+    """Read and check a :class:`KernelExpansion` from an HDF5 group, whose sigma must be
+    the one of the model holding it (the parent group's attribute, for force and action
+    models alike). For a force model (not an action model, whose features repeat pairs
+    and include rates) the pairs must be distinct and the descriptors, inverse distances,
+    positive."""
     name = check_group(group, ModelFileError).file.filename
     pairs = read_array(group, "pairs", ModelFileError, "int", 2)
     X, B, a = (read_array(group, n, ModelFileError, ndim=d) for n, d in (("X", 2), ("B", 2), ("a", 1)))
@@ -190,6 +190,9 @@ def read_expansion(group, n_atoms, force_model=True):
         raise ModelFileError(f"{name}: expansion holds NaN or inf")
     if not SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]:
         raise ModelFileError(f"{name}: expansion sigma {sigma:g} is outside {SIGMA_RANGE}")
+    model_sigma = _number(group.parent, "sigma")
+    if not np.isclose(model_sigma, sigma, rtol=1e-12, atol=0.0):
+        raise ModelFileError(f"{name}: the model's sigma ({model_sigma}) is not its expansion's ({sigma})")
     if force_model and X.min() <= 0:
         raise ModelFileError(f"{name}: descriptors (inverse distances) must be positive, the file has {X.min():g}")
     exp = KernelExpansion(np.ascontiguousarray(pairs, dtype=np.int64), n_atoms, sigma,

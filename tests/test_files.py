@@ -539,3 +539,18 @@ def test_a_damaged_deflate_stream_in_an_npz_is_named(toy_data, tmp_path):
     (tmp_path / "bad.npz").write_bytes(bytes(raw))
     with pytest.raises(gdmlx.InputError, match=r"bad.npz: not a readable .npz dataset \(error: Error -3"):
         gdmlx.load_dataset(tmp_path / "bad.npz")
+
+
+def test_an_action_model_whose_sigma_is_not_its_expansions_is_refused(toy_data, tmp_path):
+    """ActionModel.load read sigma and the expansion's without comparing them; read_expansion
+    now checks what force and action models hold alike."""
+    from gdmlx.action import ActionModel
+    R, F, E, z = toy_data
+    rng = np.random.default_rng(0)
+    action = ActionModel(stride_fs=1.0, sigma=1.0).fit_gradients(
+        z, R[:4], rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3)))
+    action.save(tmp_path / "a.h5")
+    with h5py.File(tmp_path / "a.h5", "a") as f:
+        f.attrs["sigma"] = 3.0
+    with pytest.raises(gdmlx.ModelFileError, match=r"a.h5: the model's sigma \(3.0\) is not its expansion's"):
+        ActionModel.load(tmp_path / "a.h5")
