@@ -20,7 +20,7 @@ from gdmlx.hdf5_files import open_hdf5, read_array, read_errors
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
-                              check_geometries, check_molecule_size)
+                              check_geometries, check_molecule_size, check_xyz_atom_counts)
 
 EV_TO_KCAL_MOL = 1.0 / energy_in_ev("kcal/mol")
 
@@ -191,6 +191,7 @@ def _text(d, key, default=""):
 
 def _load_ase(path, energy_key, forces_key):
     import ase.io
+    check_xyz_atom_counts(path)
     try:
         frames = ase.io.read(path, index=":")
     except Exception as exc:   # ASE raises many types for unreadable files

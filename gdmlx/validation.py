@@ -1,5 +1,7 @@
 """Checks of user input, with errors that name what is wrong."""
 
+import itertools
+
 import numpy as np
 
 from gdmlx.errors import GeometryError, InputError
@@ -162,6 +164,25 @@ def check_count(value, name, minimum=1):
     if value < minimum:
         raise InputError(f"{name} must be at least {minimum}, got {value!r}")
     return int(value)
+
+
+def check_xyz_atom_counts(path):
+    """Raise InputError if a frame of the XYZ file at ``path`` declares more atoms than lines
+    follow it: ASE's reader reads that many lines, also past the end, and a three-line file
+    declaring 10^12 atoms kept it busy for hours. Other formats and other damage are left to ASE."""
+    if not str(path).lower().endswith((".xyz", ".extxyz")):
+        return
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                return                              # ASE stops at a blank line too
+            try:
+                n = int(line)
+            except ValueError:
+                return
+            if n < 0 or sum(1 for _ in itertools.islice(fh, n + 1)) < n + 1:
+                raise InputError(f"{path}: a frame declares {n} atoms, more than the lines that "
+                                 "follow it; the file is truncated or corrupted")
 
 
 def _check_finite(a, name):

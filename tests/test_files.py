@@ -554,3 +554,14 @@ def test_an_action_model_whose_sigma_is_not_its_expansions_is_refused(toy_data, 
         f.attrs["sigma"] = 3.0
     with pytest.raises(gdmlx.ModelFileError, match=r"a.h5: the model's sigma \(3.0\) is not its expansion's"):
         ActionModel.load(tmp_path / "a.h5")
+
+
+def test_xyz_frames_declaring_more_atoms_than_they_hold_are_refused(tmp_path):
+    """ASE's reader spun for hours on this three-line file (gdmlx md --xyz, load_dataset, --restart)."""
+    from gdmlx.cli.common import read_start_atoms
+    from gdmlx.md import read_last_state
+    path = tmp_path / "huge.xyz"
+    path.write_text("1000000000000\nProperties=species:S:1:pos:R:3:forces:R:3 energy=1.0\nC 0 0 0 0 0 0\n")
+    for read in (gdmlx.load_dataset, read_last_state, read_start_atoms):
+        with pytest.raises(gdmlx.InputError, match="declares 1000000000000 atoms"):
+            read(path)

@@ -13,7 +13,7 @@ from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
 from gdmlx.md.trajectory import read_last_state
 from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
-from gdmlx.validation import check_data_for_model
+from gdmlx.validation import check_data_for_model, check_xyz_atom_counts
 
 
 def _number_type(convert, minimum, strict, what):
@@ -108,6 +108,7 @@ def read_start_atoms(path):
         if state.positions.ndim != 2:
             raise InputError(f"{path} holds replicas: give one geometry")
         return ase.Atoms(numbers=state.z, positions=state.positions)
+    check_xyz_atom_counts(path)
     try:
         atoms = ase.io.read(path)
     except Exception as exc:             # ASE raises many kinds for files it cannot parse

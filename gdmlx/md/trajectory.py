@@ -18,7 +18,7 @@ from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
 from gdmlx.hdf5_files import check_dataset, open_hdf5, read_array, read_errors
 from gdmlx.interrupts import interrupts_deferred
-from gdmlx.validation import check_atomic_numbers
+from gdmlx.validation import check_atomic_numbers, check_xyz_atom_counts
 
 
 def open_trajectory(path, z, masses, metadata, n_replicas=None):
@@ -234,11 +234,13 @@ def read_last_state(path):
                                  "frame): there is no state to continue from")
             return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]),
                            bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"),
-                           read_array(f, "masses", InputError, ndim=1) if "masses" in f else None, str(f.attrs.get("force_model", "")))
+                           read_array(f, "masses", InputError, ndim=1) if "masses" in f else None,
+                           str(f.attrs.get("force_model", "")))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     whole = True
     try:
+        check_xyz_atom_counts(path)      # also a cut last frame: the whole frames are read below
         atoms = ase.io.read(path, index=-1, format="extxyz")
     except StopIteration:
         raise InputError(f"{path} holds no frames: there is no state to continue from") from None
