@@ -1,6 +1,7 @@
 """Reading .npz archives (sGDML models and datasets) safely: no pickle, and no array
 larger than what the archive holds."""
 
+import tokenize
 import zipfile
 import zlib
 
@@ -8,8 +9,10 @@ import numpy as np
 
 from gdmlx.hdf5_files import MAX_EXPANSION
 
-# what numpy and zipfile raise for a damaged .npz (a damaged deflate stream: zlib.error)
-NPZ_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+# what numpy and zipfile raise for a damaged .npz (a damaged deflate stream: zlib.error; a
+# garbled .npy header fails in numpy's header parser: SyntaxError, tokenize.TokenError)
+NPZ_READ_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+                   zlib.error)
 
 
 def read_npz(path, keys, error, what):

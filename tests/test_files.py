@@ -565,3 +565,15 @@ def test_xyz_frames_declaring_more_atoms_than_they_hold_are_refused(tmp_path):
     for read in (gdmlx.load_dataset, read_last_state, read_start_atoms):
         with pytest.raises(gdmlx.InputError, match="declares 1000000000000 atoms"):
             read(path)
+
+
+def test_an_npy_header_cut_short_is_named(tmp_path):
+    """A flipped byte in an .npy header made numpy's header parser raise tokenize.TokenError."""
+    import struct
+    import zipfile
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,"
+    header += b" " * (118 - len(header)) + b"\n"
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as zf:
+        zf.writestr("R.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(24))
+    with pytest.raises(gdmlx.InputError, match="d.npz: not a readable .npz dataset"):
+        gdmlx.load_dataset(tmp_path / "d.npz")
