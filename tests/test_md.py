@@ -490,7 +490,7 @@ def _change_dataset(name, transform):
     (_change_dataset("ekin", lambda e: e[:, None]), r"'ekin' has shape \(\d+, 1\), expected \(frames\)"),
     (_change_dataset("time_fs", lambda t: t[0]), r"'time_fs' has shape \(\), expected \(frames\)"),
     (_change_dataset("z", lambda z: z + 200), "outside 1..118"),
-    (lambda f: (f.__delitem__("masses"), f.create_dataset("masses", shape=(10**11,))),   # 400 GB
+    (lambda f: (f.__delitem__("masses"), f.create_dataset("masses", shape=(10**11,), dtype="f4")),   # 400 GB
      "'/masses' declares 400000000000 bytes but stores 0"),
 ])
 def test_corrupted_trajectories_are_named(toy_model, start, tmp_path, change, message):
