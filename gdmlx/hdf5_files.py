@@ -15,11 +15,13 @@ import h5py
 from gdmlx.errors import InputError, ModelFileError
 
 
-def open_hdf5(path, what, error, hint=""):
+def open_hdf5(path, what, error, hint="", check=None):
     """``h5py.File(path, "r")``; FileNotFoundError when there is no file, ``error`` (an
     exception class) naming ``what`` the file should be when HDF5 cannot read it or the
     file is not self-contained (:func:`check_self_contained`). ``hint`` is appended to
-    the unreadable-file message."""
+    the unreadable-file message. ``check(f, path)``, if given, is the reader's own check
+    of the open file (its h5py errors become ``error``s); the file is closed when a check
+    fails."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
@@ -28,6 +30,9 @@ def open_hdf5(path, what, error, hint=""):
         raise error(f"{path}: not a readable HDF5 {what} ({exc}){hint}") from None
     try:
         check_self_contained(f, error)
+        if check is not None:
+            with read_errors(path, error):
+                check(f, path)
     except BaseException:
         f.close()
         raise

@@ -258,14 +258,7 @@ def open_model_file(path):
     """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
     hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
             "sGDML models" if str(path).lower().endswith(".npz") else "")
-    f = open_hdf5(path, "model file", ModelFileError, hint)
-    try:
-        with read_errors(path, ModelFileError):
-            _check_format(f, path)
-    except ModelFileError:
-        f.close()
-        raise
-    return f
+    return open_hdf5(path, "model file", ModelFileError, hint, check=_check_format)
 
 
 def _check_format(f, path):

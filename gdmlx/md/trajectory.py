@@ -159,14 +159,7 @@ def _open_trajectory(path):
     """The trajectory at ``path`` open for reading, its layout checked (:func:`_check_layout`)."""
     hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
             if str(path).lower().endswith((".xyz", ".extxyz")) else "")
-    f = open_hdf5(path, "trajectory", InputError, hint)
-    try:
-        with read_errors(path, InputError):
-            _check_layout(f, path)
-    except InputError:
-        f.close()
-        raise
-    return f
+    return open_hdf5(path, "trajectory", InputError, hint, check=_check_layout)
 
 
 def _check_layout(f, path):
