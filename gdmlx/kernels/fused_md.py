@@ -278,8 +278,9 @@ def _steps(n_steps, P, q, v, F, E, prm, lang, states, inv_m, pairs, atom_ptr, at
 
 
 def _on_device(a):
-    """``a`` as the kernel takes it: a numba view of a CuPy array (converted once: a launch
-    with CuPy arrays converts each argument again), a numpy array under the simulator."""
+    """``a`` as the kernel takes it: a numba view of a CuPy array (the model's arrays are
+    converted once; a launch given CuPy arrays would convert every argument each time), a
+    numpy array under the simulator."""
     return a if isinstance(a, np.ndarray) else cuda.as_cuda_array(a)
 
 
@@ -302,8 +303,7 @@ class FusedSteps:
     Langevin constants, contact wall and unit scales. ``blocks_per_replica`` is ``P`` of the
     module docstring; by default one per 16 training rows (a guess, not yet tuned on a GPU),
     at most as many as the GPU runs at once (a cooperative launch needs all its blocks
-    resident). Replicas beyond what runs at
-    once go in several launches.
+    resident). Replicas beyond what runs at once go in several launches.
     """
 
     def __init__(self, expansion, sim, blocks_per_replica=None):
