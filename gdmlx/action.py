@@ -43,7 +43,7 @@ from gdmlx.dense_kernel import assemble_dense
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion, force_model_fingerprint
-from gdmlx.hdf5_files import read_array
+from gdmlx.hdf5_files import read_array, write_content_digest
 from gdmlx.kernels.phase_features import phase_features_dense
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
@@ -278,6 +278,7 @@ class ActionModel:
             f["z"] = self.z_
             f["perms"] = self.perms_
             write_expansion(f.create_group("expansion"), self.expansion_)
+            write_content_digest(f, ModelFileError)
 
     @classmethod
     def load(cls, path):

@@ -5,12 +5,16 @@ file), datasets stored in other files (external storage, virtual datasets) are r
 when the file is opened (:func:`open_hdf5`), and each dataset is checked against the
 bytes it holds before it is read (:func:`check_dataset`), so that a crafted or damaged
 file cannot make gdmlx read another file or allocate memory for data it does not contain.
+Files gdmlx writes whole (model files) carry a SHA-256 of their contents
+(:func:`write_content_digest`), checked when they are opened (:func:`check_content_digest`).
 """
 
+import hashlib
 import os
 from contextlib import contextmanager
 
 import h5py
+import numpy as np
 
 from gdmlx.errors import InputError, ModelFileError
 
@@ -118,3 +122,51 @@ def check_group(obj, error):
 def read_array(group, name, error, kind="float", ndim=None):
     """``group[name]`` as a numpy array, checked first (:func:`check_dataset`)."""
     return check_dataset(group, name, error, kind, ndim)[()]
+
+
+# Root attribute holding the SHA-256 of everything else in a file gdmlx wrote whole
+DIGEST_ATTR = "content_sha256"
+
+
+def content_digest(f, error):
+    """SHA-256 (hex) of open file ``f``: every group's and dataset's name, attributes (but
+    the root's ``DIGEST_ATTR``) and data, in sorted order. Datasets are checked
+    (:func:`check_dataset`, ``error`` naming a bad one) before they are read."""
+    h = hashlib.sha256()
+    names = []
+    f.visit(names.append)
+    for name in [""] + sorted(names):
+        obj = f[name] if name else f
+        h.update(f"/{name}\0".encode())
+        for key in sorted(obj.attrs):
+            if not (obj is f and key == DIGEST_ATTR):
+                h.update(f"{key}\0".encode() + _value_bytes(obj.attrs[key]))
+        if isinstance(obj, h5py.Dataset):
+            parent, _, leaf = obj.name.rpartition("/")
+            h.update(_value_bytes(read_array(f[parent or "/"], leaf, error)))
+    return h.hexdigest()
+
+
+def _value_bytes(value):
+    """Bytes that stand for an attribute's or dataset's value (type, shape and contents)."""
+    a = np.asarray(value)
+    if a.dtype.kind in "OSU":
+        return f"{a.dtype.kind}{a.shape}{a.tolist()!r}".encode()
+    return f"{a.dtype.str}{a.shape}".encode() + np.ascontiguousarray(a).tobytes()
+
+
+def write_content_digest(f, error):
+    """Store :func:`content_digest` of ``f`` (open for writing, complete) in ``f``."""
+    f.flush()
+    f.attrs[DIGEST_ATTR] = content_digest(f, error)
+
+
+def check_content_digest(f, path, error):
+    """Raise ``error`` unless open file ``f``'s contents match the digest stored in it.
+    Files without one (written before gdmlx stored it) pass."""
+    stored = f.attrs.get(DIGEST_ATTR)
+    if stored is None:
+        return
+    if not isinstance(stored, str) or stored != content_digest(f, error):
+        raise error(f"{path}: its contents do not match the checksum stored in it: the file is corrupt "
+                    "or was changed after gdmlx wrote it")

@@ -17,7 +17,10 @@ Layout (format version 1)::
         training/        optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
         indices/         optional: train, valid (int64) into the source dataset
 
-Only numbers and strings are stored; loading never runs code from the file.
+Only numbers and strings are stored; loading never runs code from the file. The root
+attribute ``content_sha256`` (:mod:`gdmlx.hdf5_files`) is the SHA-256 of everything else
+in the file, checked when it is opened; files without it (older ones) are read, and files
+of 2026-11-22/23 carry one over each expansion instead (attribute ``sha256``).
 """
 
 import os
@@ -30,7 +33,8 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.descriptor import check_pairs
 from gdmlx.expansion import KernelExpansion, expansion_digest
-from gdmlx.hdf5_files import check_group, open_hdf5, read_array, read_errors
+from gdmlx.hdf5_files import (check_content_digest, check_group, open_hdf5, read_array, read_errors,
+                              write_content_digest)
 from gdmlx.symmetry import check_permutations
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers
@@ -54,6 +58,7 @@ def save_model(model, path):
         else:
             f.attrs["kind"] = "gdml"
             write_regressor(f, model)
+        write_content_digest(f, ModelFileError)
 
 
 def load_model(path):
@@ -158,8 +163,8 @@ def _training_data(g, n_atoms):
 
 
 def write_expansion(group, exp):
-    """Store a :class:`KernelExpansion` in an HDF5 group, with its SHA-256 (checked on reading)."""
-    group.attrs.update(sigma=exp.sigma, c=exp.c, sha256=expansion_digest(exp).hexdigest())
+    """Store a :class:`KernelExpansion` in an HDF5 group."""
+    group.attrs.update(sigma=exp.sigma, c=exp.c)
     for name in ("pairs", "X", "B", "a"):
         group[name] = getattr(exp, name)
 
@@ -198,7 +203,7 @@ def read_expansion(group, n_atoms, force_model=True):
     exp = KernelExpansion(np.ascontiguousarray(pairs, dtype=np.int64), n_atoms, sigma,
                           np.asarray(X, dtype=np.float64), np.asarray(B, dtype=np.float64),
                           np.asarray(a, dtype=np.float64), c)
-    stored = group.attrs.get("sha256")          # files from before it was written have none
+    stored = group.attrs.get("sha256")     # files of gdmlx 2026-11-22 to 23 (before the content digest)
     if stored is not None and str(stored) != expansion_digest(exp).hexdigest():
         raise ModelFileError(f"{name}: the expansion's arrays do not match their checksum: the file is corrupt")
     return exp
@@ -262,7 +267,8 @@ def open_model_file(path):
 
 
 def _check_format(f, path):
-    """Raise ModelFileError unless open file ``f`` says it is a gdmlx model file of a known version."""
+    """Raise ModelFileError unless open file ``f`` says it is a gdmlx model file of a known
+    version, whose contents match their checksum."""
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
     fmt, version = (v if np.ndim(v) == 0 else repr(v) for v in (fmt, version))   # arrays: foreign
     if fmt != FORMAT:
@@ -270,6 +276,7 @@ def _check_format(f, path):
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version} is not supported by gdmlx "
                              f"{__version__} (supports {FORMAT_VERSION})")
+    check_content_digest(f, path, ModelFileError)
 
 
 def _permutations(g, z):

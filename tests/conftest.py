@@ -1,9 +1,13 @@
 """Shared fixtures: a small analytic molecule, so tests need no external data."""
 
+from contextlib import contextmanager
+
+import h5py
 import numpy as np
 import pytest
 
 import gdmlx
+from gdmlx.hdf5_files import DIGEST_ATTR
 
 
 def toy_energy_forces(R):
@@ -28,6 +32,17 @@ def toy_energy_forces(R):
             F[:, i] += f
             F[:, j] -= f
     return E, F
+
+
+@contextmanager
+def edited_file(path):
+    """A model file written by gdmlx, open for changes and left without its content
+    checksum, as older versions wrote files and as anyone crafting one can: the readers'
+    own checks, not the checksum, must catch what a test changes."""
+    with h5py.File(path, "a") as f:
+        if DIGEST_ATTR in f.attrs:
+            del f.attrs[DIGEST_ATTR]
+        yield f
 
 
 def toy_geometries(n, n_atoms=5, seed=0, noise=0.12):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from conftest import edited_file
 from gdmlx.action import ActionModel
 from gdmlx.dense_kernel import assemble_dense
 from gdmlx.descriptor import all_pairs
@@ -253,7 +254,7 @@ def test_save_load_round_trip_and_foreign_file(action, toy_model, tmp_path):
         ActionModel.load(str(tmp_path / "m.h5"))
     for attr, value, message in (("kappa", np.inf, "momentum scale"), ("stride_fs", -2.0, "stride_fs must be")):
         action.save(path)
-        with h5py.File(path, "a") as f:
+        with edited_file(path) as f:
             f.attrs[attr] = value
         with pytest.raises(ModelFileError, match=message):
             ActionModel.load(path)

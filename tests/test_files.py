@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import gdmlx
-from conftest import toy_energy_forces, toy_geometries
+from conftest import edited_file, toy_energy_forces, toy_geometries
 
 
 def test_model_round_trip_is_exact(toy_model, tmp_path):
@@ -87,7 +87,7 @@ def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):
     with pytest.raises(gdmlx.ModelFileError):
         gdmlx.load_model(cut)
 
-    with h5py.File(good, "a") as f:
+    with edited_file(good) as f:
         del f["expansion/B"]
     with pytest.raises(gdmlx.ModelFileError, match="'/expansion/B' is missing"):
         gdmlx.load_model(good)
@@ -95,7 +95,7 @@ def test_garbage_foreign_and_truncated_files_are_refused(toy_model, tmp_path):
 
 def _edit(model, path, edit):
     model.save(path)
-    with h5py.File(path, "a") as f:
+    with edited_file(path) as f:
         edit(f)
     return path
 
@@ -120,7 +120,6 @@ def _replace(name, value):
     (lambda f: _replace("training/R", f["training/R"][:, :4])(f), "training data have inconsistent shapes"),
     (lambda f: f.attrs.__setitem__("sigma", 3.0), "is not its expansion's"),
     (lambda f: f["expansion"].attrs.__setitem__("sigma", 1e-300), "outside"),
-    (lambda f: f["expansion/X"].__setitem__((0, 3), 0.123), "do not match their checksum"),   # a flipped value
     (lambda f: (f.__delitem__("expansion/a"), f["expansion"].create_dataset("a", shape=(10**9,), dtype="f8")),
      "declares 8000000000 bytes but stores 0"),               # a file cannot make gdmlx allocate 8 GB
     (lambda f: (f.__delitem__("expansion/X"), f["expansion"].__setitem__("X", h5py.ExternalLink("other.h5", "/X"))),
@@ -144,22 +143,62 @@ def test_corrupt_or_crafted_model_files_are_refused_by_name(toy_model, tmp_path,
     assert str(path) in str(got.value)
 
 
+def test_a_changed_value_anywhere_in_a_model_file_is_caught_by_its_checksum(toy_model, toy_data, tmp_path):
+    """A changed number that every other check accepts (a training force, the action
+    model's momentum scale) gave wrong answers silently; files from before the content
+    checksum still load, and those that carry the older checksum over each expansion
+    are still checked against it."""
+    from gdmlx.action import ActionModel
+    from gdmlx.expansion import expansion_digest
+    path = tmp_path / "m.h5"
+    R, F, E, z = toy_data
+    rng = np.random.default_rng(0)
+    action = ActionModel(stride_fs=1.0, sigma=1.0).fit_gradients(
+        z, R[:4], rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3)))
+    for save, load, name, change in (
+            (toy_model.save, gdmlx.load_model, "training/F", lambda a: a + 1e-9),
+            (toy_model.save, gdmlx.load_model, "expansion/X", lambda a: a * (1 + 1e-15)),
+            (action.save, ActionModel.load, "perms", lambda a: a[:, ::-1])):
+        save(path)
+        with h5py.File(path, "a") as f:
+            f[name][...] = change(f[name][()])
+        with pytest.raises(gdmlx.ModelFileError, match="m.h5: its contents do not match the checksum"):
+            load(path)
+    action.save(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["kappa"] = 2 * f.attrs["kappa"]
+    with pytest.raises(gdmlx.ModelFileError, match="do not match the checksum"):
+        ActionModel.load(path)
+
+    toy_model.save(path)
+    with edited_file(path):                            # an older file: no checksum
+        pass
+    np.testing.assert_array_equal(gdmlx.load_model(path).predict(R[:3]), toy_model.predict(R[:3]))
+    with edited_file(path) as f:                       # 2026-11-22/23: one over each expansion
+        f["expansion"].attrs["sha256"] = expansion_digest(toy_model.expansion_).hexdigest()
+    gdmlx.load_model(path)
+    with h5py.File(path, "a") as f:
+        f["expansion/X"][0, 3] += 0.123
+    with pytest.raises(gdmlx.ModelFileError, match="expansion's arrays do not match their checksum"):
+        gdmlx.load_model(path)
+
+
 def test_future_version_and_inconsistent_arrays_are_refused(toy_model, tmp_path):
     path = tmp_path / "m.h5"
     toy_model.save(path)
-    with h5py.File(path, "a") as f:
+    with edited_file(path) as f:
         f.attrs["format_version"] = 99
     with pytest.raises(gdmlx.ModelFileError, match="version 99"):
         gdmlx.load_model(path)
     toy_model.save(path)
-    with h5py.File(path, "a") as f:
+    with edited_file(path) as f:
         del f["expansion/a"]
         f["expansion/a"] = np.zeros(3)
     with pytest.raises(gdmlx.ModelFileError, match="inconsistent"):
         gdmlx.load_model(path)
     for attr, value, message in (("energy_unit", "kcal", "unknown energy unit"), ("sigma", -1.0, "sigma")):
         toy_model.save(path)
-        with h5py.File(path, "a") as f:
+        with edited_file(path) as f:
             f.attrs[attr] = value
         with pytest.raises(gdmlx.ModelFileError, match=message):
             gdmlx.load_model(path)
@@ -550,7 +589,7 @@ def test_an_action_model_whose_sigma_is_not_its_expansions_is_refused(toy_data, 
     action = ActionModel(stride_fs=1.0, sigma=1.0).fit_gradients(
         z, R[:4], rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 5, 3)))
     action.save(tmp_path / "a.h5")
-    with h5py.File(tmp_path / "a.h5", "a") as f:
+    with edited_file(tmp_path / "a.h5") as f:
         f.attrs["sigma"] = 3.0
     with pytest.raises(gdmlx.ModelFileError, match=r"a.h5: the model's sigma \(3.0\) is not its expansion's"):
         ActionModel.load(tmp_path / "a.h5")

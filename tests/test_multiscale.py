@@ -1,13 +1,12 @@
 import warnings
 
 import ase.units
-import h5py
 import numpy as np
 import pytest
 from sklearn.base import clone
 
 import gdmlx
-from conftest import toy_energy_forces, toy_geometries
+from conftest import edited_file, toy_energy_forces, toy_geometries
 from gdmlx.md import Simulation
 from gdmlx.multiscale import bond_graph_pairs
 
@@ -122,7 +121,7 @@ def test_multiscale_file_round_trip(ms_model, chain, tmp_path):
 def test_parts_in_other_units_and_bad_templates_are_refused(ms_model, chain, tmp_path):
     R, F, E, z = chain
     ms_model.save(tmp_path / "ms.h5")
-    with h5py.File(tmp_path / "ms.h5", "a") as f:
+    with edited_file(tmp_path / "ms.h5") as f:
         f["fast"].attrs["energy_unit"] = "eV"
     with pytest.raises(gdmlx.ModelFileError, match="ms.h5: .*fit both on data in the same units"):
         gdmlx.load_model(tmp_path / "ms.h5")
