@@ -290,8 +290,9 @@ def test_runs_beyond_the_action_models_data_are_measured_and_warned_about(action
 
 def test_compiled_stride_matches_the_numpy_reference(action, toy_model, toy_data):
     """The compiled midpoint map equals :meth:`ActionSimulation.map_reference`, and the
-    compiled Anderson solve reaches the fixed point that :func:`anderson_solve` finds on it."""
-    from gdmlx.md.action_map import anderson_midpoint, midpoint_map
+    compiled Anderson solve reaches the fixed point that :func:`anderson_solve` finds on it,
+    plain and preconditioned."""
+    from gdmlx.md.action_map import anderson_midpoint, midpoint_jacobian, midpoint_map
     sim = ActionSimulation(toy_model, action, toy_data[0][5], temperature_K=300, seed=4, tol=1e-12)
     b, a, e = sim.base, action, action.expansion_
     m = sim.masses[:, None]
@@ -304,9 +305,46 @@ def test_compiled_stride_matches_the_numpy_reference(action, toy_model, toy_data
     np.testing.assert_allclose(out, sim.map_reference(w), rtol=1e-12, atol=1e-14)
     z_ref, _, res_ref = anderson_solve(sim.map_reference, w, 1e-12, 200, 12)
     z = w.copy()
-    it, res = anderson_midpoint(z, 1e-12, 200, 12, *args)
+    it, res = anderson_midpoint(z, 1e-12, 200, 12, np.empty((0, 0)), *args)
     assert res < 1e-12 and res_ref < 1e-12
     np.testing.assert_allclose(z, z_ref, atol=1e-11)
+    # preconditioned (simplified Newton): the same iterates as the numpy reference's
+    A = np.empty((w.size, w.size))
+    midpoint_jacobian(w.copy(), 1e-6, *args, A)
+    K = np.linalg.inv(A)
+    for max_iter in (3, 200):
+        z_ref, it_ref, _ = anderson_solve(sim.map_reference, w, 1e-12, max_iter, 12, precond=K)
+        z = w.copy()
+        assert anderson_midpoint(z, 1e-12, max_iter, 12, K, *args)[0] == it_ref
+        np.testing.assert_allclose(z, z_ref, atol=1e-11)
+
+
+def test_newton_solve_reaches_the_old_fixed_point_in_fewer_iterations(action, toy_model, toy_data):
+    """Strides by simplified Newton end where the plain Anderson solve ends (to the
+    tolerance) and take fewer map evaluations, the Jacobians' own included; the Jacobian is
+    reused and renewed (every stride with jacobian_every=1), and a run with a stale one that
+    fails to converge retries with a fresh one."""
+    start = toy_data[0][7]
+    old = ActionSimulation(toy_model, action, start, temperature_K=300, seed=3, newton=False)
+    new = ActionSimulation(toy_model, action, start, temperature_K=300, seed=3)
+    every = ActionSimulation(toy_model, action, start, temperature_K=300, seed=3, jacobian_every=1)
+    for _ in range(60):
+        q, v = new.q.copy(), new.v.copy()
+        old.q, old.v, old.epot, old.F = q.copy(), v.copy(), new.epot, new.F.copy()
+        old.stride(), new.stride()
+        np.testing.assert_allclose(new.q, old.q, atol=2e-10)
+        np.testing.assert_allclose(new.v * action.tau, old.v * action.tau, atol=2e-10)
+    jac = 2 * start.size + 1                            # map evaluations of one Jacobian
+    assert sum(new.iterations) + jac * new.jacobian_refreshes < 0.8 * sum(old.iterations)
+    assert new.jacobian_refreshes >= 1 and old.jacobian_refreshes == 0
+    every.run(5, progress=False)
+    assert every.jacobian_refreshes == 5
+    stale = ActionSimulation(toy_model, action, start, temperature_K=300, seed=3, max_iter=3)
+    stale._K = np.eye(2 * start.size)                   # a poor preconditioner from "earlier"
+    stale._K_age, stale.iterations = 1, [3]
+    assert stale.stride() > 3 and stale.jacobian_refreshes == 1       # 3 in vain, then converged
+    with pytest.raises(InputError, match="jacobian_every"):
+        ActionSimulation(toy_model, action, start, jacobian_every=0)
 
 
 def test_anderson_solves_a_contraction_faster_than_plain_iteration():
