@@ -301,15 +301,15 @@ class ActionSimulation:
         Solve by simplified Newton (the default): the Anderson mixing acts on
         w -> w + K (G(w) - w) with K = (I - dG/dw)^-1 from 6N + 1 evaluations of the map
         G at a stride's explicit guess, kept for the following strides. The fixed point is
-        the same; ethanol needs 1.6-1.9x fewer map evaluations per stride at 1-3 fs, the
-        Jacobians' included, and at 4 fs, where the plain iteration fails within ~40 strides,
-        it converges (benchmarks/README.md section 6, "Simplified Newton"). False: the
-        plain map.
+        the same; ethanol needs 1.6-1.8x fewer map evaluations per stride at 1-3 fs, the
+        Jacobians' included, and at 4 fs, where the plain iteration can fail within 40
+        strides, every stride converges (benchmarks/README.md section 6, "Simplified
+        Newton"). False: the plain map.
     jacobian_every : int or None
         Renew the Jacobian every this many strides. None (default): renew it when the last
         stride cost more map evaluations than the strides since the last renewal did on
         average, the renewal's 6N + 1 included (this minimises that average; ethanol: every
-        20-90 strides). A stride that does not converge with an older Jacobian is solved
+        25-80 strides at 1-3 fs). A stride that does not converge with an older Jacobian is solved
         again with a new one.
     """
 
