@@ -662,3 +662,21 @@ def test_reduce_figure_names_the_importance_used(toy_npz, tmp_path, capsys, monk
         run_json(capsys, "reduce", str(model), str(toy_npz), "--importance", method, "--figure",
                  str(tmp_path / "f.png"), "-o", str(tmp_path / "r.h5"), "--json")
     assert labels == ["importance: RMS of its own force term", "importance: force RMSE change when masked"]
+
+
+def test_md_xyz_start_with_velocities_draws_new_ones_at_the_temperature(toy_npz, tmp_path, capsys):
+    """--xyz is a start geometry: its velocities (an extended XYZ written by gdmlx md or ASE's
+    dynamics carries momenta) are not used, --temperature draws new ones, as for --xyz t.h5;
+    going on with a run's velocities is --restart."""
+    model, traj, plain = tmp_path / "m.h5", tmp_path / "t.xyz", tmp_path / "plain.xyz"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "20", "--sigma", "2", "--lam", "1e-8",
+             "-o", str(model), "--json")
+    run_json(capsys, "md", str(model), "--steps", "50", "--temperature", "100", "--seed", "1",
+             "-o", str(traj), "--json")
+    last = ase.io.read(traj)
+    assert last.has("momenta")
+    ase.io.write(plain, ase.Atoms(numbers=last.numbers, positions=last.positions))
+    args = ("md", str(model), "--steps", "50", "--temperature", "20", "--seed", "3", "--json")
+    from_traj = run_json(capsys, *args, "--xyz", str(traj))
+    from_plain = run_json(capsys, *args, "--xyz", str(plain))
+    assert from_traj["mean_temperature_K"] == from_plain["mean_temperature_K"]

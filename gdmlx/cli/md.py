@@ -25,8 +25,8 @@ def add_parser(sub):
                                    "if the molecule leaves the model's domain.")
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("--xyz", help="start geometry (any ASE-readable file, or a gdmlx trajectory .h5: its "
-                                 "last frame; default: the model's "
-                                 "first training geometry)")
+                                 "last frame; default: the model's first training geometry); velocities "
+                                 "are drawn at --temperature, not taken from the file (that is --restart)")
     p.add_argument("--reorder", action="store_true",
                    help="--xyz: put the start's atoms in the model's order, matched by bond graph and "
                         "elements (for a geometry from another program or ase.build.molecule)")
@@ -107,6 +107,8 @@ def start_state(args, model):
         return state.positions, state
     if args.xyz:
         start = read_start_atoms(args.xyz)
+        if start.has("momenta"):          # an extended XYZ of a run: its geometry, new velocities
+            del start.arrays["momenta"]
         return (match_atom_order(start, model) if args.reorder else start), None
     if getattr(model, "R_train_", None) is not None:
         return in_angstrom(model.R_train_[0], model.length_unit_), None
