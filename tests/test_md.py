@@ -55,6 +55,15 @@ def test_langevin_thermalises_to_target_temperature(toy_model, start):
     assert np.linalg.norm(sim.masses @ sim.v) < 1e-10                    # no centre-of-mass drift
 
 
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_langevin_without_friction_counts_the_temperature_as_nve(toy_model, start, engine):
+    """friction 0 is velocity Verlet from velocities without net rotation: its temperature
+    counts the NVE run's degrees of freedom, 3N - 6, not Langevin's 3N - 3."""
+    summaries = [engine(toy_model, start, temperature_K=300, seed=2, **kw).run(200, progress=False)
+                 for kw in ({"thermostat": "nve"}, {"thermostat": "langevin", "friction_per_fs": 0.0})]
+    assert summaries[1]["mean_temperature_K"] == pytest.approx(summaries[0]["mean_temperature_K"], rel=1e-9)
+
+
 def test_seed_makes_langevin_reproducible(toy_model, start):
     runs = []
     for _ in range(2):

@@ -124,7 +124,8 @@ class ReplicaSimulation:
         self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)
         self.wall_pairs, self.wall_r0, self.wall_k = model_wall(model, contact_wall)
         self.wall = (incidence(self.wall_pairs, N, xp), xp.asarray(self.wall_r0)) if len(self.wall_pairs) else None
-        self.ndof = min(kinetic_dof(r, vr, masses, thermostat) for r, vr in zip(q, v))
+        dynamics = "langevin" if self.gamma > 0 else "nve"          # friction 0: NVE
+        self.ndof = min(kinetic_dof(r, vr, masses, dynamics) for r, vr in zip(q, v))
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
         E, F = zip(*(self._group(l, self.q) for l in range(len(self.parts))))

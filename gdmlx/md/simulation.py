@@ -177,7 +177,8 @@ class Simulation:
         self.wall = model_wall(model, contact_wall)
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
-        self.ndof = kinetic_dof(q, self.v, self.masses, thermostat)
+        dynamics = "langevin" if self.gamma > 0 else "nve"          # friction 0: NVE
+        self.ndof = kinetic_dof(q, self.v, self.masses, dynamics)
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
         self.stopped = ""                   # why the run stopped, once it has
