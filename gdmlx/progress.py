@@ -4,15 +4,16 @@
 import sys
 
 _line_open = False       # a terminal line was drawn and still needs its newline
+_shown = 0               # length of the line show() drew last on the terminal
 
 
 def show(text):
-    """Write the progress line ``text``: over the previous one on a terminal, as a line of
-    its own when stderr is a file or a pipe."""
-    global _line_open
+    """Write the progress line ``text``: over the previous one on a terminal (padded to
+    cover a longer one), as a line of its own when stderr is a file or a pipe."""
+    global _line_open, _shown
     if sys.stderr.isatty():
-        print(f"\r{text}", end="", file=sys.stderr, flush=True)
-        _line_open = True
+        print(f"\r{text.ljust(_shown if _line_open else 0)}", end="", file=sys.stderr, flush=True)
+        _line_open, _shown = True, len(text)
     else:
         print(text, file=sys.stderr, flush=True)
 

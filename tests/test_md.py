@@ -212,6 +212,24 @@ def test_progress_in_a_log_is_one_line_per_report(toy_model, start, capsys):
     assert "\r" not in err and err.count("MD step") == 3 and err.endswith("steps/s\n")
 
 
+def test_progress_on_a_terminal_covers_a_longer_line_before(monkeypatch):
+    """A progress line redrawn over a longer one (a rate or an ETA with fewer digits) leaves
+    none of the longer line's characters behind."""
+    import io
+    from gdmlx import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    term = Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    progress.show("MD step 10/20  100,000 steps/s")
+    progress.show("MD step 20/20  99 steps/s")
+    progress.finish()
+    last = term.getvalue().split("\r")[-1]
+    assert last == "MD step 20/20  99 steps/s".ljust(len("MD step 10/20  100,000 steps/s")) + "\n"
+
+
 def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monkeypatch, capsys):
     path = tmp_path / "t.h5"
     sim = Simulation(toy_model, start, temperature_K=300, seed=0)
