@@ -37,3 +37,21 @@ def append(text, prefix=""):
         _line_open = True
     else:
         print(f"{prefix}{text}", file=sys.stderr, flush=True)
+
+
+def time_left(done, total, elapsed_s):
+    """``"  ETA 2 min 05 s"``: the time the rest of ``total`` units of work will take at
+    the rate so far (``done`` in ``elapsed_s`` seconds), for a progress line; "" when
+    nothing or everything is done."""
+    if done <= 0 or done >= total or elapsed_s <= 0:
+        return ""
+    s = round(elapsed_s * (total - done) / done)
+    if s < 60:
+        text = f"{s} s"
+    elif s < 3600:
+        text = f"{s // 60} min {s % 60:02d} s"
+    elif s < 48 * 3600:
+        text = f"{s // 3600} h {s % 3600 // 60:02d} min"
+    else:
+        text = f"{s / 86400:.1f} days"
+    return f"  ETA {text}"

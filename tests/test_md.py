@@ -230,6 +230,16 @@ def test_progress_on_a_terminal_covers_a_longer_line_before(monkeypatch):
     assert last == "MD step 20/20  99 steps/s".ljust(len("MD step 10/20  100,000 steps/s")) + "\n"
 
 
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_progress_says_how_long_the_rest_of_the_run_takes(toy_model, start, engine, capsys):
+    from gdmlx.progress import time_left
+    engine(toy_model, start, seed=0).run(300, save_every=10, report_every=100)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all(" ETA " in line for line in lines[:2]) and "ETA" not in lines[2]
+    assert [time_left(*a) for a in ((1, 2, 5.0), (1, 3, 100.0), (1, 2, 7300), (1, 2, 3e5), (2, 2, 1.0))] == [
+        "  ETA 5 s", "  ETA 3 min 20 s", "  ETA 2 h 01 min", "  ETA 3.5 days", ""]
+
+
 def test_interrupted_run_leaves_a_readable_file(toy_model, start, tmp_path, monkeypatch, capsys):
     path = tmp_path / "t.h5"
     sim = Simulation(toy_model, start, temperature_K=300, seed=0)

@@ -30,7 +30,7 @@ from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
                                  recorded_temperature, start_state, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.progress import finish, show
+from gdmlx.progress import finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_number
 
@@ -312,4 +312,4 @@ class ReplicaSimulation:
         T = self.temperature(frames["ekin"][-1]).mean()
         show(f"MD step {done}/{n_steps} of {self.n_replicas} replicas  "
              f"t = {self.time_fs / 1000:.3f} ps  mean T = {T:6.1f} K  "
-             f"{done * self.n_replicas / max(wall, 1e-9):,.0f} replica-steps/s")
+             f"{done * self.n_replicas / max(wall, 1e-9):,.0f} replica-steps/s{time_left(done, n_steps, wall)}")

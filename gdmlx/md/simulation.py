@@ -15,7 +15,7 @@ from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors,
 from gdmlx.md.rigid_motion import kinetic_dof, without_rigid_motion
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.progress import finish, show
+from gdmlx.progress import finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_count, check_geometries, check_number
 
@@ -289,7 +289,7 @@ class Simulation:
             return
         epot, ekin = frames.last()
         show(f"MD step {done}/{n_steps}  t = {self.time_fs / 1000:.3f} ps  T = {self.temperature(ekin):6.1f} K  "
-             f"E_tot = {epot + ekin:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s")
+             f"E_tot = {epot + ekin:.5f} eV  {done / max(wall, 1e-9):,.0f} steps/s{time_left(done, n_steps, wall)}")
 
 
 class FrameRecord:
