@@ -486,6 +486,24 @@ def test_ctrl_c_leaves_whole_frames_under_the_final_name(toy_model, tmp_path, en
         assert not (tmp_path / "t.h5.part").exists()
 
 
+def test_a_trajectory_locked_by_its_writer_is_named_as_being_written(toy_model, start, tmp_path):
+    """A running gdmlx md holds its HDF5 file locked; reading it then says so (it said
+    'not a readable HDF5 trajectory ... Resource temporarily unavailable')."""
+    import fcntl
+    import os
+    path = tmp_path / "t.h5"
+    Simulation(toy_model, start, seed=0).run(20, trajectory=path, progress=False)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)           # as HDF5 locks a file open for writing
+        for read in (read_trajectory, read_last_state):
+            with pytest.raises(gdmlx.InputError, match="being written by another process"):
+                read(path)
+    finally:
+        os.close(fd)
+    assert read_last_state(path).time_fs == 20 * 0.5
+
+
 def test_a_file_cut_between_datasets_is_read_to_its_whole_frames(tmp_path):
     """Files written before n_frames existed could hold one dataset a frame longer: the
     readers take the frames every dataset has."""

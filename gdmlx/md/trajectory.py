@@ -159,7 +159,15 @@ def _open_trajectory(path):
     """The trajectory at ``path`` open for reading, its layout checked (:func:`_check_layout`)."""
     hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
             if str(path).lower().endswith((".xyz", ".extxyz")) else "")
-    return open_hdf5(path, "trajectory", InputError, hint, check=_check_layout)
+    try:
+        return open_hdf5(path, "trajectory", InputError, hint, check=_check_layout)
+    except InputError as exc:
+        if "unable to lock file" not in str(exc):
+            raise
+        raise InputError(f"{path} is being written by another process (a gdmlx md run still going?), and "
+                         "HDF5 locks a file while it is written: read it once the run has ended (Ctrl-C "
+                         "or SIGTERM end a run and keep its frames), or write an .xyz trajectory to "
+                         "follow a run as it goes") from None
 
 
 def _check_layout(f, path):
