@@ -504,6 +504,25 @@ def test_a_trajectory_locked_by_its_writer_is_named_as_being_written(toy_model, 
     assert read_last_state(path).time_fs == 20 * 0.5
 
 
+@pytest.mark.parametrize("ext", [".h5", ".xyz"])
+def test_a_second_writer_of_a_running_trajectory_is_refused(toy_model, tmp_path, ext):
+    """Two runs writing one trajectory at once: the second is refused and the first keeps
+    its file (an .xyz was emptied under the first run, which then wrote past the new end,
+    filling it with NUL bytes, and failed to rename it)."""
+    from gdmlx.md.trajectory import open_trajectory
+    path, z = tmp_path / f"t{ext}", toy_model.z_
+    first = open_trajectory(path, z, ase.data.atomic_masses[z], {})
+    q = toy_geometries(2)
+    first.append([5.0], q[:1], np.zeros_like(q[:1]), [1.0], [0.5])
+    with pytest.raises(OSError, match="another run writing"):
+        open_trajectory(path, z, ase.data.atomic_masses[z], {})
+    first.append([10.0], q[1:], np.zeros_like(q[1:]), [1.0], [0.5])
+    first.close(complete=True, status=0)
+    state = read_last_state(path)
+    assert state.time_fs == 10.0 and state.complete
+    np.testing.assert_allclose(state.positions, q[1], atol=1e-8)
+
+
 def test_a_file_cut_between_datasets_is_read_to_its_whole_frames(tmp_path):
     """Files written before n_frames existed could hold one dataset a frame longer: the
     readers take the frames every dataset has."""

@@ -107,7 +107,7 @@ class XYZTrajectory:
 
     def __init__(self, path, z, masses, metadata):
         self.path = os.fspath(path)
-        self.fh = open(self.path + ".part", "w")
+        self.fh = _locked_for_writing(self.path + ".part", self.path)
         self.symbols = [ase.data.chemical_symbols[int(k)] for k in z]
         self.masses = np.asarray(masses, dtype=float)
         self.row = "%-2s" + " %16.8f" * 3 + " %16.8f" + " %16.8f" * 3 + "\n"
@@ -142,6 +142,24 @@ class XYZTrajectory:
                 self.fh.write(f"{header} complete=F status={int(status)}\n{body}")
             self.fh.close()
             os.replace(self.path + ".part", self.path)
+
+
+def _locked_for_writing(part, path):
+    """``part`` opened for writing, emptied, and locked against a second writer (as HDF5
+    locks its files): two runs writing one file at once cut each other's frames into it."""
+    fh = open(os.open(part, os.O_WRONLY | os.O_CREAT, 0o666), "w")   # emptied only once the lock is ours
+    try:
+        import fcntl
+    except ImportError:                  # no flock here (Windows): no lock
+        fcntl = None
+    if fcntl is not None:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.close()
+            raise OSError(f"cannot create {part} ({exc}); is another run writing {path}?") from None
+    fh.truncate(0)
+    return fh
 
 
 def read_trajectory(path):
