@@ -550,6 +550,33 @@ def test_long_runs_go_in_bounded_chunks(toy_model, start, monkeypatch):
     assert max(sizes) == MAX_CHUNK_STEPS and sum(sizes) == 5000 and summary["steps"] == 5000
 
 
+def test_frames_further_apart_than_a_chunk_still_run_in_bounded_chunks(toy_model, start, monkeypatch, tmp_path):
+    """save_every above MAX_CHUNK_STEPS: the compiled calls stay at most MAX_CHUNK_STEPS long
+    (they ran a whole save interval, holding Ctrl-C and allocating its Langevin noise), and
+    the frames are those of one long call."""
+    from gdmlx.md import simulation
+    monkeypatch.setattr(simulation, "MAX_CHUNK_STEPS", 40)
+    runs = {}
+    for chunked in (True, False):
+        sim = Simulation(toy_model, start, seed=0, thermostat="langevin")
+        sizes, original = [], sim._chunk
+        monkeypatch.setattr(sim, "_chunk", lambda n, *a: sizes.append(n) or original(n, *a))
+        if not chunked:
+            monkeypatch.setattr(simulation, "MAX_CHUNK_STEPS", 1000)
+        summary = sim.run(300, save_every=100, report_every=300, progress=False,
+                          trajectory=tmp_path / f"{chunked}.h5")
+        runs[chunked] = (sizes, summary, sim.q.copy())
+    sizes, summary, q = runs[True]
+    assert max(sizes) == 40 and sum(sizes) == 300 and summary["steps"] == 300
+    assert runs[False][0] == [0, 300]
+    np.testing.assert_array_equal(q, runs[False][2])
+    for key in ("mean_temperature_K", "etot_std_eV"):
+        assert summary[key] == runs[False][1][key]
+    chunked, whole = (read_trajectory(tmp_path / f"{c}.h5") for c in (True, False))
+    np.testing.assert_array_equal(chunked["time_fs"], [50.0, 100.0, 150.0])
+    np.testing.assert_array_equal(chunked["positions"], whole["positions"])
+
+
 def _change_dataset(name, transform):
     def change(f):
         data = transform(f[name][()])

@@ -140,3 +140,19 @@ def test_auto_backend_takes_the_gpu_only_where_it_was_measured_to_pay(monkeypatc
     assert md_backend("gpu", 1) == "gpu" and md_backend("cpu", 1000) == "cpu"
     monkeypatch.setattr(backend, "_cupy", lambda: None)
     assert md_backend("auto", 1000) == "cpu"
+
+
+def test_frames_further_apart_than_a_chunk_still_advance_in_bounded_pieces(toy_model, start, monkeypatch):
+    """save_every above MAX_CHUNK_STEPS: Ctrl-C waits for at most MAX_CHUNK_STEPS steps (it
+    waited for a whole save interval), and the run is the same."""
+    from gdmlx.md import simulation
+    finals = []
+    for limit in (40, 1000):
+        monkeypatch.setattr(simulation, "MAX_CHUNK_STEPS", limit)
+        reps = ReplicaSimulation(toy_model, start, 2, seed=0, thermostat="langevin")
+        sizes, original = [], reps.advance
+        monkeypatch.setattr(reps, "advance", lambda n: sizes.append(n) or original(n))
+        s = reps.run(200, save_every=100, report_every=200, progress=False)
+        assert s["steps"] == 200 and sum(sizes) == 200 and max(sizes) <= limit
+        finals.append(reps.positions)
+    np.testing.assert_array_equal(finals[0], finals[1])

@@ -122,7 +122,7 @@ def _thermostat(v, masses, inv_m, c1, c2, kT, noise):
 
 
 @numba.njit(cache=True)
-def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps, save_every,
+def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps, save_every, save_phase,
               gamma, kT, noise, r_scale, e_scale, r_min, bonds, bond_max, max_energy_step,
               domain_pairs, outside_sq, out_q, out_v, out_epot, out_ekin, out_outside):
     """Advance ``n_steps`` inner steps in place; returns ``(status, steps_done, frames_saved)``.
@@ -131,8 +131,10 @@ def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps,
     current forces and energies of each group (valid at ``step0``, a multiple of
     ``periods[-1]``); ``ws`` from :func:`workspaces`; ``wall`` the contact wall
     ``(wall_pairs, wall_r0, wall_k)`` added to group 0; noise (n_steps, N, 3) standard normals (used if gamma > 0).
-    Frames are recorded every ``save_every`` steps of the chunk (a multiple of
-    ``periods[-1]``, so every group's forces are current) into out_q, out_v (n_frames, N, 3), out_epot,
+    Frames are recorded every ``save_every`` steps (a multiple of ``periods[-1]``, so every
+    group's forces are current), the first after ``save_every - save_phase`` steps of the
+    chunk (``save_phase``: the steps run since the last frame, when a chunk is shorter than
+    ``save_every``), into out_q, out_v (n_frames, N, 3), out_epot,
     out_ekin (n_frames,) and out_outside (n_frames,) bool: a pair of ``domain_pairs`` (P, 2)
     closer than the square root of its ``outside_sq`` (:mod:`gdmlx.md.domain`). Stops early
     with a non-zero status when the geometry leaves the model's domain (see module constants).
@@ -166,7 +168,7 @@ def run_chunk(q, v, F, E, groups, ws, wall, periods, masses, dt, step0, n_steps,
                     return ENERGY_JUMP, s + 1, n_saved
                 E[l] = E_new
                 _kick(v, F[l], inv_m, 0.5 * dt * periods[l])
-        if (s + 1) % save_every == 0:
+        if (save_phase + s + 1) % save_every == 0:
             _copy(out_q[n_saved], q)
             _copy(out_v[n_saved], v)
             out_epot[n_saved] = E.sum()

@@ -27,6 +27,7 @@ from gdmlx.kernels.pair_arrays import incidence
 from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.rigid_motion import kinetic_dof
+from gdmlx.md import simulation
 from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
                                  recorded_temperature, start_state, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
@@ -251,9 +252,16 @@ class ReplicaSimulation:
                      "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
                      "slow_every": int(self.periods[-1])},
                     n_replicas=self.n_replicas)
+            top = int(self.periods[-1])
+            piece = top * max(1, simulation.MAX_CHUNK_STEPS // top)   # Ctrl-C waits for one piece at most
             while self.step - start < n_steps and not failed:
+                left = save_every
+                while left > piece:             # frames further apart than a piece
+                    with interrupts_deferred():
+                        self.advance(piece)
+                    left -= piece
                 with interrupts_deferred():     # Ctrl-C acts between frames, never inside one
-                    self.advance(save_every)
+                    self.advance(left)
                     epot, ekin, outside, failed = self.frame()
                     for key, value in zip(frames, (self.time_fs, epot, ekin, outside)):
                         frames[key].append(value)

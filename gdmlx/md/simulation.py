@@ -221,7 +221,9 @@ class Simulation:
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing and the file
         status, done, t0, first_step = integrator.OK, 0, time.perf_counter(), self.step
-        chunk_steps = save_every * max(1, MAX_CHUNK_STEPS // save_every)
+        top = int(self.periods[-1])                     # chunks of whole slow steps, frames their own
+        chunk_steps = (save_every * max(1, MAX_CHUNK_STEPS // save_every) if save_every <= MAX_CHUNK_STEPS
+                       else top * max(1, MAX_CHUNK_STEPS // top))
         writer = None
         try:
             with interrupts_deferred():                 # a file opened is a file closed and renamed
@@ -233,7 +235,7 @@ class Simulation:
             while done < n_steps and status == integrator.OK:
                 n = min(chunk_steps, n_steps - done, report_every - done % report_every)
                 with interrupts_deferred():     # Ctrl-C acts after the chunk's frames are recorded
-                    status, ran, saved = self._chunk(n, save_every, writer, frames)
+                    status, ran, saved = self._chunk(n, save_every, writer, frames, done % save_every)
                 done += ran
                 if progress and (done % report_every == 0 or done == n_steps or status != integrator.OK):
                     self._report(done, n_steps, frames, time.perf_counter() - t0)
@@ -265,18 +267,19 @@ class Simulation:
             raise exc
         return summary
 
-    def _chunk(self, n, save_every, writer, frames):
+    def _chunk(self, n, save_every, writer, frames, phase=0):
+        """Run ``n`` steps, ``phase`` steps after the last saved frame (or the run's start)."""
         N = len(self.z)
-        n_frames = n // save_every
+        n_frames = (phase + n) // save_every
         out_q, out_v = np.empty((n_frames, N, 3)), np.empty((n_frames, N, 3))
         out_e, out_k, out_o = np.empty(n_frames), np.empty(n_frames), np.empty(n_frames, dtype=np.bool_)
         noise = self.rng.standard_normal((n, N, 3)) if self.gamma > 0 else np.empty((0, N, 3))
         status, ran, saved = integrator.run_chunk(
             self.q, self.v, self.F, self.E, self.groups, self.ws, self.wall, self.periods, self.masses, self.dt,
-            self.step, n, save_every, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
+            self.step, n, save_every, phase, self.gamma, self.kT, noise, self.r_scale, self.e_scale,
             self.r_min, self.bonds, self.bond_max, self.max_energy_step, self.domain_pairs,
             self.outside_sq, out_q, out_v, out_e, out_k, out_o)
-        time_fs = self.time0_fs + (self.step + save_every * np.arange(1, saved + 1)) * self.dt_fs
+        time_fs = self.time0_fs + (self.step - phase + save_every * np.arange(1, saved + 1)) * self.dt_fs
         self.step += ran
         if saved:
             frames.add(time_fs, out_e[:saved], out_k[:saved], out_o[:saved])
