@@ -523,6 +523,43 @@ def test_a_second_writer_of_a_running_trajectory_is_refused(toy_model, tmp_path,
     np.testing.assert_allclose(state.positions, q[1], atol=1e-8)
 
 
+FULL_DISK_RUN = """
+import resource, sys, gdmlx
+from gdmlx.md import ReplicaSimulation, Simulation, trajectory
+trajectory.BUFFER_BYTES, trajectory.CHUNK_BYTES = 4096, 4096     # many small blocks
+trajectory.RESERVE_BYTES = min(trajectory.RESERVE_BYTES, 8192)
+model = gdmlx.load_model(sys.argv[1])
+engine = Simulation(model, model.R_train_[0], seed=0) if sys.argv[3] == "single" else \\
+    ReplicaSimulation(model, model.R_train_[0], 2, seed=0)
+engine.run(10, save_every=1, progress=False)                     # compiled before the limit
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:                                # as a full disk or a quota: no file grows beyond 100 kB
+    engine.run(20000, trajectory=sys.argv[2], save_every=10, progress=False)
+except OSError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("engine", ["single", "replicas"])
+def test_a_full_disk_stops_the_run_and_keeps_the_frames_written(toy_model, tmp_path, engine):
+    """A trajectory that cannot grow (a full disk, a quota, a file size limit) stops the run
+    with a message, and the file keeps its frames (HDF5 failed in the middle of a block:
+    h5py tracebacks, a file no reader could open, and a segmentation fault)."""
+    import subprocess
+    import sys
+    toy_model.save(tmp_path / "m.h5")
+    traj = tmp_path / "t.h5"
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK_RUN, str(tmp_path / "m.h5"), str(traj), engine],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cannot write the next" in proc.stdout and "keeps the" in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    t = read_trajectory(traj)
+    assert not t["complete"] and 0 < len(t["time_fs"]) < 2000
+    assert str(len(t["time_fs"])) in proc.stdout
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("t.")] == ["t.h5"]
+
+
 def test_a_file_cut_between_datasets_is_read_to_its_whole_frames(tmp_path):
     """Files written before n_frames existed could hold one dataset a frame longer: the
     readers take the frames every dataset has."""

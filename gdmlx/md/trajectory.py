@@ -5,7 +5,9 @@ the run was interrupted or stopped early: what was computed is kept, and a file 
 final name is always complete and readable. Units: positions A, velocities A/fs, energies eV.
 """
 
+import errno
 import os
+import shutil
 from typing import NamedTuple
 
 import h5py
@@ -38,6 +40,9 @@ def open_trajectory(path, z, masses, metadata, n_replicas=None):
 FRAME_DATASETS = ("positions", "velocities", "time_fs", "epot", "ekin")
 BUFFER_BYTES = 8 << 20       # frames are written in blocks of up to this size (one frame at least)
 CHUNK_BYTES = 256 << 10      # HDF5 chunk size: few chunks to index in long runs, little to read per frame
+# Disk space is reserved for each block before HDF5 writes it: a write that fails (a full disk, a
+# quota) leaves an HDF5 file unreadable, with every frame written before, and crashed h5py.
+RESERVE_BYTES = 2 * len(FRAME_DATASETS) * CHUNK_BYTES + (1 << 20)   # new chunks, metadata
 
 
 class HDF5Trajectory:
@@ -47,6 +52,12 @@ class HDF5Trajectory:
     Frames are buffered and written in blocks; the attribute ``n_frames`` is raised only
     after a block is in every dataset, and Ctrl-C is held while a block is written
     (:func:`gdmlx.interrupts.interrupts_deferred`), so readers never see half a frame.
+
+    The disk space of each block (and ``RESERVE_BYTES``) is reserved before it is written; a
+    block without it (a full disk, a quota, a file size limit) is not written: OSError, and
+    the file keeps the frames before it (a failed write can leave an HDF5 file unreadable).
+    A write that fails nevertheless is an OSError naming the file, which then stays under
+    its ``.part`` name.
     """
 
     def __init__(self, path, z, masses, metadata, n_replicas=None):
@@ -65,6 +76,7 @@ class HDF5Trajectory:
                                   chunks=(frames_per_chunk,) + shape, dtype="f8")
         self.frame_bytes = 8 * (2 * 3 * N + 2) * (n_replicas or 1)
         self.buffer = []
+        self.failed = ""          # "space": a block was not written; "write": a write failed
 
     def append(self, time_fs, q, v, epot, ekin):
         """Add frames (positions [A], velocities [A per ASE time unit], energies [eV]); copied,
@@ -76,24 +88,69 @@ class HDF5Trajectory:
 
     def flush(self):
         """Write the buffered frames to every dataset, then count them in ``n_frames``."""
-        if not self.buffer:
+        if not self.buffer or self.failed:
             return
         with interrupts_deferred():
             block = [np.concatenate([np.asarray(b[k]) for b in self.buffer]) for k in range(5)]
             n0 = int(self.f.attrs["n_frames"])
+            self._reserve(sum(a.nbytes for a in block), n0)
+            why = self._write(block, n0)
+            if why:
+                self.failed = "write"
+                raise OSError(f"cannot write frames to {self.path}.part ({why}): is its disk full or over "
+                              "quota? The run stopped; the file keeps its .part name, as a failed write can "
+                              "leave an HDF5 file unreadable")
+            self.buffer = []
+
+    def _write(self, block, n0):
+        """Write ``block`` after frame ``n0`` and flush: "" or, when a write failed, why."""
+        try:
             for name, data in zip(FRAME_DATASETS, block):
                 ds = self.f[name]
                 ds.resize(n0 + len(data), axis=0)
                 ds[n0:] = data
             self.f.attrs["n_frames"] = n0 + len(block[2])
             self.f.flush()
-            self.buffer = []
+        except (OSError, RuntimeError) as exc:          # what h5py raises for a failed write
+            return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ""
+
+    def _reserve(self, block_bytes, n_written):
+        """Reserve ``block_bytes + RESERVE_BYTES`` on disk at the end of the file (HDF5 writes
+        into it and trims what it does not use); raise OSError, marking the writer failed,
+        when the disk, a quota or a file size limit does not allow it. Where the file system
+        cannot reserve, the disk's free space is checked instead."""
+        need = block_bytes + RESERVE_BYTES
+        try:
+            fd = os.open(self.path + ".part", os.O_WRONLY)
+            try:                                # from where HDF5's data end: no reservation twice
+                os.posix_fallocate(fd, self.f.id.get_filesize(), need)
+            finally:
+                os.close(fd)
+            return
+        except AttributeError:                 # no posix_fallocate on this system
+            short = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free < need
+            why = "not enough free space"
+        except OSError as exc:
+            short = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            why = exc.strerror
+        if not short:                           # a file system that cannot reserve space
+            return
+        self.failed = "space"
+        raise OSError(f"cannot write the next {need / 1e6:.1f} MB of frames to {self.path} ({why}): the run "
+                      f"stopped, and the file keeps the {n_written} frames written before (marked "
+                      f"incomplete); make space, then 'gdmlx md --restart {self.path}' goes on from its last frame")
 
     def close(self, complete, status):
-        """Write what is buffered, mark the file, rename it to its final name."""
+        """Write what is buffered, mark the file, rename it to its final name (after a failed
+        write: close it as it is, under its .part name)."""
         self.flush()
         with interrupts_deferred():
-            self.f.attrs.update(complete=complete, status=status)
+            if self.failed == "write":          # closing the file then crashed HDF5 (segfault)
+                return
+            self.f.attrs.update(complete=complete and not self.failed, status=status)
+            self.f.flush()
+            os.truncate(self.path + ".part", self.f.id.get_filesize())    # the space reserved, not used
             self.f.close()
             os.replace(self.path + ".part", self.path)
 
