@@ -183,10 +183,15 @@ class XYZTrajectory:
         if not frames:
             return
         with interrupts_deferred():
-            self.fh.write("".join(f"{h}\n{body}" for h, body in frames[:-1]))
-            self.last = (self.fh.tell(), *frames[-1])
-            self.fh.write(f"{frames[-1][0]}\n{frames[-1][1]}")
-            self.fh.flush()
+            try:
+                self.fh.write("".join(f"{h}\n{body}" for h, body in frames[:-1]))
+                self.last = (self.fh.tell(), *frames[-1])
+                self.fh.write(f"{frames[-1][0]}\n{frames[-1][1]}")
+                self.fh.flush()
+            except OSError as exc:
+                raise OSError(f"cannot write frames to {self.path} ({exc.strerror or exc}): is its disk full or "
+                              f"over quota? The run stopped, and the file keeps the frames written before "
+                              "(marked incomplete)") from None
 
     def close(self, complete, status):
         """Close and rename the file; a run that did not complete marks its last frame
