@@ -607,6 +607,10 @@ def test_md_says_when_the_run_left_the_training_domain(toy_npz, tmp_path, capsys
                  "--seed", "4", "-o", str(traj)]) == 0
     err = capsys.readouterr().err
     assert "the model extrapolated" in err and f"gdmlx validate {model} {traj}" in err
+    xyz = tmp_path / "t.xyz"                               # validate reads extended XYZ too
+    assert main(["md", str(model), "--steps", "3000", "--temperature", "1500", "--thermostat", "langevin",
+                 "--seed", "4", "-o", str(xyz)]) == 0
+    assert f"gdmlx validate {model} {xyz}" in capsys.readouterr().err
 
 
 def test_cli_reference_matches_the_parser():

@@ -178,7 +178,7 @@ def run(args):
             log(f"{outside:.0%} of the saved frames had a pair of atoms closer than the training data "
                 "ever had it (0.8 x its shortest distance there): the model extrapolated"
                 + (f"; check it there with 'gdmlx validate {args.model} {args.output}'"
-                   if args.output and str(args.output).endswith(".h5") else ""))
+                   if args.output and args.replicas == 1 else ""))      # validate reads one molecule's
 
 
 def _json_summary(summary):
