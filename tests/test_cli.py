@@ -341,6 +341,20 @@ def test_sample_with_emt_writes_an_sgdml_dataset(tmp_path, capsys):
     np.testing.assert_allclose(ds.F[2], atoms.get_forces() * 23.060548012069496, rtol=1e-6)
 
 
+def test_sample_shows_its_equilibration_and_the_time_left(tmp_path, capsys):
+    """The equilibration (1 ps by default: minutes with xTB for a larger molecule) has
+    progress lines, and the frames' lines say how long the rest will take."""
+    import ase.build
+    import ase.io
+    ase.io.write(tmp_path / "methanol.xyz", ase.build.molecule("CH3OH"))
+    assert main(["sample", "--xyz", str(tmp_path / "methanol.xyz"), "--calculator", "emt", "--n", "20",
+                 "--every", "2", "--equilibrate", "0.1", "-o", str(tmp_path / "d.npz")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("sample: equilibrating, 100/200 steps") and " ETA " in lines[0]
+    assert lines[1].startswith("sample: equilibrating, 200/200 steps")
+    assert lines[2].startswith("sample: 10/20 frames") and " ETA " in lines[2]
+
+
 def test_sample_stopped_by_sigterm_keeps_its_frames_and_says_so(tmp_path, capsys, monkeypatch):
     import ase.build
     import ase.io

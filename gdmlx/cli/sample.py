@@ -9,7 +9,7 @@ from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positiv
                                print_json, read_start_atoms)
 from gdmlx.dataset import Dataset
 from gdmlx.interrupts import Terminated
-from gdmlx.progress import finish, show
+from gdmlx.progress import finish, show, time_left
 from gdmlx.units import energy_in_ev
 
 
@@ -97,7 +97,14 @@ def run(args):
                    friction=args.friction / ase.units.fs, fixcm=False, rng=rng)
     kcal = energy_in_ev("kcal/mol")
     t0 = time.perf_counter()
-    dyn.run(int(round(args.equilibrate * 1000 / args.dt)))
+    n_eq = int(round(args.equilibrate * 1000 / args.dt))
+    piece = max(100, n_eq // 20)                  # progress about every 5 %
+    for done in range(0, n_eq, piece):
+        dyn.run(min(piece, n_eq - done))
+        if not args.json and n_eq > piece:
+            ran = min(done + piece, n_eq)
+            show(f"sample: equilibrating, {ran}/{n_eq} steps{time_left(ran, n_eq, time.perf_counter() - t0)}")
+    t1 = time.perf_counter()
     R, E, F = [], [], []
     interrupted = False
     try:
@@ -107,7 +114,8 @@ def run(args):
             E.append(atoms.get_potential_energy() / kcal)
             F.append(atoms.get_forces(apply_constraint=False) / kcal)
             if not args.json and (len(R) % 10 == 0 or len(R) == args.n):
-                show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s")
+                show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s"
+                     + time_left(len(R), args.n, time.perf_counter() - t1))
     except KeyboardInterrupt as exc:
         finish()
         if not R:
