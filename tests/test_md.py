@@ -561,6 +561,17 @@ def test_a_full_disk_stops_the_run_and_keeps_the_frames_written(toy_model, tmp_p
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("t.")] == [traj.name]
 
 
+def test_xyz_trajectories_are_written_where_files_cannot_be_locked(toy_model, start, tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    Simulation(toy_model, start, seed=0).run(20, trajectory=tmp_path / "t.xyz", progress=False)
+    assert read_last_state(tmp_path / "t.xyz").time_fs == 10.0
+
+
 def test_a_file_cut_between_datasets_is_read_to_its_whole_frames(tmp_path):
     """Files written before n_frames existed could hold one dataset a frame longer: the
     readers take the frames every dataset has."""

@@ -218,8 +218,10 @@ def _locked_for_writing(part, path):
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            fh.close()
-            raise OSError(f"cannot create {part} ({exc}); is another run writing {path}?") from None
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                fh.close()
+                raise OSError(f"cannot create {part} ({exc}); is another run writing {path}?") from None
+            # a file system without locks (ENOLCK, EOPNOTSUPP): written unlocked, as before
     fh.truncate(0)
     return fh
 
