@@ -561,6 +561,20 @@ def test_a_full_disk_stops_the_run_and_keeps_the_frames_written(toy_model, tmp_p
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("t.")] == [traj.name]
 
 
+def test_a_full_disk_at_the_last_block_still_closes_and_renames_the_file(toy_model, start, tmp_path, monkeypatch):
+    import errno
+    from gdmlx.md import trajectory
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(trajectory.os, "posix_fallocate", full)
+    with pytest.raises(OSError, match="keeps the 0 frames"):
+        Simulation(toy_model, start, seed=0).run(20, trajectory=tmp_path / "t.h5", progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.h5"]
+    t = read_trajectory(tmp_path / "t.h5")
+    assert not t["complete"] and len(t["time_fs"]) == 0
+
+
 def test_xyz_trajectories_are_written_where_files_cannot_be_locked(toy_model, start, tmp_path, monkeypatch):
     import errno
     import fcntl

@@ -144,15 +144,16 @@ class HDF5Trajectory:
     def close(self, complete, status):
         """Write what is buffered, mark the file, rename it to its final name (after a failed
         write: close it as it is, under its .part name)."""
-        self.flush()
-        with interrupts_deferred():
-            if self.failed == "write":          # closing the file then crashed HDF5 (segfault)
-                return
-            self.f.attrs.update(complete=complete and not self.failed, status=status)
-            self.f.flush()
-            os.truncate(self.path + ".part", self.f.id.get_filesize())    # the space reserved, not used
-            self.f.close()
-            os.replace(self.path + ".part", self.path)
+        try:
+            self.flush()                        # no space for the last block: closed all the same
+        finally:
+            with interrupts_deferred():
+                if self.failed != "write":      # closing the file then crashed HDF5 (segfault)
+                    self.f.attrs.update(complete=complete and not self.failed, status=status)
+                    self.f.flush()
+                    os.truncate(self.path + ".part", self.f.id.get_filesize())    # space reserved, not used
+                    self.f.close()
+                    os.replace(self.path + ".part", self.path)
 
 
 class XYZTrajectory:
