@@ -698,3 +698,15 @@ def test_md_xyz_start_with_velocities_draws_new_ones_at_the_temperature(toy_npz,
     from_traj = run_json(capsys, *args, "--xyz", str(traj))
     from_plain = run_json(capsys, *args, "--xyz", str(plain))
     assert from_traj["mean_temperature_K"] == from_plain["mean_temperature_K"]
+
+
+def test_md_xyz_start_with_constraints_names_the_file(toy_npz, tmp_path, capsys):
+    from ase.constraints import FixAtoms
+    model, start = tmp_path / "m.h5", tmp_path / "fixed.traj"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "20", "--sigma", "2", "-o", str(model), "--json")
+    atoms = ase.Atoms(numbers=[6, 6, 8, 6, 1], positions=toy_geometries(1, noise=0.0)[0])
+    atoms.set_constraint(FixAtoms([0]))
+    ase.io.write(start, atoms)
+    assert main(["md", str(model), "--steps", "10", "--xyz", str(start)]) == 2
+    err = capsys.readouterr().err
+    assert f"--xyz {start} holds ASE constraints (FixAtoms)" in err and "del atoms" not in err

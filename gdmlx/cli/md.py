@@ -107,6 +107,11 @@ def start_state(args, model):
         return state.positions, state
     if args.xyz:
         start = read_start_atoms(args.xyz)
+        if start.constraints:
+            raise InputError(f"--xyz {args.xyz} holds ASE constraints "
+                             f"({', '.join(type(c).__name__ for c in start.constraints)}), which gdmlx md cannot "
+                             "apply: write the geometry without them, or run ASE's dynamics with "
+                             "gdmlx.GDMLCalculator")
         if start.has("momenta"):          # an extended XYZ of a run: its geometry, new velocities
             del start.arrays["momenta"]
         return (match_atom_order(start, model) if args.reorder else start), None
