@@ -394,6 +394,13 @@ def test_an_atoms_masses_and_velocities_are_used_as_ase_uses_them(toy_model, sta
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_a_start_with_another_atom_count_says_so(toy_model, start, engine):
+    atoms = Atoms(numbers=toy_model.z_[:4], positions=start[:4])
+    with pytest.raises(gdmlx.InputError, match=r"start geometry has 4 atoms \(C3O\); the model's molecule has 5 \(C3HO\)"):
+        engine(toy_model, atoms)
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 def test_start_with_atoms_in_another_order_is_refused(toy_model, start, engine):
     """Swapping two carbons keeps the atomic numbers but puts atoms 0 and 4 at a bond length,
     where the training data never had them closer than about 4 A."""

@@ -7,6 +7,7 @@ import ase.data
 import ase.units
 import numpy as np
 
+from gdmlx.dataset import chemical_formula
 from gdmlx.errors import GeometryError, InputError
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.md import integrator
@@ -66,6 +67,9 @@ def start_state(positions, z, masses=None, velocities=None):
     """
     if hasattr(positions, "get_positions"):
         atoms = positions
+        if len(atoms) != len(z):                # before the atomic numbers' own message
+            raise InputError(f"the start geometry has {len(atoms)} atoms ({atoms.get_chemical_formula()}); "
+                             f"the model's molecule has {len(z)} ({chemical_formula(z)})")
         check_atomic_numbers(atoms.numbers, len(z), z)
         if atoms.constraints:
             raise InputError(f"atoms.constraints ({', '.join(type(c).__name__ for c in atoms.constraints)}): "
