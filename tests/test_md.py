@@ -401,6 +401,15 @@ def test_a_start_with_another_atom_count_says_so(toy_model, start, engine):
 
 
 @pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_an_absurdly_large_start_is_refused_before_velocities_are_drawn(toy_model, start, engine):
+    """Positions scaled by 1e160 (garbage in a start file) are a broken bond, not numpy's
+    'Eigenvalues did not converge' from the rotation removal of the drawn velocities."""
+    with warnings.catch_warnings(), pytest.raises(gdmlx.GeometryError, match="bonded in the training data"):
+        warnings.simplefilter("ignore", RuntimeWarning)             # the distances overflow
+        engine(toy_model, start * 1e160, seed=0)
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
 def test_start_with_atoms_in_another_order_is_refused(toy_model, start, engine):
     """Swapping two carbons keeps the atomic numbers but puts atoms 0 and 4 at a bond length,
     where the training data never had them closer than about 4 A."""

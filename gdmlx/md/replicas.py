@@ -107,6 +107,9 @@ class ReplicaSimulation:
         self.kT, self.temperature_K = ase.units.kB * temperature_K, temperature_K
         self.rng = np.random.default_rng(seed)
         self.velocities_given = v is not None
+        domain_pairs, floors, _ = model_floors(model)
+        check_start_inside(q, domain_pairs, floors, continuing=self.velocities_given)
+        check_start_bonds(q, model)             # before velocities are drawn about these geometries
         if v is None:
             v = np.stack([thermal_velocities(r, masses, temperature_K, self.rng) for r in q])
         # device Langevin noise: its own generator, seeded from the host one
@@ -115,9 +118,6 @@ class ReplicaSimulation:
         self.masses = xp.asarray(masses)[:, None]
         self.inv_m = 1.0 / self.masses
         self.q, self.v = xp.asarray(q), xp.asarray(v)
-        domain_pairs, floors, _ = model_floors(model)
-        check_start_inside(q, domain_pairs, floors, continuing=self.velocities_given)
-        check_start_bonds(q, model)
         self.S_domain = incidence(domain_pairs, N, xp)
         self.r_min_sq = (0.5 * floors.min()) ** 2
         self.outside_sq = xp.asarray(outside_limits_sq(floors))

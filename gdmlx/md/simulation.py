@@ -170,12 +170,12 @@ class Simulation:
         self.temperature_K = temperature_K
         self.rng = np.random.default_rng(seed)
         self.q = q
-        self.v = self._initial_velocities(velocities)
-        self.velocities_given = velocities is not None
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
         self.domain_pairs, floors, _ = model_floors(model)
         check_start_inside(q, self.domain_pairs, floors, continuing=velocities is not None)
-        check_start_bonds(q, model)
+        check_start_bonds(q, model)             # before velocities are drawn about this geometry
+        self.v = self._initial_velocities(velocities)
+        self.velocities_given = velocities is not None
         self.outside_sq = outside_limits_sq(floors)
         self.r_min = 0.5 * floors.min()          # half the shortest training distance [A], any pair
         self.wall = model_wall(model, contact_wall)
