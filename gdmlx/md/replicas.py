@@ -28,8 +28,8 @@ from gdmlx.md.contact import model_wall, wall_energy_forces_batch
 from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors, outside_limits_sq
 from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md import simulation
-from gdmlx.md.simulation import (MDInstabilityError, _bonds, check_run_lengths, check_settings, force_periods,
-                                 recorded_temperature, start_state, summarize, thermal_velocities)
+from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_run_lengths, check_settings,
+                                 force_periods, recorded_temperature, start_state, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -49,7 +49,7 @@ def md_backend(backend, n_replicas):
     return "cpu" if backend == "auto" and n_replicas < GPU_FROM_REPLICAS else resolved
 
 
-class ReplicaSimulation:
+class ReplicaSimulation(EngineClock):
     """MD of ``n_replicas`` copies of one molecule, advanced together.
 
     Parameters
@@ -217,15 +217,6 @@ class ReplicaSimulation:
     def velocities(self):
         """Current velocities (n_replicas, N, 3) in A/fs (numpy)."""
         return to_host(self.v) * ase.units.fs
-
-    def temperature(self, ekin):
-        """Kinetic temperature (K) from kinetic energy (eV)."""
-        return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
-
-    @property
-    def time_fs(self):
-        """Simulated time of the current state (fs)."""
-        return self.time0_fs + self.step * self.dt_fs
 
     @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
     def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):

@@ -116,7 +116,21 @@ def check_run_lengths(n_steps, save_every, report_every, top):
     return n_steps, save_every, report_every
 
 
-class Simulation:
+class EngineClock:
+    """Temperature and simulated time of an MD engine with ``ndof`` kinetic degrees of
+    freedom, ``step`` steps of ``dt_fs`` taken from ``time0_fs``."""
+
+    def temperature(self, ekin):
+        """Kinetic temperature (K) from kinetic energy (eV)."""
+        return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
+
+    @property
+    def time_fs(self):
+        """Simulated time of the current state (fs)."""
+        return self.time0_fs + self.step * self.dt_fs
+
+
+class Simulation(EngineClock):
     """Molecular dynamics of one molecule with a fitted gdmlx model.
 
     Parameters
@@ -196,15 +210,6 @@ class Simulation:
         if velocities is not None:
             return velocities[0] / ase.units.fs
         return thermal_velocities(self.q, self.masses, self.temperature_K, self.rng)
-
-    def temperature(self, ekin):
-        """Kinetic temperature (K) from kinetic energy (eV)."""
-        return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
-
-    @property
-    def time_fs(self):
-        """Simulated time of the current state (fs)."""
-        return self.time0_fs + self.step * self.dt_fs
 
     @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
     def run(self, n_steps, trajectory=None, save_every=None, report_every=None, progress=True):
