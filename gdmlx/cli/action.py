@@ -1,11 +1,6 @@
 """gdmlx action: learn a long-stride map (an action model) from short-step trajectories."""
 
-import ase.units
-
-from gdmlx.action import ActionModel
-from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
-                               print_json)
-from gdmlx.modelfile import load_any_model
+from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
 
 
 def add_parser(sub):
@@ -42,6 +37,12 @@ def add_parser(sub):
 
 
 def run_train(args):
+    import ase.units
+
+    from gdmlx.action import ActionModel
+    from gdmlx.cli.common import log, print_json
+    from gdmlx.modelfile import load_any_model
+
     model = load_any_model(args.model)
     act = ActionModel(stride_fs=args.stride, sigma=args.sigma, lam=args.lam, n_train=args.n_train,
                       n_valid=args.n_valid, seed=args.seed, perms="auto" if args.sym else None).fit(args.trajectories, model, verbose=not args.json)

@@ -1,6 +1,6 @@
-"""Small helpers shared by the subcommands."""
+"""Small helpers shared by the subcommands as they run (their arguments are checked by
+:mod:`gdmlx.cli.arguments`)."""
 
-import argparse
 import json
 import os
 import sys
@@ -14,35 +14,6 @@ from gdmlx.errors import InputError
 from gdmlx.md.trajectory import read_last_state
 from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
 from gdmlx.validation import check_data_for_model, check_xyz_atom_counts
-
-
-def _number_type(convert, minimum, strict, what):
-    """An argparse ``type``: ``convert(text)``, refused unless finite and >= ``minimum``
-    (> if ``strict``); argparse then names the option in its error."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        too_small = value is not None and (value < minimum or (strict and value == minimum))
-        if value is None or not np.isfinite(value) or too_small:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
-
-
-positive_int = _number_type(int, 1, False, "a whole number >= 1")
-non_negative_int = _number_type(int, 0, False, "a whole number >= 0")
-positive_float = _number_type(float, 0.0, True, "a number > 0")
-non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
-
-
-def relative_tolerance(text):
-    """An argparse ``type`` for a relative residual: a number in (0, 1)."""
-    value = positive_float(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a relative residual in (0, 1), got {text!r}")
-    return value
 
 
 def load_molecule_data(path, model=None):
@@ -134,13 +105,6 @@ def parse_sigmas(text):
         return [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(usage) from None
-
-
-def check_suffix(path, suffixes, what):
-    """Raise InputError unless ``path`` ends with one of ``suffixes`` (what is written there
-    would otherwise be misread by its name)."""
-    if not str(path).lower().endswith(suffixes):
-        raise InputError(f"{path}: {what} are written as {' or '.join(suffixes)}; name the file so")
 
 
 def force_energy_errors(model, R, F, E):

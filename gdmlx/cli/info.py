@@ -1,10 +1,5 @@
 """gdmlx info: what a model file holds."""
 
-from gdmlx.cli.common import print_json
-from gdmlx.dataset import chemical_formula
-from gdmlx.md.domain import model_floors
-from gdmlx.modelfile import load_any_model, open_model_file
-
 
 def add_parser(sub):
     p = sub.add_parser("info", help="describe a model file",
@@ -18,6 +13,8 @@ def add_parser(sub):
 
 def describe(model):
     """Plain-data description of a fitted model."""
+    from gdmlx.dataset import chemical_formula
+    from gdmlx.md.domain import model_floors
     regressors = [model.fast_, model.slow_] if hasattr(model, "fast_") else [model]
     main = regressors[-1]                        # a multiscale model's global part
     covered = model_floors(model)[2]
@@ -39,6 +36,7 @@ def describe(model):
 
 def describe_action(action):
     """Plain-data description of a fitted :class:`gdmlx.action.ActionModel`."""
+    from gdmlx.dataset import chemical_formula
     return {"kind": "action", "formula": chemical_formula(action.z_), "n_atoms": len(action.z_),
             "stride_fs": action.stride_fs, "sigma": action.sigma, "lam": action.lam,
             "n_train_pairs": action.expansion_.n_train // (2 * len(action.perms_)),   # copies: the
@@ -46,6 +44,7 @@ def describe_action(action):
 
 
 def _is_action(path):
+    from gdmlx.modelfile import open_model_file
     if str(path).lower().endswith(".npz"):
         return False
     with open_model_file(path) as f:
@@ -53,6 +52,8 @@ def _is_action(path):
 
 
 def run(args):
+    from gdmlx.cli.common import print_json
+    from gdmlx.modelfile import load_any_model
     if _is_action(args.model):
         from gdmlx.action import ActionModel
         d = describe_action(ActionModel.load(args.model))

@@ -1,5 +1,7 @@
 """Entry point of the ``gdmlx`` command: builds the parser, runs a subcommand, maps errors
-to exit codes (only here does gdmlx exit)."""
+to exit codes (only here does gdmlx exit). Building the parser imports nothing heavy; a
+subcommand imports what it needs when it runs, so Ctrl-C during those imports ends it
+like Ctrl-C during its work."""
 
 import argparse
 import os
@@ -8,8 +10,7 @@ import warnings
 
 from gdmlx._version import __version__
 from gdmlx.atomic_write import check_output_path
-from gdmlx.cg import NotConvergedError
-from gdmlx.cli.common import check_suffix
+from gdmlx.cli.arguments import check_suffix
 from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
 from gdmlx.interrupts import Terminated, terminate_as_interrupt
 from gdmlx.progress import finish
@@ -45,6 +46,14 @@ def _check_not_an_input(args):
                              f"({value}): writing it would destroy that file; choose another output name")
 
 
+def _reported_errors():
+    """The exceptions that end a command with a message and exit code 2 (called only when
+    one is raised: :mod:`gdmlx.cg` imports numpy)."""
+    from gdmlx.cg import NotConvergedError
+    return (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
+            NotConvergedError, OSError, ValueError)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _warning_line
@@ -67,8 +76,7 @@ def main(argv=None):
     except BrokenPipeError:                    # e.g. 'gdmlx info m.h5 --json | head'
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no error at exit's flush
         return 0
-    except (InputError, ModelFileError, InsufficientMemoryError, BackendUnavailableError,
-            NotConvergedError, OSError, ValueError) as exc:
+    except _reported_errors() as exc:
         finish()
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,19 +1,8 @@
 """gdmlx md: molecular dynamics with a model, in the compiled engine."""
 
-import numpy as np
-
-from gdmlx.atom_order import match_atom_order
-from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
-                               print_json, read_start_atoms)
+from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
 from gdmlx.errors import GeometryError, InputError
-from gdmlx.expansion import force_model_fingerprint
 from gdmlx.interrupts import Terminated
-from gdmlx.md import ReplicaSimulation, Simulation, read_last_state
-from gdmlx.md.replicas import md_backend
-from gdmlx.md.simulation import SUMMARY_KEYS
-from gdmlx.modelfile import load_any_model
-from gdmlx.units import in_angstrom
-
 
 OUTSIDE_WARNING = 0.05   # fraction of frames outside the training domain worth a note
 
@@ -79,6 +68,14 @@ def start_state(args, model):
     """``(start, state)``: the start geometry or geometries (ASE Atoms, whose atomic numbers
     the engines check, or an array) and, with ``--restart``, the :class:`gdmlx.md.MDState`
     it comes from."""
+    import numpy as np
+
+    from gdmlx.atom_order import match_atom_order
+    from gdmlx.cli.common import log, read_start_atoms
+    from gdmlx.expansion import force_model_fingerprint
+    from gdmlx.md import read_last_state
+    from gdmlx.units import in_angstrom
+
     if args.restart:
         if args.xyz:
             raise ValueError("--restart continues from a trajectory's last frame; --xyz starts from a "
@@ -121,6 +118,11 @@ def start_state(args, model):
 
 
 def run(args):
+    from gdmlx.cli.common import log, print_json
+    from gdmlx.md import ReplicaSimulation, Simulation
+    from gdmlx.md.replicas import md_backend
+    from gdmlx.modelfile import load_any_model
+
     if args.friction is not None and args.thermostat != "langevin":
         raise ValueError("--friction applies to --thermostat langevin only")
     args.friction = 0.01 if args.friction is None else args.friction
@@ -189,4 +191,5 @@ def run(args):
 def _json_summary(summary):
     """A run's summary with every key of ``SUMMARY_KEYS`` (null where the run allowed none)
     and without the replica runs' per-frame arrays."""
+    from gdmlx.md.simulation import SUMMARY_KEYS
     return {**{k: None for k in SUMMARY_KEYS}, **{k: v for k, v in summary.items() if k != "frames"}}

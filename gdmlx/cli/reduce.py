@@ -2,14 +2,7 @@
 
 import time
 
-from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
-                               positive_float, positive_int, print_json)
-from gdmlx.md.probe import StabilityProbe
-from gdmlx.modelfile import load_any_model
-from gdmlx.multiscale import MultiscaleModel
-from gdmlx.reduction import check_figure_path, plot_reduction, reduce
-from gdmlx.splits import test_indices
-from gdmlx.timing import one_geometry_latency_us
+from gdmlx.cli.arguments import non_negative_float, positive_float, positive_int
 
 
 def add_parser(sub):
@@ -45,6 +38,14 @@ def add_parser(sub):
 
 
 def run(args):
+    from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, print_json
+    from gdmlx.md.probe import StabilityProbe
+    from gdmlx.modelfile import load_any_model
+    from gdmlx.multiscale import MultiscaleModel
+    from gdmlx.reduction import check_figure_path, plot_reduction, reduce
+    from gdmlx.splits import test_indices
+    from gdmlx.timing import one_geometry_latency_us
+
     if args.figure:
         check_figure_path(args.figure)           # before the reduction, not after it
     if args.md_temperature is None and (args.md_ps is not None or args.md_mts is not None):

@@ -3,14 +3,9 @@
 import os
 import time
 
-import numpy as np
-
-from gdmlx.cli.common import (log, non_negative_float, non_negative_int, positive_float, positive_int,
-                               print_json, read_start_atoms)
-from gdmlx.dataset import Dataset
+from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
 from gdmlx.interrupts import Terminated
 from gdmlx.progress import finish, show, time_left
-from gdmlx.units import energy_in_ev
 
 
 def add_parser(sub):
@@ -50,6 +45,7 @@ def add_calculator_arguments(p):
 def start_atoms(args):
     """ASE Atoms of the start geometry."""
     if args.xyz:
+        from gdmlx.cli.common import read_start_atoms
         return read_start_atoms(args.xyz)
     try:
         from rdkit import Chem
@@ -86,6 +82,11 @@ def run(args):
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
     import ase.units
+    import numpy as np
+
+    from gdmlx.cli.common import log, print_json
+    from gdmlx.dataset import Dataset
+    from gdmlx.units import energy_in_ev
 
     atoms = start_atoms(args)
     atoms.calc = make_calculator(args)

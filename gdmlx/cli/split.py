@@ -1,12 +1,6 @@
 """gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
 
-from gdmlx.cli.common import (conformed, force_energy_errors, load_molecule_data, log, non_negative_float,
-                               non_negative_int, positive_float, positive_int, print_json,
-                               warn_if_mostly_outside)
-from gdmlx.modelfile import load_model
-from gdmlx.sgdml_import import is_sgdml_model
-from gdmlx.multiscale import MultiscaleModel, default_parts
-from gdmlx.splits import split_indices, test_indices
+from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
 
 
 def add_parser(sub):
@@ -46,6 +40,7 @@ def add_parser(sub):
 def parts_for(args, length_unit):
     """The fast and slow parts' templates: the options given, the defaults for data in
     ``length_unit`` (:func:`gdmlx.multiscale.default_parts`) otherwise."""
+    from gdmlx.multiscale import default_parts
     fast, slow = default_parts(length_unit)
     fast.set_params(**{k: v for k, v in (("sigma", args.fast_sigma), ("lam", args.fast_lam)) if v is not None})
     if args.sigma is not None:
@@ -54,6 +49,13 @@ def parts_for(args, length_unit):
 
 
 def run(args):
+    from gdmlx.cli.common import (conformed, force_energy_errors, load_molecule_data, log, print_json,
+                                  warn_if_mostly_outside)
+    from gdmlx.modelfile import load_model
+    from gdmlx.multiscale import MultiscaleModel
+    from gdmlx.sgdml_import import is_sgdml_model
+    from gdmlx.splits import split_indices, test_indices
+
     ms = MultiscaleModel(max_hops=args.max_hops, n_fast=args.n_fast)
     if is_sgdml_model(args.source):
         raise ValueError(f"{args.source} is an sGDML model, which stores no training data to split; "
@@ -116,5 +118,7 @@ def _test_data_like(path, ds):
     """The --test-data of a split from dataset ``ds``, in its units and checked to be its
     molecule before anything is fitted."""
     from types import SimpleNamespace
+
+    from gdmlx.cli.common import conformed, load_molecule_data
     like = SimpleNamespace(z_=ds.z, energy_unit_=ds.energy_unit, length_unit_=ds.length_unit)
     return conformed(load_molecule_data(path), like, path)

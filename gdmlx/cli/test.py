@@ -1,9 +1,6 @@
 """gdmlx test: errors of a model on geometries it was not trained on."""
 
-from gdmlx.cli.common import (energy_errors_text, force_energy_errors, load_molecule_data, log, non_negative_int, positive_int,
-                               print_json)
-from gdmlx.modelfile import load_any_model
-from gdmlx.splits import test_indices
+from gdmlx.cli.arguments import non_negative_int, positive_int
 
 
 def add_parser(sub):
@@ -20,6 +17,10 @@ def add_parser(sub):
 
 
 def run(args):
+    from gdmlx.cli.common import energy_errors_text, force_energy_errors, load_molecule_data, log, print_json
+    from gdmlx.modelfile import load_any_model
+    from gdmlx.splits import test_indices
+
     model = load_any_model(args.model)
     ds = load_molecule_data(args.data, model)
     idx = test_indices(model, ds, args.n_test, args.seed)

@@ -3,14 +3,9 @@
 import time
 import warnings
 
-from gdmlx.cli.common import (force_energy_errors, load_molecule_data, log, non_negative_float,
-                               non_negative_int, parse_sigmas, positive_float, positive_int, print_json,
-                               relative_tolerance)
+from gdmlx.cli.arguments import (non_negative_float, non_negative_int, positive_float, positive_int,
+                                  relative_tolerance)
 from gdmlx.errors import InputError
-from gdmlx.options import ComputeOptions
-from gdmlx.regressor import GDMLRegressor
-from gdmlx.splits import found_in, split_indices
-from gdmlx.units import hyperparameters_in
 
 
 def add_parser(sub):
@@ -58,6 +53,12 @@ def add_parser(sub):
 
 
 def run(args):
+    from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, parse_sigmas, print_json
+    from gdmlx.options import ComputeOptions
+    from gdmlx.regressor import GDMLRegressor
+    from gdmlx.splits import found_in, split_indices
+    from gdmlx.units import hyperparameters_in
+
     ds = load_molecule_data(args.data)
     train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
     copies = found_in(ds.R[valid_idx], ds.R[train_idx])

@@ -2,15 +2,9 @@
 
 import os
 
-import numpy as np
-
-from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, positive_int, print_json
+from gdmlx.cli.arguments import positive_int
 from gdmlx.cli.sample import add_calculator_arguments, make_calculator
 from gdmlx.errors import InputError
-from gdmlx.md.reference_check import check_trajectory
-from gdmlx.md.trajectory import read_trajectory
-from gdmlx.modelfile import load_any_model
-from gdmlx.splits import test_indices
 
 
 def add_parser(sub):
@@ -33,6 +27,13 @@ def add_parser(sub):
 
 
 def run(args):
+    import numpy as np
+
+    from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, print_json
+    from gdmlx.md.reference_check import check_trajectory
+    from gdmlx.modelfile import load_any_model
+    from gdmlx.splits import test_indices
+
     if args.frames < 1 or not 0 <= args.skip < 1:
         raise ValueError("--frames must be >= 1 and --skip in [0, 1)")
     model = load_any_model(args.model)
@@ -69,6 +70,9 @@ def run(args):
 def _trajectory_positions(path):
     """Atomic numbers (N,) and positions [A] of a gdmlx trajectory: HDF5 (frames, N, 3), or
     (frames, replicas, N, 3) for a replica run; extended XYZ written by ``gdmlx md``."""
+    import numpy as np
+
+    from gdmlx.md.trajectory import read_trajectory
     if str(path).lower().endswith((".xyz", ".extxyz")):
         import ase.io
         if not os.path.exists(path):
