@@ -45,4 +45,5 @@ def __getattr__(name):
 
 
 def __dir__():
+    """The module's names with the public ones not yet imported."""
     return sorted(set(globals()) | set(_LAZY))
