@@ -248,7 +248,11 @@ def test_cg_resumes_from_checkpoint(toy_data, tmp_path, capsys):
     other_opts = gdmlx.ComputeOptions(cg_tol=1e-10, preconditioner_points=7, cg_checkpoint=ck, verbose=True)
     other = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=other_opts).fit(R[:30], F[:30], z=z)
     assert "starting from the solution in" in capsys.readouterr().err
-    np.testing.assert_allclose(other.alphas_, fresh.alphas_, rtol=1e-6, atol=1e-8 * np.abs(fresh.alphas_).max())
+    # the two preconditioners stop at different points within the tolerance (small coefficients
+    # differ by up to 1e-5 relative with one thread); the forces agree to 2e-10 of the largest,
+    # where a solve to cg_tol 1e-6 is 1e-6 off
+    F_fresh = fresh.predict(R[30:40])
+    np.testing.assert_allclose(other.predict(R[30:40]), F_fresh, rtol=0, atol=1e-8 * np.abs(F_fresh).max())
 
 
 def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
