@@ -122,6 +122,7 @@ class ActionModel:
         """
         t0 = time.perf_counter()
         self._check_params()
+        check_force_model(force_model)
         self._set_molecule(force_model.z_)
         q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_,
                                                   force_model_fingerprint(force_model))
@@ -145,9 +146,10 @@ class ActionModel:
                                     or info["valid_rms_dp_learned"] > info["valid_rms_dp_midpoint"]):
             warnings.warn("on held-out pairs the learned correction leaves larger errors than the plain "
                           f"midpoint rule (dq {info['valid_rms_dq_learned_A']:.2e} against "
-                          f"{info['valid_rms_dq_midpoint_A']:.2e} A, dp {info['valid_rms_dp_learned']:.2e} "
-                          f"against {info['valid_rms_dp_midpoint']:.2e}): try another sigma or more pairs",
-                          UserWarning, stacklevel=2)
+                          f"{info['valid_rms_dq_midpoint_A']:.2e} A, dp "
+                          f"{info['valid_rms_dp_learned'] * ase.units.fs:.2e} against "
+                          f"{info['valid_rms_dp_midpoint'] * ase.units.fs:.2e} amu A/fs): try another sigma "
+                          "or more pairs", UserWarning, stacklevel=2)
         return self
 
     def fit_gradients(self, z, qm, vm, gq, gp, verbose=False):
@@ -283,9 +285,14 @@ class ActionModel:
     @classmethod
     def load(cls, path):
         """Read an action model written by :meth:`save`."""
+        if str(path).lower().endswith(".npz"):
+            raise ModelFileError(f"{path}: not an action model (an .npz is a dataset or an sGDML model): give "
+                                 "the .h5 file that 'gdmlx action train' wrote")
         with open_model_file(path) as f:
             if f.attrs.get("kind") != "action":
-                raise ModelFileError(f"{path}: not an action model (kind {f.attrs.get('kind')!r})")
+                raise ModelFileError(f"{path}: not an action model but a force model (kind "
+                                     f"{f.attrs.get('kind', 'gdml')!r}): give the file that 'gdmlx action "
+                                     "train' wrote, which learns a long-stride map for a force model")
             try:
                 a = dict(f.attrs)
                 model = cls(stride_fs=float(a["stride_fs"]), sigma=float(a["sigma"]), lam=float(a["lam"]))
@@ -312,6 +319,14 @@ class ActionModel:
         return model
 
 
+def check_force_model(model):
+    """Raise InputError unless ``model`` is a gdmlx force model object (a path, an action
+    model or a dataset is not)."""
+    if not hasattr(model, "force_parts"):
+        raise InputError(f"the force model must be a fitted gdmlx model (GDMLRegressor or MultiscaleModel; "
+                         f"gdmlx.load_any_model(path) reads one from a file), got {type(model).__name__}")
+
+
 def model_forces(model, q):
     """Forces (n, N, 3) [eV/A] of a gdmlx model at positions ``q`` (n, N, 3) [A]."""
     r_scale = 1.0 / length_in_ang(model.length_unit_)
@@ -323,12 +338,24 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
     """States ``stride_fs`` apart: q0, v0, q1, v1 (n, N, 3) in A and A/T (ASE time), from
     trajectories of the force model with ``fingerprint`` (where they record theirs)."""
     out = [[], [], [], []]
-    if isinstance(trajectories, (str, os.PathLike, dict)):
+    if isinstance(trajectories, (str, os.PathLike, dict)) or not hasattr(trajectories, "__iter__"):
         trajectories = [trajectories]
     for traj in trajectories:
         is_file = isinstance(traj, (str, os.PathLike))
+        if not (is_file or isinstance(traj, dict)):
+            raise InputError(f"trajectories must be paths of gdmlx HDF5 trajectories or dicts of their arrays, "
+                             f"got {type(traj).__name__}: action models learn from states a stride apart in "
+                             "NVE runs, with velocities (gdmlx md MODEL --dt 0.25 --save-every 2 -o ref.h5)")
+        if is_file and str(traj).lower().endswith((".npz", ".xyz", ".extxyz")):
+            raise InputError(f"{traj}: action models learn from gdmlx HDF5 trajectories (velocities and times "
+                             "at full precision), not from a dataset or an .xyz file: record the reference "
+                             "runs with gdmlx md MODEL --dt 0.25 --save-every 2 -o ref.h5")
         t = read_trajectory(traj) if is_file else traj
         name = str(traj) if is_file else "trajectory"
+        missing = [k for k in ("z", "positions", "velocities", "time_fs") if k not in t]
+        if missing:
+            raise InputError(f"{name} lacks {missing}: action models learn from states (positions and "
+                             "velocities) a stride apart, at known times, as gdmlx md writes them")
         if not np.array_equal(np.asarray(t["z"]), z):
             raise InputError(f"{name}: atomic numbers do not match the force model's")
         if t.get("force_model", fingerprint) != fingerprint:
@@ -357,6 +384,9 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
                              f"spacing {spacing[0]:g} fs")
         k = round(k)
         q, v = np.asarray(t["positions"], float), np.asarray(t["velocities"], float) / ase.units.fs
+        if q.ndim == 4:
+            raise InputError(f"{name} holds {q.shape[1]} replicas (gdmlx md --replicas): action models learn "
+                             "from single-molecule runs; record the reference runs without --replicas")
         if q.shape != v.shape or q.shape[1:] != (len(z), 3) or q.shape[0] != len(time_fs):
             raise InputError(f"{name}: positions {q.shape}, velocities {v.shape} and {len(time_fs)} "
                              f"times do not fit together for {len(z)} atoms")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+import gdmlx
 from conftest import edited_file
 from gdmlx.action import ActionModel
 from gdmlx.dense_kernel import assemble_dense
@@ -386,3 +387,62 @@ def test_only_nve_runs_of_the_force_field_are_learned_from(action, toy_model, to
         ActionModel().save(tmp_path / "a.h5")
     with pytest.raises(NotFittedError, match="ActionModel is not fitted"):
         ActionSimulation(toy_model, ActionModel(), toy_data[0][0])
+
+
+def test_fit_says_what_is_wrong_with_inputs_that_are_not_trajectories(toy_model, toy_data, tmp_path):
+    """A dataset, a trajectory without velocities, an .xyz or .npz path, a replica run or a
+    model path where a force model object belongs: each is named, with what to give instead
+    (they were a TypeError, a KeyError, an HDF5 signature error, a shape mismatch and an
+    AttributeError)."""
+    from gdmlx.md import ReplicaSimulation
+    R, F, E, z = toy_data
+    ds = gdmlx.Dataset(R=R, z=z, F=F, E=E)
+    fit = lambda traj, model=toy_model: ActionModel(stride_fs=1.0, n_train=5).fit(traj, model, verbose=False)
+    with pytest.raises(InputError, match="paths of gdmlx HDF5 trajectories .* got Dataset"):
+        fit(ds)
+    with pytest.raises(InputError, match=r"lacks \['velocities'\]"):
+        fit({"positions": R, "z": z, "time_fs": np.arange(60.0)})
+    for name in ("data.npz", "run.xyz"):
+        with pytest.raises(InputError, match=f"{name}: action models learn from gdmlx HDF5 trajectories"):
+            fit(str(tmp_path / name))
+    reps = tmp_path / "reps.h5"
+    ReplicaSimulation(toy_model, R[0], 2, dt_fs=0.125, seed=0).run(40, trajectory=reps, save_every=2,
+                                                                     progress=False)
+    with pytest.raises(InputError, match="holds 2 replicas"):
+        fit(str(reps))
+    with pytest.raises(InputError, match="force model must be a fitted gdmlx model .* got str"):
+        fit(str(reps), "m.h5")
+
+
+def test_fit_warning_gives_momentum_errors_in_the_units_of_its_report(toy_model, toy_data):
+    """The warning about a correction worse than none gave dp in ASE units, the command
+    line's report the same numbers in amu A/fs (10x apart, unlabelled)."""
+    R, _, _, z = toy_data
+    rng = np.random.default_rng(0)        # velocities that are not the dynamics: nothing to learn
+    traj = {"positions": R, "velocities": 0.01 * rng.standard_normal(R.shape), "time_fs": np.arange(60.0), "z": z}
+    with pytest.warns(UserWarning, match="larger errors than the plain midpoint rule") as record:
+        act = ActionModel(stride_fs=1.0, sigma=1.0, n_train=20, n_valid=30).fit(traj, toy_model, verbose=False)
+    dp = f"dp {act.fit_info_['valid_rms_dp_learned'] * ase.units.fs:.2e} against " \
+         f"{act.fit_info_['valid_rms_dp_midpoint'] * ase.units.fs:.2e} amu A/fs"
+    assert dp in str(record[0].message)
+
+
+def test_action_simulation_names_a_wrong_molecule_model_or_file(action, toy_model, toy_data, tmp_path):
+    """An action model of another molecule: both formulas and what to do (it was a bare
+    ValueError); arguments swapped or given as paths: which is wrong (an AttributeError);
+    a force model or a dataset where an action model file belongs: what it is."""
+    R, F, E, z = toy_data
+    other = GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:10], F[:10], E[:10], z=np.array([6, 6, 7, 6, 1]))
+    with pytest.raises(InputError, match=r"trained for C3HO \(atomic numbers \[6, 6, 8, 6, 1\]\), the force model "
+                                         r"is C3HN .*gdmlx action train"):
+        ActionSimulation(other, action, R[0])
+    with pytest.raises(InputError, match="action must be an ActionModel .* got str"):
+        ActionSimulation(toy_model, "act.h5", R[0])
+    with pytest.raises(InputError, match="force model must be a fitted gdmlx model .* got ActionModel"):
+        ActionSimulation(action, toy_model, R[0])
+    toy_model.save(str(tmp_path / "m.h5"))
+    with pytest.raises(ModelFileError, match="not an action model but a force model .*gdmlx action train"):
+        ActionModel.load(str(tmp_path / "m.h5"))
+    gdmlx.Dataset(R=R, z=z, F=F, E=E).save_npz(tmp_path / "d.npz")
+    with pytest.raises(ModelFileError, match=r"d.npz: not an action model \(an .npz is a dataset"):
+        ActionModel.load(str(tmp_path / "d.npz"))

@@ -21,7 +21,8 @@ import ase.units
 import numba
 import numpy as np
 
-from gdmlx.action import force_model_fingerprint
+from gdmlx.action import ActionModel, check_force_model, force_model_fingerprint
+from gdmlx.dataset import chemical_formula
 from gdmlx.errors import GeometryError, InputError, user_stacklevel
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
@@ -317,13 +318,22 @@ class ActionSimulation:
                  friction_per_fs=0.01, seed=None, velocities=None, masses=None, time_fs=0.0, tol=1e-10,
                  max_iter=100, memory=12, newton=True, jacobian_every=None,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
+        check_force_model(force_model)
+        if not isinstance(action, ActionModel):
+            raise InputError(f"action must be an ActionModel (gdmlx.ActionModel.load(path) reads one from a "
+                             f"file), got {type(action).__name__}")
         force_model.force_parts()                        # NotFittedError for unfitted models
         action.check_fitted()
         if not np.array_equal(np.asarray(force_model.z_), action.z_):
-            raise ValueError("the action model was trained for other atomic numbers than the force model's")
+            raise InputError(f"the action model was trained for {chemical_formula(action.z_)} (atomic numbers "
+                             f"{action.z_.tolist()}), the force model is {chemical_formula(force_model.z_)} "
+                             f"({np.asarray(force_model.z_).tolist()}): learn an action model for this force "
+                             "model from its own NVE runs (gdmlx action train REF.h5 --model MODEL)")
         if getattr(action, "force_model_", "") and force_model_fingerprint(force_model) != action.force_model_:
             raise InputError("the action model was trained with another force model than this one: its "
-                             "correction applies to the force field it was fitted against")
+                             "correction applies to the force field it was fitted against; run it with that "
+                             "force model, or learn one for this model from its own NVE runs (gdmlx action "
+                             "train REF.h5 --model MODEL)")
         base = Simulation(force_model, positions, dt_fs=action.stride_fs, temperature_K=temperature_K,
                           thermostat=thermostat, friction_per_fs=friction_per_fs, seed=seed,
                           velocities=velocities, masses=masses, time_fs=time_fs,
