@@ -26,7 +26,7 @@ from gdmlx.multiscale import MultiscaleModel
 from gdmlx.symmetry import close_pairs, pair_orbits
 from gdmlx.kernels.masking import masked_force_change_sq
 from gdmlx.units import in_angstrom
-from gdmlx.validation import check_data_for_model, check_forces, check_geometries, check_number
+from gdmlx.validation import check_count, check_data_for_model, check_forces, check_geometries, check_number
 
 LOCAL_CUTOFF_ANG = 5.0
 
@@ -110,6 +110,12 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     if importance not in IMPORTANCE:
         raise ValueError(f"importance must be one of {sorted(IMPORTANCE)}, got {importance!r}")
     check_number(tol, "tol")
+    for value, name in ((drop_fraction, "drop_fraction"), (min_drop_fraction, "min_drop_fraction")):
+        if not 0 < check_number(value, name) < 1:
+            raise InputError(f"{name} must be a fraction of the pairs between 0 and 1 (exclusive), got {value!r}")
+    if min_drop_fraction > drop_fraction:
+        raise InputError(f"min_drop_fraction ({min_drop_fraction!r}) is larger than drop_fraction "
+                         f"({drop_fraction!r}): no round would be tried")
     rank = IMPORTANCE[importance]
     full_mae = _valid_mae(model, R_valid, F_valid)
     report = ReductionReport(full_valid_f_mae=full_mae, tol=tol)
@@ -187,6 +193,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     """
     from gdmlx.splits import held_out_indices, trained_on
     model.force_parts()                                   # NotFittedError for an unfitted model
+    check_count(n_valid, "n_valid")
     check_data_for_model(dataset, model, "dataset")
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
     indices = dict(getattr(base, "indices_", {})) if trained_on(base, dataset) else {}

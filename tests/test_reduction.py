@@ -115,3 +115,20 @@ def test_reduction_functions_name_the_model_kind_and_shapes_they_take(toy_model,
     ms = gdmlx.MultiscaleModel.from_parts(toy_model, toy_model)
     with pytest.raises(gdmlx.InputError, match="reduce_pairs reduces a GDMLRegressor"):
         reduce_pairs(ms, R[40:], F[40:])
+
+
+def test_counts_and_fractions_that_would_reduce_nothing_or_never_stop_are_refused(toy_model, toy_data):
+    """n_valid -3 validated on all but 3 held-out geometries and n_valid 0 blamed R_valid;
+    drop_fraction 0 (or below min_drop_fraction) returned the model unreduced without a word,
+    1.5 was taken as 'keep one pair', and min_drop_fraction 0 halved the fraction forever."""
+    from gdmlx.reduction import reduce_pairs
+    R, F, E, z = toy_data
+    ds = gdmlx.Dataset(R=R, z=z, F=F, E=E)
+    for n_valid in (-3, 0):
+        with pytest.raises(gdmlx.InputError, match="n_valid must be at least 1"):
+            gdmlx.reduce(toy_model, ds, n_valid=n_valid, progress=False)
+    for setting, value in (("drop_fraction", 0.0), ("drop_fraction", 1.5), ("min_drop_fraction", 0.0)):
+        with pytest.raises(gdmlx.InputError, match=f"{setting} must be a fraction of the pairs"):
+            reduce_pairs(toy_model, R[40:], F[40:], progress=False, **{setting: value})
+    with pytest.raises(gdmlx.InputError, match="min_drop_fraction .* is larger than drop_fraction"):
+        reduce_pairs(toy_model, R[40:], F[40:], drop_fraction=0.1, min_drop_fraction=0.2, progress=False)

@@ -51,6 +51,9 @@ def run(args):
     if args.md_temperature is None and (args.md_ps is not None or args.md_mts is not None):
         raise ValueError("--md-ps and --md-mts set the MD check, which --md-temperature turns on: give it too")
     model = load_any_model(args.model)
+    if (args.md_mts or 1) > 1 and not isinstance(model, MultiscaleModel):
+        raise ValueError(f"--md-mts {args.md_mts}: {args.model} is a single model, which MD evaluates every step; "
+                         "--md-mts applies to multiscale models (gdmlx split): leave it out")
     ds = load_molecule_data(args.data, model)
     t0 = time.perf_counter()
     probe = None if args.md_temperature is None else StabilityProbe(
