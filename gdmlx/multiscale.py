@@ -98,6 +98,11 @@ class MultiscaleModel(BaseEstimator):
         check_count(self.max_hops, "max_hops")
         if self.n_fast is not None:
             check_count(self.n_fast, "n_fast")
+        for name in ("fast", "slow"):
+            template = getattr(self, name)
+            if template is not None and not isinstance(template, GDMLRegressor):
+                raise InputError(f"{name} must be a GDMLRegressor template (or None for the default part), got "
+                                 f"{type(template).__name__}: each part of a multiscale model is one GDML model")
         if self.fast is not None and self.fast.pairs is not None:
             raise InputError("fast.pairs is set: the fast part's pairs are the local ones max_hops chooses; "
                              "give a template with pairs=None")

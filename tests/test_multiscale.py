@@ -234,3 +234,13 @@ def test_default_parts_are_the_same_model_in_bohr(ethanol):
                                atol=1e-6 * np.abs(F_ang).max())
     np.testing.assert_allclose(bohr.predict(R[:5] / ase.units.Bohr) / ase.units.Bohr, ang.predict(R[:5]),
                                atol=1e-6 * np.abs(F_ang).max())
+
+
+@pytest.mark.parametrize("part", ["fast", "slow"])
+def test_parts_that_are_not_gdml_templates_are_named(chain, part):
+    """A MultiscaleModel as a part gave "'MultiscaleModel' object has no attribute 'pairs'",
+    a string scikit-learn's 'Cannot clone object'."""
+    R, F, E, z = chain
+    for template, kind in ((gdmlx.MultiscaleModel(), "MultiscaleModel"), ("sigma=4", "str")):
+        with pytest.raises(gdmlx.InputError, match=f"{part} must be a GDMLRegressor template .* got {kind}"):
+            gdmlx.MultiscaleModel(**{part: template}).fit(R[:20], F[:20], E[:20], z=z)
