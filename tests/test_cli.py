@@ -710,3 +710,32 @@ def test_md_xyz_start_with_constraints_names_the_file(toy_npz, tmp_path, capsys)
     assert main(["md", str(model), "--steps", "10", "--xyz", str(start)]) == 2
     err = capsys.readouterr().err
     assert f"--xyz {start} holds ASE constraints (FixAtoms)" in err and "del atoms" not in err
+
+
+def test_inputs_a_user_mixes_up_in_action_validate_and_reduce(toy_npz, tmp_path, capsys):
+    """action train -o naming one of its trajectories overwrote that trajectory (the check of
+    -o against the inputs saw single paths only); validate given a dataset for the trajectory,
+    or a trajectory of another molecule, and reduce --md-mts with a one-part model (blamed on
+    --mts) now say what is wrong and what to do."""
+    model = tmp_path / "m.h5"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
+             "-o", str(model), "--json")
+    traj = tmp_path / "ref.h5"
+    run_json(capsys, "md", str(model), "--steps", "400", "--dt", "0.125", "--save-every", "2",
+             "--temperature", "300", "--seed", "0", "-o", str(traj), "--json")
+    before = traj.read_bytes()
+    assert main(["action", "train", str(traj), "--model", str(model), "--stride", "1", "--n-train", "20",
+                 "-o", str(traj)]) == 2
+    assert f"-o {traj} is also one of the trajectories" in capsys.readouterr().err
+    assert traj.read_bytes() == before
+    assert main(["validate", str(model), str(toy_npz), "--calculator", "emt"]) == 2
+    assert "is a dataset, not a readable HDF5 trajectory" in capsys.readouterr().err
+    other = tmp_path / "other.h5"
+    writer = open_trajectory(str(other), np.array([6, 6, 8, 6]), np.ones(4), {})
+    writer.append([0.5], np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), [0.0], [0.0])
+    writer.close(complete=True, status=0)
+    assert main(["validate", str(model), str(other), "--calculator", "emt"]) == 2
+    assert "holds C3O (atomic numbers [6, 6, 8, 6]), the model" in capsys.readouterr().err
+    assert main(["reduce", str(model), str(toy_npz), "--md-temperature", "300", "--md-mts", "3",
+                 "-o", str(tmp_path / "r.h5")]) == 2
+    assert "--md-mts 3: " in capsys.readouterr().err

@@ -42,7 +42,10 @@ def run(args):
         raise ValueError(f"{args.trajectory} holds replicas (gdmlx md --replicas): validate checks one "
                          "trajectory at a time")
     if not np.array_equal(z, np.asarray(model.z_)):
-        raise ValueError(f"{args.trajectory}: its atomic numbers differ from the model's")
+        from gdmlx.dataset import chemical_formula
+        raise InputError(f"{args.trajectory} holds {chemical_formula(z)} (atomic numbers {z.tolist()}), the model "
+                         f"{args.model} {chemical_formula(model.z_)} ({np.asarray(model.z_).tolist()}): validate "
+                         "a trajectory with the model that ran it")
     ds = load_molecule_data(args.data, model) if args.data else None      # checked before the labelling
     res = check_trajectory(model, positions, make_calculator(args), args.frames, args.skip,
                            progress=not args.json)
@@ -73,6 +76,10 @@ def _trajectory_positions(path):
     import numpy as np
 
     from gdmlx.md.trajectory import read_trajectory
+
+    if str(path).lower().endswith(".npz"):
+        raise InputError(f"{path} is a dataset, not a readable HDF5 trajectory: validate labels frames of a run "
+                         "written by 'gdmlx md MODEL -o traj.h5'; the model's dataset goes with --data")
     if str(path).lower().endswith((".xyz", ".extxyz")):
         import ase.io
         if not os.path.exists(path):
