@@ -97,7 +97,7 @@ def solve_cholesky_lower(K, y, lam, progress=None):
     except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError(
             f"the kernel matrix is not positive definite at lam={lam:g}: increase lam "
-            "(e.g. 1e-8), or check the data for duplicate geometries with different forces"
+            f"(e.g. to {max(10 * lam, 1e-10):g}), or check the data for duplicate geometries with different forces"
         ) from exc
     return cholesky_solve(K, y)
 

@@ -505,6 +505,8 @@ def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
     info = run_json(capsys, "info", str(act), "--json")
     assert info["kind"] == "action" and info["stride_fs"] == 1.0 and info["n_train_pairs"] == 40
     assert info["n_permutations"] == 1
+    assert main(["md", str(model), "--action", str(act), "--steps", "10", "--dt", "2"]) == 2
+    assert "--dt does not apply with --action" in capsys.readouterr().err   # the stride is the step
     assert main(["md", str(act), "--steps", "10"]) == 2                  # not a force field
     assert f"--action {act}" in capsys.readouterr().err
     other = tmp_path / "other.h5"

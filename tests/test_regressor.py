@@ -287,7 +287,7 @@ def test_blocked_cholesky_matches_lapack(monkeypatch):
     monkeypatch.setattr(solvers, "_BLOCK", 16)
     np.testing.assert_allclose(solvers.solve_cholesky_lower(np.tril(K).copy(), y, 1e-3), expected, rtol=1e-10)
     K[40, 40] = -1.0
-    with pytest.raises(np.linalg.LinAlgError, match="not positive definite at lam"):
+    with pytest.raises(np.linalg.LinAlgError, match=r"positive definite at lam=0\.001: increase lam \(e\.g\. to 0\.01\)"):
         solvers.solve_cholesky_lower(np.tril(K).copy(), y, 1e-3)
 
 

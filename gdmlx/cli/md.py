@@ -26,7 +26,7 @@ def add_parser(sub):
                         "continuation wants another --seed than the run before)")
     p.add_argument("--steps", type=positive_int, required=True,
                    help="number of time steps (strides with --action)")
-    p.add_argument("--dt", type=positive_float, default=0.5, help="time step in fs (default 0.5)")
+    p.add_argument("--dt", type=positive_float, help="time step in fs (default 0.5)")
     p.add_argument("--temperature", type=non_negative_float, default=None,
                    help="initial velocities and Langevin target, K (default 300); in NVE the start "
                         "geometry's potential energy (by default a training frame's) adds to it")
@@ -37,7 +37,7 @@ def add_parser(sub):
     p.add_argument("--mts", type=positive_int, default=1,
                    help="multiscale models: evaluate the slow part every this many steps (default 1)")
     p.add_argument("--action", help="action model file ('gdmlx action train'): integrate with its "
-                                    "learned long-stride map; the step is its stride and --dt is ignored")
+                                    "learned long-stride map; the step is its stride (no --dt)")
     p.add_argument("--action-tol", type=positive_float, default=1e-10,
                    help="--action: convergence of each stride's implicit equation, A (default 1e-10; "
                         "looser tolerances show up as an energy drift)")
@@ -137,14 +137,17 @@ def run(args):
         if args.mts != 1 or args.replicas != 1 or args.backend != "cpu":
             raise ValueError("--action runs one molecule on the CPU: it cannot be combined with --mts, "
                              "--replicas or --backend")
+        if args.dt is not None:
+            raise ValueError("--dt does not apply with --action: the step is the action model's stride "
+                             "(gdmlx info ACTION_FILE shows it); leave --dt out")
         from gdmlx.action import ActionModel
         from gdmlx.md.action_map import ActionSimulation
         sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,
                                thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
                                tol=args.action_tol, contact_wall=not args.no_contact_wall, **resumed)
     else:
-        settings = dict(dt_fs=args.dt, temperature_K=args.temperature, thermostat=args.thermostat,
-                        friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
+        settings = dict(dt_fs=0.5 if args.dt is None else args.dt, temperature_K=args.temperature,
+                        thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
                         contact_wall=not args.no_contact_wall, **resumed)
         if args.replicas > 1 or md_backend(args.backend, args.replicas) != "cpu":     # auto: the GPU from 100
             sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)

@@ -30,6 +30,7 @@ def run(args):
     import numpy as np
 
     from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, print_json
+    from gdmlx.dataset import chemical_formula
     from gdmlx.md.reference_check import check_trajectory
     from gdmlx.modelfile import load_any_model
     from gdmlx.splits import test_indices
@@ -42,7 +43,6 @@ def run(args):
         raise ValueError(f"{args.trajectory} holds replicas (gdmlx md --replicas): validate checks one "
                          "trajectory at a time")
     if not np.array_equal(z, np.asarray(model.z_)):
-        from gdmlx.dataset import chemical_formula
         raise InputError(f"{args.trajectory} holds {chemical_formula(z)} (atomic numbers {z.tolist()}), the model "
                          f"{args.model} {chemical_formula(model.z_)} ({np.asarray(model.z_).tolist()}): validate "
                          "a trajectory with the model that ran it")
