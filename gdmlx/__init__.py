@@ -20,13 +20,13 @@ _LAZY = {   # public name: the module it comes from
     "ComputeOptions": "gdmlx.options",
     "reduce": "gdmlx.reduction",
     "GDMLRegressor": "gdmlx.regressor", "force_mae_scorer": "gdmlx.regressor",
-    "import_sgdml_model": "gdmlx.sgdml_import",
+    "import_sgdml_model": "gdmlx.sgdml_import", "export_sgdml_model": "gdmlx.sgdml_export",
 }
 
 __all__ = [
     "__version__", "GDMLRegressor", "ActionModel", "Dataset", "load_dataset", "load_model", "save_model",
     "load_any_model", "GDMLCalculator", "match_atom_order", "reduce", "MultiscaleModel",
-    "ComputeOptions", "force_mae_scorer", "import_sgdml_model",
+    "ComputeOptions", "force_mae_scorer", "import_sgdml_model", "export_sgdml_model",
     "InputError", "GeometryError", "ModelFileError", "InsufficientMemoryError",
     "EnergyConsistencyWarning", "DomainWarning",
 ]

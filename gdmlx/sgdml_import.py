@@ -1,10 +1,11 @@
 """Read model files written by sGDML (https://github.com/stefanch/sGDML) without pickle.
 
 sGDML stores ``R_desc`` (D, M), ``R_d_desc_alpha`` (M, D) = J_m alpha_m with its own sign
-convention (alpha = -a, labels scaled by ``std``), ``sig``, ``std``, ``c``, ``z`` and
-``perms``. In gdmlx's convention (:mod:`gdmlx.kernels.predict`) this is
-``X = R_desc^T``, ``B = -std * R_d_desc_alpha``, ``a = 0``, same ``c`` and ``sigma``; the
-descriptor pair order (lower triangle, i > j) is the same.
+convention (alpha = -a, labels scaled by ``std``), ``sig``, ``std``, ``c``, ``z``, ``perms``
+and, for a model trained with energy constraints, ``alphas_E`` (M,). In gdmlx's convention
+(:mod:`gdmlx.kernels.predict`) this is ``X = R_desc^T``, ``B = -std * R_d_desc_alpha``,
+``a = std * alphas_E`` (zero without), same ``c`` and ``sigma``; the descriptor pair order
+(lower triangle, i > j) is the same. :mod:`gdmlx.sgdml_export` writes the other way.
 """
 
 import h5py
@@ -32,8 +33,8 @@ def is_sgdml_model(path):
 def import_sgdml_model(path, energy_unit=None, length_unit=None):
     """A fitted :class:`gdmlx.GDMLRegressor` predicting what the sGDML model at ``path`` does.
 
-    Supported: GDML and sGDML models (with permutational symmetries), without energy
-    constraints or periodic lattices. Object arrays in the file are never loaded. The sum
+    Supported: GDML and sGDML models (with permutational symmetries, with or without energy
+    constraints), without periodic lattices. Object arrays in the file are never loaded. The sum
     over permutations becomes permuted copies of the training points in the expansion.
     The units are the file's (``e_unit``, ``r_unit``; kcal/mol and Angstrom when absent);
     ``energy_unit`` and ``length_unit`` (names as in :mod:`gdmlx.units`) replace them, for
@@ -54,9 +55,8 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
         raise ModelFileError(f"{path}: sGDML model file lacks {missing}")
     units = {k: str(arr[k]) if k in arr else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
     split = _recorded_split(arr)
-    for unsupported in ("alphas_E", "lattice"):
-        if unsupported in keys:
-            raise ModelFileError(f"{path}: sGDML models with '{unsupported}' are not supported yet")
+    if "lattice" in keys:
+        raise ModelFileError(f"{path}: sGDML models with a periodic 'lattice' are not supported yet")
     _check_numbers(path, arr)
     try:
         z = check_atomic_numbers(arr["z"], len(np.atleast_1d(arr["z"])))
@@ -75,10 +75,14 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
         raise ModelFileError(f"{path}: descriptor arrays do not fit {len(z)} atoms (R_desc {arr['R_desc'].shape}, "
                              f"R_d_desc_alpha {arr['R_d_desc_alpha'].shape}), or hold inverse distances <= 0")
     B = -float(arr["std"]) * arr["R_d_desc_alpha"]
+    a = float(arr["std"]) * arr["alphas_E"] if "alphas_E" in arr else np.zeros(len(X))
+    if a.shape != (len(X),):
+        raise ModelFileError(f"{path}: 'alphas_E' has shape {a.shape}, expected ({len(X)},), one per training point")
     s = np.stack([pair_permutation(pairs, p) for p in perms])          # (P, D)
     X, B = X[:, s].reshape(-1, len(pairs)), B[:, s].reshape(-1, len(pairs))
-    exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.zeros(len(X)), float(arr["c"]))
-    model = GDMLRegressor(sigma=exp.sigma, perms=perms if len(perms) > 1 else None)      # all pairs: the default
+    exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.repeat(a, len(perms)), float(arr["c"]))
+    model = GDMLRegressor(sigma=exp.sigma, perms=perms if len(perms) > 1 else None,   # all pairs: the default
+                          use_energy_labels="alphas_E" in arr)
     if "lam" in arr:                                   # what it was fitted with: for the record
         model.lam = float(arr["lam"])
     model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms
@@ -100,13 +104,13 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
 
 
 MODEL_KEYS = ("type", "R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms", "e_unit", "r_unit",
-              "md5_train", "idxs_train", "md5_valid", "idxs_valid", "lam")
+              "md5_train", "idxs_train", "md5_valid", "idxs_valid", "lam", "alphas_E")
 
 
 def _check_numbers(path, arr):
     """Raise ModelFileError unless the arrays are real and finite, the permutations
     integers, sigma is within the range of model files and the label scale is positive."""
-    for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c"):
+    for k in [k for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "alphas_E") if k in arr]:
         if arr[k].dtype.kind not in "iuf" or not np.all(np.isfinite(arr[k])):
             raise ModelFileError(f"{path}: '{k}' is not finite real numbers")
     if arr["perms"].dtype.kind not in "iu":             # floats were cut to integers

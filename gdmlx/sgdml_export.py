@@ -1,0 +1,62 @@
+"""Write a fitted gdmlx model as an sGDML model file (.npz), for sGDML's own tools.
+
+The inverse of :func:`gdmlx.import_sgdml_model` (whose docstring gives the conventions):
+``R_desc = X^T``, ``R_d_desc_alpha = -B``, ``alphas_E = a`` (written only when the model
+has energy-label coefficients), ``std = 1``, the same ``c`` and ``sig``. A model summed over
+permutations is written with its permuted copies as training points and the identity as
+its only permutation, which predicts the same. sGDML's descriptor has every pair, so
+models on a reduced pair list, and multiscale models, cannot be written.
+"""
+
+import warnings
+
+import numpy as np
+
+from gdmlx.atomic_write import atomic_path
+from gdmlx.descriptor import all_pairs
+from gdmlx.errors import InputError
+
+
+def export_sgdml_model(model, path):
+    """Write the fitted :class:`gdmlx.GDMLRegressor` ``model`` to ``path`` (.npz) in sGDML's
+    model format (``sgdml.predict.GDMLPredict``, sGDML's ASE calculator); returns ``path``.
+
+    Raises InputError for a model sGDML cannot represent (a reduced pair list, a
+    multiscale or unfitted model). Warns when sigma is not a whole number: sGDML's PyTorch
+    predictor reads it as an integer (its NumPy predictor does not).
+    """
+    from gdmlx.regressor import GDMLRegressor
+    if not isinstance(model, GDMLRegressor) or not hasattr(model, "expansion_"):
+        raise InputError(f"export_sgdml_model writes a fitted GDMLRegressor, got {type(model).__name__}"
+                         + (" (unfitted)" if isinstance(model, GDMLRegressor) else "")
+                         + ": sGDML has no multiscale or action models")
+    exp = model.expansion_
+    pairs = all_pairs(exp.n_atoms)
+    if not np.array_equal(exp.pairs, pairs):
+        raise InputError(f"sGDML models use all {len(pairs)} atom pairs; this model's descriptor has "
+                         f"{len(exp.pairs)} (a reduced or reordered pair list): export a model fitted "
+                         "on all pairs (GDMLRegressor(pairs=None))")
+    if exp.sigma != int(exp.sigma):
+        warnings.warn(f"sigma {exp.sigma:g} is not a whole number: sGDML's NumPy predictor (GDMLPredict's "
+                      f"default) uses it as it is, its PyTorch predictor (use_torch=True) as {int(exp.sigma)}, "
+                      "which predicts other forces", UserWarning, stacklevel=2)
+    arrays = {
+        "type": np.array("m"), "z": np.asarray(model.z_, dtype=np.int64),
+        "R_desc": np.ascontiguousarray(exp.X.T), "R_d_desc_alpha": -exp.B,
+        "sig": np.array(exp.sigma), "std": np.array(1.0), "c": np.array(exp.c),
+        "perms": np.arange(exp.n_atoms, dtype=np.int64)[None], "tril_perms_lin": np.arange(len(pairs)),
+        "e_unit": np.array(model.energy_unit_), "r_unit": np.array(model.length_unit_),
+        "lam": np.array(float(model.lam)), "n_train": np.array(exp.n_train),
+    }
+    if np.any(exp.a):
+        arrays["alphas_E"] = exp.a.copy()
+    indices = getattr(model, "indices_", None) or {}
+    if getattr(model, "dataset_md5_", "") and "train" in indices:      # the split, as sGDML records it
+        for part in ("train", "valid"):
+            if part in indices:
+                arrays[f"md5_{part}"] = np.array(model.dataset_md5_)
+                arrays[f"idxs_{part}"] = np.asarray(indices[part], dtype=np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:            # a file object: np.savez adds no second .npz
+            np.savez(fh, **arrays)
+    return path

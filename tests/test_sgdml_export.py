@@ -1,0 +1,84 @@
+"""Export to sGDML's model format: what sGDML predicts from an exported file, and exact
+round trips through :func:`gdmlx.import_sgdml_model`.
+
+tests/data/gdmlx_ethanol20_elabels_sgdml.npz is a gdmlx model (20 ethanol geometries, sigma
+7.5, lam 1e-6, energy labels) written by ``export_sgdml_model``; ..._pred.npz holds what sGDML 1.0.3's
+``GDMLPredict`` predicts with it for 5 other geometries (``benchmarks/sgdml_export_check.py``
+made both).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gdmlx
+
+DATA = Path(__file__).parent / "data"
+
+
+def _round_trip(model, R, tmp_path):
+    """Predictions of ``model`` and of its export read back, for geometries R."""
+    path = gdmlx.export_sgdml_model(model, tmp_path / "m.npz")
+    back = gdmlx.import_sgdml_model(path)
+    assert back.energy_unit_ == model.energy_unit_ and back.length_unit_ == model.length_unit_
+    return model.predict_energy_forces(R), back.predict_energy_forces(R), back
+
+
+def test_sgdml_predicts_what_the_exported_model_predicts():
+    """The energy-label coefficients (sGDML's alphas_E) included: sGDML's numbers were made
+    from the file, so reading it back must give them."""
+    ref = np.load(DATA / "gdmlx_ethanol20_elabels_pred.npz")
+    model = gdmlx.import_sgdml_model(DATA / "gdmlx_ethanol20_elabels_sgdml.npz")
+    assert np.any(model.expansion_.a != 0) and model.use_energy_labels
+    E, F = model.predict_energy_forces(ref["R"])
+    np.testing.assert_allclose(E, ref["E"], rtol=1e-12)
+    np.testing.assert_allclose(F, ref["F"], rtol=0, atol=1e-9 * np.abs(ref["F"]).max())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_energy_labels": True},
+                                    {"perms": np.array([[0, 1, 2, 3, 4], [3, 1, 2, 0, 4]])}])
+def test_export_then_import_predicts_the_same(toy_data, tmp_path, kwargs):
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, **kwargs).fit(R[:20], F[:20], E[:20], z=z)
+    (E0, F0), (E1, F1), back = _round_trip(model, R[40:45], tmp_path)
+    np.testing.assert_allclose(E1, E0, rtol=1e-13)
+    np.testing.assert_allclose(F1, F0, rtol=0, atol=1e-12 * np.abs(F0).max())
+    assert back.expansion_.n_train == model.expansion_.n_train and len(back.perms_) == 1
+
+
+def test_a_sigma_sgdml_torch_would_truncate_is_warned_about(toy_data, tmp_path):
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.5).fit(R[:10], F[:10], z=z)
+    with pytest.warns(UserWarning, match="sigma 2.5 is not a whole number.*PyTorch predictor.*as 2,"):
+        gdmlx.export_sgdml_model(model, tmp_path / "m.npz")
+    assert gdmlx.import_sgdml_model(tmp_path / "m.npz").sigma == 2.5
+
+
+def test_the_training_split_goes_along(toy_data, tmp_path):
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0).fit(R[:10], F[:10], E[:10], z=z)
+    model.dataset_md5_, model.indices_ = "0123abcd", {"train": np.arange(10), "valid": np.arange(10, 15)}
+    back = gdmlx.import_sgdml_model(gdmlx.export_sgdml_model(model, tmp_path / "m.npz"))
+    assert back.dataset_md5_ == "0123abcd"
+    np.testing.assert_array_equal(back.indices_["train"], np.arange(10))
+    np.testing.assert_array_equal(back.indices_["valid"], np.arange(10, 15))
+
+
+def test_models_sgdml_cannot_hold_are_refused(toy_data, tmp_path):
+    R, F, E, z = toy_data
+    reduced = gdmlx.GDMLRegressor(sigma=2.0, pairs=[[1, 0], [2, 0], [3, 2]]).fit(R[:10], F[:10], z=z)
+    with pytest.raises(gdmlx.InputError, match="use all 10 atom pairs; this model's descriptor has 3"):
+        gdmlx.export_sgdml_model(reduced, tmp_path / "r.npz")
+    with pytest.raises(gdmlx.InputError, match="fitted GDMLRegressor, got GDMLRegressor \\(unfitted\\)"):
+        gdmlx.export_sgdml_model(gdmlx.GDMLRegressor(), tmp_path / "u.npz")
+    with pytest.raises(gdmlx.InputError, match="got MultiscaleModel"):
+        gdmlx.export_sgdml_model(gdmlx.MultiscaleModel(), tmp_path / "m.npz")
+    assert not list(tmp_path.iterdir())                 # nothing written, not even a temporary file
+
+
+def test_alphas_e_of_the_wrong_length_is_refused(tmp_path):
+    data = dict(np.load(DATA / "gdmlx_ethanol20_elabels_sgdml.npz"))
+    np.savez(tmp_path / "bad.npz", **{**data, "alphas_E": data["alphas_E"][:-1]})
+    with pytest.raises(gdmlx.ModelFileError, match="'alphas_E' has shape \\(19,\\), expected \\(20,\\)"):
+        gdmlx.import_sgdml_model(tmp_path / "bad.npz")
