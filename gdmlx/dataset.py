@@ -16,6 +16,7 @@ from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
+from gdmlx.file_kinds import check_kind
 from gdmlx.hdf5_files import open_hdf5, read_array, read_errors
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -119,6 +120,7 @@ def load_dataset(path, *, energy_key=None, forces_key=None):
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    check_kind(path, ("dataset",), "a dataset", InputError)
     if ext in (".npz", ".h5", ".hdf5"):
         if energy_key is not None or forces_key is not None:
             raise InputError(f"{path}: energy_key and forces_key name the labels of ASE formats "
@@ -131,17 +133,11 @@ _NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice"
 
 
 def _load_npz(path):
-    data, keys = read_npz(path, _NPZ_KEYS + ("type",), InputError, ".npz dataset")
-    if "type" in data and data.pop("type").item() == "m":
-        raise InputError(f"{path} is an sGDML model, not a dataset: give it where a model is "
-                         "expected (gdmlx.load_any_model reads it)")
-    return _from_mapping(data, path)
+    return _from_mapping(read_npz(path, _NPZ_KEYS, InputError, ".npz dataset")[0], path)
 
 
 def _load_h5(path):
     with open_hdf5(path, "dataset", InputError) as f, read_errors(path, InputError):
-        if f.attrs.get("format") in ("gdmlx-model", "gdmlx-trajectory"):
-            raise InputError(f"{path} is a {f.attrs['format']} file, not a dataset")
         data = {k: read_array(f, k, InputError) for k in _ARRAY_KEYS if k in f}
         data.update({k: _h5_text(f, k) for k in _NPZ_KEYS if k in f and k not in _ARRAY_KEYS})
         data.update({k: v for k, v in f.attrs.items()})

@@ -33,6 +33,7 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.descriptor import check_pairs
 from gdmlx.expansion import KernelExpansion, expansion_digest
+from gdmlx.file_kinds import check_kind, kind_error
 from gdmlx.hdf5_files import (check_content_digest, check_group, open_hdf5, read_array, read_errors,
                               write_content_digest)
 from gdmlx.symmetry import check_permutations
@@ -71,8 +72,7 @@ def load_model(path):
             return MultiscaleModel.from_parts(read_regressor(f["fast"]), read_regressor(f["slow"]),
                                               int(f.attrs.get("max_hops", 2)), None if n_fast < 0 else n_fast)
         if kind == "action":
-            raise ModelFileError(f"{path} is an action model (a learned long-stride map), not a force "
-                                 f"field: run it with gdmlx md FORCE_MODEL --action {path}")
+            raise kind_error(path, "action", "a force field", ModelFileError)
         if kind != "gdml":
             raise ModelFileError(f"{path}: unknown model kind {kind!r}")
         return read_regressor(f)
@@ -253,6 +253,8 @@ def load_any_model(path):
     """A gdmlx model file, or an sGDML ``.npz`` model (imported)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    check_kind(path, ("model", "multiscale", "sgdml"), "a force field (a gdmlx model .h5 or an sGDML model .npz)",
+               ModelFileError)
     if str(path).lower().endswith(".npz"):
         from gdmlx.sgdml_import import import_sgdml_model
         return import_sgdml_model(path)
@@ -261,6 +263,7 @@ def load_any_model(path):
 
 def open_model_file(path):
     """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
+    check_kind(path, ("model", "multiscale", "action"), "a gdmlx model file (.h5)", ModelFileError)
     hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
             "sGDML models" if str(path).lower().endswith(".npz") else "")
     return open_hdf5(path, "model file", ModelFileError, hint, check=_check_format)

@@ -8,26 +8,17 @@ and, for a model trained with energy constraints, ``alphas_E`` (M,). In gdmlx's 
 (lower triangle, i > j) is the same. :mod:`gdmlx.sgdml_export` writes the other way.
 """
 
-import h5py
 import numpy as np
 
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion
+from gdmlx.file_kinds import check_kind
 from gdmlx.modelfile import SIGMA_RANGE
-from gdmlx.npz_files import NPZ_READ_ERRORS, read_npz
+from gdmlx.npz_files import read_npz
 from gdmlx.symmetry import check_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers
-
-
-def is_sgdml_model(path):
-    """Whether ``path`` is an sGDML model file (an .npz with type 'm'); False if unreadable."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return "type" in f.files and f["type"].item() == "m"
-    except NPZ_READ_ERRORS:
-        return False
 
 
 def import_sgdml_model(path, energy_unit=None, length_unit=None):
@@ -41,15 +32,10 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     files that say 'u' (unknown) or say wrongly.
     """
     from gdmlx.regressor import GDMLRegressor
-    if h5py.is_hdf5(path):
-        raise ModelFileError(f"{path} is an HDF5 file, not an sGDML .npz model: gdmlx model files are "
-                             "read by gdmlx.load_model")
+    check_kind(path, ("sgdml",), "an sGDML model (.npz)", ModelFileError)
     arr, keys = read_npz(path, MODEL_KEYS, ModelFileError, "sGDML .npz model")
-    kind = arr["type"].item() if "type" in arr else ""
-    if kind != "m":
-        hint = (" but a dataset (type='d'): give it where a dataset is expected"
-                if kind == "d" or {"R", "F"} <= keys else " (no type='m')")
-        raise ModelFileError(f"{path}: not an sGDML model file{hint}")
+    if "type" not in arr or arr["type"].item() != "m":
+        raise ModelFileError(f"{path}: not an sGDML model file (no type='m')")
     missing = [k for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms") if k not in arr]
     if missing:
         raise ModelFileError(f"{path}: sGDML model file lacks {missing}")

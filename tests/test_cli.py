@@ -191,9 +191,9 @@ def test_data_of_another_molecule_is_refused_and_other_units_converted(toy_npz, 
     assert main(["md", str(model), "--steps", "20", "--xyz", str(xyz)]) == 2
     assert "do not match the model" in capsys.readouterr().err
     assert main(["validate", str(model), str(other)]) == 2
-    assert "not a readable HDF5 trajectory" in capsys.readouterr().err
+    assert "is a dataset (geometries with forces), not a gdmlx trajectory" in capsys.readouterr().err
     assert main(["test", str(model), str(model)]) == 2                    # a model as the dataset
-    assert "is a gdmlx-model file, not a dataset" in capsys.readouterr().err
+    assert "is a gdmlx model (a force field), not a dataset" in capsys.readouterr().err
 
 
 def test_md_ended_by_sigterm_keeps_its_file_and_prints_its_summary(toy_model, tmp_path):
@@ -231,7 +231,7 @@ def test_md_starts_from_a_trajectory_and_names_unreadable_starts(toy_npz, tmp_pa
     again = run_json(capsys, "md", str(model), "--steps", "50", "--xyz", str(traj), "--json")
     assert again["steps"] == 50
     assert main(["md", str(model), "--steps", "10", "--xyz", str(toy_npz)]) == 2
-    assert "ASE cannot read a geometry" in capsys.readouterr().err
+    assert "is a dataset (geometries with forces), not a start geometry" in capsys.readouterr().err
     empty = tmp_path / "empty.h5"                    # what a run that stopped before its first frame keeps
     z = gdmlx.load_model(model).z_
     open_trajectory(empty, z, ase.data.atomic_masses[z], {}).close(complete=False, status=2)
@@ -731,7 +731,7 @@ def test_inputs_a_user_mixes_up_in_action_validate_and_reduce(toy_npz, tmp_path,
     assert f"-o {traj} is also one of the trajectories" in capsys.readouterr().err
     assert traj.read_bytes() == before
     assert main(["validate", str(model), str(toy_npz), "--calculator", "emt"]) == 2
-    assert "is a dataset, not a readable HDF5 trajectory" in capsys.readouterr().err
+    assert "is a dataset (geometries with forces), not a gdmlx trajectory" in capsys.readouterr().err
     other = tmp_path / "other.h5"
     writer = open_trajectory(str(other), np.array([6, 6, 8, 6]), np.ones(4), {})
     writer.append([0.5], np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), [0.0], [0.0])

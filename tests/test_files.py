@@ -206,12 +206,12 @@ def test_future_version_and_inconsistent_arrays_are_refused(toy_model, tmp_path)
 
 def test_files_of_the_wrong_kind_say_what_they_are(toy_model, tmp_path):
     sgdml_model = Path(__file__).parent / "data" / "sgdml_ethanol20_model.npz"
-    with pytest.raises(gdmlx.InputError, match="is an sGDML model, not a dataset"):
+    with pytest.raises(gdmlx.InputError, match=r"is an sGDML model \(a force field\), not a dataset: .*load_any_model"):
         gdmlx.load_dataset(sgdml_model)
     with pytest.raises(gdmlx.ModelFileError, match="load_any_model"):
         gdmlx.load_model(sgdml_model)
     toy_model.save(tmp_path / "m.h5")
-    with pytest.raises(gdmlx.ModelFileError, match="HDF5 file, not an sGDML .npz model"):
+    with pytest.raises(gdmlx.ModelFileError, match=r"is a gdmlx model \(a force field\), not an sGDML model .*gdmlx.load_model reads"):
         gdmlx.import_sgdml_model(tmp_path / "m.h5")
 
 

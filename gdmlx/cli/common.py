@@ -11,6 +11,7 @@ import numpy as np
 from gdmlx.calculator import energies_are_relative
 from gdmlx.dataset import load_dataset
 from gdmlx.errors import InputError
+from gdmlx.file_kinds import file_kind, kind_error
 from gdmlx.md.trajectory import read_last_state
 from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
 from gdmlx.validation import check_data_for_model, check_xyz_atom_counts
@@ -83,6 +84,9 @@ def read_start_atoms(path):
     try:
         atoms = ase.io.read(path)
     except Exception as exc:             # ASE raises many kinds for files it cannot parse
+        kind = file_kind(path)
+        if kind:
+            raise kind_error(path, kind, "a start geometry (.xyz or a gdmlx trajectory .h5)", InputError) from None
         raise InputError(f"{path}: ASE cannot read a geometry from it ({type(exc).__name__}: {exc}); "
                          "give an .xyz file, another format ASE reads, or a gdmlx trajectory .h5") from None
     if atoms.pbc.any():

@@ -51,16 +51,20 @@ def parts_for(args, length_unit):
 def run(args):
     from gdmlx.cli.common import (conformed, force_energy_errors, load_molecule_data, log, print_json,
                                   warn_if_mostly_outside)
+    from gdmlx.errors import InputError
+    from gdmlx.file_kinds import file_kind, kind_error
     from gdmlx.modelfile import load_model
     from gdmlx.multiscale import MultiscaleModel
-    from gdmlx.sgdml_import import is_sgdml_model
     from gdmlx.splits import split_indices, test_indices
 
     ms = MultiscaleModel(max_hops=args.max_hops, n_fast=args.n_fast)
-    if is_sgdml_model(args.source):
+    kind = file_kind(args.source)
+    if kind == "sgdml":
         raise ValueError(f"{args.source} is an sGDML model, which stores no training data to split; "
                          "split its dataset instead (with --n-train)")
-    if args.source.lower().endswith((".h5", ".hdf5")) and _is_model(args.source):
+    if kind in ("action", "trajectory", "xyz trajectory"):
+        raise kind_error(args.source, kind, "a model or dataset to split", InputError)
+    if kind in ("model", "multiscale"):
         given = [f"--{name.replace('_', '-')}" for name in ("n_train", "sigma", "seed")
                  if getattr(args, name) is not None] + (["--sym"] if args.sym else [])
         if given:
@@ -105,13 +109,6 @@ def run(args):
             + (f"; test force MAE {out['test']['f_mae']:.4g} {ms.energy_unit_}/{ms.length_unit_} on "
                f"{out['test']['n']} geometries" if "test" in out else
                "; no held-out geometries to test on" if test_ds is not None else ""))
-
-
-def _is_model(path):
-    import h5py
-    with h5py.File(path, "r") as f:
-        return f.attrs.get("format") == "gdmlx-model"
-
 
 
 def _test_data_like(path, ds):

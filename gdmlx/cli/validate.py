@@ -77,13 +77,13 @@ def _trajectory_positions(path):
 
     from gdmlx.md.trajectory import read_trajectory
 
-    if str(path).lower().endswith(".npz"):
-        raise InputError(f"{path} is a dataset, not a readable HDF5 trajectory: validate labels frames of a run "
-                         "written by 'gdmlx md MODEL -o traj.h5'; the model's dataset goes with --data")
     if str(path).lower().endswith((".xyz", ".extxyz")):
         import ase.io
+
+        from gdmlx.file_kinds import check_kind
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such file: {path}")
+        check_kind(path, ("xyz trajectory",), "an MD trajectory", InputError)
         try:
             frames = ase.io.read(path, index=":", format="extxyz")
         except Exception as exc:             # ASE raises many kinds for files it cannot parse

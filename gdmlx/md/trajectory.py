@@ -18,6 +18,7 @@ import ase.units
 
 from gdmlx.atomic_write import check_output_path
 from gdmlx.errors import InputError
+from gdmlx.file_kinds import check_kind
 from gdmlx.hdf5_files import check_dataset, open_hdf5, read_array, read_errors
 from gdmlx.interrupts import interrupts_deferred
 from gdmlx.validation import check_atomic_numbers, check_xyz_atom_counts
@@ -242,6 +243,7 @@ def _open_trajectory(path):
     """The trajectory at ``path`` open for reading, its layout checked (:func:`_check_layout`)."""
     hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
             if str(path).lower().endswith((".xyz", ".extxyz")) else "")
+    check_kind(path, ("trajectory",), "a gdmlx trajectory (.h5)", InputError)
     try:
         return open_hdf5(path, "trajectory", InputError, hint, check=_check_layout)
     except InputError as exc:
@@ -296,7 +298,8 @@ class MDState(NamedTuple):
     """Where a run ended: atomic numbers (N,), positions [A] and velocities [A/fs], (N, 3)
     or, for a replica run, (R, N, 3), the simulated time [fs], whether the run that
     wrote it finished (False for an interrupted or stopped run), the masses (N,) [amu]
-    it ran with, and the fingerprint of its force model (HDF5 only; "" when unknown)."""
+    it ran with, the fingerprint of its force model (HDF5 only; "" when unknown), and the
+    engine's stop code (0: none; :data:`gdmlx.md.simulation._STOP_REASONS`, replica runs: 1)."""
     z: np.ndarray
     positions: np.ndarray
     velocities: np.ndarray
@@ -304,6 +307,7 @@ class MDState(NamedTuple):
     complete: bool = True
     masses: np.ndarray = None
     force_model: str = ""
+    status: int = 0
 
 
 def read_last_state(path):
@@ -319,7 +323,7 @@ def read_last_state(path):
             return MDState(f["z"][()], f["positions"][n - 1], f["velocities"][n - 1], float(f["time_fs"][n - 1]),
                            bool(f.attrs.get("complete", True)) and not str(path).endswith(".part"),
                            read_array(f, "masses", InputError, ndim=1) if "masses" in f else None,
-                           str(f.attrs.get("force_model", "")))
+                           str(f.attrs.get("force_model", "")), _status(f.attrs))
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     whole = True
@@ -337,7 +341,39 @@ def read_last_state(path):
                          "trajectory written by gdmlx md; start from its geometry instead (--xyz)")
     return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
                    float(atoms.info["time_fs"]), whole and atoms.info.get("complete", True) is not False,
-                   masses=atoms.get_masses())
+                   masses=atoms.get_masses(), status=_status(atoms.info))
+
+
+def _status(record):
+    """The stop code in a trajectory's attributes or last frame's info (0 when absent)."""
+    status = record.get("status", 0)
+    return int(status) if np.ndim(status) == 0 and np.issubdtype(np.asarray(status).dtype, np.integer) else 0
+
+
+# the run's settings an HDF5 trajectory records, as trajectory_summary gives them
+SETTINGS = ("dt_fs", "temperature_K", "gamma_per_fs", "slow_every", "integrator", "force_model")
+
+
+def trajectory_summary(path):
+    """What the gdmlx trajectory at ``path`` (HDF5, or extended XYZ from gdmlx md) holds, its
+    frames left unread: ``z``, ``n_frames``, ``n_replicas`` (None for one molecule),
+    ``time_fs`` (first and last; None without frames), ``complete``, ``status`` (as in
+    :class:`MDState`) and the settings of :data:`SETTINGS` the file records."""
+    if str(path).lower().endswith((".xyz", ".extxyz")):
+        last = read_last_state(path)
+        first = ase.io.read(path, index=0, format="extxyz")
+        with open(path, "rb") as fh:
+            lines = sum(line.endswith(b"\n") for line in fh)
+        return {"z": np.asarray(last.z), "n_frames": lines // (len(last.z) + 2), "n_replicas": None,
+                "time_fs": (float(first.info["time_fs"]), last.time_fs), "complete": last.complete,
+                "status": last.status}
+    with _open_trajectory(path) as f, read_errors(path, InputError):
+        n, shape, attrs = complete_frames(f), f["positions"].shape, f.attrs
+        return {"z": read_array(f, "z", InputError), "n_frames": n,
+                "n_replicas": shape[1] if len(shape) == 4 else None,
+                "time_fs": (float(f["time_fs"][0]), float(f["time_fs"][n - 1])) if n else None,
+                "complete": bool(attrs.get("complete", True)) and not str(path).endswith(".part"),
+                "status": _status(attrs), **{k: np.asarray(attrs[k]).item() for k in SETTINGS if k in attrs}}
 
 
 def _last_whole_xyz_frame(path):
