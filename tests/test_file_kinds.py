@@ -1,6 +1,7 @@
 """Every gdmlx file kind given where another is expected: each command and loader says what
-the file is and where it goes."""
+the file is and where it goes; gdmlx info describes every kind."""
 
+import json
 import warnings
 from pathlib import Path
 
@@ -156,3 +157,51 @@ def test_python_loaders_say_what_a_wrong_file_is(files, loader, accepted, own):
 
 def test_every_kind_has_a_message_of_what_it_is_and_where_it_goes():
     assert set(KINDS) == {"dataset", "model", "multiscale", "action", "trajectory", "xyz trajectory", "sgdml"}
+
+
+def run_info(capsys, path):
+    assert main(["info", path, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_info_describes_a_dataset(files, toy_data, capsys):
+    R, F, E, z = toy_data
+    for kind in ("dataset", "dataset h5", "dataset xyz"):
+        d = run_info(capsys, files[kind])
+        n = 5 if kind == "dataset xyz" else len(R)
+        assert d["kind"] == "dataset" and d["formula"] == "C3HO" and d["n_atoms"] == 5 and d["n_geometries"] == n
+        assert d["energies"] and d["forces"] and not d["periodic"]
+        assert d["energy_range"] == pytest.approx([E[:n].min(), E[:n].max()])
+        assert d["force_range"] == pytest.approx([F[:n].min(), F[:n].max()])
+    assert d["energy_unit"] == "kcal/mol" and d["length_unit"] == "Ang"       # from ASE's eV
+    assert main(["info", files["dataset"]]) == 0
+    out = capsys.readouterr().out
+    assert "C3HO (5 atoms): dataset of 60 geometries, energies and forces in kcal/mol and Ang" in out
+    assert "name 'toy'" in out
+
+
+def test_info_describes_trajectories(files, toy_model, capsys):
+    d = run_info(capsys, files["trajectory"])
+    assert d == {"kind": "trajectory", "formula": "C3HO", "n_atoms": 5, "z": [6, 6, 8, 6, 1], "n_frames": 200,
+                 "n_replicas": None, "time_fs": [0.25, 50.0], "complete": True, "stopped": None, "dt_fs": 0.125,
+                 "thermostat": "nve", "friction_per_fs": None, "temperature_K": 300.0,
+                 "integrator": None, "slow_every": 1, "force_model": force_model_fingerprint(toy_model)}
+    d = run_info(capsys, files["replicas"])
+    assert d["n_replicas"] == 2 and d["n_frames"] == 3 and d["time_fs"] == [5.0, 15.0]
+    assert d["thermostat"] == "langevin" and d["friction_per_fs"] == 0.01
+    d = run_info(capsys, files["stopped"])
+    assert not d["complete"] and "closer than half the shortest distance" in d["stopped"]
+    d = run_info(capsys, files["xyz trajectory"])
+    assert (d["n_frames"], d["time_fs"], d["complete"], d["force_model"], d["dt_fs"]) == (2, [5.0, 10.0], True,
+                                                                                          None, None)
+    assert main(["info", files["stopped"]]) == 0
+    out = capsys.readouterr().out
+    assert "MD trajectory, 3 frames, t = 5 to 15 fs; Langevin at 300 K, step 0.5 fs" in out
+    assert "incomplete: two atoms came closer" in out and f"--restart {files['stopped']}" in out
+    assert main(["info", files["model"]]) == 0
+    assert force_model_fingerprint(toy_model)[:12] in capsys.readouterr().out
+
+
+def test_info_json_says_the_kind_of_every_model(files, capsys):
+    assert [run_info(capsys, files[k])["kind"] for k in ("model", "multiscale", "action", "sgdml")] == [
+        "model", "multiscale", "action", "sgdml"]

@@ -1,12 +1,16 @@
-"""gdmlx info: what a model file holds."""
+"""gdmlx info: what a gdmlx file holds (a model, an action model, a dataset or an MD trajectory)."""
 
 
 def add_parser(sub):
-    p = sub.add_parser("info", help="describe a model file",
-                       description="What a model file holds: molecule, units, training geometries, pair "
-                                   "features, sigma, lam and permutations of each part; for an action model "
-                                   "its stride and the force model it belongs to.")
-    p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
+    p = sub.add_parser("info", help="describe a model, dataset or trajectory file",
+                       description="What a gdmlx file holds. A model: molecule, units, training geometries, "
+                                   "pair features, sigma, lam and permutations of each part; an action model: "
+                                   "its stride and the force model it belongs to; a dataset: molecule, "
+                                   "geometries, labels, units, energy and force ranges; an MD trajectory: "
+                                   "molecule, frames, replicas, time span, whether the run finished (and why "
+                                   "not) and the force model it ran with.")
+    p.add_argument("file", help="model (gdmlx .h5 or sGDML .npz), action model (.h5), dataset (.npz, .h5, "
+                                "extended XYZ) or MD trajectory (.h5, .xyz written by gdmlx md)")
     p.add_argument("--json", action="store_true", help="print as JSON on stdout")
     p.set_defaults(run=run)
 
@@ -14,6 +18,7 @@ def add_parser(sub):
 def describe(model):
     """Plain-data description of a fitted model."""
     from gdmlx.dataset import chemical_formula
+    from gdmlx.expansion import force_model_fingerprint
     from gdmlx.md.domain import model_floors
     regressors = [model.fast_, model.slow_] if hasattr(model, "fast_") else [model]
     main = regressors[-1]                        # a multiscale model's global part
@@ -31,6 +36,7 @@ def describe(model):
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
         "keeps_training_data": getattr(model, "R_train_", None) is not None,
         "n_pairs_covered": int(covered.sum()), "n_pairs_total": len(model.z_) * (len(model.z_) - 1) // 2,
+        "force_model": force_model_fingerprint(model),
     }
 
 
@@ -43,41 +49,113 @@ def describe_action(action):
             "n_permutations": len(action.perms_), "force_model": action.force_model_}  # momentum flip, perms
 
 
-def _is_action(path):
-    from gdmlx.modelfile import open_model_file
-    if str(path).lower().endswith(".npz"):
-        return False
-    with open_model_file(path) as f:
-        return f.attrs.get("kind") == "action"
+def describe_dataset(ds):
+    """Plain-data description of a :class:`gdmlx.Dataset`."""
+    from gdmlx.dataset import chemical_formula
+    return {"kind": "dataset", "formula": chemical_formula(ds.z), "n_atoms": len(ds.z), "z": [int(z) for z in ds.z],
+            "n_geometries": len(ds), "energies": ds.E is not None, "forces": True,
+            "energy_unit": ds.energy_unit, "length_unit": ds.length_unit,
+            "energy_range": None if ds.E is None else [float(ds.E.min()), float(ds.E.max())],
+            "force_range": [float(ds.F.min()), float(ds.F.max())],
+            "name": ds.name, "theory": ds.theory, "periodic": ds.lattice is not None}
+
+
+def describe_trajectory(path):
+    """Plain-data description of a gdmlx MD trajectory (:func:`gdmlx.md.trajectory.trajectory_summary`)."""
+    from gdmlx.dataset import chemical_formula
+    from gdmlx.md.trajectory import trajectory_summary
+    t = trajectory_summary(path)
+    gamma = t.get("gamma_per_fs")
+    return {"kind": "trajectory", "formula": chemical_formula(t["z"]), "n_atoms": len(t["z"]),
+            "z": [int(z) for z in t["z"]], "n_frames": t["n_frames"], "n_replicas": t["n_replicas"],
+            "time_fs": t["time_fs"], "complete": t["complete"], "stopped": _stop_reason(t),
+            "dt_fs": t.get("dt_fs"), "thermostat": None if gamma is None else "langevin" if gamma > 0 else "nve",
+            "friction_per_fs": gamma or None, "temperature_K": t.get("temperature_K"),
+            "integrator": t.get("integrator"),                     # recorded by action-map runs only
+            "slow_every": t.get("slow_every"), "force_model": t.get("force_model") or None}
+
+
+def _stop_reason(t):
+    """Why a trajectory's run ended before its last step, or None when it finished."""
+    if t["complete"]:
+        return None
+    if t["status"] == 0:
+        return ("interrupted or stopped before its last step (Ctrl-C, SIGTERM, a full disk, a failed "
+                "action-map solve)")
+    if t["n_replicas"] is not None:
+        return "a replica left the model's domain"
+    from gdmlx.md.simulation import _STOP_REASONS
+    return _STOP_REASONS.get(t["status"], f"stop code {t['status']}")
 
 
 def run(args):
     from gdmlx.cli.common import print_json
-    from gdmlx.modelfile import load_any_model
-    if _is_action(args.model):
+    from gdmlx.file_kinds import file_kind
+    kind = file_kind(args.file)
+    if kind in ("trajectory", "xyz trajectory"):
+        d = describe_trajectory(args.file)
+    elif kind == "dataset" or kind is None and not args.file.lower().endswith((".h5", ".hdf5", ".npz")):
+        from gdmlx.dataset import load_dataset      # also ASE formats (.traj, .db), of no known kind
+        d = describe_dataset(load_dataset(args.file))
+    elif kind == "action":
         from gdmlx.action import ActionModel
-        d = describe_action(ActionModel.load(args.model))
-        if args.json:
-            print_json(d)
-        else:
-            print(f"{d['formula']} ({d['n_atoms']} atoms): learned long-stride map, stride {d['stride_fs']:g} fs, "
-                  f"{d['n_train_pairs']} training pairs, sigma {d['sigma']:g}, lam {d['lam']:g}, "
-                  f"{d['n_permutations']} permutation(s)")
-            print(f"  force model {d['force_model'][:12] or 'not recorded'} (fingerprint; run it with "
-                  f"gdmlx md FORCE_MODEL --action {args.model})")
-        return
-    d = describe(load_any_model(args.model))
+        d = describe_action(ActionModel.load(args.file))
+    else:
+        from gdmlx.modelfile import load_any_model
+        d = {"kind": kind or "model", **describe(load_any_model(args.file))}
     if args.json:
         print_json(d)
-        return
-    print(f"{d['formula']} ({d['n_atoms']} atoms), units {d['energy_unit']} and {d['length_unit']}")
-    for p in d["parts"]:
-        print(f"  {p['name'] + ' part' if p['name'] != 'model' else 'kernel expansion'}: {p['n_train']} "
-              f"training geometries, {p['n_pairs']} pair features, sigma {p['sigma']:g}, lam {p['lam']:g}, "
-              f"{p['n_permutations']} permutation(s)")
-    print(f"  energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
-          f"training data {'kept' if d['keeps_training_data'] else 'not stored'}")
+    else:
+        print("\n".join(TEXT[d["kind"]](d, args.file)))
+
+
+def _model_text(d, path):
     uncovered = d["n_pairs_total"] - d["n_pairs_covered"]
-    if uncovered:
-        print(f"  {d['n_pairs_covered']} of {d['n_pairs_total']} atom pairs in a descriptor; MD adds a "
-              f"contact wall for the other {uncovered}")
+    return ([f"{d['formula']} ({d['n_atoms']} atoms), units {d['energy_unit']} and {d['length_unit']}"]
+            + [f"  {p['name'] + ' part' if p['name'] != 'model' else 'kernel expansion'}: {p['n_train']} "
+               f"training geometries, {p['n_pairs']} pair features, sigma {p['sigma']:g}, lam {p['lam']:g}, "
+               f"{p['n_permutations']} permutation(s)" for p in d["parts"]]
+            + [f"  energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
+               f"training data {'kept' if d['keeps_training_data'] else 'not stored'}; force model "
+               f"{d['force_model'][:12]} (fingerprint, recorded in its trajectories)"]
+            + ([f"  {d['n_pairs_covered']} of {d['n_pairs_total']} atom pairs in a descriptor; MD adds a "
+                f"contact wall for the other {uncovered}"] if uncovered else []))
+
+
+def _action_text(d, path):
+    return [f"{d['formula']} ({d['n_atoms']} atoms): learned long-stride map, stride {d['stride_fs']:g} fs, "
+            f"{d['n_train_pairs']} training pairs, sigma {d['sigma']:g}, lam {d['lam']:g}, "
+            f"{d['n_permutations']} permutation(s)",
+            f"  force model {d['force_model'][:12] or 'not recorded'} (fingerprint; run it with "
+            f"gdmlx md FORCE_MODEL --action {path})"]
+
+
+def _dataset_text(d, path):
+    f_unit = f"{d['energy_unit']}/{d['length_unit']}"
+    about = ", ".join(f"{k} {d[k]!r}" for k in ("name", "theory") if d[k])
+    energies = (f"energies {d['energy_range'][0]:.6g} to {d['energy_range'][1]:.6g} {d['energy_unit']}, "
+                if d["energies"] else "no energies, ")
+    return ([f"{d['formula']} ({d['n_atoms']} atoms): dataset of {d['n_geometries']} geometries, "
+             f"{'energies and ' if d['energies'] else ''}forces in {d['energy_unit']} and {d['length_unit']}"
+             + (", periodic (with a lattice)" if d["periodic"] else ""),
+             f"  {energies}force components {d['force_range'][0]:.4g} to {d['force_range'][1]:.4g} {f_unit}"]
+            + ([f"  {about}"] if about else []))
+
+
+def _trajectory_text(d, path):
+    head = (f"{d['formula']} ({d['n_atoms']} atoms): MD trajectory, {d['n_frames']} frames"
+            + (f" of {d['n_replicas']} replicas" if d["n_replicas"] is not None else "")
+            + (f", t = {d['time_fs'][0]:g} to {d['time_fs'][1]:g} fs" if d["time_fs"] else ""))
+    if d["dt_fs"] is not None:                  # recorded in HDF5 trajectories
+        head += ("; " + (f"Langevin at {d['temperature_K']:g} K" if d["thermostat"] == "langevin" else "NVE")
+                 + (", action-map stride" if d["integrator"] == "action map" else ", step") + f" {d['dt_fs']:g} fs"
+                 + (f", slow part every {d['slow_every']} steps" if (d["slow_every"] or 1) > 1 else ""))
+    return [head,
+            "  complete: the run finished" if d["complete"] else
+            f"  incomplete: {d['stopped']}; gdmlx md MODEL --restart {path} goes on from its last frame",
+            f"  run with force model {d['force_model'][:12]} (fingerprint, as gdmlx info MODEL shows it)"
+            if d["force_model"] else "  force model not recorded"]
+
+
+TEXT = {"model": _model_text, "multiscale": _model_text, "sgdml": _model_text, "action": _action_text,
+        "dataset": _dataset_text, "trajectory": _trajectory_text}
