@@ -14,7 +14,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 import gdmlx
 from gdmlx.cli.main import main
 from gdmlx.expansion import force_model_fingerprint
-from gdmlx.file_kinds import KINDS, file_kind
+from gdmlx.file_kinds import file_kind
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.units import energy_in_ev
 
@@ -153,10 +153,6 @@ def test_python_loaders_say_what_a_wrong_file_is(files, loader, accepted, own):
             with pytest.raises((gdmlx.InputError, gdmlx.ModelFileError),
                                match="not an action model" if kind in own else IS.get(kind, "is an MD trajectory")):
                 loader(path)
-
-
-def test_every_kind_has_a_message_of_what_it_is_and_where_it_goes():
-    assert set(KINDS) == {"dataset", "model", "multiscale", "action", "trajectory", "xyz trajectory", "sgdml"}
 
 
 def run_info(capsys, path):

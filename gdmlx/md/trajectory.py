@@ -299,7 +299,7 @@ class MDState(NamedTuple):
     or, for a replica run, (R, N, 3), the simulated time [fs], whether the run that
     wrote it finished (False for an interrupted or stopped run), the masses (N,) [amu]
     it ran with, the fingerprint of its force model (HDF5 only; "" when unknown), and the
-    engine's stop code (0: none; :data:`gdmlx.md.simulation._STOP_REASONS`, replica runs: 1)."""
+    engine's stop code (0: none; else :mod:`gdmlx.md.integrator`'s, or 1 for a replica run)."""
     z: np.ndarray
     positions: np.ndarray
     velocities: np.ndarray
