@@ -741,3 +741,22 @@ def test_inputs_a_user_mixes_up_in_action_validate_and_reduce(toy_npz, tmp_path,
     assert main(["reduce", str(model), str(toy_npz), "--md-temperature", "300", "--md-mts", "3",
                  "-o", str(tmp_path / "r.h5")]) == 2
     assert "--md-mts 3: " in capsys.readouterr().err
+
+
+def test_export_writes_what_sgdml_import_reads_back(toy_npz, tmp_path, capsys):
+    """gdmlx export: the sGDML file predicts what the model does; a reduced model is refused
+    with the reason, an output that is not .npz before any work."""
+    model, out = tmp_path / "m.h5", tmp_path / "m.npz"
+    run_json(capsys, "train", str(toy_npz), "--n-train", "20", "--sigma", "3", "-o", str(model), "--json")
+    done = run_json(capsys, "export", str(model), "-o", str(out), "--json")
+    assert done["n_train"] == 20 and done["energy_unit"] == "kcal/mol" and not done["energy_labels"]
+    ds = gdmlx.load_dataset(toy_npz)
+    E0, F0 = gdmlx.load_model(model).predict_energy_forces(ds.R[40:45])
+    E1, F1 = gdmlx.import_sgdml_model(out).predict_energy_forces(ds.R[40:45])
+    np.testing.assert_allclose(E1, E0, rtol=1e-13)
+    np.testing.assert_allclose(F1, F0, rtol=0, atol=1e-12 * np.abs(F0).max())
+    gdmlx.GDMLRegressor(sigma=3.0, pairs=[[1, 0], [2, 1]]).fit(ds.R[:10], ds.F[:10], z=ds.z).save(tmp_path / "r.h5")
+    assert main(["export", str(tmp_path / "r.h5"), "-o", str(tmp_path / "r.npz")]) == 2
+    assert "use all 10 atom pairs; this model's descriptor has 2" in capsys.readouterr().err
+    assert main(["export", str(model), "-o", str(tmp_path / "m.h5x")]) == 2
+    assert ".npz" in capsys.readouterr().err and not (tmp_path / "r.npz").exists()

@@ -11,12 +11,12 @@ import warnings
 from gdmlx._version import __version__
 from gdmlx.atomic_write import check_output_path
 from gdmlx.cli.arguments import check_suffix
-from gdmlx.cli import action, demo, info, md, reduce, sample, split, test, train, validate
+from gdmlx.cli import action, demo, export, info, md, reduce, sample, split, test, train, validate
 from gdmlx.interrupts import Terminated, terminate_as_interrupt
 from gdmlx.progress import finish
 from gdmlx.errors import BackendUnavailableError, InputError, InsufficientMemoryError, ModelFileError
 
-SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, validate, info)
+SUBCOMMANDS = (demo, train, test, md, action, reduce, split, sample, validate, info, export)
 
 
 def build_parser():
