@@ -39,7 +39,8 @@ def parse_args():
     p.add_argument("--n-train", type=int, default=300, help="as in bench_multiscale.py (for the start)")
     p.add_argument("--n-valid", type=int, default=200, help="as in bench_multiscale.py (for the start)")
     p.add_argument("--temperature", type=float, default=500.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="bench_multiscale.py's --seed (start and NVE velocities); Langevin noise: seed + 1")
     p.add_argument("--langevin", action="store_true", help="time Langevin runs instead of NVE")
     p.add_argument("--out", required=True, help="JSON output")
     return p.parse_args()
@@ -65,8 +66,8 @@ def main():
     perm = np.random.default_rng(args.seed).permutation(len(ds))
     start = ds.R[perm[args.n_train + args.n_valid]]          # bench_multiscale.py's first test geometry
     full = gdmlx.load_model(args.full)
-    models = dict(m.split("=", 1) for m in args.model)
-    models = {name: gdmlx.load_model(path) for name, path in models.items()}
+    paths = dict(m.split("=", 1) for m in args.model)
+    models = {name: gdmlx.load_model(path) for name, path in paths.items()}
     v0 = Simulation(full, start, temperature_K=args.temperature, seed=args.seed).v * ase.units.fs
     if args.langevin:
         run = lambda model, n, ps=args.ps: langevin(model, start, n, ps, args.temperature, args.seed + 1)
@@ -75,7 +76,7 @@ def main():
     run(full, 1, 0.1)                                 # compile
     for model in models.values():
         run(model, 2, 0.1)
-    res = {"data": args.data, "full": args.full, "models": dict(m.split("=", 1) for m in args.model),
+    res = {"data": args.data, "full": args.full, "models": paths,
            "args": vars(args), "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
            "full_runs": [], "runs": {name: {n: [] for n in args.mts} for name in models}}
     for rep in range(args.repeats):
