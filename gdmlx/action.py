@@ -384,14 +384,14 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
                              f"spacing {spacing[0]:g} fs")
         k = round(k)
         q, v = np.asarray(t["positions"], float), np.asarray(t["velocities"], float) / ase.units.fs
-        if q.ndim == 4:
-            raise InputError(f"{name} holds {q.shape[1]} replicas (gdmlx md --replicas): action models learn "
-                             "from single-molecule runs; record the reference runs without --replicas")
-        if q.shape != v.shape or q.shape[1:] != (len(z), 3) or q.shape[0] != len(time_fs):
+        if q.ndim == 3:                        # one molecule; a replica run (gdmlx md --replicas) is 4-d
+            q, v = q[:, None], v[:, None]
+        if q.shape != v.shape or q.ndim != 4 or q.shape[2:] != (len(z), 3) or q.shape[0] != len(time_fs):
             raise InputError(f"{name}: positions {q.shape}, velocities {v.shape} and {len(time_fs)} "
                              f"times do not fit together for {len(z)} atoms")
         if not (np.all(np.isfinite(q)) and np.all(np.isfinite(v))):
             raise InputError(f"{name}: positions or velocities contain NaN or infinity")
-        for lst, arr in zip(out, (q[:-k], v[:-k], q[k:], v[k:])):
-            lst.append(arr)
+        for r in range(q.shape[1]):            # each replica is a run of its own
+            for lst, arr in zip(out, (q[:-k, r], v[:-k, r], q[k:, r], v[k:, r])):
+                lst.append(arr)
     return [np.concatenate(a) for a in out]

@@ -390,10 +390,9 @@ def test_only_nve_runs_of_the_force_field_are_learned_from(action, toy_model, to
 
 
 def test_fit_says_what_is_wrong_with_inputs_that_are_not_trajectories(toy_model, toy_data, tmp_path):
-    """A dataset, a trajectory without velocities, an .xyz or .npz path, a replica run or a
-    model path where a force model object belongs: each is named, with what to give instead
-    (they were a TypeError, a KeyError, an HDF5 signature error, a shape mismatch and an
-    AttributeError)."""
+    """A dataset, a trajectory without velocities, an .xyz or .npz path or a model path where
+    a force model object belongs: each is named, with what to give instead (they were a
+    TypeError, a KeyError, an HDF5 signature error and an AttributeError)."""
     from gdmlx.md import ReplicaSimulation
     R, F, E, z = toy_data
     ds = gdmlx.Dataset(R=R, z=z, F=F, E=E)
@@ -408,10 +407,26 @@ def test_fit_says_what_is_wrong_with_inputs_that_are_not_trajectories(toy_model,
     reps = tmp_path / "reps.h5"
     ReplicaSimulation(toy_model, R[0], 2, dt_fs=0.125, seed=0).run(40, trajectory=reps, save_every=2,
                                                                      progress=False)
-    with pytest.raises(InputError, match="holds 2 replicas"):
-        fit(str(reps))
     with pytest.raises(InputError, match="force model must be a fitted gdmlx model .* got str"):
         fit(str(reps), "m.h5")
+
+
+def test_each_replica_of_a_replica_run_is_a_trajectory_of_its_own(toy_model, toy_data, tmp_path):
+    """An NVE run of replicas (gdmlx md --replicas) gives the pairs of its replicas' runs:
+    the same model as from the replicas given one by one (it was refused)."""
+    from gdmlx.md import ReplicaSimulation, read_trajectory
+    reps = tmp_path / "reps.h5"
+    ReplicaSimulation(toy_model, toy_data[0][0], 3, dt_fs=0.125, seed=0).run(
+        80, trajectory=reps, save_every=2, progress=False)
+    t = read_trajectory(reps)
+    assert t["positions"].ndim == 4
+    singles = [{**t, "positions": t["positions"][:, r], "velocities": t["velocities"][:, r]} for r in range(3)]
+    fit = lambda traj: ActionModel(stride_fs=1.0, sigma=1.0, n_train=20, n_valid=10).fit(
+        traj, toy_model, verbose=False)
+    together, apart = fit(str(reps)), fit(singles)
+    assert together.fit_info_["n_pairs_available"] == 3 * (40 - 4)
+    np.testing.assert_array_equal(together.expansion_.X, apart.expansion_.X)
+    np.testing.assert_array_equal(together.expansion_.B, apart.expansion_.B)
 
 
 def test_fit_warning_gives_momentum_errors_in_the_units_of_its_report(toy_model, toy_data):

@@ -17,7 +17,8 @@ def add_parser(sub):
                                    "with frames evenly spaced; the stride must be a multiple of their "
                                    "spacing. Start several runs from different geometries: the map is "
                                    "learned only where they went.")
-    t.add_argument("trajectories", nargs="+", help="gdmlx HDF5 trajectories (.h5)")
+    t.add_argument("trajectories", nargs="+",
+                   help="gdmlx HDF5 trajectories (.h5); each replica of a --replicas run counts as a run")
     t.add_argument("--model", required=True, help="the force model the trajectories were run with")
     t.add_argument("--stride", type=positive_float, required=True, help="stride in fs")
     t.add_argument("--sigma", type=positive_float, default=5.0, help="kernel length scale, 1/A (default 5)")
