@@ -43,6 +43,7 @@ from gdmlx.dense_kernel import assemble_dense
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.expansion import KernelExpansion, force_model_fingerprint
+from gdmlx.file_kinds import check_kind
 from gdmlx.hdf5_files import read_array, write_content_digest
 from gdmlx.kernels.phase_features import phase_features_dense
 from gdmlx.md.trajectory import read_trajectory
@@ -285,14 +286,11 @@ class ActionModel:
     @classmethod
     def load(cls, path):
         """Read an action model written by :meth:`save`."""
-        if str(path).lower().endswith(".npz"):
-            raise ModelFileError(f"{path}: not an action model (an .npz is a dataset or an sGDML model): give "
-                                 "the .h5 file that 'gdmlx action train' wrote")
+        check_kind(path, ("action",), "an action model (written by gdmlx action train)", ModelFileError)
         with open_model_file(path) as f:
             if f.attrs.get("kind") != "action":
-                raise ModelFileError(f"{path}: not an action model but a force model (kind "
-                                     f"{f.attrs.get('kind', 'gdml')!r}): give the file that 'gdmlx action "
-                                     "train' wrote, which learns a long-stride map for a force model")
+                raise ModelFileError(f"{path}: not an action model (kind {f.attrs.get('kind', 'gdml')!r}): give "
+                                     "the file that 'gdmlx action train' wrote")
             try:
                 a = dict(f.attrs)
                 model = cls(stride_fs=float(a["stride_fs"]), sigma=float(a["sigma"]), lam=float(a["lam"]))
@@ -346,10 +344,6 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
             raise InputError(f"trajectories must be paths of gdmlx HDF5 trajectories or dicts of their arrays, "
                              f"got {type(traj).__name__}: action models learn from states a stride apart in "
                              "NVE runs, with velocities (gdmlx md MODEL --dt 0.25 --save-every 2 -o ref.h5)")
-        if is_file and str(traj).lower().endswith((".npz", ".xyz", ".extxyz")):
-            raise InputError(f"{traj}: action models learn from gdmlx HDF5 trajectories (velocities and times "
-                             "at full precision), not from a dataset or an .xyz file: record the reference "
-                             "runs with gdmlx md MODEL --dt 0.25 --save-every 2 -o ref.h5")
         t = read_trajectory(traj) if is_file else traj
         name = str(traj) if is_file else "trajectory"
         missing = [k for k in ("z", "positions", "velocities", "time_fs") if k not in t]

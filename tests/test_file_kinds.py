@@ -110,7 +110,7 @@ CASES = [
     (["validate", "{model}", "{}", *CALC], ["dataset", "dataset xyz", "model", "sgdml"], "trajectory"),
     (["validate", "{model}", "{trajectory}", *CALC, "--data", "{}"], ["trajectory", "model"], "not a dataset"),
     (["action", "train", "{}", "--model", "{model}", "--stride", "1", "-o", "{out}.h5"],
-     ["dataset", "model", "xyz trajectory", "sgdml", "action"], "not a gdmlx HDF5 trajectory"),
+     ["dataset", "model", "xyz trajectory", "sgdml", "action"], "not a gdmlx trajectory"),
     (["action", "train", "{trajectory}", "--model", "{}", "--stride", "1", "-o", "{out}.h5"],
      ["trajectory", "dataset", "action"], "not a force field"),
 ]
@@ -133,26 +133,31 @@ def test_an_action_model_given_as_the_force_field_says_how_to_run_it(files, caps
     assert "is an action model" in err and f"gdmlx md FORCE_MODEL --action {files['action']}" in err
 
 
-# (loader, the kinds it reads, kinds it refuses with messages of its own)
+# (loader, the kinds it reads)
 LOADERS = [
-    (gdmlx.load_dataset, ("dataset", "dataset h5", "dataset xyz"), ()),
-    (gdmlx.load_model, ("model", "multiscale"), ()),
-    (gdmlx.load_any_model, ("model", "multiscale", "sgdml"), ()),
-    (gdmlx.md.read_trajectory, ("trajectory", "replicas", "stopped"), ()),
-    (gdmlx.ActionModel.load, ("action",), ("model", "multiscale", "dataset", "sgdml")),   # "not an action model"
-    (gdmlx.import_sgdml_model, ("sgdml",), ()),
+    (gdmlx.load_dataset, ("dataset", "dataset h5", "dataset xyz")),
+    (gdmlx.load_model, ("model", "multiscale")),
+    (gdmlx.load_any_model, ("model", "multiscale", "sgdml")),
+    (gdmlx.md.read_trajectory, ("trajectory", "replicas", "stopped")),
+    (gdmlx.ActionModel.load, ("action",)),
+    (gdmlx.import_sgdml_model, ("sgdml",)),
 ]
 
 
-@pytest.mark.parametrize("loader, accepted, own", LOADERS, ids=[f[0].__qualname__ for f in LOADERS])
-def test_python_loaders_say_what_a_wrong_file_is(files, loader, accepted, own):
+@pytest.mark.parametrize("loader, accepted", LOADERS, ids=[f[0].__qualname__ for f in LOADERS])
+def test_python_loaders_say_what_a_wrong_file_is(files, loader, accepted):
     for kind, path in files.items():
         if kind in accepted:
             loader(path)
         else:
-            with pytest.raises((gdmlx.InputError, gdmlx.ModelFileError),
-                               match="not an action model" if kind in own else IS.get(kind, "is an MD trajectory")):
+            with pytest.raises((gdmlx.InputError, gdmlx.ModelFileError), match=IS.get(kind, "is an MD trajectory")):
                 loader(path)
+
+
+def test_action_fit_says_what_a_file_that_is_no_trajectory_is(files, toy_model):
+    for kind in ("dataset", "dataset h5", "dataset xyz", "model", "multiscale", "action", "xyz trajectory", "sgdml"):
+        with pytest.raises(gdmlx.InputError, match=f"{IS[kind]}.*, not a gdmlx trajectory"):
+            gdmlx.ActionModel(stride_fs=1.0, n_train=5).fit(files[kind], toy_model, verbose=False)
 
 
 def run_info(capsys, path):

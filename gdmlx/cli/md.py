@@ -119,7 +119,6 @@ def start_state(args, model):
 
 def run(args):
     from gdmlx.cli.common import log, print_json
-    from gdmlx.file_kinds import check_kind
     from gdmlx.md import ReplicaSimulation, Simulation
     from gdmlx.md.replicas import md_backend
     from gdmlx.modelfile import load_any_model
@@ -141,7 +140,6 @@ def run(args):
         if args.dt is not None:
             raise ValueError("--dt does not apply with --action: the step is the action model's stride "
                              "(gdmlx info ACTION_FILE shows it); leave --dt out")
-        check_kind(args.action, ("action",), "an action model (written by gdmlx action train)", InputError)
         from gdmlx.action import ActionModel
         from gdmlx.md.action_map import ActionSimulation
         sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,
