@@ -760,3 +760,15 @@ def test_export_writes_what_sgdml_import_reads_back(toy_npz, tmp_path, capsys):
     assert "use all 10 atom pairs; this model's descriptor has 2" in capsys.readouterr().err
     assert main(["export", str(model), "-o", str(tmp_path / "m.h5x")]) == 2
     assert ".npz" in capsys.readouterr().err and not (tmp_path / "r.npz").exists()
+
+
+def test_sample_with_emt_names_the_elements_it_has_no_parameters_for(tmp_path, capsys):
+    """ASE's EMT knows a few elements; a molecule with sulfur got a NotImplementedError
+    traceback from inside the first MD step, and no file."""
+    import ase.build
+    ase.io.write(tmp_path / "methanethiol.xyz", ase.build.molecule("CH3SH"))
+    assert main(["sample", "--xyz", str(tmp_path / "methanethiol.xyz"), "--calculator", "emt", "--n", "2",
+                 "--equilibrate", "0", "-o", str(tmp_path / "d.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "--calculator emt has no parameters for S (it knows only" in err and "--calculator tblite" in err
+    assert not (tmp_path / "d.npz").exists()

@@ -4,6 +4,7 @@ import os
 import time
 
 from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from gdmlx.errors import InputError
 from gdmlx.interrupts import Terminated
 from gdmlx.progress import finish, show, time_left
 
@@ -67,8 +68,21 @@ def start_atoms(args):
 def make_calculator(args):
     """The ASE calculator named by ``args.calculator`` (tblite: ``args.method``, ``args.threads``)."""
     if args.calculator == "emt":
-        from ase.calculators.emt import EMT
-        return EMT()
+        from ase.calculators.emt import EMT, parameters
+
+        class EMTNamingElements(EMT):
+            """ASE's EMT, refusing a molecule with elements it has no parameters for by
+            naming them (EMT itself raises NotImplementedError from deep in a step)."""
+
+            def initialize(self, atoms):
+                missing = sorted(set(atoms.get_chemical_symbols()) - set(parameters))
+                if missing:
+                    raise InputError(f"--calculator emt has no parameters for {', '.join(missing)} (it knows "
+                                     f"only {', '.join(sorted(parameters))}; a toy for testing): use "
+                                     "--calculator tblite for this molecule")
+                super().initialize(atoms)
+
+        return EMTNamingElements()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)   # read when tblite's library loads
     try:
         from tblite.ase import TBLite
