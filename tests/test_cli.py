@@ -772,3 +772,13 @@ def test_sample_with_emt_names_the_elements_it_has_no_parameters_for(tmp_path, c
     err = capsys.readouterr().err
     assert "--calculator emt has no parameters for S (it knows only" in err and "--calculator tblite" in err
     assert not (tmp_path / "d.npz").exists()
+
+
+def test_a_bad_sigma_in_a_list_is_refused_before_any_training(toy_npz, tmp_path, capsys):
+    """--sigma 10,-5 trained sigma 10 (minutes on real data) and then failed on -5 with the
+    estimator's message, which did not name --sigma."""
+    for spec, bad in (("2,-5", "-5"), ("0:2:4", "0"), ("2,nan", "nan"), ("2,1e400", "inf")):
+        assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", spec, "-o", str(tmp_path / "m.h5")]) == 2
+        captured = capsys.readouterr().err
+        assert f"--sigma '{spec}': every sigma must be a positive finite number, got {bad}" in captured
+        assert "validation force MAE" not in captured and not (tmp_path / "m.h5").exists()

@@ -97,7 +97,8 @@ def read_start_atoms(path):
 
 def parse_sigmas(text):
     """'10' -> [10.0]; '5:5:50' -> [5, 10, ..., 50] (start:step:stop, stop included);
-    '2.5,10,20' -> [2.5, 10.0, 20.0]."""
+    '2.5,10,20' -> [2.5, 10.0, 20.0]. Every value must be positive and finite (checked
+    here, before the first of them is trained)."""
     usage = f"--sigma {text!r}: give a number, a list 'a,b,c' or a range 'start:step:stop' with step > 0"
     try:
         if ":" in text:
@@ -105,10 +106,15 @@ def parse_sigmas(text):
             if not step > 0 or stop < start:
                 raise ValueError(usage)
             n = int(np.floor((stop - start) / step + 1e-9)) + 1
-            return [start + k * step for k in range(n)]
-        return [float(v) for v in text.split(",")]
+            sigmas = [start + k * step for k in range(n)]
+        else:
+            sigmas = [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(usage) from None
+    bad = [v for v in sigmas if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise ValueError(f"--sigma {text!r}: every sigma must be a positive finite number, got {bad[0]:g}")
+    return sigmas
 
 
 def force_energy_errors(model, R, F, E):
