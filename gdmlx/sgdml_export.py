@@ -27,9 +27,13 @@ def export_sgdml_model(model, path):
     """
     from gdmlx.regressor import GDMLRegressor
     if not isinstance(model, GDMLRegressor) or not hasattr(model, "expansion_"):
-        raise InputError(f"export_sgdml_model writes a fitted GDMLRegressor, got {type(model).__name__}"
-                         + (" (unfitted)" if isinstance(model, GDMLRegressor) else "")
-                         + ": sGDML has no multiscale or action models")
+        if isinstance(model, GDMLRegressor):
+            hint = " (unfitted): fit it, or load a fitted one with gdmlx.load_model"
+        elif isinstance(getattr(model, "best_estimator_", None), GDMLRegressor):
+            hint = ": export its best_estimator_, the model refitted with the best parameters"
+        else:
+            hint = ": sGDML has no multiscale or action models"
+        raise InputError(f"export_sgdml_model writes a fitted GDMLRegressor, got {type(model).__name__}{hint}")
     exp = model.expansion_
     pairs = all_pairs(exp.n_atoms)
     if not np.array_equal(exp.pairs, pairs):

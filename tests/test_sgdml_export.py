@@ -82,3 +82,19 @@ def test_alphas_e_of_the_wrong_length_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **{**data, "alphas_E": data["alphas_E"][:-1]})
     with pytest.raises(gdmlx.ModelFileError, match="'alphas_E' has shape \\(19,\\), expected \\(20,\\)"):
         gdmlx.import_sgdml_model(tmp_path / "bad.npz")
+
+
+def test_a_grid_search_or_an_unfitted_model_is_refused_with_what_to_export(toy_data, tmp_path):
+    """Both were told that sGDML has no multiscale or action models, which they are not."""
+    from sklearn.model_selection import GridSearchCV
+    R, F, E, z = toy_data
+    search = GridSearchCV(gdmlx.GDMLRegressor(), {"sigma": [2.0, 3.0]}, scoring=gdmlx.force_mae_scorer,
+                          cv=2).fit(R[:12], F[:12], z=z)
+    with pytest.raises(gdmlx.InputError, match="got GridSearchCV: export its best_estimator_") as err:
+        gdmlx.export_sgdml_model(search, tmp_path / "s.npz")
+    assert "multiscale" not in str(err.value)
+    with pytest.raises(gdmlx.InputError, match="\\(unfitted\\): fit it, or load a fitted one") as err:
+        gdmlx.export_sgdml_model(gdmlx.GDMLRegressor(), tmp_path / "u.npz")
+    assert "multiscale" not in str(err.value)
+    gdmlx.export_sgdml_model(search.best_estimator_, tmp_path / "b.npz")
+    assert gdmlx.import_sgdml_model(tmp_path / "b.npz").sigma == search.best_params_["sigma"]
