@@ -92,6 +92,9 @@ class GDMLRegressor(BaseEstimator):
 
         ``energies`` (M,) set the integration constant (and are fitted with
         ``use_energy_labels``); ``z`` (N,) are the atomic numbers (required).
+        ``energy_unit`` and ``length_unit`` name the data's units (:mod:`gdmlx.units`),
+        recorded in the model, which the ASE calculator, MD and the commands convert with:
+        for a :class:`gdmlx.Dataset` ``ds``, give ``ds.energy_unit`` and ``ds.length_unit``.
         """
         self._check_params()
         R, F, E, z = check_training_data(R, F, energies, z, energy_unit, length_unit)
