@@ -186,6 +186,12 @@ def check_xyz_atom_counts(path):
 
 
 def _check_finite(a, name):
+    """InputError unless ``a`` (first axis: geometries) is finite, naming the geometries
+    that are not (up to 5 of them)."""
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]
-        raise InputError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+        finite_rows = np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        rows = np.flatnonzero(~finite_rows)
+        listed = ", ".join(str(int(i)) for i in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise InputError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)}) in "
+                         f"{len(rows)} of {len(a)} geometries ({listed}): leave those geometries out")

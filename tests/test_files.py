@@ -616,3 +616,19 @@ def test_an_npy_header_cut_short_is_named(tmp_path):
         zf.writestr("R.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(24))
     with pytest.raises(gdmlx.InputError, match="d.npz: not a readable .npz dataset"):
         gdmlx.load_dataset(tmp_path / "d.npz")
+
+
+def test_a_dataset_with_a_few_nan_geometries_names_them(toy_data, tmp_path):
+    """Only the first bad index was named, and not what to do."""
+    R, F, E, z = toy_data
+    F = F.copy()
+    F[[5, 17, 18], 1, 2] = np.nan
+    np.savez(tmp_path / "d.npz", R=R, z=z, E=E, F=F)
+    with pytest.raises(gdmlx.InputError, match=r"d.npz: F contains NaN or inf \(first at index \(5, 1, 2\)\) "
+                                               r"in 3 of 60 geometries \(5, 17, 18\): leave those geometries out"):
+        gdmlx.load_dataset(tmp_path / "d.npz")
+    E = E.copy()
+    E[np.arange(0, 60, 5)] = np.inf
+    with pytest.raises(gdmlx.InputError, match=r"E contains NaN or inf .* in 12 of 60 geometries "
+                                               r"\(0, 5, 10, 15, 20, \.\.\.\)"):
+        gdmlx.Dataset(R=R, z=z, F=toy_data[1], E=E)
