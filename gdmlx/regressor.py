@@ -101,7 +101,8 @@ class GDMLRegressor(BaseEstimator):
         M, N = R.shape[:2]
         pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
         if self.use_energy_labels and E is None:
-            raise ValueError("use_energy_labels=True needs energies")
+            raise InputError("use_energy_labels=True fits energies, and none were given: pass them "
+                             "(fit(R, F, energies=E, z=z)) or set use_energy_labels=False")
         options = self._compute_options()
         perms = self._permutations(in_angstrom(R, length_unit), z, pairs)
         self.expansion_, self.alphas_, self.fit_info_ = fit_expansion(

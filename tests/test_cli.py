@@ -782,3 +782,15 @@ def test_a_bad_sigma_in_a_list_is_refused_before_any_training(toy_npz, tmp_path,
         captured = capsys.readouterr().err
         assert f"--sigma '{spec}': every sigma must be a positive finite number, got {bad}" in captured
         assert "validation force MAE" not in captured and not (tmp_path / "m.h5").exists()
+
+
+def test_energy_labels_without_energies_name_the_option_and_the_file(toy_data, tmp_path, capsys):
+    """The command line said 'use_energy_labels=True needs energies', the estimator's words."""
+    R, F, E, z = toy_data
+    gdmlx.Dataset(R=R, z=z, F=F).save_npz(tmp_path / "forces_only.npz")
+    assert main(["train", str(tmp_path / "forces_only.npz"), "--n-train", "20", "--use-energy-labels",
+                 "-o", str(tmp_path / "m.h5")]) == 2
+    assert ("--use-energy-labels fits energies, and " + str(tmp_path / "forces_only.npz") + " holds none"
+            in capsys.readouterr().err)
+    with pytest.raises(gdmlx.InputError, match="none were given: pass them .* or set use_energy_labels=False"):
+        gdmlx.GDMLRegressor(use_energy_labels=True).fit(R[:10], F[:10], z=z)

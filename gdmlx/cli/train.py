@@ -60,6 +60,9 @@ def run(args):
     from gdmlx.units import hyperparameters_in
 
     ds = load_molecule_data(args.data)
+    if args.use_energy_labels and ds.E is None:
+        raise InputError(f"--use-energy-labels fits energies, and {args.data} holds none (no E): "
+                         "leave the option out to train on forces")
     train_idx, valid_idx = split_indices(len(ds), args.n_train, args.n_valid, args.seed)
     copies = found_in(ds.R[valid_idx], ds.R[train_idx])
     if copies.any():                    # they would score a sigma by how well it fits its own data
