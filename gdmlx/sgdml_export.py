@@ -15,6 +15,7 @@ import numpy as np
 from gdmlx.atomic_write import atomic_path
 from gdmlx.descriptor import all_pairs
 from gdmlx.errors import InputError
+from gdmlx.units import energy_in_ev, length_in_ang
 
 
 def export_sgdml_model(model, path):
@@ -44,6 +45,7 @@ def export_sgdml_model(model, path):
         warnings.warn(f"sigma {exp.sigma:g} is not a whole number: sGDML's NumPy predictor (GDMLPredict's "
                       f"default) uses it as it is, its PyTorch predictor (use_torch=True) as {int(exp.sigma)}, "
                       "which predicts other forces", UserWarning, stacklevel=2)
+    _warn_about_sgdml_ase_units(model.energy_unit_, model.length_unit_)
     arrays = {
         "type": np.array("m"), "z": np.asarray(model.z_, dtype=np.int64),
         "R_desc": np.ascontiguousarray(exp.X.T), "R_d_desc_alpha": -exp.B,
@@ -64,3 +66,21 @@ def export_sgdml_model(model, path):
         with open(tmp, "wb") as fh:            # a file object: np.savez adds no second .npz
             np.savez(fh, **arrays)
     return path
+
+
+def _warn_about_sgdml_ase_units(energy_unit, length_unit):
+    """Warn when sGDML's ASE calculator, which assumes kcal/mol and Angstrom unless given
+    energy factors (``E_to_eV``, ``F_to_eV_Ang``) and never converts positions, would
+    predict wrong numbers with a model in these units (unknown unit names: no warning)."""
+    try:
+        e, a = energy_in_ev(energy_unit), length_in_ang(length_unit)
+    except InputError:
+        return
+    if a != 1.0:
+        warnings.warn(f"the model is in {length_unit}: sGDML's GDMLPredict takes positions in {length_unit}, but "
+                      "its ASE calculator (SGDMLCalculator) passes ASE's positions in Angstrom unconverted and "
+                      "predicts wrong forces with this file; for it, train on data in Angstrom "
+                      "(dataset.in_units(dataset.energy_unit, 'Ang'))", UserWarning, stacklevel=3)
+    elif e != energy_in_ev("kcal/mol"):
+        warnings.warn(f"the model is in {energy_unit}: sGDML's ASE calculator assumes kcal/mol unless told, "
+                      f"SGDMLCalculator(path, E_to_eV={e:.10g}, F_to_eV_Ang={e:.10g})", UserWarning, stacklevel=3)

@@ -98,3 +98,25 @@ def test_a_grid_search_or_an_unfitted_model_is_refused_with_what_to_export(toy_d
     assert "multiscale" not in str(err.value)
     gdmlx.export_sgdml_model(search.best_estimator_, tmp_path / "b.npz")
     assert gdmlx.import_sgdml_model(tmp_path / "b.npz").sigma == search.best_params_["sigma"]
+
+
+def test_units_sgdml_ase_calculator_would_get_wrong_are_warned_about(toy_data, tmp_path):
+    """sGDML's SGDMLCalculator assumes kcal/mol unless given E_to_eV and F_to_eV_Ang, and
+    hands the model ASE's positions in Angstrom unconverted: a model in bohr, exported
+    silently, predicted wrong forces there."""
+    import warnings
+    R, F, E, z = toy_data
+    bohr = gdmlx.GDMLRegressor(sigma=4.0).fit(R[:10] / 0.529177, F[:10], z=z, length_unit="bohr")
+    with pytest.warns(UserWarning, match="the model is in bohr: .*SGDMLCalculator.* passes ASE's positions "
+                                         "in Angstrom unconverted"):
+        gdmlx.export_sgdml_model(bohr, tmp_path / "b.npz")
+    ev = gdmlx.GDMLRegressor(sigma=2.0).fit(R[:10], F[:10], z=z, energy_unit="eV")
+    with pytest.warns(UserWarning, match=r"the model is in eV: .*SGDMLCalculator\(path, E_to_eV=1, F_to_eV_Ang=1\)"):
+        gdmlx.export_sgdml_model(ev, tmp_path / "e.npz")
+    kj = gdmlx.GDMLRegressor(sigma=2.0).fit(R[:10], F[:10], z=z, energy_unit="kJ/mol")
+    with pytest.warns(UserWarning, match=r"E_to_eV=0.01036426\d*, F_to_eV_Ang=0.01036426"):
+        gdmlx.export_sgdml_model(kj, tmp_path / "k.npz")
+    kcal = gdmlx.GDMLRegressor(sigma=2.0).fit(R[:10], F[:10], z=z, energy_unit="kcal mol-1", length_unit="Å")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gdmlx.export_sgdml_model(kcal, tmp_path / "c.npz")
