@@ -14,7 +14,8 @@ idx = rng.permutation(len(ds))
 train, test = idx[:300], idx[300:]
 
 model = gdmlx.GDMLRegressor(sigma=20.0)                 # sigma in 1/Angstrom (inverse distances)
-model.fit(ds.R[train], ds.F[train], energies=ds.E[train], z=ds.z)
+model.fit(ds.R[train], ds.F[train], energies=ds.E[train], z=ds.z,
+          energy_unit=ds.energy_unit, length_unit=ds.length_unit)   # recorded in the model file
 
 F = model.predict(ds.R[test])                           # (n, N, 3) kcal/mol/A
 E = model.predict_energy(ds.R[test])                    # (n,) kcal/mol
