@@ -28,7 +28,8 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
     solve converges.
     callback(iteration, relative_residual) is called after each iteration, ``notify(text)``
     (optional) with a resume or an interrupt.
-    Raises NotConvergedError (with the residual reached) after ``max_iter`` iterations.
+    Raises NotConvergedError (with the residual reached) after ``max_iter`` iterations, or
+    at once when a search direction has no positive curvature (a singular or indefinite A).
     """
     precond = precond or (lambda r: r)
     b_norm = np.linalg.norm(b) or 1.0
@@ -51,7 +52,13 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
             if np.linalg.norm(r) / b_norm <= tol:
                 break
             Ap = matvec(p)
-            step = rz / float(p @ Ap)
+            pAp = float(p @ Ap)
+            if not pAp > 0:                   # zero, negative or NaN: the search cannot go on
+                raise NotConvergedError(
+                    f"conjugate gradient broke down at iteration {it + 1} (p.Ap = {pAp:.3g}): the kernel "
+                    "matrix is singular or not positive definite, e.g. duplicate geometries with lam 0: "
+                    "use a larger lam (gdmlx train --lam)")
+            step = rz / pAp
             x += step * p
             r -= step * Ap
             z = precond(r)

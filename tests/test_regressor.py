@@ -255,6 +255,21 @@ def test_cg_resumes_from_checkpoint(toy_data, tmp_path, capsys):
     np.testing.assert_allclose(other.predict(R[30:40]), F_fresh, rtol=0, atol=1e-8 * np.abs(F_fresh).max())
 
 
+def test_cg_stops_at_once_on_a_singular_system(toy_data):
+    """A duplicated geometry with lam 0 makes the kernel matrix singular: CG ran its 10,000
+    iterations on NaN residuals before failing; it stops at the breakdown."""
+    from gdmlx.cg import NotConvergedError, conjugate_gradient
+    A = np.diag([1.0, 0.0])                             # b is not in A's range
+    with pytest.raises(NotConvergedError, match=r"broke down at iteration 2 \(p.Ap = 0\): .*singular"):
+        conjugate_gradient(lambda v: A @ v, np.ones(2), tol=1e-12, max_iter=10_000)
+    R, F, E, z = toy_data
+    R2, F2 = np.concatenate([R[:10], R[:1]]), np.concatenate([F[:10], F[:1]])
+    opts = gdmlx.ComputeOptions(preconditioner_points=3, cg_max_iter=10_000)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"), \
+            pytest.raises(NotConvergedError, match="broke down"):
+        gdmlx.GDMLRegressor(sigma=2.0, lam=0.0, solver="cg", options=opts).fit(R2, F2, z=z)
+
+
 def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
     from gdmlx.cg import NotConvergedError
     R, F, E, z = toy_data
