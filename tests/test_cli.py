@@ -339,6 +339,10 @@ def test_sample_with_emt_writes_an_sgdml_dataset(tmp_path, capsys):
     from ase.calculators.emt import EMT
     atoms = Atoms(numbers=ds.z, positions=ds.R[2], calculator=EMT())
     np.testing.assert_allclose(ds.F[2], atoms.get_forces() * 23.060548012069496, rtol=1e-6)
+    for option in (["--method", "GFN1-xTB"], ["--threads", "2"]):        # tblite's, ignored by EMT
+        assert main(["sample", "--xyz", str(tmp_path / "methanol.xyz"), "--calculator", "emt", "--n", "2",
+                     "-o", str(tmp_path / "e.npz"), *option]) == 2
+        assert f"{option[0]} set up tblite; --calculator emt takes neither" in capsys.readouterr().err
 
 
 def test_sample_shows_its_equilibration_and_the_time_left(tmp_path, capsys):

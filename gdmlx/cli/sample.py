@@ -38,9 +38,9 @@ def add_calculator_arguments(p):
     """--calculator, --method and --threads: the reference calculator (see make_calculator)."""
     p.add_argument("--calculator", choices=("tblite", "emt"), default="tblite",
                    help="tblite: GFN-xTB via tblite (default); emt: ASE's EMT (toy, for testing)")
-    p.add_argument("--method", default="GFN2-xTB", help="tblite method (default GFN2-xTB)")
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="OpenMP threads for the calculator (default 1; oversubscribed threads stall)")
+    p.add_argument("--method", help="tblite method (default GFN2-xTB)")
+    p.add_argument("--threads", type=positive_int,
+                   help="OpenMP threads of tblite (default 1; oversubscribed threads stall)")
 
 
 def start_atoms(args):
@@ -66,7 +66,15 @@ def start_atoms(args):
 
 
 def make_calculator(args):
-    """The ASE calculator named by ``args.calculator`` (tblite: ``args.method``, ``args.threads``)."""
+    """The ASE calculator named by ``args.calculator`` (tblite: ``args.method``, ``args.threads``,
+    whose defaults it fills in)."""
+    if args.calculator != "tblite":
+        given = [f"--{name}" for name in ("method", "threads") if getattr(args, name) is not None]
+        if given:
+            raise InputError(f"{' and '.join(given)} set up tblite; --calculator {args.calculator} takes "
+                             "neither: leave them out")
+    args.method = "GFN2-xTB" if args.method is None else args.method
+    args.threads = 1 if args.threads is None else args.threads
     if args.calculator == "emt":
         from ase.calculators.emt import EMT, parameters
 
