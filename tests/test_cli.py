@@ -732,7 +732,7 @@ def test_inputs_a_user_mixes_up_in_action_validate_and_reduce(toy_npz, tmp_path,
     before = traj.read_bytes()
     assert main(["action", "train", str(traj), "--model", str(model), "--stride", "1", "--n-train", "20",
                  "-o", str(traj)]) == 2
-    assert f"-o {traj} is also one of the trajectories" in capsys.readouterr().err
+    assert f"-o {traj} is also the command's input trajectories ({traj})" in capsys.readouterr().err
     assert traj.read_bytes() == before
     assert main(["validate", str(model), str(toy_npz), "--calculator", "emt"]) == 2
     assert "is a dataset (geometries with forces), not a gdmlx trajectory" in capsys.readouterr().err

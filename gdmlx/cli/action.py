@@ -38,19 +38,12 @@ def add_parser(sub):
 
 
 def run_train(args):
-    import os
-
     import ase.units
 
     from gdmlx.action import ActionModel
     from gdmlx.cli.common import log, print_json
-    from gdmlx.errors import InputError
     from gdmlx.modelfile import load_any_model
 
-    for path in args.trajectories:      # the command line's check of -o sees single inputs only
-        if os.path.isfile(path) and os.path.exists(args.output) and os.path.samefile(path, args.output):
-            raise InputError(f"-o {args.output} is also one of the trajectories ({path}): writing it would "
-                             "destroy that file; choose another output name")
     model = load_any_model(args.model)
     act = ActionModel(stride_fs=args.stride, sigma=args.sigma, lam=args.lam, n_train=args.n_train,
                       n_valid=args.n_valid, seed=args.seed, perms="auto" if args.sym else None)

@@ -39,11 +39,12 @@ def _check_not_an_input(args):
     would destroy, e.g. gdmlx md m.h5 -o m.h5)."""
     if not os.path.exists(args.output):
         return
-    for name, value in vars(args).items():
-        if name != "output" and isinstance(value, str) and os.path.isfile(value) \
-                and os.path.samefile(value, args.output):
-            raise InputError(f"-o {args.output} is also the command's input {name.replace('_', ' ')} "
-                             f"({value}): writing it would destroy that file; choose another output name")
+    for name, given in vars(args).items():
+        for value in given if isinstance(given, list) else [given]:       # nargs="+" inputs too
+            if name != "output" and isinstance(value, str) and os.path.isfile(value) \
+                    and os.path.samefile(value, args.output):
+                raise InputError(f"-o {args.output} is also the command's input {name.replace('_', ' ')} "
+                                 f"({value}): writing it would destroy that file; choose another output name")
 
 
 def _reported_errors():
