@@ -101,6 +101,7 @@ class GDMLCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        self.results = {}                             # a refused geometry must not keep the last one's
         if self._refitted():                          # called directly, not from get_property
             self._bind()
         if self.atoms.pbc.any():

@@ -1,0 +1,38 @@
+"""gdmlx.GDMLCalculator used as ASE users use calculators: results, caching and errors."""
+
+import warnings
+
+import ase.units
+import numpy as np
+import pytest
+from ase import Atoms
+
+import gdmlx
+from conftest import toy_geometries
+
+KCAL = ase.units.kcal / ase.units.mol
+
+
+@pytest.fixture(scope="module")
+def start():
+    return toy_geometries(1, noise=0.0)[0]
+
+
+def test_a_refused_geometry_keeps_no_results_of_the_one_before(toy_model, start):
+    """calc.calculate(atoms) on a geometry the calculator refuses: calc.results held the
+    previous geometry's energy and forces, and get_property for the refused atoms returned
+    them as its own."""
+    calc = gdmlx.GDMLCalculator(toy_model)
+    good = Atoms(numbers=toy_model.z_, positions=start)
+    calc.calculate(good)
+    E, F = toy_model.predict_energy_forces(start)
+    assert calc.results["energy"] == pytest.approx(E[0] * KCAL, rel=1e-12)
+    bad = good.copy()
+    bad.positions[1] = bad.positions[0]                 # two atoms on top of each other
+    with pytest.raises(gdmlx.GeometryError, match="atoms 0 and 1 are 0 A apart"):
+        calc.calculate(bad)
+    assert calc.results == {}
+    for _ in range(2):
+        with pytest.raises(gdmlx.GeometryError, match="atoms 0 and 1"):
+            calc.get_property("energy", bad)
+    np.testing.assert_array_equal(calc.get_forces(good), F[0] * KCAL)    # and back: computed again
