@@ -82,6 +82,8 @@ class GDMLCalculator(Calculator):
     def get_property(self, name, atoms=None, allow_calculation=True):
         if self._refitted():
             self._bind()
+            if atoms is None:                         # ASE's "the atoms of the last calculation"
+                atoms = self.atoms
             self.reset()                              # results of the model as fitted before
         if self.warn_relative_energy and name in ("energy", "free_energy"):
             warnings.warn("this model was fitted without energies: its energies are right up to a constant "
@@ -102,6 +104,9 @@ class GDMLCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         self.results = {}                             # a refused geometry must not keep the last one's
+        if self.atoms is None:
+            raise InputError("no atoms to calculate: give an Atoms (atoms.calc = calc, then "
+                             "atoms.get_forces(), or calc.get_forces(atoms))")
         if self._refitted():                          # called directly, not from get_property
             self._bind()
         if self.atoms.pbc.any():

@@ -36,3 +36,20 @@ def test_a_refused_geometry_keeps_no_results_of_the_one_before(toy_model, start)
         with pytest.raises(gdmlx.GeometryError, match="atoms 0 and 1"):
             calc.get_property("energy", bad)
     np.testing.assert_array_equal(calc.get_forces(good), F[0] * KCAL)    # and back: computed again
+
+
+def test_get_property_without_atoms_uses_the_last_atoms_also_after_a_refit(toy_data, start):
+    """calc.get_property(name) with no atoms means the atoms of the last calculation; after
+    the model was fitted again it raised AttributeError ('NoneType' object has no attribute
+    'pbc'), as it did on a calculator that had calculated nothing."""
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:10], F[:10], E[:10], z=z)
+    calc = gdmlx.GDMLCalculator(model)
+    with pytest.raises(gdmlx.InputError, match="no atoms to calculate"):
+        calc.get_property("energy")
+    calc.get_forces(Atoms(numbers=z, positions=start))
+    model.fit(R[:20], F[:20], E[:20], z=z)
+    E_new, F_new = model.predict_energy_forces(start)
+    assert calc.get_property("energy") == pytest.approx(E_new[0] * KCAL, rel=1e-12)
+    np.testing.assert_allclose(calc.get_property("forces"), F_new[0] * KCAL, rtol=1e-12)
+    assert calc.calls == 2
