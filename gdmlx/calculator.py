@@ -53,7 +53,9 @@ class GDMLCalculator(Calculator):
                                  f"{type(model).__name__}")
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
-        self.model, self.contact_wall = model, contact_wall
+        if not isinstance(contact_wall, (bool, np.bool_)) and contact_wall not in (0, 1):
+            raise InputError(f"contact_wall must be True or False, got {contact_wall!r}")
+        self.model, self.contact_wall = model, bool(contact_wall)   # model_wall masks pairs with it
         self._bind()
         self.calls = 0                       # geometries calculated, for the warning's wording
 

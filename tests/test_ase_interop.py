@@ -53,3 +53,29 @@ def test_get_property_without_atoms_uses_the_last_atoms_also_after_a_refit(toy_d
     assert calc.get_property("energy") == pytest.approx(E_new[0] * KCAL, rel=1e-12)
     np.testing.assert_allclose(calc.get_property("forces"), F_new[0] * KCAL, rtol=1e-12)
     assert calc.calls == 2
+
+
+@pytest.fixture(scope="module")
+def bonds_only_model(toy_data):
+    """A toy model whose descriptor holds only the chain bonds: six pairs get a wall."""
+    R, F, E, z = toy_data
+    bonds = np.array([[1, 0], [2, 1], [3, 2], [4, 3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdmlx.errors.EnergyConsistencyWarning)
+        return gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=bonds).fit(R[:30], F[:30], E[:30], z=z)
+
+
+@pytest.mark.parametrize("flag", [0, 1, np.False_, np.True_])
+def test_contact_wall_given_as_a_number_is_the_flag_it_means(bonds_only_model, flag):
+    """contact_wall=0 or 1 (as a number) was used as an index mask: walls on pair (0, 1), a
+    bond, repeated, instead of none or the six uncovered pairs."""
+    wall_pairs = gdmlx.GDMLCalculator(bonds_only_model, contact_wall=flag).wall[0]
+    expected = gdmlx.GDMLCalculator(bonds_only_model, contact_wall=bool(flag)).wall[0]
+    np.testing.assert_array_equal(wall_pairs, expected)
+    assert len(wall_pairs) == (6 if flag else 0)
+
+
+def test_contact_wall_that_is_no_flag_is_refused(toy_model):
+    for value in (None, "no", 2):
+        with pytest.raises(gdmlx.InputError, match="contact_wall must be True or False, got"):
+            gdmlx.GDMLCalculator(toy_model, contact_wall=value)
