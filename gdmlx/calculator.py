@@ -120,7 +120,12 @@ class GDMLCalculator(Calculator):
             check_atomic_numbers(self.atoms.numbers, len(self.z), self.z)
         q = np.ascontiguousarray(self.atoms.positions, dtype=np.float64)
         if not geometry_ok(q, self.r_min):
-            q = check_geometries(q, len(self.z), "atoms.positions")[0]
+            not_finite = np.flatnonzero(~np.isfinite(q).all(axis=1))
+            if len(not_finite):                      # one Atoms: name the atom, not a geometry index
+                i = not_finite[0]
+                raise InputError(f"atoms.positions contains NaN or inf: atom {i} ({self.atoms[i].symbol}) is at "
+                                 f"{q[i].tolist()}" + (f", and {len(not_finite) - 1} more atom(s)"
+                                                        if len(not_finite) > 1 else ""))
             check_min_distance(q[None], self.r_min, "half the shortest distance in the training data",
                                "atoms.positions", unit="A")
         if not self.warned_outside:

@@ -79,3 +79,14 @@ def test_contact_wall_that_is_no_flag_is_refused(toy_model):
     for value in (None, "no", 2):
         with pytest.raises(gdmlx.InputError, match="contact_wall must be True or False, got"):
             gdmlx.GDMLCalculator(toy_model, contact_wall=value)
+
+
+def test_nan_positions_name_the_atom(toy_model, start):
+    """NaN positions: the message gave a (geometry, atom, coordinate) index into a stack of
+    geometries and told the user to leave geometries out; it names the atom and its position."""
+    positions = start.copy()
+    positions[3, 1] = np.nan
+    positions[4, 0] = np.inf
+    atoms = Atoms(numbers=toy_model.z_, positions=positions, calculator=gdmlx.GDMLCalculator(toy_model))
+    with pytest.raises(gdmlx.InputError, match=r"NaN or inf: atom 3 \(C\) is at \[.*nan.*\], and 1 more atom\(s\)$"):
+        atoms.get_forces()
