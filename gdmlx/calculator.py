@@ -45,7 +45,15 @@ class GDMLCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces"]
 
     def __init__(self, model, contact_wall=True, **kwargs):
-        """See the class docstring; ``kwargs`` go to ASE's ``Calculator`` (e.g. ``label``)."""
+        """See the class docstring; ``kwargs`` go to ASE's ``Calculator``: ``label``,
+        ``directory``, ``atoms`` (ASE keeps any other keyword as a parameter nothing reads)."""
+        unknown = sorted(set(kwargs) - {"label", "directory", "atoms"})
+        if unknown:
+            hint = (": the units come from the model (an sGDML file without them: "
+                    "gdmlx.import_sgdml_model(path, energy_unit=..., length_unit=...))"
+                    if {"E_to_eV", "F_to_eV_Ang"} & set(unknown) else "")
+            raise InputError(f"GDMLCalculator got unknown keyword argument(s) {', '.join(unknown)}; it takes "
+                             f"model, contact_wall and ASE's label, directory and atoms{hint}")
         super().__init__(**kwargs)
         if not hasattr(model, "predict_energy_forces"):
             if not isinstance(model, (str, os.PathLike)):

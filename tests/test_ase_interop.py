@@ -90,3 +90,15 @@ def test_nan_positions_name_the_atom(toy_model, start):
     atoms = Atoms(numbers=toy_model.z_, positions=positions, calculator=gdmlx.GDMLCalculator(toy_model))
     with pytest.raises(gdmlx.InputError, match=r"NaN or inf: atom 3 \(C\) is at \[.*nan.*\], and 1 more atom\(s\)$"):
         atoms.get_forces()
+
+
+def test_unknown_keywords_are_refused(bonds_only_model, start):
+    """Keywords the calculator does not know went to ASE's parameters, which nothing reads:
+    a misspelt contact_walls=False kept the wall, sGDML's E_to_eV converted nothing."""
+    with pytest.raises(gdmlx.InputError, match="unknown keyword argument.* contact_walls; it takes model, contact_wall"):
+        gdmlx.GDMLCalculator(bonds_only_model, contact_walls=False)
+    with pytest.raises(gdmlx.InputError, match="E_to_eV.*the units come from the model"):
+        gdmlx.GDMLCalculator(bonds_only_model, E_to_eV=1.0)
+    atoms = Atoms(numbers=bonds_only_model.z_, positions=start)
+    calc = gdmlx.GDMLCalculator(bonds_only_model, label="gdml", atoms=atoms)
+    assert atoms.calc is calc and calc.label.endswith("gdml")
