@@ -61,11 +61,25 @@ class GDMLCalculator(Calculator):
                                  f"{type(model).__name__}")
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
-        if not isinstance(contact_wall, (bool, np.bool_)) and contact_wall not in (0, 1):
-            raise InputError(f"contact_wall must be True or False, got {contact_wall!r}")
-        self.model, self.contact_wall = model, bool(contact_wall)   # model_wall masks pairs with it
+        self.model, self.contact_wall = model, _flag(contact_wall, "contact_wall")
         self._bind()
         self.calls = 0                       # geometries calculated, for the warning's wording
+
+    def set(self, **kwargs):
+        """ASE's way to change settings: ``calc.set(contact_wall=False)``; returns what changed."""
+        unknown = sorted(set(kwargs) - {"contact_wall"})
+        if unknown:
+            raise InputError(f"GDMLCalculator.set got unknown setting(s) {', '.join(unknown)}; "
+                             "its one setting is contact_wall")
+        if "contact_wall" not in kwargs:
+            return {}
+        flag = _flag(kwargs["contact_wall"], "contact_wall")
+        if flag == self.contact_wall:
+            return {}
+        self.contact_wall = flag
+        self.wall = model_wall(self.model, flag)
+        self.reset()
+        return {"contact_wall": flag}
 
     def _bind(self):
         """Take what calculations need from the model as it is fitted now (a model fitted
@@ -160,6 +174,14 @@ class GDMLCalculator(Calculator):
                           f"extrapolates.{first} (warned once per calculator)", DomainWarning,
                           stacklevel=user_stacklevel())
             self.warned_outside = True
+
+
+def _flag(value, name):
+    """``value`` as a bool: True, False, numpy's bools, 1 and 0 (model_wall masks pairs with
+    it, and an integer there indexes them)."""
+    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _state(atoms):

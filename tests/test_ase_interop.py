@@ -102,3 +102,27 @@ def test_unknown_keywords_are_refused(bonds_only_model, start):
     atoms = Atoms(numbers=bonds_only_model.z_, positions=start)
     calc = gdmlx.GDMLCalculator(bonds_only_model, label="gdml", atoms=atoms)
     assert atoms.calc is calc and calc.label.endswith("gdml")
+
+
+def test_set_contact_wall_switches_the_wall(bonds_only_model, start):
+    """calc.set(contact_wall=False), ASE's way to change a setting, was stored as a parameter
+    nothing read: the wall stayed, and so did the results with it."""
+    folded = start.copy()
+    d = folded[2] - folded[0]
+    folded[0] += 0.3 * d                                # atoms 0 and 2 inside their wall
+    folded[2] -= 0.3 * d
+    atoms = Atoms(numbers=bonds_only_model.z_, positions=folded)
+    atoms.calc = gdmlx.GDMLCalculator(bonds_only_model)
+    E_model = bonds_only_model.predict_energy_forces(folded)[0][0] * KCAL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdmlx.DomainWarning)
+        with_wall = atoms.get_potential_energy()
+        assert with_wall > E_model + 0.01
+        assert atoms.calc.set(contact_wall=False) == {"contact_wall": False}
+        assert atoms.get_potential_energy() == pytest.approx(E_model, rel=1e-12)
+        assert atoms.calc.set(contact_wall=True) == {"contact_wall": True}
+        assert atoms.get_potential_energy() == pytest.approx(with_wall, rel=1e-12)
+    assert atoms.calc.set(contact_wall=True) == {}
+    with pytest.raises(gdmlx.InputError, match="unknown setting.* sigma; its one setting is contact_wall"):
+        atoms.calc.set(sigma=3.0)
+
