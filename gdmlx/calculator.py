@@ -54,7 +54,6 @@ class GDMLCalculator(Calculator):
                     if {"E_to_eV", "F_to_eV_Ang"} & set(unknown) else "")
             raise InputError(f"GDMLCalculator got unknown keyword argument(s) {', '.join(unknown)}; it takes "
                              f"model, contact_wall and ASE's label, directory and atoms{hint}")
-        super().__init__(**kwargs)
         if not hasattr(model, "predict_energy_forces"):
             if not isinstance(model, (str, os.PathLike)):
                 raise InputError(f"model must be a fitted gdmlx model or the path of a model file, got "
@@ -64,6 +63,7 @@ class GDMLCalculator(Calculator):
         self.model, self.contact_wall = model, _flag(contact_wall, "contact_wall")
         self._bind()
         self.calls = 0                       # geometries calculated, for the warning's wording
+        super().__init__(**kwargs)           # last: atoms=... gets a calculator that works
 
     def set(self, **kwargs):
         """ASE's way to change settings: ``calc.set(contact_wall=False)``; returns what changed."""

@@ -126,3 +126,9 @@ def test_set_contact_wall_switches_the_wall(bonds_only_model, start):
     with pytest.raises(gdmlx.InputError, match="unknown setting.* sigma; its one setting is contact_wall"):
         atoms.calc.set(sigma=3.0)
 
+
+def test_a_refused_model_leaves_the_atoms_without_the_calculator(start):
+    atoms = Atoms(numbers=[6, 6, 8, 6, 1], positions=start)
+    with pytest.raises(gdmlx.InputError, match="got NoneType"):
+        gdmlx.GDMLCalculator(None, atoms=atoms)
+    assert atoms.calc is None
