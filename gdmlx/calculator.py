@@ -28,7 +28,9 @@ class GDMLCalculator(Calculator):
     contact_wall : add the MD engine's repulsive wall for atom pairs outside every
         descriptor of the model (:mod:`gdmlx.md.contact`), so that ASE's dynamics and
         optimisers see the same potential as ``gdmlx md``; zero inside the training domain
-        and for models whose descriptor has every pair.
+        and for models whose descriptor has every pair. ``calc.set(contact_wall=False)``
+        switches it later. Other keywords than these and ASE's ``label``, ``directory`` and
+        ``atoms`` are refused (InputError): ASE would keep them as parameters nothing reads.
 
     Raises InputError for another atom count, other atomic numbers, NaN or infinite
     positions or a periodic cell, and GeometryError where the MD engine stops (two atoms
