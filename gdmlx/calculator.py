@@ -12,7 +12,7 @@ from gdmlx.kernels.descriptor import geometry_ok
 from gdmlx.md.domain import (STRETCH_FACTOR, model_floors, outside_limits_sq, ratio_range, stretched_bond,
                              training_bonds, worst_pair)
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_atomic_numbers, check_geometries, check_min_distance
+from gdmlx.validation import check_atomic_numbers, check_flag, check_geometries, check_min_distance
 
 
 class GDMLCalculator(Calculator):
@@ -62,7 +62,7 @@ class GDMLCalculator(Calculator):
                                  f"{type(model).__name__}")
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
-        self.model, self.contact_wall = model, _flag(contact_wall, "contact_wall")
+        self.model, self.contact_wall = model, check_flag(contact_wall, "contact_wall")
         self._bind()
         self.calls = 0                       # geometries calculated, for the warning's wording
         super().__init__(**kwargs)           # last: atoms=... gets a calculator that works
@@ -75,7 +75,7 @@ class GDMLCalculator(Calculator):
                              "its one setting is contact_wall")
         if "contact_wall" not in kwargs:
             return {}
-        flag = _flag(kwargs["contact_wall"], "contact_wall")
+        flag = check_flag(kwargs["contact_wall"], "contact_wall")
         if flag == self.contact_wall:
             return {}
         self.contact_wall = flag
@@ -176,14 +176,6 @@ class GDMLCalculator(Calculator):
                           f"extrapolates.{first} (warned once per calculator)", DomainWarning,
                           stacklevel=user_stacklevel())
             self.warned_outside = True
-
-
-def _flag(value, name):
-    """``value`` as a bool: True, False, numpy's bools, 1 and 0 (model_wall masks pairs with
-    it, and an integer there indexes them)."""
-    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
-        raise InputError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _state(atoms):

@@ -166,6 +166,14 @@ def check_count(value, name, minimum=1):
     return int(value)
 
 
+def check_flag(value, name):
+    """Return ``value`` as a bool: True, False, numpy's bools, 1 and 0; anything else
+    (None, strings, 2) is refused. (A 0/1 integer used as a mask would index, not mask.)"""
+    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_xyz_atom_counts(path):
     """Raise InputError if a frame of the XYZ file at ``path`` declares more atoms than lines
     follow it: ASE's reader reads that many lines, also past the end, and a three-line file

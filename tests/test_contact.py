@@ -63,6 +63,12 @@ def test_walls_cover_exactly_the_pairs_no_descriptor_has(toy_data):
     np.testing.assert_allclose(r0, expected, rtol=1e-12)
     assert np.any(r0 < 0.8 * brute[~is_covered]) and np.any(r0 == 0.8 * brute[~is_covered])
     assert len(model_wall(model, enabled=False)[0]) == 0 == len(model_wall(model, enabled=False)[1])
+    # 0 and 1 are flags: as integers in the pair mask they indexed pairs (ten walls on pair 0)
+    assert len(model_wall(model, enabled=0)[0]) == 0
+    np.testing.assert_array_equal(model_wall(model, enabled=1)[0], wall_pairs)
+    for bad in (None, "no", 2):
+        with pytest.raises(gdmlx.InputError, match="contact_wall must be True or False"):
+            model_wall(model, enabled=bad)
     assert len(uncovered_pairs(5, np.stack(np.tril_indices(5, -1), axis=1))) == 0
 
 

@@ -24,6 +24,7 @@ from ase.data.vdw_alvarez import vdw_radii
 
 from gdmlx.backend import array_module
 from gdmlx.md.domain import OUTSIDE_FACTOR, model_floors
+from gdmlx.validation import check_flag
 
 WALL_K_EV = 1.0       # stiffness k, eV / A^3: 1 eV (23 kcal/mol) at 1 A inside the onset
 VDW_FRACTION = 0.75   # wall onset as a fraction of the sum of van der Waals radii (Alvarez 2013)
@@ -43,7 +44,7 @@ def model_wall(model, enabled=True):
     the pairs outside all its descriptors (:func:`gdmlx.md.domain.model_floors`). P = 0 when
     every pair is covered, the model keeps no training geometries, or not ``enabled``."""
     pairs, floors, covered = model_floors(model)
-    outside = ~covered & enabled
+    outside = ~covered & check_flag(enabled, "contact_wall")
     wall_pairs = np.ascontiguousarray(pairs[outside])
     return wall_pairs, wall_onsets(model.z_, wall_pairs, floors[outside]), WALL_K_EV
 
