@@ -8,6 +8,7 @@ fast part misses (reference minus fast forces and energies). The sum is the mode
 evaluate the slow part only every few steps (impulse r-RESPA, :mod:`gdmlx.md.integrator`).
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -84,6 +85,11 @@ class MultiscaleModel(BaseEstimator):
     Attributes
     ----------
     fast_, slow_ : fitted GDMLRegressor
+    hyperparameters_ : dict
+        ``max_hops`` and ``n_fast`` as they were when the model was fitted (or loaded, or
+        made by :meth:`from_parts`): what model files record and :meth:`with_slow` keeps;
+        ``set_params`` afterwards changes the next fit, not this model (the parts record
+        their own).
     """
 
     def __init__(self, fast=None, slow=None, max_hops=2, n_fast=100):
@@ -123,6 +129,7 @@ class MultiscaleModel(BaseEstimator):
         E_resid = None if energies is None else energies - E_fast
         slow.fit(R, F - F_fast, E_resid, z, energy_unit, length_unit)
         self._set_parts(fast, slow)
+        self.hyperparameters_ = {"max_hops": self.max_hops, "n_fast": self.n_fast}
         forget_data_records(self)
         return self
 
@@ -148,11 +155,18 @@ class MultiscaleModel(BaseEstimator):
                 raise NotFittedError(f"the {name} part is not fitted yet: fit it, or MultiscaleModel.fit fits both")
         model = cls(fast=clone(fast).set_params(pairs=None), slow=clone(slow), max_hops=max_hops, n_fast=n_fast)
         model._set_parts(fast, slow)
+        model.hyperparameters_ = {"max_hops": max_hops, "n_fast": n_fast}
         return model
 
     def with_slow(self, slow):
         """This model with another fitted slow part (a reduced one): same fast part and parameters."""
-        return self.from_parts(self._fitted_parts()[0], slow, self.max_hops, self.n_fast)
+        fitted = self._fitted_hyperparameters()
+        return self.from_parts(self._fitted_parts()[0], slow, fitted["max_hops"], fitted["n_fast"])
+
+    def _fitted_hyperparameters(self):
+        """``max_hops`` and ``n_fast`` this fitted model was made with (its current ones for
+        a model pickled by a gdmlx that did not record them)."""
+        return getattr(self, "hyperparameters_", None) or {"max_hops": self.max_hops, "n_fast": self.n_fast}
 
     def _set_parts(self, fast, slow):
         if not np.array_equal(fast.z_, slow.z_):
@@ -200,4 +214,7 @@ class MultiscaleModel(BaseEstimator):
     def save(self, path):
         """Write the fitted model to ``path`` (HDF5); see :func:`gdmlx.load_model`."""
         from gdmlx.modelfile import save_model
-        save_model(self, path)
+        self._fitted_parts()                  # NotFittedError for an unfitted model, before any file
+        fitted = copy.copy(self)              # the file records the split this model was made with,
+        fitted.max_hops, fitted.n_fast = (self._fitted_hyperparameters()[k] for k in ("max_hops", "n_fast"))
+        save_model(fitted, path)              # not set_params' changes since the fit

@@ -1,0 +1,43 @@
+"""scikit-learn conventions and persistence of the estimators: what a fitted model records
+is what it was fitted with, whatever set_params changed since."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import gdmlx
+from conftest import toy_energy_forces, toy_geometries
+
+
+@pytest.fixture(scope="module")
+def chain():
+    """(R, F, E, z) of 60 geometries of an 8-atom toy chain."""
+    R = toy_geometries(60, n_atoms=8, seed=4, noise=0.06)
+    E, F = toy_energy_forces(R)
+    return R, F, E, np.array([6] * 8)
+
+
+def _multiscale(max_hops=1, n_fast=10):
+    return gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6),
+                                 slow=gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8), max_hops=max_hops, n_fast=n_fast)
+
+
+@pytest.mark.filterwarnings("ignore::gdmlx.EnergyConsistencyWarning")
+def test_multiscale_file_records_the_split_it_was_fitted_with(chain, tmp_path):
+    """set_params(max_hops=2, n_fast=None) after a fit with 1 and 10 was saved as 2 and None:
+    the loaded model claimed a split its fast part (7 bond pairs) was not made with, and its
+    clone refitted another model."""
+    R, F, E, z = chain
+    ms = _multiscale().fit(R[:30], F[:30], E[:30], z=z)
+    ms.set_params(max_hops=2, n_fast=None)
+    ms.save(tmp_path / "ms.h5")
+    loaded = gdmlx.load_model(tmp_path / "ms.h5")
+    assert (loaded.max_hops, loaded.n_fast) == (1, 10) and len(loaded.fast_.pairs_) == 7
+    refit = clone(loaded).fit(R[:30], F[:30], E[:30], z=z)
+    np.testing.assert_array_equal(refit.predict(R[40:45]), loaded.predict(R[40:45]))
+    # with_slow (gdmlx.reduce) keeps the fitted split too
+    assert (ms.with_slow(ms.slow_).max_hops, ms.with_slow(ms.slow_).n_fast) == (1, 10)
+    # the next fit takes the new settings, and records them
+    ms.fit(R[:30], F[:30], E[:30], z=z).save(tmp_path / "ms2.h5")
+    again = gdmlx.load_model(tmp_path / "ms2.h5")
+    assert (again.max_hops, again.n_fast) == (2, None) and len(again.fast_.pairs_) == 7 + 6
