@@ -212,12 +212,15 @@ class GDMLRegressor(BaseEstimator):
         save_model(self, path)
 
     def refit(self, **params):
-        """A new model with ``params`` changed (e.g. ``pairs=``), fitted on the stored data."""
+        """This model with ``params`` changed (e.g. ``pairs=``), fitted on the stored data: the
+        other hyperparameters are the ones it was fitted with (``hyperparameters_``), not
+        ``set_params``' changes since, and ``options`` the current ones."""
         from sklearn.base import clone
         if getattr(self, "R_train_", None) is None:
             raise ValueError("refit needs the training data, and this model keeps none (models "
                              "imported from sGDML do not)")
-        model = clone(self).set_params(**params)
+        fitted = clone({k: v for k, v in fitted_hyperparameters(self).items() if k != "options"}, safe=False)
+        model = clone(self).set_params(**{**fitted, **params})
         return model.fit(self.R_train_, self.F_train_, self.E_train_, self.z_,
                          self.energy_unit_, self.length_unit_)
 

@@ -41,3 +41,19 @@ def test_multiscale_file_records_the_split_it_was_fitted_with(chain, tmp_path):
     ms.fit(R[:30], F[:30], E[:30], z=z).save(tmp_path / "ms2.h5")
     again = gdmlx.load_model(tmp_path / "ms2.h5")
     assert (again.max_hops, again.n_fast) == (2, None) and len(again.fast_.pairs_) == 7 + 6
+
+
+@pytest.mark.filterwarnings("ignore::gdmlx.EnergyConsistencyWarning")
+def test_refit_changes_only_the_parameters_it_is_given(toy_model, toy_data):
+    """refit cloned the current parameters: after set_params(sigma=40) it refitted a sigma-40
+    model, and gdmlx.reduce (which refits on fewer pairs) validated it against the sigma-2 one."""
+    R, F, E, z = toy_data
+    model = clone(toy_model).fit(R[:30], F[:30], E[:30], z=z)
+    model.set_params(sigma=40.0, lam=1e-3)
+    again = model.refit()
+    assert (again.sigma, again.lam) == (2.0, 1e-8)
+    np.testing.assert_array_equal(again.predict(R[40:45]), toy_model.predict(R[40:45]))
+    fewer = model.refit(pairs=toy_model.pairs_[::2])
+    assert fewer.sigma == 2.0 and len(fewer.pairs_) == 5
+    # the next fit takes set_params' changes, as before
+    assert model.fit(R[:30], F[:30], E[:30], z=z).expansion_.sigma == 40.0
