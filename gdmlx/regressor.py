@@ -97,7 +97,11 @@ class GDMLRegressor(BaseEstimator):
         for a :class:`gdmlx.Dataset` ``ds``, give ``ds.energy_unit`` and ``ds.length_unit``.
         """
         self._check_params()
+        given = (R, F, energies)
         R, F, E, z = check_training_data(R, F, energies, z, energy_unit, length_unit)
+        # the model keeps its training data (refit, model files, the domain check): its own
+        # copy, so that the caller changing its arrays afterwards does not change the model
+        R, F, E = (_owned(a, g) for a, g in zip((R, F, E), given))
         M, N = R.shape[:2]
         pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
         if self.use_energy_labels and E is None:
@@ -235,6 +239,13 @@ def forget_data_records(model):
     wrong: ``gdmlx.reduce`` would validate on the recorded split, now training data)."""
     for name in DATA_RECORDS:
         vars(model).pop(name, None)
+
+
+def _owned(a, given):
+    """``a`` (an array checked from ``given``), copied if it shares memory with ``given``."""
+    if a is not None and isinstance(given, np.ndarray) and np.may_share_memory(a, given):
+        return a.copy()
+    return a
 
 
 def fitted_hyperparameters(model):

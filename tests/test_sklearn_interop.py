@@ -57,3 +57,21 @@ def test_refit_changes_only_the_parameters_it_is_given(toy_model, toy_data):
     assert fewer.sigma == 2.0 and len(fewer.pairs_) == 5
     # the next fit takes set_params' changes, as before
     assert model.fit(R[:30], F[:30], E[:30], z=z).expansion_.sigma == 40.0
+
+
+def test_model_keeps_its_own_copy_of_the_training_data(toy_data, tmp_path):
+    """fit kept the caller's R, F and E arrays: changing them afterwards changed what refit and
+    model files used (another model, a train_hash that no longer matched the stored data)."""
+    R, F, E, z = (a[:20].copy() for a in toy_data)
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R, F, E, z=z)
+    expected = model.predict(toy_data[0][40:45])
+    ms = _multiscale(n_fast=5).fit(R, F, E, z=np.full(5, 6))
+    R *= 1.5
+    F[:] = 0.0
+    E[:] = 0.0
+    refit = model.refit()
+    assert refit.train_hash_ == model.train_hash_
+    np.testing.assert_array_equal(refit.predict(toy_data[0][40:45]), expected)
+    np.testing.assert_array_equal(ms.R_train_, toy_data[0][:20])
+    model.save(tmp_path / "m.h5")
+    np.testing.assert_array_equal(gdmlx.load_model(tmp_path / "m.h5").R_train_, toy_data[0][:20])
