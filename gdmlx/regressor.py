@@ -4,7 +4,7 @@ import hashlib
 from dataclasses import replace
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from gdmlx.backend import backend_module, resolve_backend
@@ -60,7 +60,9 @@ class GDMLRegressor(BaseEstimator):
     pairs_ : (D, 2) int64
     z_ : (N,) int64
     R_train_, F_train_ : (M, N, 3); E_train_ : (M,) or None
-        The training data, kept so that the model can be refitted (e.g. on fewer pairs).
+        The training data, kept so that the model can be refitted (e.g. on fewer pairs); the
+        model's own copies (so are ``pairs_`` and ``hyperparameters_``' arrays): changing the
+        arrays given to ``fit`` afterwards does not change the model.
     alphas_ : (M, N, 3)
         Force coefficients.
     perms_ : (P, N) int64
@@ -103,7 +105,7 @@ class GDMLRegressor(BaseEstimator):
         # copy, so that the caller changing its arrays afterwards does not change the model
         R, F, E = (_owned(a, g) for a, g in zip((R, F, E), given))
         M, N = R.shape[:2]
-        pairs = all_pairs(N) if self.pairs is None else check_pairs(self.pairs, N)
+        pairs = all_pairs(N) if self.pairs is None else _owned(check_pairs(self.pairs, N), self.pairs)
         if self.use_energy_labels and E is None:
             raise InputError("use_energy_labels=True fits energies, and none were given: pass them "
                              "(fit(R, F, energies=E, z=z)) or set use_energy_labels=False")
@@ -117,7 +119,7 @@ class GDMLRegressor(BaseEstimator):
         self.R_train_, self.F_train_, self.E_train_ = R, F, E
         self.energy_unit_, self.length_unit_ = energy_unit, length_unit
         self.train_hash_ = training_data_hash(z, R, F, E)
-        self.hyperparameters_ = self.get_params(deep=False)
+        self.hyperparameters_ = clone(self.get_params(deep=False), safe=False)   # copies of arrays
         forget_data_records(self)
         return self
 
@@ -219,7 +221,6 @@ class GDMLRegressor(BaseEstimator):
         """This model with ``params`` changed (e.g. ``pairs=``), fitted on the stored data: the
         other hyperparameters are the ones it was fitted with (``hyperparameters_``), not
         ``set_params``' changes since, and ``options`` the current ones."""
-        from sklearn.base import clone
         if getattr(self, "R_train_", None) is None:
             raise ValueError("refit needs the training data, and this model keeps none (models "
                              "imported from sGDML do not)")

@@ -75,3 +75,17 @@ def test_model_keeps_its_own_copy_of_the_training_data(toy_data, tmp_path):
     np.testing.assert_array_equal(ms.R_train_, toy_data[0][:20])
     model.save(tmp_path / "m.h5")
     np.testing.assert_array_equal(gdmlx.load_model(tmp_path / "m.h5").R_train_, toy_data[0][:20])
+
+
+def test_changing_the_pairs_array_after_the_fit_leaves_the_model(toy_data):
+    """The fitted expansion held the very pairs array given as the hyperparameter: reordering
+    it in place afterwards changed the predictions silently (forces off by tens)."""
+    from gdmlx.descriptor import all_pairs
+    R, F, E, z = toy_data
+    pairs = all_pairs(5)
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, pairs=pairs).fit(R[:30], F[:30], E[:30], z=z)
+    batch, one = model.predict(R[40:45]), model.predict(R[40])
+    pairs[:] = pairs[::-1].copy()
+    np.testing.assert_array_equal(model.predict(R[40:45]), batch)
+    np.testing.assert_array_equal(model.predict(R[40]), one)
+    np.testing.assert_array_equal(model.refit().predict(R[40:45]), batch)
