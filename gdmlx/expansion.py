@@ -74,8 +74,13 @@ class KernelExpansion:
 
     def __getstate__(self):
         """Pickle and deepcopy without the device copies (they hold array modules, which do
-        not pickle, and CuPy arrays); :meth:`on_device` rebuilds them when asked."""
-        return {**self.__dict__, "_devices": {}}
+        not pickle, and CuPy arrays; :meth:`on_device` rebuilds them when asked) and without
+        predict_one's work arrays (sized for this process's numba threads)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_work"} | {"_devices": {}}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        object.__setattr__(self, "_work", work_arrays(len(self.pairs)))
 
     @property
     def n_train(self):

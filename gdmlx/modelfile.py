@@ -52,8 +52,9 @@ def save_model(model, path):
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, gdmlx_version=__version__)
         if hasattr(model, "fast_"):
-            f.attrs.update(kind="multiscale", max_hops=int(model.max_hops),
-                           n_fast=-1 if model.n_fast is None else int(model.n_fast))
+            split = model._fitted_hyperparameters()        # as fitted, not set_params' changes since
+            f.attrs.update(kind="multiscale", max_hops=int(split["max_hops"]),
+                           n_fast=-1 if split["n_fast"] is None else int(split["n_fast"]))
             write_regressor(f.create_group("fast"), model.fast_)
             write_regressor(f.create_group("slow"), model.slow_)
         else:

@@ -8,7 +8,6 @@ fast part misses (reference minus fast forces and energies). The sum is the mode
 evaluate the slow part only every few steps (impulse r-RESPA, :mod:`gdmlx.md.integrator`).
 """
 
-import copy
 import warnings
 
 import numpy as np
@@ -214,7 +213,4 @@ class MultiscaleModel(BaseEstimator):
     def save(self, path):
         """Write the fitted model to ``path`` (HDF5); see :func:`gdmlx.load_model`."""
         from gdmlx.modelfile import save_model
-        self._fitted_parts()                  # NotFittedError for an unfitted model, before any file
-        fitted = copy.copy(self)              # the file records the split this model was made with,
-        fitted.max_hops, fitted.n_fast = (self._fitted_hyperparameters()[k] for k in ("max_hops", "n_fast"))
-        save_model(fitted, path)              # not set_params' changes since the fit
+        save_model(self, path)

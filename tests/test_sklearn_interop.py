@@ -35,6 +35,9 @@ def test_multiscale_file_records_the_split_it_was_fitted_with(chain, tmp_path):
     assert (loaded.max_hops, loaded.n_fast) == (1, 10) and len(loaded.fast_.pairs_) == 7
     refit = clone(loaded).fit(R[:30], F[:30], E[:30], z=z)
     np.testing.assert_array_equal(refit.predict(R[40:45]), loaded.predict(R[40:45]))
+    gdmlx.save_model(ms, tmp_path / "direct.h5")           # the function records the same
+    direct = gdmlx.load_model(tmp_path / "direct.h5")
+    assert (direct.max_hops, direct.n_fast) == (1, 10)
     # with_slow (gdmlx.reduce) keeps the fitted split too
     assert (ms.with_slow(ms.slow_).max_hops, ms.with_slow(ms.slow_).n_fast) == (1, 10)
     # the next fit takes the new settings, and records them
@@ -89,3 +92,24 @@ def test_changing_the_pairs_array_after_the_fit_leaves_the_model(toy_data):
     np.testing.assert_array_equal(model.predict(R[40:45]), batch)
     np.testing.assert_array_equal(model.predict(R[40]), one)
     np.testing.assert_array_equal(model.refit().predict(R[40:45]), batch)
+
+
+def test_unpickled_model_sizes_its_work_arrays_for_this_process(toy_model):
+    """A model made where numba had fewer threads (a joblib worker) and pickled kept work
+    arrays for that many, and its one-geometry prediction then used fewer threads than it could."""
+    import pickle
+
+    import numba
+    from gdmlx.expansion import KernelExpansion
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs numba with 2 threads or more")
+    e, before = toy_model.expansion_, numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:                                                   # made and pickled with one thread
+        blob = pickle.dumps(KernelExpansion(e.pairs, e.n_atoms, e.sigma, e.X, e.B, e.a, e.c))
+    finally:
+        numba.set_num_threads(before)
+    loaded = pickle.loads(blob)
+    assert loaded._work[3].shape == (before * len(e.pairs),)
+    R = toy_model.R_train_[0]
+    assert loaded.predict_one(R)[0] == e.predict_one(R)[0]
