@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from gdmlx.bonds import bond_matrix
@@ -53,7 +53,7 @@ def default_parts(length_unit):
     return GDMLRegressor(sigma=fast_sigma, lam=fast_lam), GDMLRegressor(sigma=slow_sigma, lam=slow_lam)
 
 
-class MultiscaleModel(BaseEstimator):
+class MultiscaleModel(RegressorMixin, BaseEstimator):
     """Sum of a fast local GDML model and a slow global GDML model fitted to its residual.
 
     Parameters

@@ -4,7 +4,7 @@ import hashlib
 from dataclasses import replace
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from gdmlx.backend import backend_module, resolve_backend
@@ -19,7 +19,7 @@ from gdmlx.validation import (as_float_array, check_forces, check_geometries, ch
                               check_number, check_training_data)
 
 
-class GDMLRegressor(BaseEstimator):
+class GDMLRegressor(RegressorMixin, BaseEstimator):
     """Gradient-domain machine learning (GDML) force field.
 
     A Matern 5/2 kernel on inverse pairwise distances, trained on forces (and optionally

@@ -113,3 +113,14 @@ def test_unpickled_model_sizes_its_work_arrays_for_this_process(toy_model):
     assert loaded._work[3].shape == (before * len(e.pairs),)
     R = toy_model.R_train_[0]
     assert loaded.predict_one(R)[0] == e.predict_one(R)[0]
+
+
+def test_estimators_are_regressors_with_their_own_score(toy_model, toy_data):
+    """sklearn.base.is_regressor was False (no RegressorMixin); the mixin's r2_score on the
+    flat predictions must not replace gdmlx's force R^2."""
+    from sklearn.base import is_regressor
+    assert is_regressor(gdmlx.GDMLRegressor()) and is_regressor(gdmlx.MultiscaleModel())
+    R, F, E, z = toy_data
+    pred = toy_model.predict(R[30:40])
+    expected = 1.0 - ((pred - F[30:40]) ** 2).sum() / ((F[30:40] - F[30:40].mean()) ** 2).sum()
+    assert toy_model.score(R[30:40], F[30:40]) == pytest.approx(expected, rel=1e-12)
