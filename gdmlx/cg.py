@@ -56,8 +56,8 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
             if not pAp > 0:                   # zero, negative or NaN: the search cannot go on
                 raise NotConvergedError(
                     f"conjugate gradient broke down at iteration {it + 1} (p.Ap = {pAp:.3g}): the kernel "
-                    "matrix is singular or not positive definite, e.g. duplicate geometries with lam 0: "
-                    "use a larger lam (gdmlx train --lam)")
+                    "matrix is singular or not positive definite, e.g. duplicate geometries with too small "
+                    "a lam: use a larger lam (gdmlx train --lam)")
             step = rz / pAp
             x += step * p
             r -= step * Ap

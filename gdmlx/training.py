@@ -12,7 +12,7 @@ import numpy as np
 
 from gdmlx.backend import backend_module
 from gdmlx.cg import conjugate_gradient
-from gdmlx.errors import EnergyConsistencyWarning, InsufficientMemoryError
+from gdmlx.errors import EnergyConsistencyWarning, InputError, InsufficientMemoryError
 from gdmlx.expansion import KernelExpansion
 from gdmlx.kernel_data import KernelData
 from gdmlx.kernel_operator import ForceKernelOperator
@@ -108,6 +108,9 @@ def fit_expansion(R, F, E, pairs, sigma, lam, use_energy_labels, options, solver
     elif with_e:
         raise ValueError("energy labels in the linear system need the analytic solver for now "
                          "(solver='analytic'; gdmlx train --solver analytic)")
+    elif not lam > 0:                   # the Nystrom preconditioner divides by it
+        raise InputError(f"the iterative solver needs lam > 0 (its preconditioner is (K_nystrom + lam I)^-1), "
+                         f"got lam={lam!r}: use e.g. lam=1e-10, or solver='analytic'")
     if with_e and data.perms is not None:
         raise ValueError("energy labels in the linear system cannot be combined with "
                          "permutational symmetries yet; use one or the other")

@@ -262,12 +262,15 @@ def test_cg_stops_at_once_on_a_singular_system(toy_data):
     A = np.diag([1.0, 0.0])                             # b is not in A's range
     with pytest.raises(NotConvergedError, match=r"broke down at iteration 2 \(p.Ap = 0\): .*singular"):
         conjugate_gradient(lambda v: A @ v, np.ones(2), tol=1e-12, max_iter=10_000)
+    # lam 0 never reaches it: the preconditioner divides by lam (it printed divide-by-zero
+    # warnings, then broke down)
     R, F, E, z = toy_data
     R2, F2 = np.concatenate([R[:10], R[:1]]), np.concatenate([F[:10], F[:1]])
     opts = gdmlx.ComputeOptions(preconditioner_points=3, cg_max_iter=10_000)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"), \
-            pytest.raises(NotConvergedError, match="broke down"):
-        gdmlx.GDMLRegressor(sigma=2.0, lam=0.0, solver="cg", options=opts).fit(R2, F2, z=z)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(gdmlx.InputError, match=r"iterative solver needs lam > 0 .* got lam=0.0"):
+            gdmlx.GDMLRegressor(sigma=2.0, lam=0.0, solver="cg", options=opts).fit(R2, F2, z=z)
 
 
 def test_checkpoint_of_another_problem_is_refused(toy_data, tmp_path):
