@@ -511,6 +511,12 @@ def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
     assert info["n_permutations"] == 1
     assert main(["md", str(model), "--action", str(act), "--steps", "10", "--dt", "2"]) == 2
     assert "--dt does not apply with --action" in capsys.readouterr().err   # the stride is the step
+    # the solver's iteration cap: the error message named a Python-only max_iter
+    assert main(["md", str(model), "--action", str(act), "--steps", "10", "--action-max-iter", "1",
+                 "--temperature", "300", "--seed", "0"]) == 2
+    assert "did not converge in 1 iterations" in capsys.readouterr().err
+    assert main(["md", str(model), "--steps", "10", "--action-max-iter", "50"]) == 2
+    assert "apply to --action runs only" in capsys.readouterr().err
     assert main(["md", str(act), "--steps", "10"]) == 2                  # not a force field
     assert f"--action {act}" in capsys.readouterr().err
     other = tmp_path / "other.h5"

@@ -38,9 +38,12 @@ def add_parser(sub):
                    help="multiscale models: evaluate the slow part every this many steps (default 1)")
     p.add_argument("--action", help="action model file ('gdmlx action train'): integrate with its "
                                     "learned long-stride map; the step is its stride (no --dt)")
-    p.add_argument("--action-tol", type=positive_float, default=1e-10,
+    p.add_argument("--action-tol", type=positive_float, default=None,
                    help="--action: convergence of each stride's implicit equation, A (default 1e-10; "
                         "looser tolerances show up as an energy drift)")
+    p.add_argument("--action-max-iter", type=positive_int, default=None,
+                   help="--action: iterations of each stride's implicit equation before the run stops "
+                        "(default 100)")
     p.add_argument("--no-contact-wall", action="store_true",
                    help="no repulsive wall for atom pairs outside the model's descriptor (reduced and "
                         "multiscale models; see the guide); without it such atoms can pass through each other")
@@ -144,8 +147,12 @@ def run(args):
         from gdmlx.md.action_map import ActionSimulation
         sim = ActionSimulation(model, ActionModel.load(args.action), start, temperature_K=args.temperature,
                                thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed,
-                               tol=args.action_tol, contact_wall=not args.no_contact_wall, **resumed)
+                               tol=1e-10 if args.action_tol is None else args.action_tol,
+                               max_iter=100 if args.action_max_iter is None else args.action_max_iter,
+                               contact_wall=not args.no_contact_wall, **resumed)
     else:
+        if args.action_tol is not None or args.action_max_iter is not None:
+            raise ValueError("--action-tol and --action-max-iter apply to --action runs only")
         settings = dict(dt_fs=0.5 if args.dt is None else args.dt, temperature_K=args.temperature,
                         thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
                         contact_wall=not args.no_contact_wall, **resumed)

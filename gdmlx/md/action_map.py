@@ -409,7 +409,7 @@ class ActionSimulation:
                 f"{self.max_iter} iterations (residual {res:.2e} A > tol {self.tol:g} A). The stride "
                 f"({self.action.stride_fs} fs) is too long for this molecule's fastest motion, or "
                 "the trajectory left the action model's training data; use a shorter stride or "
-                "raise max_iter (ActionSimulation(max_iter=...))")
+                "raise max_iter (ActionSimulation(max_iter=...), gdmlx md --action-max-iter)")
         self.q, self.v = w[0].copy(), w[1] / pos / m
         self.epot, self.F = self._forces(self.q)
         self.step += 1
