@@ -259,8 +259,11 @@ def force_r2(model, R, F):
     """Coefficient of determination R^2 of ``model``'s force components on geometries ``R``
     (n, N, 3) against forces ``F`` (n, N, 3): the estimators' ``score``."""
     F = check_forces(F, check_geometries(R).shape)
-    resid = F - model.predict(R)
-    return 1.0 - np.sum(resid**2) / np.sum((F - F.mean())**2)
+    ss_res = np.sum((F - model.predict(R))**2)
+    ss_tot = np.sum((F - F.mean())**2)
+    if ss_tot == 0.0:                      # constant forces: as sklearn's r2_score (force_finite)
+        return 1.0 if ss_res == 0.0 else 0.0
+    return 1.0 - ss_res / ss_tot
 
 
 def force_mae_scorer(estimator, R, F):

@@ -124,3 +124,14 @@ def test_estimators_are_regressors_with_their_own_score(toy_model, toy_data):
     pred = toy_model.predict(R[30:40])
     expected = 1.0 - ((pred - F[30:40]) ** 2).sum() / ((F[30:40] - F[30:40].mean()) ** 2).sum()
     assert toy_model.score(R[30:40], F[30:40]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_score_of_constant_forces_is_finite(toy_model, toy_data):
+    """Forces without variance (e.g. all zero) gave -inf and a RuntimeWarning; sklearn's
+    r2_score gives 0 unless the prediction is exact."""
+    import warnings
+    R = toy_data[0][30:32]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert toy_model.score(R, np.zeros_like(R)) == 0.0
+        assert toy_model.score(R, toy_model.predict(R)) == 1.0
