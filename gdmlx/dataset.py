@@ -7,6 +7,7 @@ eV/A to kcal/mol and A). Written: sGDML-compatible ``.npz`` with its ``md5`` fin
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 
 import h5py
@@ -16,7 +17,7 @@ from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError
-from gdmlx.file_kinds import check_kind
+from gdmlx.file_kinds import check_kind, file_kind
 from gdmlx.hdf5_files import open_hdf5, read_array, read_errors
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -121,12 +122,21 @@ def load_dataset(path, *, energy_key=None, forces_key=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     check_kind(path, ("dataset",), "a dataset", InputError)
-    if ext in (".npz", ".h5", ".hdf5"):
+    fmt = ".npz" if ext == ".npz" else ".h5" if ext in (".h5", ".hdf5") else _container(path)
+    if fmt is not None:
         if energy_key is not None or forces_key is not None:
             raise InputError(f"{path}: energy_key and forces_key name the labels of ASE formats "
                              "(extended XYZ, .traj, .db); .npz and .h5 datasets hold E and F")
-        return _load_npz(path) if ext == ".npz" else _load_h5(path)
+        return _load_npz(path) if fmt == ".npz" else _load_h5(path)
     return _load_ase(path, energy_key, forces_key)
+
+
+def _container(path):
+    """".npz" or ".h5" for a dataset archive named otherwise (``save_npz("data")`` writes no
+    suffix; ".hdf"), told by its contents; None for the files ASE is to read."""
+    if file_kind(path) != "dataset":
+        return None
+    return ".h5" if h5py.is_hdf5(path) else ".npz" if zipfile.is_zipfile(path) else None
 
 
 _NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice")
