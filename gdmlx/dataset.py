@@ -21,7 +21,7 @@ from gdmlx.file_kinds import check_kind, file_kind
 from gdmlx.hdf5_files import open_hdf5, read_array, read_errors
 from gdmlx.npz_files import read_npz
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import (check_atomic_numbers, check_energies, check_forces,
+from gdmlx.validation import (as_float_array, check_atomic_numbers, check_energies, check_forces,
                               check_geometries, check_molecule_size, check_xyz_atom_counts)
 
 EV_TO_KCAL_MOL = 1.0 / energy_in_ev("kcal/mol")
@@ -61,6 +61,8 @@ class Dataset:
         self.F = check_forces(self.F, self.R.shape)
         if self.E is not None:
             self.E = check_energies(self.E, len(self.R), "E")
+        if self.lattice is not None:
+            self.lattice = _check_lattice(self.lattice)
 
     def __len__(self):
         return len(self.R)
@@ -99,6 +101,16 @@ class Dataset:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
+
+
+def _check_lattice(lattice):
+    """The lattice as a finite float64 (3, 3) array (its rows the cell vectors)."""
+    lattice = as_float_array(lattice, "lattice")
+    if lattice.shape != (3, 3):
+        raise InputError(f"lattice must be a (3, 3) array of cell vectors, got shape {lattice.shape}")
+    if not np.all(np.isfinite(lattice)):
+        raise InputError(f"lattice contains NaN or inf: {lattice.tolist()}")
+    return np.array(lattice)
 
 
 def fingerprint(z, R, E, F):

@@ -38,3 +38,22 @@ def test_dataset_archives_are_read_by_their_contents_not_their_suffix(tmp_path):
     assert np.array_equal(got.R, ds.R) and got.energy_unit == "eV" and got.name == "h"
     with pytest.raises(InputError, match="energy_key and forces_key"):
         load_dataset(tmp_path / "data", energy_key="REF_energy")
+
+
+@pytest.mark.parametrize("lattice, message", [
+    (np.array([1.0, 2.0]), r"lattice must be a \(3, 3\) array of cell vectors, got shape \(2,\)"),
+    (np.full((3, 3), np.nan), "lattice contains NaN or inf"),
+    (np.array("abc"), "lattice must be real numbers"),
+])
+def test_a_bad_lattice_is_refused_naming_the_file(tmp_path, lattice, message):
+    ds = _water()
+    np.savez(tmp_path / "d.npz", R=ds.R, z=ds.z, F=ds.F, E=ds.E, lattice=lattice)
+    with pytest.raises(InputError, match="d.npz: " + message):
+        load_dataset(tmp_path / "d.npz")
+
+
+def test_a_lattice_given_as_a_list_converts_with_the_length_unit():
+    ds = _water(length_unit="bohr", lattice=[[5, 0, 0], [0, 5, 0], [0, 0, 5]])
+    assert ds.lattice.dtype == np.float64
+    assert np.array_equal(ds.in_units("kcal/mol", "bohr").lattice, 5.0 * np.eye(3))
+    assert np.allclose(ds.in_units("kcal/mol", "Ang").lattice, 5 * 0.52917721 * np.eye(3), rtol=1e-8)
