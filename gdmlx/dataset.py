@@ -73,7 +73,10 @@ class Dataset:
                 f"{self.length_unit}{', periodic' if self.lattice is not None else ''})")
 
     def subset(self, idx):
-        """A new Dataset with the geometries ``idx``."""
+        """A new Dataset with the geometries ``idx`` (indices, a slice or a boolean mask; one
+        index gives a dataset of one geometry)."""
+        if isinstance(idx, (int, np.integer)) and not isinstance(idx, (bool, np.bool_)):
+            idx = [idx]                          # keeps the geometry axis (E[i] would be a scalar)
         return Dataset(self.R[idx], self.z, self.F[idx], None if self.E is None else self.E[idx],
                        self.energy_unit, self.length_unit, self.name, self.theory, self.lattice)
 

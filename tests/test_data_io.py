@@ -57,3 +57,17 @@ def test_a_lattice_given_as_a_list_converts_with_the_length_unit():
     assert ds.lattice.dtype == np.float64
     assert np.array_equal(ds.in_units("kcal/mol", "bohr").lattice, 5.0 * np.eye(3))
     assert np.allclose(ds.in_units("kcal/mol", "Ang").lattice, 5 * 0.52917721 * np.eye(3), rtol=1e-8)
+
+
+def test_subsets_by_index_slice_list_and_mask_keep_everything_but_the_other_geometries():
+    ds = _water(energy_unit="Ha", length_unit="bohr", name="w", theory="DFT", lattice=4.0 * np.eye(3))
+    for idx, rows in [(2, [2]), (np.int64(-1), [5]), (slice(1, 4), [1, 2, 3]), ([0, 0, 5], [0, 0, 5]),
+                      (ds.E > 0, np.flatnonzero(ds.E > 0))]:
+        sub = ds.subset(idx)
+        assert len(sub) == len(rows)
+        assert np.array_equal(sub.R, ds.R[rows]) and np.array_equal(sub.F, ds.F[rows])
+        assert np.array_equal(sub.E, ds.E[rows]) and np.array_equal(sub.z, ds.z)
+        assert (sub.energy_unit, sub.length_unit, sub.name, sub.theory) == ("Ha", "bohr", "w", "DFT")
+        assert np.array_equal(sub.lattice, ds.lattice)
+    with pytest.raises(IndexError):
+        ds.subset(6)
