@@ -165,7 +165,15 @@ def _load_h5(path):
     with open_hdf5(path, "dataset", InputError) as f, read_errors(path, InputError):
         data = {k: read_array(f, k, InputError) for k in _ARRAY_KEYS if k in f}
         data.update({k: _h5_text(f, k) for k in _NPZ_KEYS if k in f and k not in _ARRAY_KEYS})
-        data.update({k: v for k, v in f.attrs.items()})
+        both = [k for k in _NPZ_KEYS if k in data and k in f.attrs]
+        if both:
+            raise InputError(f"{path}: {', '.join(both)} {'is' if len(both) == 1 else 'are'} both a dataset "
+                             "and an attribute of the file's root: keep one")
+        data.update({k: f.attrs[k] for k in _NPZ_KEYS if k in f.attrs})
+    missing = [k for k in ("R", "z", "F") if k not in data]
+    if missing:
+        raise InputError(f"{path}: not a dataset: it lacks {', '.join(missing)} (a gdmlx .h5 dataset holds "
+                         "R, z, F and optionally E, with attrs e_unit and r_unit)")
     missing = [k for k in ("e_unit", "r_unit") if k not in data]
     if missing:
         raise InputError(f"{path}: an HDF5 dataset must say its units ({' and '.join(missing)} missing; "

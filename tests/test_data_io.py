@@ -71,3 +71,30 @@ def test_subsets_by_index_slice_list_and_mask_keep_everything_but_the_other_geom
         assert np.array_equal(sub.lattice, ds.lattice)
     with pytest.raises(IndexError):
         ds.subset(6)
+
+
+def _h5(path, arrays, attrs):
+    with h5py.File(path, "w") as f:
+        for k, v in arrays.items():
+            f[k] = v
+        f.attrs.update(attrs)
+    return path
+
+
+def test_hdf5_datasets_round_trip_exactly_and_say_what_is_missing_or_ambiguous(tmp_path):
+    ds = _water(energy_unit="eV", length_unit="bohr", name="w", theory="CCSD(T)", lattice=4.5 * np.eye(3))
+    arrays = {k: getattr(ds, k) for k in ("R", "z", "F", "E", "lattice")}
+    units = dict(e_unit="eV", r_unit="bohr")
+    _same(load_dataset(_h5(tmp_path / "a.h5", arrays, {**units, "name": "w", "theory": "CCSD(T)"})), ds)
+    as_datasets = {**arrays, **units, "name": "w", "theory": "CCSD(T)"}     # texts as datasets
+    _same(load_dataset(_h5(tmp_path / "b.h5", as_datasets, {})), ds)
+    # another program's HDF5 file: what a dataset needs is named first, not the units
+    with pytest.raises(InputError, match=r"c.h5: not a dataset: it lacks R, z, F"):
+        load_dataset(_h5(tmp_path / "c.h5", {"coords": ds.R}, {}))
+    with pytest.raises(InputError, match=r"d.h5: an HDF5 dataset must say its units \(r_unit missing"):
+        load_dataset(_h5(tmp_path / "d.h5", arrays, {"e_unit": "eV"}))
+    # an attribute R beside the dataset R was silently read instead of it
+    with pytest.raises(InputError, match="e.h5: R is both a dataset and an attribute"):
+        load_dataset(_h5(tmp_path / "e.h5", arrays, {**units, "R": np.zeros(3)}))
+    with pytest.raises(InputError, match="f.h5: e_unit is both a dataset and an attribute"):
+        load_dataset(_h5(tmp_path / "f.h5", {**arrays, "e_unit": "Ha"}, units))
