@@ -262,7 +262,11 @@ def _frame_energy(atoms, i, key, path):
     if key is not None:
         if key not in atoms.info:
             raise InputError(f"{path}: frame {i} has no energy '{key}'; " + _labels_hint(atoms, path))
-        return float(atoms.info[key])
+        value = atoms.info[key]
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: frame {i}: its energy '{key}' is {value!r}, not a number") from None
     try:
         return atoms.get_potential_energy()
     except Exception:     # no calculator, or one without an energy

@@ -98,3 +98,19 @@ def test_hdf5_datasets_round_trip_exactly_and_say_what_is_missing_or_ambiguous(t
         load_dataset(_h5(tmp_path / "e.h5", arrays, {**units, "R": np.zeros(3)}))
     with pytest.raises(InputError, match="f.h5: e_unit is both a dataset and an attribute"):
         load_dataset(_h5(tmp_path / "f.h5", {**arrays, "e_unit": "Ha"}, units))
+
+
+def test_an_energy_key_that_is_not_a_number_names_the_file_and_frame(tmp_path):
+    import ase
+    import ase.io
+    frames = []
+    for i, e in enumerate([-1.0, "abc", -1.2]):
+        a = ase.Atoms("OH2", positions=_water().R[i])
+        a.info.update(REF_energy=e, moments=np.array([1.0, 2.0]))
+        a.arrays["REF_forces"] = _water().F[i]
+        frames.append(a)
+    ase.io.write(tmp_path / "d.xyz", frames, format="extxyz")
+    with pytest.raises(InputError, match=r"d.xyz: frame 1: its energy 'REF_energy' is 'abc', not a number"):
+        load_dataset(tmp_path / "d.xyz", energy_key="REF_energy", forces_key="REF_forces")
+    with pytest.raises(InputError, match=r"d.xyz: frame 0: its energy 'moments' is array\(\[1\., 2\.\]\)"):
+        load_dataset(tmp_path / "d.xyz", energy_key="moments", forces_key="REF_forces")
