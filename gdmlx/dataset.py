@@ -241,6 +241,12 @@ def _load_ase(path, energy_key, forces_key):
     if any(periodic) and not all(periodic):
         raise InputError(f"{path}: frame {periodic.index(not periodic[0])} is {'not ' if periodic[0] else ''}"
                          f"periodic and frame 0 is{'' if periodic[0] else ' not'}: a dataset is one or the other")
+    if periodic[0]:
+        cells = np.array([a.cell.array for a in frames])
+        other = np.flatnonzero(np.any(cells != cells[0], axis=(1, 2)))
+        if len(other):
+            raise InputError(f"{path}: frame {other[0]} has another cell than frame 0 ({cells[other[0]].tolist()} "
+                             f"and {cells[0].tolist()}): a dataset holds one lattice")
     try:                                          # a lattice is kept, which the command line refuses
         return Dataset(R=np.array([a.positions for a in frames]), z=z, F=F, E=E, name=os.path.basename(path),
                        lattice=frames[0].cell.array.copy() if periodic[0] else None)

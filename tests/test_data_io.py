@@ -114,3 +114,20 @@ def test_an_energy_key_that_is_not_a_number_names_the_file_and_frame(tmp_path):
         load_dataset(tmp_path / "d.xyz", energy_key="REF_energy", forces_key="REF_forces")
     with pytest.raises(InputError, match=r"d.xyz: frame 0: its energy 'moments' is array\(\[1\., 2\.\]\)"):
         load_dataset(tmp_path / "d.xyz", energy_key="moments", forces_key="REF_forces")
+
+
+def test_periodic_frames_keep_their_cell_and_frames_of_other_cells_are_refused(tmp_path):
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+    ds = _water(3)
+    frames = []
+    for i, side in enumerate([10.0, 10.0, 10.5]):
+        a = ase.Atoms("OH2", positions=ds.R[i], cell=side * np.eye(3), pbc=True)
+        a.calc = SinglePointCalculator(a, energy=float(ds.E[i]), forces=ds.F[i])
+        frames.append(a)
+    ase.io.write(tmp_path / "same.xyz", frames[:2], format="extxyz")
+    assert np.array_equal(load_dataset(tmp_path / "same.xyz").lattice, 10.0 * np.eye(3))
+    ase.io.write(tmp_path / "npt.xyz", frames, format="extxyz")       # frame 0's cell was kept for all
+    with pytest.raises(InputError, match="npt.xyz: frame 2 has another cell than frame 0"):
+        load_dataset(tmp_path / "npt.xyz")
