@@ -32,7 +32,7 @@ def chemical_formula(z):
     return Formula.from_list([chemical_symbols[int(k)] for k in z]).format("hill")
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Dataset:
     """Geometries and labels of one molecule.
 
@@ -66,6 +66,19 @@ class Dataset:
 
     def __len__(self):
         return len(self.R)
+
+    def __eq__(self, other):
+        """Equal: the same arrays (values and shapes; None where the other has None), units,
+        name and theory. (The generated comparison raised numpy's 'truth value of an array
+        is ambiguous'.)"""
+        if not isinstance(other, Dataset):
+            return NotImplemented
+        same = all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                   for a, b in ((getattr(self, k), getattr(other, k)) for k in ("R", "z", "F", "E", "lattice")))
+        return same and all(getattr(self, k) == getattr(other, k)
+                            for k in ("energy_unit", "length_unit", "name", "theory"))
+
+    __hash__ = None                     # mutable, like the generated comparison made it
 
     def __repr__(self):
         return (f"Dataset({self.name or 'unnamed'}: {len(self)} geometries of {chemical_formula(self.z)}, "

@@ -131,3 +131,11 @@ def test_periodic_frames_keep_their_cell_and_frames_of_other_cells_are_refused(t
     ase.io.write(tmp_path / "npt.xyz", frames, format="extxyz")       # frame 0's cell was kept for all
     with pytest.raises(InputError, match="npt.xyz: frame 2 has another cell than frame 0"):
         load_dataset(tmp_path / "npt.xyz")
+
+
+def test_datasets_compare_by_their_contents():
+    ds = _water(energy_unit="Ha", length_unit="bohr", name="w", lattice=4.0 * np.eye(3))
+    assert ds == ds.subset(slice(None)) == ds.in_units("Ha", "bohr")
+    assert ds != ds.subset([0, 1]) and ds != ds.in_units("eV", "bohr") and ds != _water(name="w")
+    assert ds != Dataset(ds.R, ds.z, ds.F, None, "Ha", "bohr", "w", lattice=ds.lattice)   # no energies
+    assert ds != "a dataset"
