@@ -150,7 +150,7 @@ def load_dataset(path, *, energy_key=None, forces_key=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     check_kind(path, ("dataset",), "a dataset", InputError)
-    fmt = ".npz" if ext == ".npz" else ".h5" if ext in (".h5", ".hdf5") else _container(path)
+    fmt = _container(path) or (".npz" if ext == ".npz" else ".h5" if ext in (".h5", ".hdf5") else None)
     if fmt is not None:
         if energy_key is not None or forces_key is not None:
             raise InputError(f"{path}: energy_key and forces_key name the labels of ASE formats "
@@ -160,8 +160,9 @@ def load_dataset(path, *, energy_key=None, forces_key=None):
 
 
 def _container(path):
-    """".npz" or ".h5" for a dataset archive named otherwise (``save_npz("data")`` writes no
-    suffix; ".hdf"), told by its contents; None for the files ASE is to read."""
+    """".npz" or ".h5" for a dataset archive, told by its contents whatever its name
+    (``save_npz("data")`` writes no suffix, ``save_npz("data.h5")`` an .npz); None for other
+    files (ASE's formats; damaged archives, which their suffix sends to their reader)."""
     if file_kind(path) != "dataset":
         return None
     return ".h5" if h5py.is_hdf5(path) else ".npz" if zipfile.is_zipfile(path) else None

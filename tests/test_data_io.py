@@ -30,6 +30,8 @@ def test_dataset_archives_are_read_by_their_contents_not_their_suffix(tmp_path):
     ds.save_npz(tmp_path / "data")                     # np.savez to a file: no .npz is appended
     assert (tmp_path / "data").exists()
     _same(load_dataset(tmp_path / "data"), ds)
+    ds.save_npz(tmp_path / "npz.h5")                   # an .npz under an HDF5 name
+    _same(load_dataset(tmp_path / "npz.h5"), ds)
     with h5py.File(tmp_path / "data.hdf", "w") as f:
         for k in ("R", "z", "F", "E"):
             f[k] = getattr(ds, k)
