@@ -272,9 +272,25 @@ def _labels_hint(atoms, path):
     """What a frame without ASE's energy or forces holds instead, and how to read it."""
     info = sorted(k for k, v in atoms.info.items() if np.ndim(v) == 0)
     arrays = sorted(k for k in atoms.arrays if k not in ("numbers", "positions"))
+    number = [k for k in info if _is_number(k)]
+    if number and not arrays:            # ASE took the comment line's number for a key
+        return (f"its comment line holds a bare number ({number[0]}), as in sGDML's own xyz format "
+                "(the energy on the comment line, forces after the positions), which ASE reads without "
+                "energies or forces and which does not say its units: read the numbers yourself and "
+                "write gdmlx.Dataset(R=R, z=z, E=E, F=F, energy_unit=..., length_unit=...)"
+                ".save_npz('data.npz'), or write an extended XYZ (energy=... on the comment line, "
+                "Properties=species:S:1:pos:R:3:forces:R:3)")
     return (f"its info keys: {info or 'none'}; its per-atom arrays: {arrays or 'none'}. Other names: "
             f"gdmlx.load_dataset({path!r}, energy_key=..., forces_key=...) reads them (eV, eV/A); "
             "save that with .save_npz('data.npz') for the command line")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _frame_energy(atoms, i, key, path):

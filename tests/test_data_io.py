@@ -141,3 +141,13 @@ def test_datasets_compare_by_their_contents():
     assert ds != ds.subset([0, 1]) and ds != ds.in_units("eV", "bohr") and ds != _water(name="w")
     assert ds != Dataset(ds.R, ds.z, ds.F, None, "Ha", "bohr", "w", lattice=ds.lattice)   # no energies
     assert ds != "a dataset"
+
+
+def test_an_xyz_in_sgdmls_own_format_is_named_as_such(tmp_path):
+    """Energy on the comment line, forces after the positions: ASE reads neither, and the
+    message offered energy_key=..., which cannot name a number that changes every frame."""
+    frame = "3\n{e}\nO 0 0 0 0.1 0.2 0.3\nH 0.96 0 0 0.1 0.2 0.3\nH -0.24 0.93 0 -0.2 -0.4 -0.6\n"
+    (tmp_path / "sgdml.xyz").write_text(frame.format(e=-76.4) + frame.format(e=-76.5))
+    with pytest.raises(InputError, match=r"sgdml.xyz: frame 0 has no energy .*comment line holds a bare "
+                                         r"number \(-76.4\), as in sGDML's own xyz format"):
+        load_dataset(tmp_path / "sgdml.xyz")
