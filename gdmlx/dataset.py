@@ -81,7 +81,8 @@ class Dataset:
     __hash__ = None                     # mutable, like the generated comparison made it
 
     def __repr__(self):
-        return (f"Dataset({self.name or 'unnamed'}: {len(self)} geometries of {chemical_formula(self.z)}, "
+        return (f"Dataset({self.name or 'unnamed'}: {len(self)} geometr{'y' if len(self) == 1 else 'ies'} of "
+                f"{chemical_formula(self.z)}, "
                 f"{'energies and ' if self.E is not None else ''}forces in {self.energy_unit} and "
                 f"{self.length_unit}{', periodic' if self.lattice is not None else ''})")
 

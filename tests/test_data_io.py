@@ -151,3 +151,10 @@ def test_an_xyz_in_sgdmls_own_format_is_named_as_such(tmp_path):
     with pytest.raises(InputError, match=r"sgdml.xyz: frame 0 has no energy .*comment line holds a bare "
                                          r"number \(-76.4\), as in sGDML's own xyz format"):
         load_dataset(tmp_path / "sgdml.xyz")
+
+
+def test_repr_says_what_the_dataset_holds():
+    ds = _water(energy_unit="eV", name="w", lattice=5.0 * np.eye(3))
+    assert repr(ds) == "Dataset(w: 6 geometries of H2O, energies and forces in eV and Ang, periodic)"
+    one = Dataset(ds.R[0], ds.z, ds.F[0])
+    assert repr(one) == "Dataset(unnamed: 1 geometry of H2O, forces in kcal/mol and Ang)"
