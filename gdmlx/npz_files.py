@@ -29,8 +29,9 @@ def read_npz(path, keys, error, what):
     try:
         with np.load(path, allow_pickle=False) as npz:
             present = [k for k in keys if k in npz.files]
-            for k in present:
-                _check_member(npz.zip.getinfo(f"{k}.npy"), npz.zip, path, k, error)
+            members = set(npz.zip.namelist())
+            for k in present:            # numpy reads a member 'R' as well as 'R.npy', 'R' first
+                _check_member(npz.zip.getinfo(k if k in members else f"{k}.npy"), npz.zip, path, k, error)
             return {k: npz[k] for k in present}, set(npz.files)
     except NPZ_READ_ERRORS as exc:
         if isinstance(exc, error):

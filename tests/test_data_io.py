@@ -158,3 +158,31 @@ def test_repr_says_what_the_dataset_holds():
     assert repr(ds) == "Dataset(w: 6 geometries of H2O, energies and forces in eV and Ang, periodic)"
     one = Dataset(ds.R[0], ds.z, ds.F[0])
     assert repr(one) == "Dataset(unnamed: 1 geometry of H2O, forces in kcal/mol and Ang)"
+
+
+def test_npz_members_without_the_npy_suffix_are_read_and_checked(tmp_path):
+    """numpy reads a member named 'R' like 'R.npy'; the size check looked up 'R.npy' only and
+    raised a bare KeyError (also from gdmlx info)."""
+    import io
+    import zipfile
+    ds = _water(energy_unit="eV", name="w")
+    arrays = dict(R=ds.R, z=ds.z, F=ds.F, E=ds.E, e_unit=np.array("eV"), name=np.array("w"))
+
+    def archive(path, arrays, raw=()):
+        with zipfile.ZipFile(path, "w") as zf:
+            for k, v in arrays.items():
+                buf = io.BytesIO()
+                np.save(buf, v)
+                zf.writestr(k if k in ("R", "e_unit") else f"{k}.npy", buf.getvalue())
+            for k, data in raw:
+                zf.writestr(k, data)
+        return path
+
+    _same(load_dataset(archive(tmp_path / "a.npz", arrays)), ds)
+    from gdmlx.file_kinds import file_kind
+    assert file_kind(tmp_path / "a.npz") == "dataset"
+    header = io.BytesIO()
+    np.save(header, np.zeros((1000, 3, 3)))            # declares 72 kB, holds 128 bytes of it
+    cut = {k: v for k, v in arrays.items() if k != "F"}
+    with pytest.raises(InputError, match="b.npz: 'F' declares 72000 bytes but holds 128"):
+        load_dataset(archive(tmp_path / "b.npz", cut, [("F", header.getvalue()[:256])]))
