@@ -29,9 +29,10 @@ def read_npz(path, keys, error, what):
     try:
         with np.load(path, allow_pickle=False) as npz:
             present = [k for k in keys if k in npz.files]
-            members = set(npz.zip.namelist())
             for k in present:            # numpy reads a member 'R' as well as 'R.npy', 'R' first
-                _check_member(npz.zip.getinfo(k if k in members else f"{k}.npy"), npz.zip, path, k, error)
+                if _check_member(npz.zip.getinfo(_member(npz, k)), npz.zip, path, k, error).hasobject:
+                    raise error(f"{path}: not a readable {what}: '{k}' holds object (pickled) arrays, which "
+                                "gdmlx never loads (np.savez stores a None so): store numbers or text")
             return {k: npz[k] for k in present}, set(npz.files)
     except NPZ_READ_ERRORS as exc:
         if isinstance(exc, error):
@@ -41,7 +42,13 @@ def read_npz(path, keys, error, what):
         raise error(f"{path}: not a readable {what} ({why})") from None
 
 
+def _member(npz, key):
+    """The archive member numpy reads for ``key``: 'R' before 'R.npy'."""
+    return key if key in npz.zip.namelist() else f"{key}.npy"
+
+
 def _check_member(info, archive, path, key, error):
+    """The member's dtype, once its header is checked against the bytes it holds."""
     if info.file_size > MAX_EXPANSION * info.compress_size + 2**20:
         raise error(f"{path}: '{key}' would expand from {info.compress_size} to {info.file_size} bytes: "
                     "corrupt or crafted")
@@ -55,3 +62,4 @@ def _check_member(info, archive, path, key, error):
     if not dtype.hasobject and declared > held:
         raise error(f"{path}: '{key}' declares {declared} bytes but holds {held}: the file is truncated "
                     "or corrupt")
+    return dtype

@@ -186,3 +186,12 @@ def test_npz_members_without_the_npy_suffix_are_read_and_checked(tmp_path):
     cut = {k: v for k, v in arrays.items() if k != "F"}
     with pytest.raises(InputError, match="b.npz: 'F' declares 72000 bytes but holds 128"):
         load_dataset(archive(tmp_path / "b.npz", cut, [("F", header.getvalue()[:256])]))
+
+
+def test_an_object_array_in_an_npz_is_named_and_never_unpickled(tmp_path):
+    ds = _water()
+    np.savez(tmp_path / "d.npz", R=ds.R, z=ds.z, F=ds.F, E=ds.E, theory=None, notes=np.array([{}]))
+    with pytest.raises(InputError, match=r"d.npz: not a readable .npz dataset: 'theory' holds object \(pickled\) arrays"):
+        load_dataset(tmp_path / "d.npz")
+    np.savez(tmp_path / "e.npz", R=ds.R, z=ds.z, F=ds.F, E=ds.E, notes=np.array([{}]))   # not a dataset key
+    assert np.array_equal(load_dataset(tmp_path / "e.npz").F, ds.F)
