@@ -173,7 +173,13 @@ _NPZ_KEYS = ("R", "z", "F", "E", "e_unit", "r_unit", "name", "theory", "lattice"
 
 
 def _load_npz(path):
-    return _from_mapping(read_npz(path, _NPZ_KEYS, InputError, ".npz dataset")[0], path)
+    arrays, names = read_npz(path, _NPZ_KEYS, InputError, ".npz dataset")
+    if not {"R", "z", "F"} & set(arrays) and {"coords", "nuclear_charges", "forces"} <= names:
+        raise InputError(f"{path}: the revised MD17 layout (coords, nuclear_charges, energies, forces; "
+                         "kcal/mol and Angstrom), not sGDML's (R, z, E, F): d = numpy.load(path); "
+                         "gdmlx.Dataset(R=d['coords'], z=d['nuclear_charges'], E=d['energies'], "
+                         "F=d['forces']).save_npz('data.npz') converts it")
+    return _from_mapping(arrays, path)
 
 
 def _load_h5(path):

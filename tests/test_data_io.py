@@ -195,3 +195,14 @@ def test_an_object_array_in_an_npz_is_named_and_never_unpickled(tmp_path):
         load_dataset(tmp_path / "d.npz")
     np.savez(tmp_path / "e.npz", R=ds.R, z=ds.z, F=ds.F, E=ds.E, notes=np.array([{}]))   # not a dataset key
     assert np.array_equal(load_dataset(tmp_path / "e.npz").F, ds.F)
+
+
+def test_a_revised_md17_file_says_how_to_convert_it(tmp_path):
+    ds = _water()
+    np.savez(tmp_path / "rmd17_water.npz", coords=ds.R, nuclear_charges=ds.z, energies=ds.E, forces=ds.F,
+             old_indices=np.arange(6))
+    with pytest.raises(InputError, match=r"rmd17_water.npz: the revised MD17 layout .*d\['coords'\]"):
+        load_dataset(tmp_path / "rmd17_water.npz")
+    d = np.load(tmp_path / "rmd17_water.npz")          # the conversion it gives works
+    Dataset(R=d["coords"], z=d["nuclear_charges"], E=d["energies"], F=d["forces"]).save_npz(tmp_path / "w.npz")
+    assert np.array_equal(load_dataset(tmp_path / "w.npz").F, ds.F)
