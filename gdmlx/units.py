@@ -15,8 +15,11 @@ ENERGY_IN_EV = {
     "ha": ase.units.Hartree,
     "hartree": ase.units.Hartree,
     "eh": ase.units.Hartree,
+    "au": ase.units.Hartree,          # atomic units, as for lengths (bohr)
+    "a.u.": ase.units.Hartree,
 }
-LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "\u00e5": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr}
+LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "\u00e5": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr,
+                 "a.u.": ase.units.Bohr}
 
 
 def energy_in_ev(unit):

@@ -206,3 +206,18 @@ def test_a_revised_md17_file_says_how_to_convert_it(tmp_path):
     d = np.load(tmp_path / "rmd17_water.npz")          # the conversion it gives works
     Dataset(R=d["coords"], z=d["nuclear_charges"], E=d["energies"], F=d["forces"]).save_npz(tmp_path / "w.npz")
     assert np.array_equal(load_dataset(tmp_path / "w.npz").F, ds.F)
+
+
+def test_atomic_units_name_hartree_and_bohr_for_energies_as_for_lengths():
+    """'au' was bohr for lengths but unknown for energies: a dataset in atomic units
+    (e_unit='au', r_unit='au') could not be converted or used."""
+    ds = _water(energy_unit="au", length_unit="au")
+    kcal = ds.in_units("kcal/mol", "Ang")
+    hartree_kcal, bohr = 627.509474, 0.529177211       # kcal/mol per Hartree, Angstrom per bohr
+    assert np.allclose(kcal.E, ds.E * hartree_kcal, rtol=1e-6)
+    assert np.allclose(kcal.F, ds.F * hartree_kcal / bohr, rtol=1e-6)
+    assert np.allclose(kcal.R, ds.R * bohr, rtol=1e-8)
+    assert ds.in_units("Ha", "bohr") == Dataset(ds.R, ds.z, ds.F, ds.E, "Ha", "bohr")
+    assert np.array_equal(_water(energy_unit="A.U.", length_unit="a.u.").in_units("Hartree", "Bohr").F, ds.F)
+    with pytest.raises(InputError, match=r"unknown energy unit 'meV'; known: \['a.u.', 'au', 'eh'"):
+        ds.in_units("meV", "Ang")
