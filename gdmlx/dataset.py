@@ -63,6 +63,8 @@ class Dataset:
             self.E = check_energies(self.E, len(self.R), "E")
         if self.lattice is not None:
             self.lattice = _check_lattice(self.lattice)
+        for key in ("energy_unit", "length_unit", "name", "theory"):   # texts, so save_npz writes texts
+            setattr(self, key, _as_text(getattr(self, key), key))
 
     def __len__(self):
         return len(self.R)
@@ -118,6 +120,18 @@ class Dataset:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
+
+
+def _as_text(value, key):
+    """``value`` of a Dataset's text field as a str: None is "" for name and theory."""
+    if value is None and key in ("name", "theory"):
+        return ""
+    value = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
+    if isinstance(value, bytes):
+        return value.decode()
+    if not isinstance(value, str):
+        raise InputError(f"{key} must be a text, got {type(value).__name__} {value!r}")
+    return str(value)
 
 
 def _check_lattice(lattice):

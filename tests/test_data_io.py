@@ -221,3 +221,17 @@ def test_atomic_units_name_hartree_and_bohr_for_energies_as_for_lengths():
     assert np.array_equal(_water(energy_unit="A.U.", length_unit="a.u.").in_units("Hartree", "Bohr").F, ds.F)
     with pytest.raises(InputError, match=r"unknown energy unit 'meV'; known: \['a.u.', 'au', 'eh'"):
         ds.in_units("meV", "Ang")
+
+
+def test_texts_are_stored_as_texts_so_that_saved_files_load(tmp_path):
+    """name=None was saved by np.savez as an object array, which load_dataset refuses."""
+    ds = _water(name=None, theory=None)
+    assert (ds.name, ds.theory) == ("", "")
+    ds.save_npz(tmp_path / "a.npz")
+    _same(load_dataset(tmp_path / "a.npz"), ds)
+    ds = _water(energy_unit=np.str_("eV"), name=np.array("w"), theory=b"DFT")
+    assert (type(ds.energy_unit), ds.name, ds.theory) == (str, "w", "DFT")
+    ds.save_npz(tmp_path / "b.npz")
+    _same(load_dataset(tmp_path / "b.npz"), ds)
+    with pytest.raises(InputError, match="energy_unit must be a text, got NoneType None"):
+        _water(energy_unit=None)
