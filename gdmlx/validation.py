@@ -1,6 +1,9 @@
 """Checks of user input, with errors that name what is wrong."""
 
+import bz2
+import gzip
 import itertools
+import lzma
 
 import numpy as np
 
@@ -174,13 +177,20 @@ def check_flag(value, name):
     return bool(value)
 
 
+_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
 def check_xyz_atom_counts(path):
     """Raise InputError if a frame of the XYZ file at ``path`` declares more atoms than lines
     follow it: ASE's reader reads that many lines, also past the end, and a three-line file
     declaring 10^12 atoms kept it busy for hours. Other formats and other damage are left to ASE."""
-    if not str(path).lower().endswith((".xyz", ".extxyz")):
+    name = str(path).lower()
+    opener = next((o for suffix, o in _COMPRESSED.items() if name.endswith(suffix)), open)
+    if opener is not open:                  # ASE reads data.xyz.gz (.bz2, .xz) as an .xyz
+        name = name.rsplit(".", 1)[0]
+    if not name.endswith((".xyz", ".extxyz")):
         return
-    with open(path, "rb") as fh:
+    with opener(path, "rb") as fh:
         for line in fh:
             if not line.strip():
                 return                              # ASE stops at a blank line too

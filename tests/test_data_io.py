@@ -235,3 +235,34 @@ def test_texts_are_stored_as_texts_so_that_saved_files_load(tmp_path):
     _same(load_dataset(tmp_path / "b.npz"), ds)
     with pytest.raises(InputError, match="energy_unit must be a text, got NoneType None"):
         _water(energy_unit=None)
+
+
+def test_commands_name_coinciding_atoms_by_their_index_in_the_file(tmp_path, capsys):
+    """The training and test subsets' checks named their own index (R[2] for the file's R[3])
+    and not the file."""
+    from gdmlx.cli.main import main
+    ds = _water(n=12)
+    ds.R[3, 1] = ds.R[3, 0]
+    ds.save_npz(tmp_path / "coinc.npz")
+    assert main(["train", str(tmp_path / "coinc.npz"), "--n-train", "10", "-o", str(tmp_path / "m.h5")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'coinc.npz'}: R[3]: atoms 0 and 1 are 0 Ang apart" in err and "atoms coincide" in err
+
+
+def test_compressed_xyz_declaring_too_many_atoms_is_refused_at_once(tmp_path):
+    """ASE reads data.xyz.gz as an .xyz, and a frame declaring 10^12 atoms kept it reading;
+    the atom-count check skipped compressed files."""
+    import gzip
+    with gzip.open(tmp_path / "big.xyz.gz", "wt") as fh:
+        fh.write("1000000000000\nc\nH 0 0 0\n")
+    with pytest.raises(InputError, match="declares 1000000000000 atoms, more than the lines"):
+        load_dataset(tmp_path / "big.xyz.gz")
+
+
+def test_info_on_an_unreadable_file_does_not_call_it_a_model(tmp_path, capsys):
+    from gdmlx.cli.main import main
+    _water().save_npz(tmp_path / "d.npz")
+    data = (tmp_path / "d.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    assert main(["info", str(tmp_path / "cut.npz")]) == 2
+    assert "neither a readable model nor a dataset or trajectory" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from gdmlx.errors import InputError
 from gdmlx.file_kinds import file_kind, kind_error
 from gdmlx.md.trajectory import read_last_state
 from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
-from gdmlx.validation import check_data_for_model, check_xyz_atom_counts
+from gdmlx.validation import check_data_for_model, check_min_distance, check_xyz_atom_counts
 
 
 def load_molecule_data(path, model=None):
@@ -32,6 +32,8 @@ def load_molecule_data(path, model=None):
     except InputError as exc:
         raise InputError(f"{path}: {exc}; set the dataset's units in Python: ds = gdmlx.load_dataset(path); "
                          "ds.energy_unit, ds.length_unit = 'kcal/mol', 'Ang'; ds.save_npz('fixed.npz')") from None
+    # here, where the index is the file's: later checks see subsets (training, test geometries)
+    check_min_distance(in_angstrom(ds.R, ds.length_unit), 1e-3, "atoms coincide", name=f"{path}: R", unit="Ang")
     if model is not None:
         ds = conformed(ds, model, path)
         warn_if_mostly_outside(ds, model, path)

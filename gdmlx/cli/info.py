@@ -101,8 +101,15 @@ def run(args):
         from gdmlx.action import ActionModel
         d = describe_action(ActionModel.load(args.file))
     else:
+        from gdmlx.errors import InputError, ModelFileError
         from gdmlx.modelfile import load_any_model
-        d = {"kind": kind or "model", **describe(load_any_model(args.file))}
+        try:
+            d = {"kind": kind or "model", **describe(load_any_model(args.file))}
+        except (InputError, ModelFileError) as exc:
+            if kind is not None:
+                raise
+            raise InputError(f"{args.file}: neither a readable model nor a dataset or trajectory; as a model: "
+                             f"{str(exc).removeprefix(f'{args.file}: ')}") from None
     if args.json:
         print_json(d)
     else:
