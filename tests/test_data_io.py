@@ -4,7 +4,6 @@ import h5py
 import numpy as np
 import pytest
 
-import gdmlx
 from gdmlx import Dataset, load_dataset
 from gdmlx.errors import InputError
 
