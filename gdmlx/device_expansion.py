@@ -9,7 +9,7 @@ products :mod:`gdmlx.kernels.pair_arrays`. Geometries go to the device in chunks
 
 from gdmlx.backend import to_host
 from gdmlx.kernels.pair_arrays import descriptors, incidence, to_atoms
-from gdmlx.kernels.predict import predict_desc_batch
+from gdmlx.kernels.predict import batch_work, predict_desc_batch
 
 CHUNK_ELEMENTS = 16_000_000   # ~128 MB a (batch x training points) float64 work array
 
@@ -26,16 +26,24 @@ class DeviceExpansion:
             xp.asarray(getattr(expansion, k), dtype=dtype) for k in ("X", "B", "a", "XB", "X_sq"))
         self.S = incidence(expansion.pairs, expansion.n_atoms, xp).astype(dtype)
 
-    def energy_forces(self, R):
-        """Energies (n,) and forces (n, N, 3) for ``R`` (n, N, 3), all arrays of ``xp``."""
+    def work(self, n):
+        """Work arrays of :meth:`energy_forces` for up to ``n`` geometries a call
+        (:func:`gdmlx.kernels.predict.batch_work`, on this device)."""
+        return batch_work(n, self.n_train, self.xp, self.dtype)
+
+    def energy_forces(self, R, work=None):
+        """Energies (n,) and forces (n, N, 3) for ``R`` (n, N, 3), all arrays of ``xp``; the
+        (n x training points) intermediates in ``work`` (:meth:`work`, made if not given)."""
         x, G = descriptors(R, self.S)
-        E, fd = predict_desc_batch(x, self.X, self.B, self.a, self.sigma, self.c, self.XB, self.X_sq)
+        E, fd = predict_desc_batch(x, self.X, self.B, self.a, self.sigma, self.c, self.XB, self.X_sq,
+                                   work)
         return E, to_atoms(fd, G, self.S)
 
     def predict(self, R, batch_size=None):
         """Energies (n,) and forces (n, N, 3) as numpy arrays, for numpy ``R`` (n, N, 3)."""
         step = batch_size or max(1, CHUNK_ELEMENTS // self.n_train)
-        out = [self.energy_forces(self.xp.asarray(R[s:s + step], dtype=self.dtype))
+        work = self.work(min(step, len(R)))
+        out = [self.energy_forces(self.xp.asarray(R[s:s + step], dtype=self.dtype), work)
                for s in range(0, len(R), step)]
         return (to_host(self.xp.concatenate([e for e, _ in out])),
                 to_host(self.xp.concatenate([f for _, f in out])))

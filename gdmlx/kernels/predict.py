@@ -18,6 +18,7 @@ products (throughput).
 import numba
 import numpy as np
 
+from gdmlx.backend import array_module
 from gdmlx.kernels.descriptor import descriptor_one, scatter_one
 from gdmlx.matern import matern_terms, matern_terms_jit
 
@@ -143,7 +144,34 @@ def predict_one(R, pairs, X, B, X_sq, XB, a, sigma, c, x, G, fd, parts, F):
     return E
 
 
-def predict_desc_batch(x, X, B, a, sigma, c, XB=None, X_sq=None):
+def batch_work(n, M, xp=np, dtype="float64"):
+    """Work arrays of :func:`predict_desc_batch` for up to ``n`` descriptors and ``M``
+    training points: one (4, n, M) array of module ``xp``."""
+    return xp.empty((4, n, M), dtype=dtype)
+
+
+def _matern_terms_into(s, t, e, sigma):
+    """:func:`gdmlx.matern.matern_terms` of ``s`` = r2 (n, M) in place: returns ``phi`` (in
+    ``s``), ``c2`` (in ``t``) and ``c1`` (in ``e``), with the same operations in the same
+    order (bit for bit the same values) and no new arrays."""
+    xp = array_module(s)
+    s *= 5.0
+    xp.sqrt(s, out=s)
+    s /= sigma                                      # s = sqrt(5 r2) / sigma
+    xp.negative(s, out=e)
+    xp.exp(e, out=e)                                # e = exp(-s)
+    xp.add(1.0, s, out=t)                           # t = 1 + s
+    xp.multiply(s, s, out=s)
+    s /= 3.0
+    s += t
+    s *= e                                          # phi = (1 + s + s^2 / 3) e
+    t *= 5.0 / (3.0 * sigma * sigma)
+    t *= e                                          # c2
+    e *= 25.0 / (3.0 * sigma**4)                    # c1
+    return s, t, e
+
+
+def predict_desc_batch(x, X, B, a, sigma, c, XB=None, X_sq=None, work=None):
     """Energies (n,) and descriptor-space forces (n, D) for descriptors ``x`` (n, D).
 
     The sums over training points are written as matrix products (BLAS)::
@@ -153,17 +181,31 @@ def predict_desc_batch(x, X, B, a, sigma, c, XB=None, X_sq=None):
         F_desc  = C2 @ B + rowsum(W) x - W @ X,    W = c2 a - c1 (d.beta)
 
     ``XB`` (M,) = rowwise ``x_m . beta_m`` and ``X_sq`` (M,) = ``|x_m|^2`` may be passed
-    precomputed.
+    precomputed. The (n, M) intermediates are computed in place in ``work`` (:func:`batch_work`
+    for at least n descriptors; made here if not given): a loop that passes the same work
+    arrays every call allocates nothing of size n x M (fresh arrays of several MB were
+    mapped and page-faulted in again on every MD step). Works on numpy and CuPy arrays.
     """
+    xp = array_module(x)
+    n, M = len(x), len(X)
     if XB is None:
         XB = np.einsum("md,md->m", X, B)
     if X_sq is None:
         X_sq = np.einsum("md,md->m", X, X)
-    r2 = np.einsum("nd,nd->n", x, x)[:, None] + X_sq[None, :] - 2.0 * (x @ X.T)
-    np.maximum(r2, 0.0, out=r2)
-    db = x @ B.T - XB[None, :]
-    phi, c2, c1 = matern_terms(r2, sigma)
+    if work is None:
+        work = batch_work(n, M, xp, x.dtype)
+    db, r2, t, e = (w[:n] for w in work)
+    xX = xp.matmul(x, X.T, out=db)
+    xX *= 2.0
+    xp.add(np.einsum("nd,nd->n", x, x)[:, None], X_sq[None, :], out=r2)
+    r2 -= xX
+    xp.maximum(r2, 0.0, out=r2)
+    xp.matmul(x, B.T, out=db)
+    db -= XB[None, :]
+    phi, c2, c1 = _matern_terms_into(r2, t, e, sigma)
     E = c + phi @ a - np.einsum("nm,nm->n", c2, db)
-    W = c2 * a[None, :] - c1 * db
+    W = xp.multiply(c2, a[None, :], out=phi)
+    c1 *= db
+    W -= c1                                         # W = c2 a - c1 db
     fd = c2 @ B + W.sum(axis=1)[:, None] * x - W @ X
     return E, fd

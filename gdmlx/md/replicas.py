@@ -100,6 +100,7 @@ class ReplicaSimulation(EngineClock):
         self.force_model = force_model_fingerprint(model)
         self.periods = force_periods(parts, slow_every)
         self.parts = [p.on_device(xp) for p in parts]
+        self.work = [p.work(n) for p in self.parts]     # each group's (n x training points) work arrays
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
         self.dt_fs, self.dt = dt_fs, dt_fs * ase.units.fs
@@ -148,7 +149,7 @@ class ReplicaSimulation(EngineClock):
 
     def _group(self, l, q):
         """Energies (n,) [eV] and forces (n, N, 3) [eV/A] of force group ``l`` at ``q``."""
-        E, F = self.parts[l].energy_forces(q * self.r_scale)
+        E, F = self.parts[l].energy_forces(q * self.r_scale, self.work[l])
         E, F = E * self.e_scale, F * (self.e_scale * self.r_scale)
         if l == 0 and self.wall is not None:
             E_wall, F_wall = wall_energy_forces_batch(q, *self.wall, self.wall_k)
