@@ -8,7 +8,7 @@ products :mod:`gdmlx.kernels.pair_arrays`. Geometries go to the device in chunks
 """
 
 from gdmlx.backend import to_host
-from gdmlx.kernels.pair_arrays import descriptors, incidence, to_atoms
+from gdmlx.kernels.pair_arrays import descriptors, incidence, pair_work, to_atoms
 from gdmlx.kernels.predict import batch_work, predict_desc_batch
 
 CHUNK_ELEMENTS = 16_000_000   # ~128 MB a (batch x training points) float64 work array
@@ -27,17 +27,20 @@ class DeviceExpansion:
         self.S = incidence(expansion.pairs, expansion.n_atoms, xp).astype(dtype)
 
     def work(self, n):
-        """Work arrays of :meth:`energy_forces` for up to ``n`` geometries a call
-        (:func:`gdmlx.kernels.predict.batch_work`, on this device)."""
-        return batch_work(n, self.n_train, self.xp, self.dtype)
+        """Work arrays of :meth:`energy_forces` for up to ``n`` geometries a call, on this
+        device: the kernel sums' (:func:`gdmlx.kernels.predict.batch_work`) and the
+        descriptor's (:func:`gdmlx.kernels.pair_arrays.pair_work`)."""
+        return (batch_work(n, self.n_train, self.xp, self.dtype),
+                pair_work(n, len(self.S), self.xp, self.dtype))
 
     def energy_forces(self, R, work=None):
-        """Energies (n,) and forces (n, N, 3) for ``R`` (n, N, 3), all arrays of ``xp``; the
-        (n x training points) intermediates in ``work`` (:meth:`work`, made if not given)."""
-        x, G = descriptors(R, self.S)
+        """Energies (n,) and forces (n, N, 3) for ``R`` (n, N, 3), all arrays of ``xp``, new
+        arrays; the intermediates in ``work`` (:meth:`work`, made if not given)."""
+        kernel_work, desc_work = work or self.work(len(R))
+        x, G = descriptors(R, self.S, desc_work)
         E, fd = predict_desc_batch(x, self.X, self.B, self.a, self.sigma, self.c, self.XB, self.X_sq,
-                                   work)
-        return E, to_atoms(fd, G, self.S)
+                                   kernel_work)
+        return E, to_atoms(fd, G, self.S, desc_work)
 
     def predict(self, R, batch_size=None):
         """Energies (n,) and forces (n, N, 3) as numpy arrays, for numpy ``R`` (n, N, 3)."""

@@ -9,6 +9,8 @@ is what a GPU does best, at N times the work of the loops (small next to the ker
 
 import numpy as np
 
+from gdmlx.backend import array_module
+
 
 def incidence(pairs, n_atoms, xp=np):
     """Incidence matrix ``S`` (D, N) float64 of ``pairs`` (D, 2), as an ``xp`` array."""
@@ -20,17 +22,38 @@ def incidence(pairs, n_atoms, xp=np):
     return xp.asarray(S)
 
 
-def descriptors(R, S):
+def pair_work(n, D, xp=np, dtype="float64"):
+    """Work arrays of :func:`descriptors` and :func:`to_atoms` for up to ``n`` geometries of
+    ``D`` pairs: one (2, n, D) array (x and a scratch) and one (2, n, D, 3) (G and a scratch)."""
+    return xp.empty((2, n, D), dtype=dtype), xp.empty((2, n, D, 3), dtype=dtype)
+
+
+def descriptors(R, S, work=None):
     """Descriptors ``x`` (n, D) and Jacobians ``G`` (n, D, 3) of ``R`` (n, N, 3), with
-    ``x_k = 1/|r_i - r_j|`` and ``G[:, k] = dx_k/dr_i``; arrays of R's module."""
-    diff = S @ R                                        # (n, D, 3): r_i - r_j
-    inv = 1.0 / (diff * diff).sum(axis=2) ** 0.5
-    return inv, -diff * (inv * inv * inv)[:, :, None]
+    ``x_k = 1/|r_i - r_j|`` and ``G[:, k] = dx_k/dr_i``; arrays of R's module. Computed in
+    place in ``work`` (:func:`pair_work`, made if not given): x and G are views of it, valid
+    until its next use."""
+    xp = array_module(R)
+    n = len(R)
+    flat, vec = work or pair_work(n, len(S), xp, R.dtype)
+    (x, cube), (G, sq) = flat[:, :n], vec[:, :n]
+    diff = xp.matmul(S, R, out=G)                       # (n, D, 3): r_i - r_j
+    xp.multiply(diff, diff, out=sq).sum(axis=2, out=x)
+    x **= 0.5
+    xp.divide(1.0, x, out=x)
+    xp.multiply(x, x, out=cube)
+    cube *= x
+    G = xp.negative(diff, out=G)
+    G *= cube[:, :, None]                               # -diff / |diff|^3
+    return x, G
 
 
-def to_atoms(fd, G, S):
-    """``J^T fd``: descriptor-space vectors ``fd`` (n, D) to atom vectors (n, N, 3)."""
-    return S.T @ (fd[:, :, None] * G)
+def to_atoms(fd, G, S, work=None):
+    """``J^T fd``: descriptor-space vectors ``fd`` (n, D) to atom vectors (n, N, 3), a new
+    array; the (n, D, 3) product goes into the scratch of ``work`` (:func:`pair_work`, the
+    one ``G`` came from) if given."""
+    scratch = None if work is None else work[1][1, :len(fd)]
+    return S.T @ array_module(fd).multiply(fd[:, :, None], G, out=scratch)
 
 
 def from_atoms(v, G, S):

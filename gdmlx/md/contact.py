@@ -62,16 +62,25 @@ def wall_energy_forces(R, pairs, r0, k=WALL_K_EV):
     return float(k * np.sum(depth**3)), F
 
 
-def wall_energy_forces_batch(q, S, r0, k=WALL_K_EV):
+def wall_energy_forces_batch(q, S, r0, k=WALL_K_EV, work=None):
     """Wall energies (n,) [eV] and forces (n, N, 3) [eV/A] of positions ``q`` (n, N, 3) [A],
     with the wall pairs as incidence matrix ``S`` (P, N) (:func:`gdmlx.kernels.pair_arrays.incidence`)
-    and onsets ``r0`` (P,): whole-array operations on q's array module (the replica engine)."""
+    and onsets ``r0`` (P,): whole-array operations on q's array module (the replica engine).
+    The intermediates go into ``work``, arrays (3, n, P) and (2, n, P, 3) of that module
+    (made if not given; an MD loop passes the same ones every step)."""
     xp = array_module(q)
-    diff = S @ q                                        # (n, P, 3): r_i - r_j
-    r = (diff * diff).sum(axis=2) ** 0.5
-    depth = xp.maximum(r0 - r, 0.0)
-    f = 3.0 * k * depth * depth / xp.maximum(r, 1e-12)  # |F| / r, pushing the pair apart
-    return k * (depth ** 3).sum(axis=1), S.T @ (f[:, :, None] * diff)
+    n, P = len(q), len(S)
+    flat, vec = work or (xp.empty((3, n, P), q.dtype), xp.empty((2, n, P, 3), q.dtype))
+    (r, depth, f), (diff, sq) = flat[:, :n], vec[:, :n]
+    xp.matmul(S, q, out=diff)                           # (n, P, 3): r_i - r_j
+    xp.multiply(diff, diff, out=sq).sum(axis=2, out=r)
+    r **= 0.5
+    xp.maximum(xp.subtract(r0, r, out=depth), 0.0, out=depth)
+    xp.multiply(3.0 * k, depth, out=f)
+    f *= depth
+    f /= xp.maximum(r, 1e-12, out=r)                    # |F| / r, pushing the pair apart
+    E = k * xp.power(depth, 3, out=r).sum(axis=1)
+    return E, S.T @ xp.multiply(f[:, :, None], diff, out=diff)
 
 
 @numba.njit(cache=True)

@@ -119,6 +119,7 @@ class ReplicaSimulation(EngineClock):
         self.masses = xp.asarray(masses)[:, None]
         self.inv_m = 1.0 / self.masses
         self.q, self.v = xp.asarray(q), xp.asarray(v)
+        self.scratch = xp.empty_like(self.q)    # (n, N, 3) work array of _group and advance
         self.S_domain = incidence(domain_pairs, N, xp)
         self.r_min_sq = (0.5 * floors.min()) ** 2
         self.outside_sq = xp.asarray(outside_limits_sq(floors))
@@ -126,6 +127,8 @@ class ReplicaSimulation(EngineClock):
         self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)
         self.wall_pairs, self.wall_r0, self.wall_k = model_wall(model, contact_wall)
         self.wall = (incidence(self.wall_pairs, N, xp), xp.asarray(self.wall_r0)) if len(self.wall_pairs) else None
+        P = len(self.wall_pairs)
+        self.wall_work = (xp.empty((3, n, P)), xp.empty((2, n, P, 3)))   # wall_energy_forces_batch's
         dynamics = "langevin" if self.gamma > 0 else "nve"          # friction 0: NVE
         self.ndof = min(kinetic_dof(r, vr, masses, dynamics) for r, vr in zip(q, v))
         self.step = 0
@@ -149,12 +152,25 @@ class ReplicaSimulation(EngineClock):
 
     def _group(self, l, q):
         """Energies (n,) [eV] and forces (n, N, 3) [eV/A] of force group ``l`` at ``q``."""
-        E, F = self.parts[l].energy_forces(q * self.r_scale, self.work[l])
-        E, F = E * self.e_scale, F * (self.e_scale * self.r_scale)
+        E, F = self.parts[l].energy_forces(self.xp.multiply(q, self.r_scale, out=self.scratch),
+                                           self.work[l])
+        E *= self.e_scale
+        F *= self.e_scale * self.r_scale
         if l == 0 and self.wall is not None:
-            E_wall, F_wall = wall_energy_forces_batch(q, *self.wall, self.wall_k)
-            E, F = E + E_wall, F + F_wall
+            E_wall, F_wall = wall_energy_forces_batch(q, *self.wall, self.wall_k, self.wall_work)
+            E += E_wall
+            F += F_wall
         return E, F
+
+    def _kick(self, l, h):
+        """``v += h F_l / m`` of every replica, through the scratch array (no new arrays)."""
+        dv = self.xp.multiply(self.F[l], h, out=self.scratch)
+        dv *= self.inv_m
+        self.v += dv
+
+    def _drift(self, h):
+        """``q += h v`` of every replica, through the scratch array."""
+        self.q += self.xp.multiply(self.v, h, out=self.scratch)
 
     def _thermostat(self, c1, c2):
         """O step for every replica, then remove each replica's centre-of-mass velocity."""
@@ -175,17 +191,17 @@ class ReplicaSimulation(EngineClock):
             t = self.step + s
             for l, period in enumerate(periods):
                 if t % period == 0:
-                    self.v += (0.5 * dt * period) * self.F[l] * self.inv_m
+                    self._kick(l, 0.5 * dt * period)
             if self.gamma > 0.0:
-                self.q += 0.5 * dt * self.v
+                self._drift(0.5 * dt)
                 self._thermostat(c1, c2)
-                self.q += 0.5 * dt * self.v
+                self._drift(0.5 * dt)
             else:
-                self.q += dt * self.v
+                self._drift(dt)
             for l, period in enumerate(periods):
                 if (t + 1) % period == 0:
                     self.E[l], self.F[l] = self._group(l, self.q)
-                    self.v += (0.5 * dt * period) * self.F[l] * self.inv_m
+                    self._kick(l, 0.5 * dt * period)
         self.step += n_steps
 
     def frame(self):
