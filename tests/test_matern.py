@@ -39,3 +39,12 @@ def test_inplace_gradient_terms_match_and_reuse_their_input():
     assert c2 is work
     np.testing.assert_allclose(c2, c2_ref, rtol=1e-15, atol=0)
     np.testing.assert_allclose(c1, c1_ref, rtol=1e-15, atol=0)
+
+
+def test_in_place_terms_are_bit_for_bit_matern_terms():
+    from gdmlx.matern import matern_terms, matern_terms_into
+    r2 = np.random.default_rng(3).uniform(0.0, 4.0, (5, 7))
+    expected = matern_terms(r2, 1.7)
+    s, t, e = r2.copy(), np.empty_like(r2), np.empty_like(r2)
+    for got, want in zip(matern_terms_into(s, t, e, 1.7), expected):
+        np.testing.assert_array_equal(got, want)

@@ -20,7 +20,7 @@ import numpy as np
 
 from gdmlx.backend import array_module
 from gdmlx.kernels.descriptor import descriptor_one, scatter_one
-from gdmlx.matern import matern_terms, matern_terms_jit
+from gdmlx.matern import matern_terms_into, matern_terms_jit
 
 
 @numba.njit(cache=True, inline="always")
@@ -150,27 +150,6 @@ def batch_work(n, M, xp=np, dtype="float64"):
     return xp.empty((4, n, M), dtype=dtype)
 
 
-def _matern_terms_into(s, t, e, sigma):
-    """:func:`gdmlx.matern.matern_terms` of ``s`` = r2 (n, M) in place: returns ``phi`` (in
-    ``s``), ``c2`` (in ``t``) and ``c1`` (in ``e``), with the same operations in the same
-    order (bit for bit the same values) and no new arrays."""
-    xp = array_module(s)
-    s *= 5.0
-    xp.sqrt(s, out=s)
-    s /= sigma                                      # s = sqrt(5 r2) / sigma
-    xp.negative(s, out=e)
-    xp.exp(e, out=e)                                # e = exp(-s)
-    xp.add(1.0, s, out=t)                           # t = 1 + s
-    xp.multiply(s, s, out=s)
-    s /= 3.0
-    s += t
-    s *= e                                          # phi = (1 + s + s^2 / 3) e
-    t *= 5.0 / (3.0 * sigma * sigma)
-    t *= e                                          # c2
-    e *= 25.0 / (3.0 * sigma**4)                    # c1
-    return s, t, e
-
-
 def predict_desc_batch(x, X, B, a, sigma, c, XB=None, X_sq=None, work=None):
     """Energies (n,) and descriptor-space forces (n, D) for descriptors ``x`` (n, D).
 
@@ -202,7 +181,7 @@ def predict_desc_batch(x, X, B, a, sigma, c, XB=None, X_sq=None, work=None):
     xp.maximum(r2, 0.0, out=r2)
     xp.matmul(x, B.T, out=db)
     db -= XB[None, :]
-    phi, c2, c1 = _matern_terms_into(r2, t, e, sigma)
+    phi, c2, c1 = matern_terms_into(r2, t, e, sigma, xp)
     E = c + phi @ a - np.einsum("nm,nm->n", c2, db)
     W = xp.multiply(c2, a[None, :], out=phi)
     c1 *= db
