@@ -259,7 +259,7 @@ class Simulation(EngineClock):
             raise
         finally:
             if writer:
-                writer.close(complete=done == n_steps, status=int(status))
+                writer.close(complete=done == n_steps and status == integrator.OK, status=int(status))
         if progress:
             finish()
         wall = time.perf_counter() - t0
