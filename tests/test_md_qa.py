@@ -34,3 +34,34 @@ def test_a_run_that_stops_on_its_last_step_is_marked_incomplete(toy_model, start
     assert not state.complete and state.status == 2
     if ext == ".h5":
         assert read_trajectory(path)["status"] == 2
+
+
+@pytest.fixture
+def model_file(toy_model, tmp_path):
+    path = tmp_path / "m.h5"
+    toy_model.save(path)
+    return path
+
+
+def test_a_killed_runs_xyz_part_file_continues(toy_model, start, tmp_path, model_file, capsys):
+    """A run killed outright (SIGKILL, out of memory) leaves t.xyz.part, its last frame cut;
+    --restart and read_last_state took it for HDF5 ('not a readable HDF5 trajectory')."""
+    from gdmlx.cli.main import main
+    from gdmlx.md.trajectory import trajectory_summary
+    sim = Simulation(toy_model, start, temperature_K=300, seed=2)
+    sim.run(30, trajectory=tmp_path / "t.xyz", save_every=10, progress=False)
+    text = (tmp_path / "t.xyz").read_bytes()
+    part = tmp_path / "k.xyz.part"
+    part.write_bytes(text[:-40])                      # killed while writing the third frame
+    state = read_last_state(part)
+    assert state.time_fs == 10.0 and not state.complete
+    part.write_bytes(text)                            # killed after a whole frame: still unfinished
+    state = read_last_state(part)
+    assert state.time_fs == 15.0 and not state.complete
+    np.testing.assert_allclose(state.positions, sim.q, atol=1e-7)
+    summary = trajectory_summary(part)
+    assert summary["n_frames"] == 3 and summary["time_fs"] == (5.0, 15.0) and not summary["complete"]
+    assert main(["md", str(model_file), "--restart", str(part), "--steps", "10", "--json",
+                 "-o", str(tmp_path / "k2.xyz")]) == 0
+    assert "did not finish" in capsys.readouterr().err
+    assert ase.io.read(tmp_path / "k2.xyz", ":")[-1].info["time_fs"] == 20.0

@@ -242,7 +242,7 @@ def read_trajectory(path):
 def _open_trajectory(path):
     """The trajectory at ``path`` open for reading, its layout checked (:func:`_check_layout`)."""
     hint = ("; extended XYZ trajectories are read by ase.io.read(path, ':')"
-            if str(path).lower().endswith((".xyz", ".extxyz")) else "")
+            if _is_xyz(path) else "")
     check_kind(path, ("trajectory",), "a gdmlx trajectory (.h5)", InputError)
     try:
         return open_hdf5(path, "trajectory", InputError, hint, check=_check_layout)
@@ -313,7 +313,7 @@ class MDState(NamedTuple):
 def read_last_state(path):
     """The last frame of a trajectory written by gdmlx (HDF5, or extended XYZ from a
     single-molecule run) as an :class:`MDState`, to continue the run from it."""
-    if not str(path).lower().endswith((".xyz", ".extxyz")):
+    if not _is_xyz(path):
         # only the last frame is read: files can be gigabytes
         with _open_trajectory(path) as f, read_errors(path, InputError):
             n = complete_frames(f)
@@ -340,8 +340,16 @@ def read_last_state(path):
         raise InputError(f"{path}: its last frame has no velocities or no time_fs, so it is not a "
                          "trajectory written by gdmlx md; start from its geometry instead (--xyz)")
     return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
-                   float(atoms.info["time_fs"]), whole and atoms.info.get("complete", True) is not False,
+                   float(atoms.info["time_fs"]),
+                   whole and atoms.info.get("complete", True) is not False and not str(path).endswith(".part"),
                    masses=atoms.get_masses(), status=_status(atoms.info))
+
+
+def _is_xyz(path):
+    """Whether ``path`` names an extended XYZ trajectory: .xyz or .extxyz, also as the
+    ``.part`` file a run writes (left under that name by a run that was killed)."""
+    name = str(path).lower()
+    return name.removesuffix(".part").endswith((".xyz", ".extxyz"))
 
 
 def _status(record):
@@ -359,7 +367,7 @@ def trajectory_summary(path):
     frames left unread: ``z``, ``n_frames``, ``n_replicas`` (None for one molecule),
     ``time_fs`` (first and last; None without frames), ``complete``, ``status`` (as in
     :class:`MDState`) and the settings of :data:`SETTINGS` the file records."""
-    if str(path).lower().endswith((".xyz", ".extxyz")):
+    if _is_xyz(path):
         last = read_last_state(path)
         first = ase.io.read(path, index=0, format="extxyz")
         with open(path, "rb") as fh:
