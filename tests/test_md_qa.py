@@ -65,3 +65,20 @@ def test_a_killed_runs_xyz_part_file_continues(toy_model, start, tmp_path, model
                  "-o", str(tmp_path / "k2.xyz")]) == 0
     assert "did not finish" in capsys.readouterr().err
     assert ase.io.read(tmp_path / "k2.xyz", ":")[-1].info["time_fs"] == 20.0
+
+
+@pytest.mark.parametrize("ext", [".h5", ".xyz"])
+def test_restart_from_a_part_file_does_not_overwrite_it(toy_model, start, tmp_path, model_file, ext):
+    """'gdmlx md M --restart t.h5.part -o t.h5' (the natural command after a killed run) wrote
+    its frames into t.h5.part, its own input: the killed run's frames were lost."""
+    from gdmlx.cli.main import main
+    Simulation(toy_model, start, temperature_K=300, seed=2).run(30, trajectory=tmp_path / f"t{ext}",
+                                                               save_every=10, progress=False)
+    part = tmp_path / f"t{ext}.part"
+    (tmp_path / f"t{ext}").rename(part)                 # what a killed run leaves
+    before = part.read_bytes()
+    for option in ("--restart", "--xyz"):
+        assert main(["md", str(model_file), option, str(part), "--steps", "10", "-o", str(tmp_path / f"t{ext}")]) == 2
+    assert part.read_bytes() == before and not (tmp_path / f"t{ext}").exists()
+    assert main(["md", str(model_file), "--restart", str(part), "--steps", "10",
+                 "-o", str(tmp_path / f"t2{ext}")]) == 0

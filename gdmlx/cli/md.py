@@ -128,6 +128,7 @@ def run(args):
 
     if args.friction is not None and args.thermostat != "langevin":
         raise ValueError("--friction applies to --thermostat langevin only")
+    _check_output_is_not_the_start(args)
     args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
     start, state = start_state(args, model)
@@ -196,6 +197,20 @@ def run(args):
                 "ever had it (0.8 x its shortest distance there): the model extrapolated"
                 + (f"; check it there with 'gdmlx validate {args.model} {args.output}'"
                    if args.output and args.replicas == 1 else ""))      # validate reads one molecule's
+
+
+def _check_output_is_not_the_start(args):
+    """Refuse ``-o PATH`` when the run starts from ``PATH.part`` (--restart or --xyz), the file
+    it writes as it goes: the record of a killed run, which the new run would overwrite."""
+    import os
+    if not args.output:
+        return
+    part = args.output + ".part"
+    for option, value in (("--restart", args.restart), ("--xyz", args.xyz)):
+        if value and os.path.isfile(value) and os.path.isfile(part) and os.path.samefile(value, part):
+            raise InputError(f"-o {args.output}: the run writes {part} as it goes, and that is the {option} "
+                             f"file it starts from ({value}), which writing would destroy; choose another "
+                             "output name")
 
 
 def _json_summary(summary):
