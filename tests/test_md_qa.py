@@ -82,3 +82,17 @@ def test_restart_from_a_part_file_does_not_overwrite_it(toy_model, start, tmp_pa
     assert part.read_bytes() == before and not (tmp_path / f"t{ext}").exists()
     assert main(["md", str(model_file), "--restart", str(part), "--steps", "10",
                  "-o", str(tmp_path / f"t2{ext}")]) == 0
+
+
+def test_a_periodic_atoms_is_refused_as_the_calculator_and_md_xyz_refuse_it(toy_model, start):
+    """Simulation and ReplicaSimulation ran an Atoms with pbc=True as if it had none, where
+    GDMLCalculator and gdmlx md --xyz refuse periodic boundary conditions."""
+    from ase import Atoms
+    from gdmlx.md import ReplicaSimulation
+    boxed = Atoms(numbers=toy_model.z_, positions=start, cell=[20, 20, 20], pbc=[True, False, False])
+    with pytest.raises(gdmlx.InputError, match="without periodic images"):
+        Simulation(toy_model, boxed, seed=0)
+    with pytest.raises(gdmlx.InputError, match="without periodic images"):
+        ReplicaSimulation(toy_model, boxed, 2, seed=0)
+    boxed.pbc = False                                  # a cell alone is no periodicity
+    assert Simulation(toy_model, boxed, seed=0).run(10, save_every=10, progress=False)["steps"] == 10

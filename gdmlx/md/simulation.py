@@ -62,8 +62,9 @@ def start_state(positions, z, masses=None, velocities=None):
 
     ``positions`` is an (N, 3) or (n, N, 3) array or an ASE ``Atoms`` (whose atomic numbers
     must be ``z``); an ``Atoms`` also gives the masses and velocities it has set, unless
-    ``masses`` or ``velocities`` are given. Its constraints are refused: the engines do
-    not apply them. Masses default to ASE's standard atomic masses.
+    ``masses`` or ``velocities`` are given. Its constraints and periodic boundary
+    conditions are refused: the engines apply neither. Masses default to ASE's standard
+    atomic masses.
     """
     if hasattr(positions, "get_positions"):
         atoms = positions
@@ -71,6 +72,9 @@ def start_state(positions, z, masses=None, velocities=None):
             raise InputError(f"the start geometry has {len(atoms)} atoms ({atoms.get_chemical_formula()}); "
                              f"the model's molecule has {len(z)} ({chemical_formula(z)})")
         check_atomic_numbers(atoms.numbers, len(z), z)
+        if atoms.pbc.any():
+            raise InputError(f"atoms.pbc is {atoms.pbc.tolist()}: gdmlx models describe one molecule without "
+                             "periodic images, and the MD engines apply none; set atoms.pbc = False")
         if atoms.constraints:
             raise InputError(f"atoms.constraints ({', '.join(type(c).__name__ for c in atoms.constraints)}): "
                              "gdmlx's MD engines do not apply ASE constraints; run ASE's dynamics with "
