@@ -96,3 +96,11 @@ def test_a_periodic_atoms_is_refused_as_the_calculator_and_md_xyz_refuse_it(toy_
         ReplicaSimulation(toy_model, boxed, 2, seed=0)
     boxed.pbc = False                                  # a cell alone is no periodicity
     assert Simulation(toy_model, boxed, seed=0).run(10, save_every=10, progress=False)["steps"] == 10
+
+
+def test_an_unfitted_model_is_named_as_such(start):
+    """Simulation of an unfitted model raised AttributeError ('no attribute z_')."""
+    from sklearn.exceptions import NotFittedError
+    for model in (gdmlx.GDMLRegressor(), gdmlx.MultiscaleModel()):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            Simulation(model, start)

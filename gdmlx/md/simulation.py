@@ -171,13 +171,13 @@ class Simulation(EngineClock):
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
             dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
         max_energy_step_ev = check_number(max_energy_step_ev, "max_energy_step_ev", strict=True)
+        self.groups, self.periods = force_groups(model, slow_every)     # NotFittedError for an unfitted model
         self.z = np.asarray(model.z_)
         q, self.masses, velocities = start_state(positions, self.z, masses, velocities)
         if len(q) > 1:
             raise InputError(f"positions hold {len(q)} geometries; Simulation starts from one (N, 3) "
                              "(ReplicaSimulation runs several)")
         q = q[0].copy()
-        self.groups, self.periods = force_groups(model, slow_every)
         self.force_model = force_model_fingerprint(model)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
         self.e_scale = energy_in_ev(model.energy_unit_)
