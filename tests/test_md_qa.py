@@ -104,3 +104,22 @@ def test_an_unfitted_model_is_named_as_such(start):
     for model in (gdmlx.GDMLRegressor(), gdmlx.MultiscaleModel()):
         with pytest.raises(NotFittedError, match="not fitted"):
             Simulation(model, start)
+
+
+def test_an_hdf5_file_that_cannot_be_created_is_not_blamed_on_another_run(toy_model, start, tmp_path,
+                                                                          monkeypatch):
+    """Any failure to create t.h5.part (no permission, a directory in the way) said 'is another
+    run writing t.h5?'; only HDF5's lock of a file being written means that."""
+    (tmp_path / "t.h5.part").mkdir()
+    with pytest.raises(OSError, match="cannot create") as err:
+        Simulation(toy_model, start, seed=0).run(10, trajectory=tmp_path / "t.h5", save_every=10, progress=False)
+    assert "another run" not in str(err.value)
+    import gdmlx.md.trajectory as trajectory
+
+    def locked(*args, **kwargs):                # what h5py raises for a file another process writes
+        raise BlockingIOError(11, "Unable to synchronously create file (unable to lock file, errno = 11, "
+                                  "error message = 'Resource temporarily unavailable')")
+
+    monkeypatch.setattr(trajectory.h5py, "File", locked)
+    with pytest.raises(OSError, match="is another run writing"):
+        Simulation(toy_model, start, seed=0).run(10, trajectory=tmp_path / "u.h5", save_every=10, progress=False)

@@ -65,8 +65,10 @@ class HDF5Trajectory:
         self.path = os.fspath(path)
         try:
             self.f = h5py.File(self.path + ".part", "w")
-        except OSError as exc:
-            raise OSError(f"cannot create {self.path}.part ({exc}); is another run writing {self.path}?") from None
+        except OSError as exc:        # another writer: HDF5's lock, or open in this process
+            locked = "unable to lock file" in str(exc) or "already open" in str(exc)
+            raise OSError(f"cannot create {self.path}.part ({exc})"
+                          + (f"; is another run writing {self.path}?" if locked else "")) from None
         self.f.attrs.update(format="gdmlx-trajectory", complete=False, n_frames=0, **metadata)
         self.f["z"], self.f["masses"] = z, masses
         lead = () if n_replicas is None else (n_replicas,)
