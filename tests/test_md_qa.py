@@ -123,3 +123,30 @@ def test_an_hdf5_file_that_cannot_be_created_is_not_blamed_on_another_run(toy_mo
     monkeypatch.setattr(trajectory.h5py, "File", locked)
     with pytest.raises(OSError, match="is another run writing"):
         Simulation(toy_model, start, seed=0).run(10, trajectory=tmp_path / "u.h5", save_every=10, progress=False)
+
+
+def test_an_xyz_trajectory_records_its_force_model_and_settings(toy_model, toy_data, start, tmp_path, model_file,
+                                                                capsys):
+    """An .xyz trajectory recorded no force model, so --restart with another model went on
+    without the note HDF5 gives, and gdmlx info said 'force model not recorded'; each frame
+    now records the run's settings as an HDF5 trajectory's attributes do."""
+    from gdmlx.cli.main import main
+    from gdmlx.expansion import force_model_fingerprint
+    from gdmlx.md.trajectory import trajectory_summary
+    path = tmp_path / "t.xyz"
+    sim = Simulation(toy_model, start, temperature_K=300, thermostat="langevin", seed=2, dt_fs=0.25)
+    sim.run(30, trajectory=path, save_every=10, progress=False)
+    frames = ase.io.read(path, ":")
+    assert len(frames) == 3 and frames[0].info["dt_fs"] == frames[2].info["dt_fs"] == 0.25
+    fingerprint = force_model_fingerprint(toy_model)
+    assert read_last_state(path).force_model == fingerprint
+    summary = trajectory_summary(path)
+    assert (summary["force_model"], summary["dt_fs"], summary["temperature_K"], summary["slow_every"]) == (
+        fingerprint, 0.25, 300.0, 1) and summary["gamma_per_fs"] > 0
+    R, F, E, z = toy_data
+    gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[30:50], F[30:50], E[30:50], z=z).save(tmp_path / "other.h5")
+    capsys.readouterr()
+    assert main(["md", str(tmp_path / "other.h5"), "--restart", str(path), "--steps", "10", "--json"]) == 0
+    assert "was run with another force model" in capsys.readouterr().err
+    assert main(["md", str(model_file), "--restart", str(path), "--steps", "10", "--json"]) == 0
+    assert "another force model" not in capsys.readouterr().err

@@ -163,8 +163,9 @@ class XYZTrajectory:
     """Extended XYZ frames as ASE writes them: species, positions [A], masses and momenta
     (ASE units) per atom; the potential energy as ASE's ``energy``
     (``atoms.get_potential_energy()`` after ``ase.io.read``), and time_fs, epot_eV and
-    ekin_eV in each frame's info. Formatted here rather than by ``ase.io.write``, which
-    took 7x as long as the MD itself for a small molecule."""
+    ekin_eV in each frame's info, with the run's settings (those of :data:`SETTINGS` in
+    ``metadata``: the force model's fingerprint, the time step, ...). Formatted here rather
+    than by ``ase.io.write``, which took 7x as long as the MD itself for a small molecule."""
 
     def __init__(self, path, z, masses, metadata):
         self.path = os.fspath(path)
@@ -173,6 +174,7 @@ class XYZTrajectory:
         self.masses = np.asarray(masses, dtype=float)
         self.row = "%-2s" + " %16.8f" * 3 + " %16.8f" + " %16.8f" * 3 + "\n"
         self.last = None          # (file offset, header, atom lines) of the last frame written
+        self.settings = "".join(f" {k}={_xyz_value(metadata[k])}" for k in SETTINGS if k in metadata)
 
     def append(self, time_fs, q, v, epot, ekin):
         """Add frames (positions [A], velocities [A per ASE time unit], energies [eV])."""
@@ -180,7 +182,7 @@ class XYZTrajectory:
         for t, qi, vi, ep, ek in zip(time_fs, q, v, epot, ekin):
             header = (f"{len(self.symbols)}\nProperties=species:S:1:pos:R:3:masses:R:1:momenta:R:3 "
                       f"energy={float(ep)!r} time_fs={float(t)!r} epot_eV={float(ep)!r} "
-                      f"ekin_eV={float(ek)!r} pbc=\"F F F\"")
+                      f"ekin_eV={float(ek)!r} pbc=\"F F F\"" + self.settings)
             p = vi * self.masses[:, None]
             frames.append((header, "".join(self.row % (s, *r, m, *pm)
                                            for s, r, m, pm in zip(self.symbols, qi, self.masses, p))))
@@ -208,6 +210,24 @@ class XYZTrajectory:
                 self.fh.write(f"{header} complete=F status={int(status)}\n{body}")
             self.fh.close()
             os.replace(self.path + ".part", self.path)
+
+
+def _xyz_value(value):
+    """A setting as an extended XYZ comment-line value: text quoted, numbers as Python writes them."""
+    if isinstance(value, (str, bytes)):
+        return '"' + (value.decode() if isinstance(value, bytes) else value) + '"'
+    value = np.asarray(value).item()
+    return repr(value) if isinstance(value, (int, float)) else f'"{value}"'
+
+
+def _xyz_settings(info):
+    """The run's settings (:data:`SETTINGS`) in the info of a frame of an extended XYZ
+    trajectory ({} for files written before frames recorded them)."""
+    out = {k: np.asarray(info[k]).item() for k in SETTINGS if k in info}
+    for k in ("force_model", "integrator"):          # text; ASE reads a number-like one as a number
+        if k in out and not isinstance(out[k], str):
+            del out[k]
+    return out
 
 
 def _locked_for_writing(part, path):
@@ -300,7 +320,7 @@ class MDState(NamedTuple):
     """Where a run ended: atomic numbers (N,), positions [A] and velocities [A/fs], (N, 3)
     or, for a replica run, (R, N, 3), the simulated time [fs], whether the run that
     wrote it finished (False for an interrupted or stopped run), the masses (N,) [amu]
-    it ran with, the fingerprint of its force model (HDF5 only; "" when unknown), and the
+    it ran with, the fingerprint of its force model ("" when unknown), and the
     engine's stop code (0: none; else :mod:`gdmlx.md.integrator`'s, or 1 for a replica run)."""
     z: np.ndarray
     positions: np.ndarray
@@ -344,7 +364,8 @@ def read_last_state(path):
     return MDState(atoms.numbers, atoms.get_positions(), atoms.get_velocities() * ase.units.fs,
                    float(atoms.info["time_fs"]),
                    whole and atoms.info.get("complete", True) is not False and not str(path).endswith(".part"),
-                   masses=atoms.get_masses(), status=_status(atoms.info))
+                   masses=atoms.get_masses(), force_model=_xyz_settings(atoms.info).get("force_model", ""),
+                   status=_status(atoms.info))
 
 
 def _is_xyz(path):
@@ -376,7 +397,7 @@ def trajectory_summary(path):
             lines = sum(line.endswith(b"\n") for line in fh)
         return {"z": np.asarray(last.z), "n_frames": lines // (len(last.z) + 2), "n_replicas": None,
                 "time_fs": (float(first.info["time_fs"]), last.time_fs), "complete": last.complete,
-                "status": last.status}
+                "status": last.status, **_xyz_settings(first.info)}
     with _open_trajectory(path) as f, read_errors(path, InputError):
         n, shape, attrs = complete_frames(f), f["positions"].shape, f.attrs
         return {"z": read_array(f, "z", InputError), "n_frames": n,
