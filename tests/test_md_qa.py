@@ -150,3 +150,12 @@ def test_an_xyz_trajectory_records_its_force_model_and_settings(toy_model, toy_d
     assert "was run with another force model" in capsys.readouterr().err
     assert main(["md", str(model_file), "--restart", str(path), "--steps", "10", "--json"]) == 0
     assert "another force model" not in capsys.readouterr().err
+
+
+def test_empty_file_names_are_refused(model_file, capsys):
+    """--restart "" (a script's unset variable) started a fresh run from the training data, -o ""
+    wrote no trajectory, --xyz "" and --action "" were ignored: all without a word."""
+    from gdmlx.cli.main import main
+    for option in ("--restart", "-o", "--xyz", "--action"):
+        assert main(["md", str(model_file), "--steps", "10", option, ""]) == 2
+        assert f"{option} was given an empty file name" in capsys.readouterr().err
