@@ -50,7 +50,7 @@ def file_kind(path):
                 return hdf5_kind(f)
         if zipfile.is_zipfile(path):
             return _npz_kind(path)
-        if path.lower().endswith((".xyz", ".extxyz")):
+        if path.lower().removesuffix(".part").endswith((".xyz", ".extxyz")):   # also a killed run's .part
             return _xyz_kind(path)
     except (OSError, RuntimeError, *NPZ_READ_ERRORS):     # unreadable, locked by a writer
         return None

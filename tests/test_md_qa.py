@@ -1,5 +1,6 @@
 """MD engine and trajectory checks from a QA session (Simulation, trajectories, gdmlx md)."""
 
+import ase.data
 import ase.io
 import numpy as np
 import pytest
@@ -65,6 +66,10 @@ def test_a_killed_runs_xyz_part_file_continues(toy_model, start, tmp_path, model
                  "-o", str(tmp_path / "k2.xyz")]) == 0
     assert "did not finish" in capsys.readouterr().err
     assert ase.io.read(tmp_path / "k2.xyz", ":")[-1].info["time_fs"] == 20.0
+    # gdmlx info and --xyz read it too (file_kind and ASE looked at the .part suffix only)
+    assert main(["info", str(part)]) == 0
+    assert "3 frames" in capsys.readouterr().out
+    assert main(["md", str(model_file), "--xyz", str(part), "--steps", "10", "-o", str(tmp_path / "k3.h5")]) == 0
 
 
 @pytest.mark.parametrize("ext", [".h5", ".xyz"])
@@ -101,9 +106,34 @@ def test_a_periodic_atoms_is_refused_as_the_calculator_and_md_xyz_refuse_it(toy_
 def test_an_unfitted_model_is_named_as_such(start):
     """Simulation of an unfitted model raised AttributeError ('no attribute z_')."""
     from sklearn.exceptions import NotFittedError
+    from gdmlx.md import ReplicaSimulation
     for model in (gdmlx.GDMLRegressor(), gdmlx.MultiscaleModel()):
         with pytest.raises(NotFittedError, match="not fitted"):
             Simulation(model, start)
+        with pytest.raises(NotFittedError, match="not fitted"):
+            ReplicaSimulation(model, start, 2)
+
+
+def test_start_from_a_trajectory_keeps_its_masses(toy_model, start, tmp_path, model_file):
+    """--xyz run.h5 dropped the run's masses (isotopes): the next run had the elements' own."""
+    from gdmlx.cli.main import main
+    masses = ase.data.atomic_masses[toy_model.z_].copy()
+    masses[-1] *= 2.0
+    Simulation(toy_model, start, masses=masses, seed=2).run(10, trajectory=tmp_path / "d.h5", save_every=10,
+                                                          progress=False)
+    assert main(["md", str(model_file), "--xyz", str(tmp_path / "d.h5"), "--steps", "10",
+                 "-o", str(tmp_path / "d2.h5")]) == 0
+    np.testing.assert_array_equal(read_trajectory(tmp_path / "d2.h5")["masses"], masses)
+
+
+def test_info_of_a_run_without_frames_does_not_offer_a_restart(toy_model, start, tmp_path, capsys):
+    from gdmlx.cli.main import main
+    sim = Simulation(toy_model, start, temperature_K=3000, seed=0, max_bond_stretch=1.2)
+    with pytest.raises(MDInstabilityError):
+        sim.run(5000, trajectory=tmp_path / "s.h5", save_every=5000, progress=False)
+    assert main(["info", str(tmp_path / "s.h5")]) == 0
+    out = capsys.readouterr().out
+    assert "0 frames" in out and "holds no frame to go on from" in out and "--restart" not in out
 
 
 def test_an_hdf5_file_that_cannot_be_created_is_not_blamed_on_another_run(toy_model, start, tmp_path,

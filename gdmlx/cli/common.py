@@ -81,10 +81,10 @@ def read_start_atoms(path):
         state = read_last_state(path)
         if state.positions.ndim != 2:
             raise InputError(f"{path} holds replicas: give one geometry")
-        return ase.Atoms(numbers=state.z, positions=state.positions)
+        return ase.Atoms(numbers=state.z, positions=state.positions, masses=state.masses)   # its isotopes
     check_xyz_atom_counts(path)
-    try:
-        atoms = ase.io.read(path)
+    try:                                 # a killed run's t.xyz.part is extended XYZ too
+        atoms = ase.io.read(path, format="extxyz" if str(path).lower().endswith(".xyz.part") else None)
     except Exception as exc:             # ASE raises many kinds for files it cannot parse
         kind = file_kind(path)
         if kind:

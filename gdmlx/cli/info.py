@@ -159,7 +159,9 @@ def _trajectory_text(d, path):
                  + (f", slow part every {d['slow_every']} steps" if (d["slow_every"] or 1) > 1 else ""))
     return [head,
             "  complete: the run finished" if d["complete"] else
-            f"  incomplete: {d['stopped']}; gdmlx md MODEL --restart {path} goes on from its last frame",
+            f"  incomplete: {d['stopped']}; "
+            + (f"gdmlx md MODEL --restart {path} goes on from its last frame" if d["n_frames"] else
+               "it holds no frame to go on from (start anew)"),
             f"  run with force model {d['force_model'][:12]} (fingerprint, as gdmlx info MODEL shows it)"
             if d["force_model"] else "  force model not recorded"]
 

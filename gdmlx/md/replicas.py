@@ -85,6 +85,7 @@ class ReplicaSimulation(EngineClock):
             raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
             dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
+        model.force_parts()                     # NotFittedError for an unfitted model, not AttributeError z_
         self.z = np.asarray(model.z_)
         N = len(self.z)
         q, masses, v = start_state(positions, self.z, masses, velocities)
