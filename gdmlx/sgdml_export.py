@@ -59,8 +59,8 @@ def export_sgdml_model(model, path):
     indices = getattr(model, "indices_", None) or {}
     if getattr(model, "dataset_md5_", "") and "train" in indices:      # the split, as sGDML records it
         for part in ("train", "valid"):
-            if part in indices:
-                arrays[f"md5_{part}"] = np.array(model.dataset_md5_)
+            if part in indices:   # bytes, as sGDML's fingerprints: a str never equals its dataset's md5
+                arrays[f"md5_{part}"] = np.array(str(model.dataset_md5_).encode())
                 arrays[f"idxs_{part}"] = np.asarray(indices[part], dtype=np.int64)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:            # a file object: np.savez adds no second .npz
