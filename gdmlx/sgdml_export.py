@@ -26,7 +26,7 @@ def export_sgdml_model(model, path):
     multiscale or unfitted model). Warns when sigma is not a whole number: sGDML's PyTorch
     predictor reads it as an integer (its NumPy predictor does not).
     """
-    from gdmlx.regressor import GDMLRegressor
+    from gdmlx.regressor import GDMLRegressor, fitted_hyperparameters
     if not isinstance(model, GDMLRegressor) or not hasattr(model, "expansion_"):
         if isinstance(model, GDMLRegressor):
             hint = " (unfitted): fit it, or load a fitted one with gdmlx.load_model"
@@ -52,7 +52,7 @@ def export_sgdml_model(model, path):
         "sig": np.array(exp.sigma), "std": np.array(1.0), "c": np.array(exp.c),
         "perms": np.arange(exp.n_atoms, dtype=np.int64)[None], "tril_perms_lin": np.arange(len(pairs)),
         "e_unit": np.array(model.energy_unit_), "r_unit": np.array(model.length_unit_),
-        "lam": np.array(float(model.lam)), "n_train": np.array(exp.n_train),
+        "lam": np.array(float(fitted_hyperparameters(model)["lam"])), "n_train": np.array(exp.n_train),
     }
     if np.any(exp.a):
         arrays["alphas_E"] = exp.a.copy()

@@ -26,3 +26,15 @@ def test_exported_split_fingerprint_is_bytes_as_sgdml_compares_it(toy_data, tmp_
         for part in ("train", "valid"):
             assert f[f"md5_{part}"].dtype.kind == "S" and f[f"md5_{part}"] == np.array(md5)
     assert gdmlx.import_sgdml_model(path).dataset_md5_ == md5.decode()
+
+
+def test_exported_lam_is_the_one_fitted_with(toy_data, tmp_path):
+    """set_params after the fit changed the lam the exported file recorded (and the
+    imported model's lam) though the coefficients were fitted with the first one."""
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6).fit(R[:10], F[:10], E[:10], z=z)
+    model.set_params(lam=0.5)
+    path = gdmlx.export_sgdml_model(model, tmp_path / "m.npz")
+    with np.load(path) as f:
+        assert float(f["lam"]) == 1e-6
+    assert gdmlx.import_sgdml_model(path).lam == 1e-6
