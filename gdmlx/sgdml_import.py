@@ -34,13 +34,15 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
     from gdmlx.regressor import GDMLRegressor
     check_kind(path, ("sgdml",), "an sGDML model (.npz)", ModelFileError)
     arr, keys = read_npz(path, MODEL_KEYS, ModelFileError, "sGDML .npz model")
-    if "type" not in arr or arr["type"].item() != "m":
+    if "type" not in arr or _text(arr["type"]) != "m":            # sGDML accepts 'm' and b'm'
         raise ModelFileError(f"{path}: not an sGDML model file (no type='m')")
     missing = [k for k in ("R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms") if k not in arr]
     if missing:
         raise ModelFileError(f"{path}: sGDML model file lacks {missing}")
-    units = {k: str(arr[k]) if k in arr else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
-    split = _recorded_split(arr)
+    units = {k: _text(arr[k]) if k in arr else d for k, d in (("e_unit", "kcal/mol"), ("r_unit", "Ang"))}
+    for k in [k for k in units if units[k] is None]:
+        raise ModelFileError(f"{path}: '{k}' must be a unit name (text), got {arr[k].dtype} of shape {arr[k].shape}")
+    split = _recorded_split(path, arr)
     if "lattice" in keys:
         raise ModelFileError(f"{path}: sGDML models with a periodic 'lattice' are not supported yet")
     _check_numbers(path, arr)
@@ -57,20 +59,22 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
         raise ModelFileError(f"{path}: the model's permutations are invalid ({exc})") from None
     X = arr["R_desc"].T
     pairs = all_pairs(len(z))
-    if X.ndim != 2 or X.shape[1] != len(pairs) or arr["R_d_desc_alpha"].shape != X.shape or X.min() <= 0:
+    if (X.ndim != 2 or X.shape[1] != len(pairs) or arr["R_d_desc_alpha"].shape != X.shape or X.size == 0
+            or X.min() <= 0):
         raise ModelFileError(f"{path}: descriptor arrays do not fit {len(z)} atoms (R_desc {arr['R_desc'].shape}, "
                              f"R_d_desc_alpha {arr['R_d_desc_alpha'].shape}), or hold inverse distances <= 0")
-    B = -float(arr["std"]) * arr["R_d_desc_alpha"]
-    a = float(arr["std"]) * arr["alphas_E"] if "alphas_E" in arr else np.zeros(len(X))
+    std = _number(arr, "std")
+    B = -std * arr["R_d_desc_alpha"]
+    a = std * arr["alphas_E"] if "alphas_E" in arr else np.zeros(len(X))
     if a.shape != (len(X),):
         raise ModelFileError(f"{path}: 'alphas_E' has shape {a.shape}, expected ({len(X)},), one per training point")
     s = np.stack([pair_permutation(pairs, p) for p in perms])          # (P, D)
     X, B = X[:, s].reshape(-1, len(pairs)), B[:, s].reshape(-1, len(pairs))
-    exp = KernelExpansion(pairs, len(z), float(arr["sig"]), X, B, np.repeat(a, len(perms)), float(arr["c"]))
+    exp = KernelExpansion(pairs, len(z), _number(arr, "sig"), X, B, np.repeat(a, len(perms)), _number(arr, "c"))
     model = GDMLRegressor(sigma=exp.sigma, perms=perms if len(perms) > 1 else None,   # all pairs: the default
                           use_energy_labels="alphas_E" in arr)
     if "lam" in arr:                                   # what it was fitted with: for the record
-        model.lam = float(arr["lam"])
+        model.lam = _number(arr, "lam")
     model.expansion_, model.pairs_, model.z_, model.perms_ = exp, pairs, z, perms
     for key, given, known in (("e_unit", energy_unit, energy_in_ev), ("r_unit", length_unit, length_in_ang)):
         if given is not None:
@@ -102,24 +106,46 @@ def _check_numbers(path, arr):
     if arr["perms"].dtype.kind not in "iu":             # floats were cut to integers
         raise ModelFileError(f"{path}: 'perms' must be integer atom indices, got {arr['perms'].dtype}")
     if "lam" in arr and (arr["lam"].dtype.kind not in "iuf" or arr["lam"].size != 1
-                         or not np.isfinite(arr["lam"]).all() or float(arr["lam"]) < 0):
+                         or not np.isfinite(arr["lam"]).all() or _number(arr, "lam") < 0):
         raise ModelFileError(f"{path}: 'lam' must be one number >= 0")
     for k in ("sig", "std", "c"):
         if arr[k].size != 1:
             raise ModelFileError(f"{path}: '{k}' must be one number, it has shape {arr[k].shape}")
-    if not SIGMA_RANGE[0] <= float(arr["sig"]) <= SIGMA_RANGE[1] or float(arr["std"]) <= 0:
-        raise ModelFileError(f"{path}: sig {float(arr['sig']):g} outside {SIGMA_RANGE} or std {float(arr['std']):g} <= 0")
+    sig, std = _number(arr, "sig"), _number(arr, "std")
+    if not SIGMA_RANGE[0] <= sig <= SIGMA_RANGE[1] or std <= 0:
+        raise ModelFileError(f"{path}: sig {sig:g} outside {SIGMA_RANGE} or std {std:g} <= 0")
 
 
-def _recorded_split(f):
+def _number(arr, key):
+    """The one number array ``arr[key]`` holds (shape () or (1,), as sGDML reads both)."""
+    return float(arr[key].reshape(-1)[0])
+
+
+def _text(a):
+    """The text a one-element str or bytes array holds (sGDML wrote both), or None."""
+    if a.dtype.kind not in "SU" or a.size != 1:
+        return None
+    value = a.reshape(-1)[0].item()
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _recorded_split(path, f):
     """``(dataset md5, {"train": idx, "valid": idx})`` recorded in an sGDML model file ``f``
     (validation indices only when they come from the same dataset), so that testing on that
-    dataset leaves them out; ``("", {})`` when the file has none."""
+    dataset leaves them out; ``("", {})`` when the file has none. ModelFileError naming
+    ``path`` for fingerprints that are not text or indices that are not integers >= 0."""
     if "md5_train" not in f or "idxs_train" not in f:
         return "", {}
-    md5 = f["md5_train"].item()
-    md5 = md5.decode() if isinstance(md5, bytes) else str(md5)
-    indices = {"train": np.asarray(f["idxs_train"], dtype=np.int64)}
-    if "idxs_valid" in f and "md5_valid" in f and f["md5_valid"].item() == f["md5_train"].item():
-        indices["valid"] = np.asarray(f["idxs_valid"], dtype=np.int64)
-    return md5, indices
+    md5 = {k: _text(f[k]) for k in ("md5_train", "md5_valid") if k in f}
+    for k in [k for k in md5 if md5[k] is None]:
+        raise ModelFileError(f"{path}: '{k}' must be a dataset fingerprint (text), got {f[k].dtype} "
+                             f"of shape {f[k].shape}")
+    parts = ("train", "valid") if "idxs_valid" in f and md5.get("md5_valid") == md5["md5_train"] else ("train",)
+    indices = {}
+    for part in parts:
+        idx = f[f"idxs_{part}"]
+        if idx.ndim != 1 or (idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0)):
+            raise ModelFileError(f"{path}: 'idxs_{part}' must be dataset indices (integers >= 0, one "
+                                 f"dimension), got {idx.dtype} of shape {idx.shape}")
+        indices[part] = idx.astype(np.int64)
+    return md5["md5_train"], indices

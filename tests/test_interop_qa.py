@@ -38,3 +38,58 @@ def test_exported_lam_is_the_one_fitted_with(toy_data, tmp_path):
     with np.load(path) as f:
         assert float(f["lam"]) == 1e-6
     assert gdmlx.import_sgdml_model(path).lam == 1e-6
+
+
+def _sgdml_file(tmp_path, name="m.npz", **changes):
+    """tests/data's sGDML model with ``changes`` (None: the key left out), without the
+    object (pickled) arrays sGDML adds, which gdmlx never reads."""
+    with np.load(SGDML_MODEL, allow_pickle=True) as f:
+        arrays = {k: f[k] for k in f.files if f[k].dtype != object}
+    for k, v in changes.items():
+        arrays.pop(k) if v is None else arrays.__setitem__(k, v)
+    np.savez(tmp_path / name, **arrays)
+    return tmp_path / name
+
+
+def test_sgdml_files_that_write_text_as_bytes_are_read(tmp_path):
+    """sGDML accepts type b'm' (GDMLPredict checks both) and files of Python 2 era hold bytes:
+    gdmlx said 'not an sGDML model file', and bytes units were 'unknown energy unit "b'...'"'."""
+    path = _sgdml_file(tmp_path, type=np.array(b"m"), e_unit=np.array(b"kcal/mol"), r_unit=np.array(b"Ang"))
+    model = gdmlx.load_any_model(path)
+    assert (model.energy_unit_, model.length_unit_) == ("kcal/mol", "Ang")
+    ref = gdmlx.import_sgdml_model(SGDML_MODEL)
+    R = np.load(DATA / "sgdml_ethanol20_pred.npz")["R"][:2]
+    np.testing.assert_array_equal(model.predict(R), ref.predict(R))
+
+
+def test_one_element_arrays_for_sgdml_numbers_are_read(tmp_path):
+    """sGDML reads c, sig, std, lam of shape (1,) as it reads scalars; gdmlx raised numpy's
+    TypeError 'only 0-dimensional arrays can be converted to Python scalars'."""
+    with np.load(SGDML_MODEL) as f:
+        changes = {k: f[k].reshape(1) for k in ("c", "sig", "std", "lam")}
+    model = gdmlx.import_sgdml_model(_sgdml_file(tmp_path, **changes))
+    ref = gdmlx.import_sgdml_model(SGDML_MODEL)
+    R = np.load(DATA / "sgdml_ethanol20_pred.npz")["R"][:2]
+    np.testing.assert_array_equal(model.predict_energy_forces(R)[0], ref.predict_energy_forces(R)[0])
+    assert model.lam == ref.lam and model.sigma == ref.sigma
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(type=np.array(["m", "m"])), "not an sGDML model file"),
+    (dict(e_unit=np.array(["kcal/mol", "eV"])), "'e_unit' must be a unit name"),
+    (dict(r_unit=np.array(3)), "'r_unit' must be a unit name"),
+    (dict(md5_train=np.array([b"ab", b"cd"])), "'md5_train' must be a dataset fingerprint"),
+    (dict(idxs_train=np.arange(20) + 0.5), "'idxs_train' must be dataset indices"),
+    (dict(idxs_train=-np.arange(20)), "'idxs_train' must be dataset indices"),
+    (dict(idxs_train=np.arange(20).reshape(4, 5)), "'idxs_train' must be dataset indices"),
+    (dict(idxs_train=np.array(3)), "'idxs_train' must be dataset indices"),
+    (dict(idxs_train=np.array(["a", "b"])), "'idxs_train' must be dataset indices"),
+    (dict(R_desc=np.zeros((36, 0)), R_d_desc_alpha=np.zeros((0, 36))), "descriptor arrays do not fit"),
+])
+def test_malformed_sgdml_entries_are_named(tmp_path, change, message):
+    """Each raised ValueError, IndexError or TypeError from deep in numpy (or, for float or
+    negative indices, was silently taken, leaving out the wrong geometries in gdmlx test)."""
+    path = _sgdml_file(tmp_path, **change)
+    with pytest.raises(gdmlx.ModelFileError, match=message) as got:
+        gdmlx.load_any_model(path)
+    assert str(path) in str(got.value)
