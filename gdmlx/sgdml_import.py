@@ -8,6 +8,8 @@ and, for a model trained with energy constraints, ``alphas_E`` (M,). In gdmlx's 
 (lower triangle, i > j) is the same. :mod:`gdmlx.sgdml_export` writes the other way.
 """
 
+import warnings
+
 import numpy as np
 
 from gdmlx.descriptor import all_pairs
@@ -85,6 +87,11 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
                 known(units[key])
             except InputError as exc:
                 raise ModelFileError(f"{path}: {exc}") from None
+    assumed = [k for k, given in (("e_unit", energy_unit), ("r_unit", length_unit)) if k not in arr and given is None]
+    if assumed:                                        # sGDML's own assumption, but said
+        warnings.warn(f"{path} records no {' or '.join(assumed)}: assuming {' and '.join(units[k] for k in assumed)} "
+                      "(sGDML's default); if the data were in other units, give them: "
+                      "gdmlx.import_sgdml_model(path, energy_unit=..., length_unit=...)", UserWarning, stacklevel=2)
     model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
     model.train_hash_, model.energy_fit_, model.fit_info_ = "", {}, {}

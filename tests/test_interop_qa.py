@@ -93,3 +93,20 @@ def test_malformed_sgdml_entries_are_named(tmp_path, change, message):
     with pytest.raises(gdmlx.ModelFileError, match=message) as got:
         gdmlx.load_any_model(path)
     assert str(path) in str(got.value)
+
+
+def test_a_file_without_units_says_what_is_assumed(tmp_path):
+    """sGDML writes e_unit and r_unit only when its dataset had them: gdmlx took kcal/mol and
+    Angstrom without a word, which silently scales forces and MD wrongly for data in eV or bohr."""
+    path = _sgdml_file(tmp_path, e_unit=None, r_unit=None)
+    with pytest.warns(UserWarning, match=r"records no e_unit or r_unit: assuming kcal/mol and Ang .*energy_unit="):
+        model = gdmlx.import_sgdml_model(path)
+    assert (model.energy_unit_, model.length_unit_) == ("kcal/mol", "Ang")
+    with pytest.warns(UserWarning, match=r"records no r_unit: assuming Ang "):
+        gdmlx.import_sgdml_model(path, energy_unit="eV")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = gdmlx.import_sgdml_model(path, energy_unit="eV", length_unit="bohr")
+        gdmlx.import_sgdml_model(SGDML_MODEL)          # a file with units: no warning
+    assert (model.energy_unit_, model.length_unit_) == ("eV", "bohr")
