@@ -277,8 +277,12 @@ def _check_format(f, path):
     fmt, version = (v if np.ndim(v) == 0 else repr(v) for v in (fmt, version))   # arrays: foreign
     if fmt != FORMAT:
         raise ModelFileError(f"{path}: not a gdmlx model file (format attribute {fmt!r})")
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version} is not supported by gdmlx "
+    if version is None:
+        raise ModelFileError(f"{path}: says it is a gdmlx model file but has no format_version attribute: "
+                             "the file is damaged or was not written by gdmlx")
+    if isinstance(version, (str, bytes)) or version != FORMAT_VERSION:   # '1' is not 1
+        shown = repr(version) if isinstance(version, (str, bytes)) else version
+        raise ModelFileError(f"{path}: model format version {shown} is not supported by gdmlx "
                              f"{__version__} (supports {FORMAT_VERSION})")
     check_content_digest(f, path, ModelFileError)
 

@@ -110,3 +110,22 @@ def test_a_file_without_units_says_what_is_assumed(tmp_path):
         model = gdmlx.import_sgdml_model(path, energy_unit="eV", length_unit="bohr")
         gdmlx.import_sgdml_model(SGDML_MODEL)          # a file with units: no warning
     assert (model.energy_unit_, model.length_unit_) == ("eV", "bohr")
+
+
+@pytest.mark.parametrize("version, message", [
+    (None, "has no format_version attribute"),
+    ("1", r"model format version '1' is not supported"),     # said 'version 1 is not supported (supports 1)'
+    (2, r"model format version 2 is not supported"),
+])
+def test_a_missing_or_foreign_format_version_is_named(toy_model, tmp_path, version, message):
+    import h5py
+    path = tmp_path / "m.h5"
+    toy_model.save(path)
+    with h5py.File(path, "a") as f:
+        if version is None:
+            del f.attrs["format_version"]
+        else:
+            f.attrs["format_version"] = version
+    with pytest.raises(gdmlx.ModelFileError, match=message) as got:
+        gdmlx.load_any_model(path)
+    assert str(path) in str(got.value)
