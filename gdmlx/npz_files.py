@@ -10,9 +10,10 @@ import numpy as np
 from gdmlx.hdf5_files import MAX_EXPANSION
 
 # what numpy and zipfile raise for a damaged .npz (a damaged deflate stream: zlib.error; a
-# garbled .npy header fails in numpy's header parser: SyntaxError, tokenize.TokenError)
+# garbled .npy header fails in numpy's header parser: SyntaxError, tokenize.TokenError; a
+# garbled 'version needed' or compression method: zipfile's NotImplementedError)
 NPZ_READ_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
-                   zlib.error)
+                   zlib.error, NotImplementedError)
 
 
 def read_npz(path, keys, error, what):

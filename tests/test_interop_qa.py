@@ -129,3 +129,20 @@ def test_a_missing_or_foreign_format_version_is_named(toy_model, tmp_path, versi
     with pytest.raises(gdmlx.ModelFileError, match=message) as got:
         gdmlx.load_any_model(path)
     assert str(path) in str(got.value)
+
+
+@pytest.mark.parametrize("offset, value", [(6, 173), (10, 99)])   # version needed 17.3; compression 99
+def test_a_garbled_zip_directory_entry_is_named(tmp_path, offset, value):
+    """One flipped bit in an sGDML model's zip directory (found by flipping bits at random)
+    raised zipfile's NotImplementedError ('zip file version 17.3', 'That compression method
+    is not supported') out of import_sgdml_model and load_any_model."""
+    raw = bytearray(_sgdml_file(tmp_path).read_bytes())
+    at = raw.find(b"PK\x01\x02")                       # each central directory entry
+    while at >= 0:
+        raw[at + offset:at + offset + 2] = value.to_bytes(2, "little")
+        at = raw.find(b"PK\x01\x02", at + 4)
+    path = tmp_path / "garbled.npz"
+    path.write_bytes(bytes(raw))
+    for load in (gdmlx.import_sgdml_model, gdmlx.load_any_model):
+        with pytest.raises(gdmlx.ModelFileError, match="garbled.npz: not a readable sGDML .npz model"):
+            load(path)
