@@ -9,6 +9,8 @@ def check_output_path(path):
     """``path`` as a string, after checking that a file can be created there: its directory
     exists and it is not itself a directory (the errors name the path, not a temporary file)."""
     path = os.fspath(path)
+    if not path.strip():                    # abspath('') is the working directory: the file would be
+        raise ValueError(f"cannot write {path!r}: an empty file name")      # its parent's temporary
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: there is no directory {directory}")

@@ -146,3 +146,14 @@ def test_a_garbled_zip_directory_entry_is_named(tmp_path, offset, value):
     for load in (gdmlx.import_sgdml_model, gdmlx.load_any_model):
         with pytest.raises(gdmlx.ModelFileError, match="garbled.npz: not a readable sGDML .npz model"):
             load(path)
+
+
+def test_an_empty_output_name_is_refused_before_any_work(tmp_path, capsys):
+    """-o "" (an unset variable in a script) trained first, then failed renaming a temporary
+    file in the working directory's parent onto ''; the Python writers did the same."""
+    from gdmlx.atomic_write import check_output_path
+    from gdmlx.cli.main import main
+    with pytest.raises(ValueError, match="an empty file name"):
+        check_output_path("")
+    assert main(["train", "no-such-data.npz", "--n-train", "10", "-o", ""]) == 2
+    assert "-o was given an empty file name" in capsys.readouterr().err

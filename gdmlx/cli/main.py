@@ -59,7 +59,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _warning_line
     try:
-        if getattr(args, "output", None):      # before hours of training or sampling, not after
+        if getattr(args, "output", None) is not None:   # before hours of training or sampling, not after
+            if not args.output.strip():                  # "$UNSET" in a script: not -o left out
+                raise ValueError("-o was given an empty file name")
             check_output_path(args.output)
             _check_not_an_input(args)
             if hasattr(args, "output_suffixes"):

@@ -126,8 +126,7 @@ def run(args):
     from gdmlx.md.replicas import md_backend
     from gdmlx.modelfile import load_any_model
 
-    for option, value in (("-o", args.output), ("--restart", args.restart), ("--xyz", args.xyz),
-                          ("--action", args.action)):
+    for option, value in (("--restart", args.restart), ("--xyz", args.xyz), ("--action", args.action)):
         if value is not None and not value.strip():     # "$UNSET" in a script: not the option left out
             raise ValueError(f"{option} was given an empty file name")
     if args.friction is not None and args.thermostat != "langevin":
