@@ -1,0 +1,54 @@
+"""Descriptor reduction and multiscale models as users drive them (gdmlx reduce, gdmlx split,
+gdmlx.reduce): regressions found in QA."""
+
+import json
+
+import numpy as np
+import pytest
+
+import gdmlx
+from gdmlx.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def toy_files(tmp_path_factory, toy_data):
+    """The toy data as a file, the same data converted to eV and bohr, and a model trained
+    on the first by 'gdmlx train' (25 training, 15 validation, 20 test geometries)."""
+    R, F, E, z = toy_data
+    folder = tmp_path_factory.mktemp("qa_reduce")
+    ds = gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy")
+    ds.save_npz(folder / "toy.npz")
+    ds.in_units("eV", "bohr").save_npz(folder / "toy_bohr.npz")
+    assert main(["train", str(folder / "toy.npz"), "--n-train", "25", "--n-valid", "15", "--sigma", "2",
+                 "--lam", "1e-8", "-o", str(folder / "m.h5"), "--json"]) == 0
+    return folder
+
+
+def run_json(capsys, *argv):
+    capsys.readouterr()
+    assert main([str(a) for a in argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_reduce_with_the_training_data_in_other_units_keeps_the_models_split(toy_files, tmp_path, capsys):
+    """The dataset the model was trained on, given in other units (converted back on
+    loading, so its fingerprint differs in the last bits): reduce took it for another
+    dataset, validated on geometries of the model's test split, reported test errors on its
+    validation geometries, and replaced the recorded split, so that 'gdmlx test' of the
+    reduced model on the original file then tested on the geometries that chose its pairs."""
+    model = gdmlx.load_model(toy_files / "m.h5")
+    out = run_json(capsys, "reduce", toy_files / "m.h5", toy_files / "toy_bohr.npz", "--tol", "0.2",
+                   "-o", tmp_path / "r.h5", "--json")
+    reduced = gdmlx.load_model(tmp_path / "r.h5")
+    np.testing.assert_array_equal(reduced.indices_["valid"], model.indices_["valid"])
+    np.testing.assert_array_equal(reduced.indices_["train"], model.indices_["train"])
+    assert reduced.dataset_md5_ == model.dataset_md5_              # still the original file's split
+    assert out["test_full"]["n"] == out["test_reduced"]["n"] == 60 - 25 - 15
+    # the same as reducing with the original file
+    same = run_json(capsys, "reduce", toy_files / "m.h5", toy_files / "toy.npz", "--tol", "0.2",
+                    "-o", tmp_path / "r2.h5", "--json")
+    assert same["pairs_kept"] == out["pairs_kept"]
+    assert [r["n_pairs"] for r in same["rounds"]] == [r["n_pairs"] for r in out["rounds"]]
+    assert same["test_reduced"]["f_mae"] == pytest.approx(out["test_reduced"]["f_mae"], rel=1e-6)
+    test = run_json(capsys, "test", tmp_path / "r.h5", toy_files / "toy.npz", "--json")
+    assert test["n"] == 60 - 25 - 15
