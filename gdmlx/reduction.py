@@ -255,7 +255,8 @@ def recorded_split(model, dataset):
 def held_out(model, dataset, split=None):
     """Indices of ``dataset`` that ``model`` (a GDMLRegressor or MultiscaleModel) was not
     trained or validated on: not in the ``split`` recorded for it (:func:`recorded_split`,
-    of the model or its slow part, by default) and equal to none of its training geometries."""
+    of the model or its slow part, by default) and equal to no training geometry of any
+    of its parts."""
     from gdmlx.splits import found_in
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
     split = recorded_split(base, dataset) if split is None else split
@@ -266,9 +267,11 @@ def held_out(model, dataset, split=None):
             raise InputError(f"the model's recorded {name} indices reach beyond the dataset's "
                              f"{len(dataset)} geometries, although it records this dataset: a corrupt model file")
         keep[idx] = False
-    R_train = getattr(base, "R_train_", None)
-    if R_train is not None and R_train.shape[1:] == dataset.R.shape[1:]:
-        keep &= ~found_in(dataset.R, R_train)
+    parts = model._fitted_parts() if isinstance(model, MultiscaleModel) else (model,)
+    for part in parts:                      # a fast part from from_parts may have its own data
+        R_train = getattr(part, "R_train_", None)
+        if R_train is not None and R_train.shape[1:] == dataset.R.shape[1:]:
+            keep &= ~found_in(dataset.R, R_train)
     return np.flatnonzero(keep)
 
 

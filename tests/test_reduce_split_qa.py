@@ -52,3 +52,15 @@ def test_reduce_with_the_training_data_in_other_units_keeps_the_models_split(toy
     assert same["test_reduced"]["f_mae"] == pytest.approx(out["test_reduced"]["f_mae"], rel=1e-6)
     test = run_json(capsys, "test", tmp_path / "r.h5", toy_files / "toy.npz", "--json")
     assert test["n"] == 60 - 25 - 15
+
+
+def test_reduce_does_not_validate_on_the_fast_parts_training_geometries(toy_data):
+    """A multiscale model from parts fitted on different geometries (from_parts): the
+    validation geometries that choose the slow part's pairs were drawn from all geometries
+    the slow part had not seen, the fast part's training geometries among them."""
+    R, F, E, z = toy_data
+    fast = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6).fit(R[30:45], F[30:45], E[30:45], z=z)
+    slow = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30] - fast.predict(R[:30]), None, z=z)
+    ms = gdmlx.MultiscaleModel.from_parts(fast, slow)
+    reduced = gdmlx.reduce(ms, gdmlx.Dataset(R=R, z=z, F=F, E=E), tol=0.0, progress=False)
+    np.testing.assert_array_equal(reduced.slow_.indices_["valid"], np.arange(45, 60))
