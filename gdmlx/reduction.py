@@ -107,15 +107,7 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
                          "data (models imported from sGDML do not)")
     R_valid = check_geometries(R_valid, len(model.z_), "R_valid")
     F_valid = check_forces(F_valid, R_valid.shape, "F_valid")
-    if importance not in IMPORTANCE:
-        raise ValueError(f"importance must be one of {sorted(IMPORTANCE)}, got {importance!r}")
-    check_number(tol, "tol")
-    for value, name in ((drop_fraction, "drop_fraction"), (min_drop_fraction, "min_drop_fraction")):
-        if not 0 < check_number(value, name) < 1:
-            raise InputError(f"{name} must be a fraction of the pairs between 0 and 1 (exclusive), got {value!r}")
-    if min_drop_fraction > drop_fraction:
-        raise InputError(f"min_drop_fraction ({min_drop_fraction!r}) is larger than drop_fraction "
-                         f"({drop_fraction!r}): no round would be tried")
+    _check_settings(tol, importance, drop_fraction, min_drop_fraction)
     rank = IMPORTANCE[importance]
     full_mae = _valid_mae(model, R_valid, F_valid)
     report = ReductionReport(full_valid_f_mae=full_mae, tol=tol)
@@ -163,6 +155,20 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     return accepted, report
 
 
+def _check_settings(tol, importance, drop_fraction=0.3, min_drop_fraction=0.02):
+    """Raise for settings :func:`reduce_pairs` refuses: called first by every entry point,
+    before an MD check's baseline runs (minutes) are spent on a reduction that cannot start."""
+    if importance not in IMPORTANCE:
+        raise ValueError(f"importance must be one of {sorted(IMPORTANCE)}, got {importance!r}")
+    check_number(tol, "tol")
+    for value, name in ((drop_fraction, "drop_fraction"), (min_drop_fraction, "min_drop_fraction")):
+        if not 0 < check_number(value, name) < 1:
+            raise InputError(f"{name} must be a fraction of the pairs between 0 and 1 (exclusive), got {value!r}")
+    if min_drop_fraction > drop_fraction:
+        raise InputError(f"min_drop_fraction ({min_drop_fraction!r}) is larger than drop_fraction "
+                         f"({drop_fraction!r}): no round would be tried")
+
+
 def md_check(probe, baseline_model, starts, as_model=lambda trial: trial, progress=True):
     """A ``check`` for :func:`reduce_pairs`: ``probe`` (:class:`gdmlx.md.probe.StabilityProbe`)
     runs from ``starts`` (n, N, 3) with ``as_model(trial)`` must do no worse than with
@@ -193,6 +199,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     """
     model.force_parts()                                   # NotFittedError for an unfitted model
     check_count(n_valid, "n_valid")
+    _check_settings(tol, importance)
     check_data_for_model(dataset, model, "dataset")
     base = model.slow_ if isinstance(model, MultiscaleModel) else model
     split = recorded_split(base, dataset)
@@ -300,6 +307,7 @@ def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", pr
         raise InputError(f"reduce_slow_part reduces a MultiscaleModel's slow part, not a {type(model).__name__}: "
                          "reduce_pairs, or gdmlx.reduce for either")
     model.force_parts()                                   # NotFittedError for an unfitted model
+    _check_settings(tol, importance)
     R_valid = check_geometries(R_valid, len(model.z_), "R_valid")
     F_resid = check_forces(F_valid, R_valid.shape, "F_valid") - model.fast_.predict(R_valid)
     check = probe and md_check(probe, model, R_valid,

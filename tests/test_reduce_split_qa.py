@@ -64,3 +64,33 @@ def test_reduce_does_not_validate_on_the_fast_parts_training_geometries(toy_data
     ms = gdmlx.MultiscaleModel.from_parts(fast, slow)
     reduced = gdmlx.reduce(ms, gdmlx.Dataset(R=R, z=z, F=F, E=E), tol=0.0, progress=False)
     np.testing.assert_array_equal(reduced.slow_.indices_["valid"], np.arange(45, 60))
+
+
+class CountingProbe:
+    """A stand-in for StabilityProbe that records its (costly) runs."""
+    n_runs = 3
+
+    def __init__(self):
+        self.runs = 0
+
+    def measure(self, model, starts):
+        self.runs += 1
+        return {"outside": [0.0] * 3, "stopped_ps": [None] * 3}
+
+    def passes(self, result, baseline):
+        return True
+
+
+@pytest.mark.parametrize("setting", [{"importance": "mask"}, {"tol": -0.1}, {"tol": float("nan")}])
+def test_bad_settings_are_refused_before_the_md_checks_baseline_runs(toy_model, toy_data, setting):
+    """reduce and reduce_slow_part ran the MD check's baseline (three 20-ps runs by
+    default, minutes for a large molecule) before reduce_pairs refused the setting."""
+    from gdmlx.reduction import reduce_slow_part
+    R, F, E, z = toy_data
+    probe = CountingProbe()
+    with pytest.raises((ValueError, gdmlx.InputError), match="importance must be one of|tol must be"):
+        gdmlx.reduce(toy_model, gdmlx.Dataset(R=R, z=z, F=F, E=E), probe=probe, progress=False, **setting)
+    ms = gdmlx.MultiscaleModel.from_parts(toy_model, toy_model)
+    with pytest.raises((ValueError, gdmlx.InputError), match="importance must be one of|tol must be"):
+        reduce_slow_part(ms, R[40:], F[40:], probe=probe, progress=False, **setting)
+    assert probe.runs == 0
