@@ -94,3 +94,26 @@ def test_bad_settings_are_refused_before_the_md_checks_baseline_runs(toy_model, 
     with pytest.raises((ValueError, gdmlx.InputError), match="importance must be one of|tol must be"):
         reduce_slow_part(ms, R[40:], F[40:], probe=probe, progress=False, **setting)
     assert probe.runs == 0
+
+
+def test_bond_graph_of_many_geometries_takes_memory_of_their_size():
+    """bond_matrix (MultiscaleModel.fit on all training geometries, the symmetry search of
+    --sym) formed all (n, N, N, 3) differences at once: 0.2 GB for 2000 geometries of a
+    40-atom molecule, GBs for a large molecule's training set. The result is unchanged."""
+    import tracemalloc
+
+    from gdmlx.bonds import bond_matrix, mean_distances
+    rng = np.random.default_rng(0)
+    R = rng.standard_normal((50, 7, 3)) * 2
+    direct = np.linalg.norm(R[:, :, None] - R[:, None], axis=-1).mean(axis=0)
+    np.testing.assert_allclose(mean_distances(R, chunk_bytes=7 * 7 * 3 * 8 * 6), direct, rtol=1e-12)
+    R = np.tile(np.arange(40.0)[:, None] * np.array([1.4, 0.0, 0.0]), (2000, 1, 1))   # a carbon chain
+    tracemalloc.start()
+    try:
+        bonds = bond_matrix(np.full(40, 6), R)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 80e6, f"{peak / 1e6:.0f} MB for {R.nbytes / 1e6:.1f} MB of geometries"
+    np.testing.assert_array_equal(np.flatnonzero(bonds[np.arange(1, 40), np.arange(39)]), np.arange(39))
+    assert bonds.sum() == 2 * 39
