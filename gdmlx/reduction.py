@@ -115,12 +115,17 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     dist = np.linalg.norm(R_ang[:, model.pairs_[:, 0]] - R_ang[:, model.pairs_[:, 1]], axis=-1)
     report.mean_distance = dist.mean(axis=0)
     accepted, frac, tried = model, drop_fraction, set()
-    imp = rank(model.expansion_, R_valid, pair_orbits(model.pairs_, model.perms_))
+    orbits = pair_orbits(model.pairs_, model.perms_)
+    imp = rank(model.expansion_, R_valid, orbits)
     report.importance, report.all_pairs = imp, model.pairs_
     while frac >= min_drop_fraction and len(accepted.pairs_) > 1:
         n_keep = max(1, min(len(accepted.pairs_) - 1, int(round(len(accepted.pairs_) * (1 - frac)))))
         keep = np.sort(np.argsort(imp, kind="stable")[::-1][:n_keep])
         subset = close_pairs(accepted.pairs_[keep], accepted.perms_)   # symmetric models: whole orbits
+        if len(subset) == len(accepted.pairs_) and orbits.max() > 0:
+            # the fraction is smaller than the least important orbit, which closing put back:
+            # the smallest step that drops anything drops that orbit
+            subset = accepted.pairs_[orbits != orbits[np.argmin(imp)]]
         if len(subset) == len(accepted.pairs_) or subset.tobytes() in tried:
             frac /= 2                                  # nothing dropped, or a subset already tried
             continue
@@ -145,7 +150,8 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
                   file=sys.stderr, flush=True)
         if ok:
             accepted = trial
-            imp = rank(accepted.expansion_, R_valid, pair_orbits(accepted.pairs_, accepted.perms_))
+            orbits = pair_orbits(accepted.pairs_, accepted.perms_)
+            imp = rank(accepted.expansion_, R_valid, orbits)
         else:
             frac /= 2
     report.pairs = accepted.pairs_

@@ -117,3 +117,25 @@ def test_bond_graph_of_many_geometries_takes_memory_of_their_size():
     assert peak < 80e6, f"{peak / 1e6:.0f} MB for {R.nbytes / 1e6:.1f} MB of geometries"
     np.testing.assert_array_equal(np.flatnonzero(bonds[np.arange(1, 40), np.arange(39)]), np.arange(39))
     assert bonds.sum() == 2 * 39
+
+
+def test_symmetric_model_reduces_when_the_fraction_is_smaller_than_an_orbit():
+    """A symmetric model's features are dropped in whole orbits. Once the fraction to drop
+    was smaller than the least important orbit, closing the kept pairs put it back,
+    'nothing dropped' halved the fraction, and the reduction stopped: with any error
+    accepted (tol 1e6) a methane-like model stayed at 10 of its 15 pairs (two orbits)."""
+    from conftest import toy_energy_forces
+    from gdmlx.reduction import reduce_pairs
+    from gdmlx.symmetry import pair_orbits, pairs_closed
+    corners = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3) * 1.09
+    R = np.vstack([[0, 0, 0], corners, [0, 0, 2.5]]) + 0.05 * np.random.default_rng(1).standard_normal((50, 6, 3))
+    F = toy_energy_forces(R)[1]        # a chain's forces, not symmetric: no energies to check
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, perms="auto").fit(R[:25], F[:25], None,
+                                                                       z=np.array([6, 1, 1, 1, 1, 18]))
+    assert len(model.perms_) == 24 and len(np.unique(pair_orbits(model.pairs_, model.perms_))) == 4
+    seen = []
+    reduced, report = reduce_pairs(model, R[25:], F[25:], tol=1e6, progress=False,
+                                   on_round=lambda trial, entry: seen.append(trial.pairs_))
+    assert all(pairs_closed(p, model.perms_) for p in seen)
+    assert len(np.unique(pair_orbits(reduced.pairs_, reduced.perms_))) == 1      # one orbit left
+    assert len(reduced.pairs_) < 10 and report.n_local + report.n_nonlocal == len(reduced.pairs_)
