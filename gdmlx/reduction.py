@@ -196,7 +196,8 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     """Reduce ``model``'s descriptor using validation geometries from ``dataset``.
 
     Validation geometries are the model's own validation split if it was trained on this
-    dataset by ``gdmlx train``, otherwise up to ``n_valid`` random geometries it was not
+    dataset by ``gdmlx train`` (or on the same geometries in other units,
+    :func:`recorded_split`), otherwise up to ``n_valid`` random geometries it was not
     trained on. For a :class:`gdmlx.MultiscaleModel` the slow part's descriptor is reduced
     (see :func:`reduce_slow_part`); the fast part keeps its local pairs. With a ``probe``
     (:class:`gdmlx.md.probe.StabilityProbe`) every reduction must also pass its MD check
