@@ -35,8 +35,10 @@ def trained_on(model, ds):
 def held_out_indices(model, ds, exclude=("train", "valid")):
     """Indices of ``ds`` the model was not trained (or validated) on: the recorded split's
     ``exclude`` parts when the model was made by ``gdmlx train`` on ``ds``, and in any case
-    every geometry equal to one of its training geometries (``R_train_``, when kept) to
+    every geometry equal to one of its training geometries (``R_train_``, when kept; a
+    multiscale model's fast part's too) to
     ``SAME_GEOMETRY_TOL`` (a copy of the data written to a text format and read back)."""
+    parts = [getattr(model, "fast_", model)]     # from_parts: a fast part fitted on other geometries
     model = getattr(model, "slow_", model)       # a multiscale model's split is its slow part's
     keep = np.ones(len(ds), dtype=bool)
     if trained_on(model, ds):
@@ -46,9 +48,10 @@ def held_out_indices(model, ds, exclude=("train", "valid")):
                 raise InputError(f"the model's recorded {name} indices reach beyond the dataset's "
                                  f"{len(ds)} geometries, although it records this dataset: a corrupt model file")
             keep[idx] = False
-    R_train = getattr(model, "R_train_", None)
-    if R_train is not None and R_train.shape[1:] == ds.R.shape[1:]:
-        keep &= ~found_in(ds.R, R_train)
+    for part in {id(p): p for p in parts + [model]}.values():
+        R_train = getattr(part, "R_train_", None)
+        if R_train is not None and R_train.shape[1:] == ds.R.shape[1:]:
+            keep &= ~found_in(ds.R, R_train)
     return np.flatnonzero(keep)
 
 

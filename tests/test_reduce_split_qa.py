@@ -139,3 +139,14 @@ def test_symmetric_model_reduces_when_the_fraction_is_smaller_than_an_orbit():
     assert all(pairs_closed(p, model.perms_) for p in seen)
     assert len(np.unique(pair_orbits(reduced.pairs_, reduced.perms_))) == 1      # one orbit left
     assert len(reduced.pairs_) < 10 and report.n_local + report.n_nonlocal == len(reduced.pairs_)
+
+
+def test_test_indices_leave_out_a_from_parts_fast_parts_geometries(toy_data):
+    """gdmlx test of MultiscaleModel.from_parts(fast, slow) with the fast part fitted on
+    other geometries than the slow part tested on the fast part's training geometries."""
+    from gdmlx.splits import test_indices
+    R, F, E, z = toy_data
+    fast = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6).fit(R[30:45], F[30:45], E[30:45], z=z)
+    slow = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30] - fast.predict(R[:30]), None, z=z)
+    ds = gdmlx.Dataset(R=R[:60], z=z, F=F[:60], E=E[:60])
+    np.testing.assert_array_equal(test_indices(gdmlx.MultiscaleModel.from_parts(fast, slow), ds), np.arange(45, 60))
