@@ -59,6 +59,8 @@ def run(args):
     from gdmlx.splits import found_in, split_indices
     from gdmlx.units import hyperparameters_in
 
+    _check_sigma_count(args.sigma)
+    sigma_list = None if args.sigma is None else parse_sigmas(args.sigma)   # before the data: errors first
     ds = load_molecule_data(args.data)
     if args.use_energy_labels and ds.E is None:
         raise InputError(f"--use-energy-labels fits energies, and {args.data} holds none (no E): "
@@ -74,7 +76,7 @@ def run(args):
                       "validation, which chooses sigma", UserWarning)
         valid_idx = valid_idx[~copies]
     sigma_default, lam_default = hyperparameters_in(ds.length_unit, 10.0, 1e-10)
-    sigmas = [sigma_default] if args.sigma is None else parse_sigmas(args.sigma)
+    sigmas = [sigma_default] if sigma_list is None else sigma_list
     args.lam = lam_default if args.lam is None else args.lam
     best, results = None, []
     for sigma in sigmas:
@@ -108,3 +110,21 @@ def run(args):
     else:
         log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries, "
             f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit}")
+
+
+MAX_SIGMAS = 1000
+
+
+def _check_sigma_count(text):
+    """Refuse a range 'start:step:stop' of more than MAX_SIGMAS sigmas (one training each):
+    a step like 1e-300 made parse_sigmas build a list of 1e301 values, and the command hung
+    without a word."""
+    if text is None or ":" not in text:
+        return
+    try:
+        start, step, stop = (float(v) for v in text.split(":"))
+    except ValueError:
+        return                                   # parse_sigmas says what is wrong
+    if step > 0 and stop >= start and (stop - start) / step + 1 > MAX_SIGMAS:
+        raise InputError(f"--sigma {text!r}: the range holds {(stop - start) / step + 1:.3g} sigmas, one "
+                         f"training each; give at most {MAX_SIGMAS} (a larger step)")

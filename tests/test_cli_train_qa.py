@@ -1,0 +1,22 @@
+"""QA of the training-side commands: gdmlx train / test."""
+
+import pytest
+
+import gdmlx
+from gdmlx.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def toy_npz(tmp_path_factory, toy_data):
+    R, F, E, z = toy_data
+    path = tmp_path_factory.mktemp("qa") / "toy.npz"
+    gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy").save_npz(path)
+    return path
+
+
+def test_a_sigma_range_of_too_many_values_is_refused(toy_npz, tmp_path, capsys):
+    """--sigma 10:1e-300:20 built a list of 1e301 sigmas: the command hung."""
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "1:1e-300:2",
+                 "-o", str(tmp_path / "m.h5")]) == 2
+    assert "--sigma '1:1e-300:2'" in capsys.readouterr().err
+    assert not (tmp_path / "m.h5").exists()
