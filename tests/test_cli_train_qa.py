@@ -20,3 +20,13 @@ def test_a_sigma_range_of_too_many_values_is_refused(toy_npz, tmp_path, capsys):
                  "-o", str(tmp_path / "m.h5")]) == 2
     assert "--sigma '1:1e-300:2'" in capsys.readouterr().err
     assert not (tmp_path / "m.h5").exists()
+
+
+@pytest.mark.parametrize("skip", ["1", "nan", "inf", "-0.1", "abc"])
+def test_validate_skip_is_checked_as_an_argument(skip, capsys):
+    """--skip was a plain float checked at run time ('--frames must be >= 1 and --skip in
+    [0, 1)', after argparse, naming both options); now argparse names --skip."""
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "m.h5", "t.h5", "--calculator", "emt", "--skip", skip])
+    assert exc.value.code == 2
+    assert "argument --skip: expected a" in capsys.readouterr().err

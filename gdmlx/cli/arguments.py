@@ -41,3 +41,11 @@ def check_suffix(path, suffixes, what):
     would otherwise be misread by its name)."""
     if not str(path).lower().endswith(suffixes):
         raise InputError(f"{path}: {what} are written as {' or '.join(suffixes)}; name the file so")
+
+
+def fraction_below_one(text):
+    """An argparse ``type`` for a fraction in [0, 1) (validate --skip)."""
+    value = non_negative_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value

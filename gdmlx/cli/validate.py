@@ -2,7 +2,7 @@
 
 import os
 
-from gdmlx.cli.arguments import positive_int
+from gdmlx.cli.arguments import fraction_below_one, positive_int
 from gdmlx.cli.sample import add_calculator_arguments, make_calculator
 from gdmlx.errors import InputError
 
@@ -19,7 +19,7 @@ def add_parser(sub):
     add_calculator_arguments(p)
     p.add_argument("--frames", type=positive_int, default=100,
                    help="frames to label, evenly spaced (default 100)")
-    p.add_argument("--skip", type=float, default=0.1,
+    p.add_argument("--skip", type=fraction_below_one, default=0.1,
                    help="leave out this fraction at the start of the trajectory (default 0.1)")
     p.add_argument("--data", help="the model's dataset: also report its error on held-out geometries")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
