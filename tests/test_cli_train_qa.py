@@ -30,3 +30,12 @@ def test_validate_skip_is_checked_as_an_argument(skip, capsys):
         main(["validate", "m.h5", "t.h5", "--calculator", "emt", "--skip", skip])
     assert exc.value.code == 2
     assert "argument --skip: expected a" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_train", ["800", "801"])
+def test_demo_refuses_a_training_set_that_leaves_nothing_to_test(n_train, capsys):
+    """--n-train 801 said 'n_valid (--n-valid) must be between 1 and 199' (demo has no
+    --n-valid); --n-train 800 trained 800 points and then failed on an empty test set."""
+    assert main(["demo", "--n-train", n_train]) == 2
+    err = capsys.readouterr().err
+    assert f"--n-train {n_train}" in err and "at most 799" in err and "--n-valid" not in err

@@ -37,12 +37,16 @@ def run(args):
 
     from gdmlx.cli.common import force_energy_errors, log, print_json
     from gdmlx.dataset import load_dataset
+    from gdmlx.errors import InputError
     from gdmlx.md import Simulation
     from gdmlx.regressor import GDMLRegressor
     from gdmlx.splits import split_indices
 
     t_start = time.perf_counter()                # Python's imports come before, as the report says
     ds = load_dataset(bundled_dataset_path())
+    if args.n_train > len(ds) - 201:          # 200 validation geometries, and some left to test on
+        raise InputError(f"--n-train {args.n_train}: the demo's dataset holds {len(ds)} geometries, of which "
+                         f"200 choose sigma and the rest test the model: give at most {len(ds) - 201}")
     warm_up(ds)
     t_startup = time.perf_counter() - t_start
     t0 = time.perf_counter()
