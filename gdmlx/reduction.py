@@ -23,6 +23,7 @@ from gdmlx.atomic_write import check_output_path
 from gdmlx.descriptor import descriptors
 from gdmlx.errors import EnergyConsistencyWarning, InputError
 from gdmlx.multiscale import MultiscaleModel
+from gdmlx.splits import held_out_indices, recorded_split
 from gdmlx.symmetry import close_pairs, pair_orbits
 from gdmlx.kernels.masking import masked_force_change_sq
 from gdmlx.units import in_angstrom
@@ -197,7 +198,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
 
     Validation geometries are the model's own validation split if it was trained on this
     dataset by ``gdmlx train`` (or on the same geometries in other units,
-    :func:`recorded_split`), otherwise up to ``n_valid`` random geometries it was not
+    :func:`gdmlx.splits.recorded_split`), otherwise up to ``n_valid`` random geometries it was not
     trained on. For a :class:`gdmlx.MultiscaleModel` the slow part's descriptor is reduced
     (see :func:`reduce_slow_part`); the fast part keeps its local pairs. With a ``probe``
     (:class:`gdmlx.md.probe.StabilityProbe`) every reduction must also pass its MD check
@@ -212,7 +213,7 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     split = recorded_split(base, dataset)
     indices, recorded_md5 = dict(split), getattr(base, "dataset_md5_", "")
     if len(indices.get("valid", [])) == 0:
-        pool = held_out(model, dataset, split)
+        pool = held_out_indices(model, dataset)
         if len(pool) == 0:
             raise InputError(f"every one of the dataset's {len(dataset)} geometries was used to train the "
                              "model: reduction needs validation geometries the model has not seen "
@@ -238,65 +239,6 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     base.dataset_md5_ = recorded_md5 if split else dataset.md5().decode()
     reduced.reduction_ = report
     return reduced
-
-
-def recorded_split(model, dataset):
-    """The split (``indices_``) GDMLRegressor ``model`` records for ``dataset``, or {}.
-
-    The model's split is this dataset's when the model was trained on it
-    (:func:`gdmlx.splits.trained_on`, by fingerprint), or on the same geometries in other
-    units: converting data back and forth changes their last bits and so the fingerprint,
-    but the recorded training indices of ``dataset`` still hold the model's training
-    geometries (to :data:`gdmlx.splits.SAME_GEOMETRY_TOL`).
-    """
-    from gdmlx.splits import SAME_GEOMETRY_TOL, trained_on
-    indices = dict(getattr(model, "indices_", None) or {})
-    if not indices:
-        return {}
-    if trained_on(model, dataset):
-        return indices
-    recorded = [np.asarray(v, dtype=np.int64).ravel() for v in indices.values()]
-    if any(len(v) and (v.min() < 0 or v.max() >= len(dataset)) for v in recorded):
-        return {}                                 # indices of a larger dataset: another one
-    train = np.asarray(indices.get("train", []), dtype=np.int64)
-    R_train = getattr(model, "R_train_", None)
-    if (R_train is None or len(train) == 0 or len(train) != len(R_train)
-            or dataset.R.shape[1:] != R_train.shape[1:]):
-        return {}
-    return indices if np.abs(dataset.R[train] - R_train).max() <= SAME_GEOMETRY_TOL else {}
-
-
-def held_out(model, dataset, split=None):
-    """Indices of ``dataset`` that ``model`` (a GDMLRegressor or MultiscaleModel) was not
-    trained or validated on: not in the ``split`` recorded for it (:func:`recorded_split`,
-    of the model or its slow part, by default) and equal to no training geometry of any
-    of its parts."""
-    from gdmlx.splits import found_in
-    base = model.slow_ if isinstance(model, MultiscaleModel) else model
-    split = recorded_split(base, dataset) if split is None else split
-    keep = np.ones(len(dataset), dtype=bool)
-    for name in ("train", "valid"):
-        idx = np.asarray(split.get(name, []), dtype=np.int64)
-        if len(idx) and (idx.min() < 0 or idx.max() >= len(dataset)):
-            raise InputError(f"the model's recorded {name} indices reach beyond the dataset's "
-                             f"{len(dataset)} geometries, although it records this dataset: a corrupt model file")
-        keep[idx] = False
-    parts = model._fitted_parts() if isinstance(model, MultiscaleModel) else (model,)
-    for part in parts:                      # a fast part from from_parts may have its own data
-        R_train = getattr(part, "R_train_", None)
-        if R_train is not None and R_train.shape[1:] == dataset.R.shape[1:]:
-            keep &= ~found_in(dataset.R, R_train)
-    return np.flatnonzero(keep)
-
-
-def held_out_sample(model, dataset, n_test=None, seed=0):
-    """Sorted indices of at most ``n_test`` geometries of ``dataset`` that ``model`` was not
-    trained or validated on (:func:`held_out`), drawn at random with ``seed`` as
-    :func:`gdmlx.splits.test_indices` draws them."""
-    idx = held_out(model, dataset)
-    if n_test is not None and n_test < len(idx):
-        idx = np.sort(np.random.default_rng(seed).choice(idx, n_test, replace=False))
-    return idx
 
 
 def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", progress=True,

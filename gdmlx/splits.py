@@ -32,22 +32,44 @@ def trained_on(model, ds):
     return bool(recorded) and (recorded == ds.md5().decode() or (stored is not None and recorded == stored.decode()))
 
 
+def recorded_split(model, ds):
+    """The split (``indices_``: train, valid) GDMLRegressor ``model`` records for dataset
+    ``ds``, or {}.
+
+    The model's split is this dataset's when the model was trained on it (:func:`trained_on`,
+    by fingerprint), or on the same geometries in other units or a text copy: converting data
+    back and forth changes their last bits and so the fingerprint, but the recorded training
+    indices of ``ds`` still hold the model's training geometries (to ``SAME_GEOMETRY_TOL``).
+    """
+    indices = dict(getattr(model, "indices_", None) or {})
+    if not indices or trained_on(model, ds):
+        return indices
+    recorded = [np.asarray(v, dtype=np.int64).ravel() for v in indices.values()]
+    if any(len(v) and (v.min() < 0 or v.max() >= len(ds)) for v in recorded):
+        return {}                                 # indices of a larger dataset: another one
+    train = np.asarray(indices.get("train", []), dtype=np.int64)
+    R_train = getattr(model, "R_train_", None)
+    if R_train is None or len(train) == 0 or len(train) != len(R_train) or ds.R.shape[1:] != R_train.shape[1:]:
+        return {}
+    return indices if np.abs(ds.R[train] - R_train).max() <= SAME_GEOMETRY_TOL else {}
+
+
 def held_out_indices(model, ds, exclude=("train", "valid")):
-    """Indices of ``ds`` the model was not trained (or validated) on: the recorded split's
-    ``exclude`` parts when the model was made by ``gdmlx train`` on ``ds``, and in any case
-    every geometry equal to one of its training geometries (``R_train_``, when kept; a
-    multiscale model's fast part's too) to
+    """Indices of ``ds`` the model was not trained (or validated) on: not in the ``exclude``
+    parts of the split it records for ``ds`` (:func:`recorded_split`: made by ``gdmlx
+    train`` on ``ds``, or on the same geometries in other units), and equal to none of its
+    training geometries (``R_train_``, when kept; a multiscale model's fast part's too) to
     ``SAME_GEOMETRY_TOL`` (a copy of the data written to a text format and read back)."""
     parts = [getattr(model, "fast_", model)]     # from_parts: a fast part fitted on other geometries
     model = getattr(model, "slow_", model)       # a multiscale model's split is its slow part's
     keep = np.ones(len(ds), dtype=bool)
-    if trained_on(model, ds):
-        for name in exclude:
-            idx = np.asarray(getattr(model, "indices_", {}).get(name, []), dtype=np.int64)
-            if len(idx) and (idx.min() < 0 or idx.max() >= len(ds)):
-                raise InputError(f"the model's recorded {name} indices reach beyond the dataset's "
-                                 f"{len(ds)} geometries, although it records this dataset: a corrupt model file")
-            keep[idx] = False
+    split = recorded_split(model, ds)
+    for name in exclude:
+        idx = np.asarray(split.get(name, []), dtype=np.int64)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(ds)):
+            raise InputError(f"the model's recorded {name} indices reach beyond the dataset's "
+                             f"{len(ds)} geometries, although it records this dataset: a corrupt model file")
+        keep[idx] = False
     for part in {id(p): p for p in parts + [model]}.values():
         R_train = getattr(part, "R_train_", None)
         if R_train is not None and R_train.shape[1:] == ds.R.shape[1:]:

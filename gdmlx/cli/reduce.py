@@ -42,7 +42,8 @@ def run(args):
     from gdmlx.md.probe import StabilityProbe
     from gdmlx.modelfile import load_any_model
     from gdmlx.multiscale import MultiscaleModel
-    from gdmlx.reduction import check_figure_path, held_out_sample, plot_reduction, reduce
+    from gdmlx.reduction import check_figure_path, plot_reduction, reduce
+    from gdmlx.splits import test_indices
     from gdmlx.timing import one_geometry_latency_us
 
     if args.figure:
@@ -66,7 +67,7 @@ def run(args):
     part = (lambda m: m.slow_) if isinstance(model, MultiscaleModel) else (lambda m: m)
     # what neither trained nor chose the pairs (the recorded split also in data converted
     # from other units, whose fingerprint is not the recorded one)
-    test = held_out_sample(reduced, ds, args.n_test)
+    test = test_indices(reduced, ds, args.n_test)
     E_test = None if ds.E is None else ds.E[test]
     errors = (lambda m: force_energy_errors(m, ds.R[test], ds.F[test], E_test)) if len(test) else (lambda m: None)
     timed = ds.R[test] if len(test) else ds.R[:100]     # any geometries time the prediction
