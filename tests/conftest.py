@@ -73,3 +73,12 @@ def ethanol_model():
     from gdmlx.cli.demo import bundled_dataset_path
     ds = gdmlx.load_dataset(bundled_dataset_path())
     return gdmlx.GDMLRegressor(sigma=10.0).fit(ds.R[:40], ds.F[:40], ds.E[:40], z=ds.z)
+
+
+@pytest.fixture(scope="session")
+def toy_npz(tmp_path_factory, toy_data):
+    """The toy data as an sGDML-style .npz file (the commands' input)."""
+    R, F, E, z = toy_data
+    path = tmp_path_factory.mktemp("toy") / "toy.npz"
+    gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy").save_npz(path)
+    return path

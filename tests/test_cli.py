@@ -19,14 +19,6 @@ from gdmlx.cli.main import main
 from gdmlx.md.trajectory import open_trajectory
 
 
-@pytest.fixture(scope="module")
-def toy_npz(tmp_path_factory, toy_data):
-    R, F, E, z = toy_data
-    path = tmp_path_factory.mktemp("cli") / "toy.npz"
-    gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy").save_npz(path)
-    return path
-
-
 def run_json(capsys, *argv):
     assert main(list(argv)) == 0
     return json.loads(capsys.readouterr().out)

@@ -2,16 +2,7 @@
 
 import pytest
 
-import gdmlx
 from gdmlx.cli.main import main
-
-
-@pytest.fixture(scope="module")
-def toy_npz(tmp_path_factory, toy_data):
-    R, F, E, z = toy_data
-    path = tmp_path_factory.mktemp("qa") / "toy.npz"
-    gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy").save_npz(path)
-    return path
 
 
 def test_a_sigma_range_of_too_many_values_is_refused(toy_npz, tmp_path, capsys):
