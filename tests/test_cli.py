@@ -479,13 +479,20 @@ def test_info_describes_a_multiscale_model(toy_data, tmp_path, capsys):
     assert "4 of 10 atom pairs in a descriptor; MD adds a contact wall for the other 6" in capsys.readouterr().out
 
 
-def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
+def model_and_reference_run(capsys, toy_npz, tmp_path, steps):
+    """A toy model file and a 300 K run of ``steps`` steps of 0.125 fs with it (frames every
+    two steps): what an action model is trained on."""
     model = tmp_path / "m.h5"
     run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
              "-o", str(model), "--json")
     traj = tmp_path / "ref.h5"
-    run_json(capsys, "md", str(model), "--steps", "4000", "--dt", "0.125", "--save-every", "2",
+    run_json(capsys, "md", str(model), "--steps", str(steps), "--dt", "0.125", "--save-every", "2",
              "--temperature", "300", "--seed", "0", "-o", str(traj), "--json")
+    return model, traj
+
+
+def test_action_train_and_md_with_the_learned_map(toy_npz, tmp_path, capsys):
+    model, traj = model_and_reference_run(capsys, toy_npz, tmp_path, 4000)
     act = tmp_path / "act.h5"
     fit = run_json(capsys, "action", "train", str(traj), "--model", str(model), "--stride", "1",
                    "--sigma", "1", "--n-train", "40", "--n-valid", "50", "-o", str(act), "--json")
@@ -722,12 +729,7 @@ def test_inputs_a_user_mixes_up_in_action_validate_and_reduce(toy_npz, tmp_path,
     -o against the inputs saw single paths only); validate given a dataset for the trajectory,
     or a trajectory of another molecule, and reduce --md-mts with a one-part model (blamed on
     --mts) now say what is wrong and what to do."""
-    model = tmp_path / "m.h5"
-    run_json(capsys, "train", str(toy_npz), "--n-train", "30", "--sigma", "2", "--lam", "1e-8",
-             "-o", str(model), "--json")
-    traj = tmp_path / "ref.h5"
-    run_json(capsys, "md", str(model), "--steps", "400", "--dt", "0.125", "--save-every", "2",
-             "--temperature", "300", "--seed", "0", "-o", str(traj), "--json")
+    model, traj = model_and_reference_run(capsys, toy_npz, tmp_path, 400)
     before = traj.read_bytes()
     assert main(["action", "train", str(traj), "--model", str(model), "--stride", "1", "--n-train", "20",
                  "-o", str(traj)]) == 2
