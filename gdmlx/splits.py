@@ -59,7 +59,9 @@ def held_out_indices(model, ds, exclude=("train", "valid")):
     parts of the split it records for ``ds`` (:func:`recorded_split`: made by ``gdmlx
     train`` on ``ds``, or on the same geometries in other units), and equal to none of its
     training geometries (``R_train_``, when kept; a multiscale model's fast part's too) to
-    ``SAME_GEOMETRY_TOL`` (a copy of the data written to a text format and read back)."""
+    ``SAME_GEOMETRY_TOL`` (a copy of the data written to a text format and read back). A
+    model that keeps no training geometries (imported from sGDML) is matched by its training
+    descriptors instead (:func:`found_in_descriptors`)."""
     parts = [getattr(model, "fast_", model)]     # from_parts: a fast part fitted on other geometries
     model = getattr(model, "slow_", model)       # a multiscale model's split is its slow part's
     keep = np.ones(len(ds), dtype=bool)
@@ -74,6 +76,8 @@ def held_out_indices(model, ds, exclude=("train", "valid")):
         R_train = getattr(part, "R_train_", None)
         if R_train is not None and R_train.shape[1:] == ds.R.shape[1:]:
             keep &= ~found_in(ds.R, R_train)
+        elif R_train is None:
+            keep &= ~found_in_descriptors(ds.R, part.expansion_)
     return np.flatnonzero(keep)
 
 
@@ -92,8 +96,9 @@ SAME_GEOMETRY_TOL = 1e-5       # largest coordinate difference of the same geome
 
 def found_in(R, R_ref, tol=SAME_GEOMETRY_TOL):
     """Boolean (n,): which geometries of ``R`` (n, N, 3) equal one of ``R_ref`` (M, N, 3) to
-    ``tol`` in every coordinate. Candidates come from a random projection (geometries
-    that match are within ``tol * sum|w|`` of each other on it), then are compared whole."""
+    ``tol`` in every coordinate (any trailing shape: (n, D) descriptors work the same).
+    Candidates come from a random projection (geometries that match are within
+    ``tol * sum|w|`` of each other on it), then are compared whole."""
     a, b = R.reshape(len(R), -1), R_ref.reshape(len(R_ref), -1)
     w = np.random.default_rng(0).standard_normal(a.shape[1])
     pa, pb = a @ w, b @ w
@@ -104,4 +109,20 @@ def found_in(R, R_ref, tol=SAME_GEOMETRY_TOL):
     out = np.zeros(len(R), dtype=bool)
     for i in np.flatnonzero(hi > lo):
         out[i] = np.any(np.abs(b[order[lo[i]:hi[i]]] - a[i]).max(axis=1) <= tol)
+    return out
+
+
+def found_in_descriptors(R, expansion, chunk=20_000):
+    """Boolean (n,): which geometries of ``R`` (n, N, 3) are training geometries of
+    ``expansion`` (:class:`gdmlx.expansion.KernelExpansion`), judged by its training
+    descriptors ``X`` (M, D): for a model that keeps no training geometries. The tolerance
+    is what ``SAME_GEOMETRY_TOL`` in the coordinates can change a descriptor ``1/r`` by
+    at the shortest training distance (``2 tol / r_min^2``); descriptors are invariant
+    under rotation and translation, so a rotated copy of a training geometry is found too."""
+    i, j = expansion.pairs[:, 0], expansion.pairs[:, 1]
+    tol = 2.0 * SAME_GEOMETRY_TOL * expansion.X.max() ** 2
+    out = np.zeros(len(R), dtype=bool)
+    for s in range(0, len(R), chunk):
+        x = 1.0 / np.linalg.norm(R[s:s + chunk, i] - R[s:s + chunk, j], axis=-1)
+        out[s:s + chunk] = found_in(x, expansion.X, tol)
     return out

@@ -393,6 +393,22 @@ def test_held_out_geometries_leave_out_copies_of_the_training_data(toy_model, to
     assert held_out_indices(toy_model, copy).tolist() == list(range(30, 60))
 
 
+def test_a_model_without_its_geometries_is_not_tested_on_them(toy_model, toy_data, tmp_path):
+    """An sGDML model keeps only training descriptors: on a dataset it records no split for
+    (here its data shuffled and rotated), its training geometries are found by those and
+    left out (they were counted as test geometries, which made test errors look tiny)."""
+    from gdmlx.splits import held_out_indices
+    R, F, E, z = toy_data
+    gdmlx.export_sgdml_model(toy_model, tmp_path / "m.npz")
+    imported = gdmlx.import_sgdml_model(tmp_path / "m.npz")
+    assert imported.R_train_ is None
+    order = np.random.default_rng(1).permutation(len(R))
+    c, s = np.cos(0.7), np.sin(0.7)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    shuffled = gdmlx.Dataset(R=R[order] @ rot.T + 3.0, z=z, F=F[order] @ rot.T, E=E[order])
+    assert held_out_indices(imported, shuffled).tolist() == np.flatnonzero(order >= 30).tolist()
+
+
 def test_unit_names_are_compared_as_units(toy_model, toy_data):
     import ase.units
     from gdmlx.validation import check_data_for_model

@@ -7,7 +7,9 @@ def add_parser(sub):
     p = sub.add_parser("test", help="energy and force errors on held-out geometries",
                        description="Energy and force MAE/RMSE of a model on a dataset. If the model "
                                    "was trained on this dataset (same fingerprint), its training and "
-                                   "validation geometries are left out.")
+                                   "validation geometries are left out; on any dataset, geometries "
+                                   "equal to one of its training geometries (for an sGDML model: "
+                                   "with the same descriptor) are left out.")
     p.add_argument("model", help="model file (gdmlx .h5 or sGDML .npz)")
     p.add_argument("data", help="dataset file")
     p.add_argument("--n-test", type=positive_int, default=None, help="test on at most this many geometries")
