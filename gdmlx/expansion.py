@@ -1,14 +1,14 @@
 """The fitted kernel expansion: everything prediction needs, nothing training needs."""
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from gdmlx.descriptor import descriptors
 from gdmlx.device_expansion import DeviceExpansion
 from gdmlx.kernels.descriptor import scatter_batch
-from gdmlx.kernels.predict import predict_desc_batch, predict_one, work_arrays
+from gdmlx.kernels.predict import packed_work, predict_checked, predict_desc_batch
 
 _CHUNK_ELEMENTS = 4_000_000   # (batch x training points) float64 elements: ~32 MB a work array
 
@@ -52,18 +52,24 @@ class KernelExpansion:
     _devices: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self):
-        for name in ("X", "B", "a"):
-            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=np.float64))
+        # X and B are views of one (2, M, D) array, X_sq, XB and a of one (3, M) array: the
+        # packed arguments of predict_checked
+        rows = np.array([self.X, self.B], dtype=np.float64)
+        terms = np.empty((3, len(rows[0])))
+        terms[2] = self.a
+        np.einsum("md,md->m", rows[0], rows[1], out=terms[1])
+        np.einsum("md,md->m", rows[0], rows[0], out=terms[0])
+        for name, value in (("_rows", rows), ("X", rows[0]), ("B", rows[1]), ("_terms", terms),
+                            ("X_sq", terms[0]), ("XB", terms[1]), ("a", terms[2])):
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "pairs", np.ascontiguousarray(self.pairs, dtype=np.int64))
         object.__setattr__(self, "sigma", float(self.sigma))
         object.__setattr__(self, "c", float(self.c))
-        object.__setattr__(self, "XB", np.einsum("md,md->m", self.X, self.B))
-        object.__setattr__(self, "X_sq", np.einsum("md,md->m", self.X, self.X))
         # shortest atom-atom distance among the descriptor's pairs in the training data
         object.__setattr__(self, "min_training_distance", 1.0 / self.X.max())
-        # work arrays of predict_one (kept: allocating them cost ~1 us a call); calls hold
-        # the GIL, so Python threads cannot share them at the same time
-        object.__setattr__(self, "_work", work_arrays(len(self.pairs)))
+        # work array of predict_one (kept: allocating it cost ~1 us a call); calls hold the
+        # GIL, so Python threads cannot share it at the same time
+        object.__setattr__(self, "_work", packed_work(len(self.pairs)))
 
     def on_device(self, xp):
         """This expansion's arrays held by array module ``xp`` (numpy or cupy), made once:
@@ -73,25 +79,29 @@ class KernelExpansion:
         return self._devices[xp.__name__]
 
     def __getstate__(self):
-        """Pickle and deepcopy without the device copies (they hold array modules, which do
-        not pickle, and CuPy arrays; :meth:`on_device` rebuilds them when asked) and without
-        predict_one's work arrays (sized for this process's numba threads)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_work"} | {"_devices": {}}
+        """Pickle and deepcopy the constructor's fields only: not the device copies (they
+        hold array modules, which do not pickle, and CuPy arrays; :meth:`on_device` rebuilds
+        them when asked), not predict_one's work array (sized for this process's numba
+        threads), and not the packed arrays, of which X, B and a are views (pickled apart,
+        views would come back as copies)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        object.__setattr__(self, "_work", work_arrays(len(self.pairs)))
+        self.__dict__.update(state, _devices={})
+        self.__post_init__()
 
     @property
     def n_train(self):
         return self.X.shape[0]
 
-    def predict_one(self, R):
+    def predict_one(self, R, r_min=0.0):
         """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path
-        (on up to ``numba.get_num_threads()`` threads for large models)."""
+        (on up to ``numba.get_num_threads()`` threads for large models). The energy is NaN
+        (forces unset) if ``R`` is not finite or two atoms are closer than ``r_min``
+        (length unit): callers check that before they raise a clear error."""
         F = np.empty((self.n_atoms, 3))
-        E = predict_one(np.ascontiguousarray(R, dtype=np.float64), self.pairs, self.X, self.B,
-                        self.X_sq, self.XB, self.a, self.sigma, self.c, *self._work, F)
+        E = predict_checked(np.ascontiguousarray(R, dtype=np.float64), r_min, self.pairs, self._rows,
+                            self._terms, self.sigma, self.c, self._work, F)
         return E, F
 
     def predict_desc(self, x):

@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 
 from gdmlx.backend import backend_module, resolve_backend
 from gdmlx.descriptor import all_pairs, check_pairs
-from gdmlx.kernels.descriptor import closest_pairs, geometry_ok
+from gdmlx.kernels.descriptor import closest_pairs
 from gdmlx.errors import InputError
 from gdmlx.options import ComputeOptions
 from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
@@ -170,9 +170,10 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         exp = self._fitted_expansion()
         r_min = 0.5 * self._shortest_training_distance(exp)
         one = as_float_array(R)
-        if one.shape == (exp.n_atoms, 3) and geometry_ok(one, r_min):
-            E, F = exp.predict_one(one)           # one valid geometry (MD, optimisers): least overhead
-            return np.array([E]), F[None]
+        if one.shape == (exp.n_atoms, 3):        # one geometry (MD, optimisers): least overhead
+            E, F = exp.predict_one(one, r_min)
+            if E == E:                            # NaN: not a valid geometry, the checks below say why
+                return np.array([E]), F[None]
         R = check_geometries(R, exp.n_atoms)
         check_min_distance(R, r_min, "half the shortest distance in the training data: outside the "
                                      "model's domain", unit=self.length_unit_)

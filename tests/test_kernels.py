@@ -107,6 +107,36 @@ def test_predictions_invariant_under_rotation_and_translation():
     np.testing.assert_allclose(F2, F @ Q.T, rtol=1e-10, atol=1e-12 * np.abs(F).max())
 
 
+def test_one_geometry_path_refuses_what_the_check_refuses():
+    """predict_one (the packed, checked kernel) gives NaN for a geometry that is not finite
+    or has two atoms closer than r_min, and the same numbers as without the check otherwise."""
+    exp, *_ = random_expansion(all_pairs(5))
+    R = toy_geometries(1, seed=6)[0]
+    r = np.linalg.norm(R[:, None] - R[None], axis=-1)[np.tril_indices(5, -1)].min()
+    E, F = exp.predict_one(R)
+    assert exp.predict_one(R, 0.999 * r)[0] == E
+    assert np.isnan(exp.predict_one(R, 1.001 * r)[0])
+    bad = R.copy()
+    bad[3, 1] = np.nan
+    assert np.isnan(exp.predict_one(bad)[0])
+    bad[3, 1] = np.inf
+    assert np.isnan(exp.predict_one(bad)[0])
+
+
+def test_expansion_arrays_stay_views_of_the_packed_ones_through_pickle():
+    """X, B and a are views of the packed arrays the one-geometry kernel takes; a pickled or
+    deep-copied expansion rebuilds them so (not two copies of each training array)."""
+    import copy
+    import pickle
+    exp, *_ = random_expansion(all_pairs(5))
+    R = toy_geometries(1, seed=6)[0]
+    for other in (pickle.loads(pickle.dumps(exp)), copy.deepcopy(exp)):
+        assert np.shares_memory(other.X, other._rows) and np.shares_memory(other.B, other._rows)
+        assert np.shares_memory(other.a, other._terms) and np.shares_memory(other.XB, other._terms)
+        np.testing.assert_array_equal(other.X, exp.X)
+        assert other.predict_one(R)[0] == exp.predict_one(R)[0]
+
+
 @pytest.mark.parametrize("M", [9, 13, 40])
 @pytest.mark.parametrize("n_parts", [2, 3])
 def test_split_expansion_matches_single_thread(M, n_parts):

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from gdmlx.backend import array_module
-from gdmlx.kernels.descriptor import descriptor_one, scatter_one
+from gdmlx.kernels.descriptor import descriptor_one, geometry_ok, scatter_one
 from gdmlx.matern import matern_terms_into, matern_terms_jit
 
 
@@ -142,6 +142,29 @@ def predict_one(R, pairs, X, B, X_sq, XB, a, sigma, c, x, G, fd, parts, F):
         E = expansion_one(x, X, B, X_sq, XB, a, sigma, c, fd)
     scatter_one(fd, G, pairs, F)
     return E
+
+
+def packed_work(D):
+    """The one work array of :func:`predict_checked` for up to D pairs: room for x, G, fd
+    and one force per numba thread, (5 + T) D values."""
+    return np.empty((5 + numba.get_num_threads()) * D)
+
+
+@numba.njit(cache=True)
+def predict_checked(R, r_min, pairs, rows, terms, sigma, c, work, F):
+    """:func:`predict_one` behind a check of ``R``, with the model's arrays packed.
+
+    Returns NaN (``F`` unset) if ``R`` (N, 3) is not finite or two atoms are closer than
+    ``r_min``. ``rows`` (2, M, D) holds X and B, ``terms`` (3, M) X_sq, XB and a, ``work``
+    (:func:`packed_work`) x, G, fd and parts: each array argument costs the call ~0.1-0.2 us
+    to unbox, and a Python caller of one geometry (an optimiser, a Python MD loop, the
+    ASE calculator) pays it every call.
+    """
+    if not geometry_ok(R, r_min):
+        return np.nan
+    D = pairs.shape[0]
+    return predict_one(R, pairs, rows[0], rows[1], terms[0], terms[1], terms[2], sigma, c, work[:D],
+                       work[D:4 * D].reshape((D, 3)), work[4 * D:5 * D], work[5 * D:], F)
 
 
 def batch_work(n, M, xp=np, dtype="float64"):
