@@ -352,6 +352,45 @@ def test_sample_shows_its_equilibration_and_the_time_left(tmp_path, capsys):
     assert lines[2].startswith("sample: 10/20 frames") and " ETA " in lines[2]
 
 
+def test_sample_stops_when_the_molecule_breaks_apart(tmp_path, capsys):
+    """At a temperature that tears the molecule apart, frames of its pieces are no use for a
+    model of the molecule: sample stops, says which atom left and when, and keeps only the
+    frames before it (exit status 1), or writes nothing when it broke before the first."""
+    import ase.build
+    import ase.io
+    from gdmlx.bonds import fragments
+    ase.io.write(tmp_path / "methanol.xyz", ase.build.molecule("CH3OH"))
+    argv = ["sample", "--xyz", str(tmp_path / "methanol.xyz"), "--calculator", "emt", "--n", "50",
+            "--every", "2", "--temperature", "20000", "-o", str(tmp_path / "d.npz")]
+    assert main(argv + ["--equilibrate", "0.2"]) == 2
+    assert re.search(r"broke apart after [0-9.]+ ps at 20000 K: a piece with atom [A-Z]\d left it \(nearest "
+                     r"atom [A-Z]\d, [0-9.]+ A away\), during the equilibration: no frames recorded; lower "
+                     r"--temperature", capsys.readouterr().err)
+    assert not (tmp_path / "d.npz").exists()
+    assert main(argv + ["--equilibrate", "0"]) == 1
+    m = re.search(r"broke apart .* writing the (\d+) frames before it", capsys.readouterr().err)
+    ds = gdmlx.load_dataset(tmp_path / "d.npz")
+    assert m and 0 < len(ds) == int(m.group(1)) < 50
+    assert all(fragments(ds.z, R).max() == 0 for R in ds.R)     # every kept frame is one molecule
+
+
+def test_fragments_keep_a_proton_in_transfer_and_lose_a_leaving_atom():
+    """A proton halfway between two oxygens (1.23 A from each, as in malonaldehyde's
+    transfer) keeps the molecule whole; the same proton 3 A from both has left it; an atom
+    on top of another has collided."""
+    from gdmlx.bonds import fragments, topology_change
+    z = np.array([6, 8, 1, 8, 6, 6])                      # C-O...H...O-C, the carbons joined by a third
+    R = np.array([[-1.8, -1.0, 0], [-1.2, 0.0, 0], [0.0, 0.25, 0], [1.2, 0.0, 0], [1.8, -1.0, 0],
+                  [0.0, -1.6, 0]])
+    assert fragments(z, R).max() == 0 and topology_change(z, 1, R) is None
+    R[2] = [0.0, 3.0, 0.0]
+    i, j, r, what = topology_change(z, 1, R)
+    assert what == "broke" and i == 2 and z[j] == 8 and r > 3.0
+    assert topology_change(z, 2, R) is None               # a complex of two pieces from the start
+    R[2] = [-1.2, 0.2, 0.0]                               # onto the oxygen
+    assert topology_change(z, 1, R)[3] == "collided"
+
+
 def test_sample_stopped_by_sigterm_keeps_its_frames_and_says_so(tmp_path, capsys, monkeypatch):
     import ase.build
     import ase.io

@@ -119,11 +119,15 @@ def run(args):
     dyn = Langevin(atoms, timestep=args.dt * ase.units.fs, temperature_K=args.temperature,
                    friction=args.friction / ase.units.fs, fixcm=False, rng=rng)
     kcal = energy_in_ev("kcal/mol")
+    intact = still_intact(atoms, args)
     t0 = time.perf_counter()
     n_eq = int(round(args.equilibrate * 1000 / args.dt))
     piece = max(100, n_eq // 20)                  # progress about every 5 %
     for done in range(0, n_eq, piece):
         dyn.run(min(piece, n_eq - done))
+        if not intact(dyn):
+            raise ValueError(f"{intact.what}, during the equilibration: no frames recorded; "
+                             "lower --temperature or --dt")
         if not args.json and n_eq > piece:
             ran = min(done + piece, n_eq)
             show(f"sample: equilibrating, {ran}/{n_eq} steps{time_left(ran, n_eq, time.perf_counter() - t0)}")
@@ -133,6 +137,15 @@ def run(args):
     try:
         while len(R) < args.n:
             dyn.run(args.every)
+            if not intact(dyn):
+                finish()
+                if not R:
+                    raise ValueError(f"{intact.what}, before the first frame: no frames recorded; "
+                                     "lower --temperature or --dt")
+                log(f"sample: {intact.what}; writing the {len(R)} frames before it "
+                    "(lower --temperature or --dt for more)")
+                interrupted = 1
+                break
             R.append(atoms.positions.copy())
             E.append(atoms.get_potential_energy() / kcal)
             F.append(atoms.get_forces(apply_constraint=False) / kcal)
@@ -157,4 +170,30 @@ def run(args):
     else:
         finish()
         log(f"wrote {args.output}: {len(ds)} frames of {len(atoms)} atoms ({theory})")
-    return interrupted or 0          # the frames are kept, but the run did not finish: 130 (Ctrl-C), 143 (SIGTERM)
+    # the frames are kept, but the run did not finish: 130 (Ctrl-C), 143 (SIGTERM), 1 (the molecule broke)
+    return interrupted or 0
+
+
+def still_intact(atoms, args):
+    """A check ``intact(dyn) -> bool`` that the molecule of ``atoms`` stays in as many
+    fragments as it starts in and no two atoms collide (:func:`gdmlx.bonds.topology_change`):
+    a dataset of one molecule is no use with frames of its pieces, which too high a
+    temperature or too long a time step makes. After a False, ``intact.what`` says what
+    happened and when."""
+    from gdmlx.bonds import fragments, topology_change
+
+    z = atoms.numbers
+    n_fragments = fragments(z, atoms.positions).max() + 1
+
+    def intact(dyn):
+        change = topology_change(z, n_fragments, atoms.positions)
+        if change is None:
+            return True
+        i, j, r, what = change
+        sym = atoms.get_chemical_symbols()
+        t = f"after {dyn.get_number_of_steps() * args.dt / 1000:.3g} ps at {args.temperature:g} K"
+        intact.what = (f"the molecule broke apart {t}: a piece with atom {sym[i]}{i} left it (nearest "
+                       f"atom {sym[j]}{j}, {r:.2f} A away)" if what == "broke" else
+                       f"two atoms collided {t}: {sym[i]}{i} and {sym[j]}{j}, {r:.2f} A apart")
+        return False
+    return intact
