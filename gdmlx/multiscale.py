@@ -100,9 +100,7 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
     def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
         """Fit the fast part on local pairs, then the slow part on the residual; returns self."""
         R, F, energies, z = check_training_data(R, F, energies, z, energy_unit, length_unit)
-        check_count(self.max_hops, "max_hops")
-        if self.n_fast is not None:
-            check_count(self.n_fast, "n_fast")
+        _check_split(self.max_hops, self.n_fast)
         for name in ("fast", "slow"):
             template = getattr(self, name)
             if template is not None and not isinstance(template, GDMLRegressor):
@@ -152,6 +150,7 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
                 raise InputError(f"{name} must be a fitted GDMLRegressor, got {type(part).__name__}")
             if not hasattr(part, "expansion_"):
                 raise NotFittedError(f"the {name} part is not fitted yet: fit it, or MultiscaleModel.fit fits both")
+        max_hops, n_fast = _check_split(max_hops, n_fast)
         model = cls(fast=clone(fast).set_params(pairs=None), slow=clone(slow), max_hops=max_hops, n_fast=n_fast)
         model._set_parts(fast, slow)
         model.hyperparameters_ = {"max_hops": max_hops, "n_fast": n_fast}
@@ -214,3 +213,8 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         """Write the fitted model to ``path`` (HDF5); see :func:`gdmlx.load_model`."""
         from gdmlx.modelfile import save_model
         save_model(self, path)
+
+
+def _check_split(max_hops, n_fast):
+    """``(max_hops, n_fast)`` as ints (n_fast None: all geometries), checked: whole numbers >= 1."""
+    return check_count(max_hops, "max_hops"), None if n_fast is None else check_count(n_fast, "n_fast")

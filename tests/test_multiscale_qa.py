@@ -1,0 +1,43 @@
+"""Quality-assurance checks of multiscale models (gdmlx.multiscale, gdmlx split) and
+multiple-time-step MD: each test failed before the fix it names."""
+
+import numpy as np
+import pytest
+
+import gdmlx
+from conftest import edited_file, toy_energy_forces, toy_geometries
+
+
+@pytest.fixture(scope="module")
+def chain():
+    R = toy_geometries(60, n_atoms=6, seed=7, noise=0.06)
+    E, F = toy_energy_forces(R)
+    return R, F, E, np.array([6] * 6)
+
+
+@pytest.fixture(scope="module")
+def ms_model(chain):
+    R, F, E, z = chain
+    return gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6),
+                                 slow=gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8),
+                                 max_hops=1, n_fast=20).fit(R[:40], F[:40], E[:40], z=z)
+
+
+@pytest.mark.parametrize("setting, value", [("max_hops", 2.5), ("max_hops", 0), ("n_fast", np.nan),
+                                            ("n_fast", -1)])
+def test_from_parts_checks_the_split_settings(ms_model, setting, value):
+    """from_parts recorded any max_hops and n_fast: 2.5 was saved as 2, 0 and -1 were saved
+    (a clone of the loaded model failed to fit), NaN failed at save with 'cannot convert
+    float NaN to integer'."""
+    with pytest.raises(gdmlx.InputError, match=setting):
+        gdmlx.MultiscaleModel.from_parts(ms_model.fast_, ms_model.slow_, **{setting: value})
+
+
+def test_model_file_with_bad_split_settings_is_refused(ms_model, tmp_path):
+    """A file recording max_hops 0 loaded as a model that no refit could reproduce."""
+    path = tmp_path / "ms.h5"
+    ms_model.save(path)
+    with edited_file(path) as f:
+        f.attrs["max_hops"] = 0
+    with pytest.raises(gdmlx.ModelFileError, match="ms.h5: max_hops must be at least 1"):
+        gdmlx.load_model(path)
