@@ -135,7 +135,7 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         that part's template given (None, the default, is chosen at fit)."""
         defaults = {"fast": (FAST_SIGMA_ANG, FAST_LAM_ANG), "slow": (SLOW_SIGMA_ANG, SLOW_LAM_ANG)}
         for name, (sigma, lam) in defaults.items():
-            if getattr(self, name) is None and name not in params and any(k.startswith(name + "__") for k in params):
+            if params.get(name, getattr(self, name)) is None and any(k.startswith(name + "__") for k in params):
                 raise InputError(f"{name} is None (the default part, made at fit for the data's length unit): give "
                                  f"a template to set its parameters, e.g. MultiscaleModel({name}=GDMLRegressor("
                                  f"sigma={sigma:g}, lam={lam:g})) for data in A")

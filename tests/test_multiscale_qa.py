@@ -41,3 +41,14 @@ def test_model_file_with_bad_split_settings_is_refused(ms_model, tmp_path):
         f.attrs["max_hops"] = 0
     with pytest.raises(gdmlx.ModelFileError, match="ms.h5: max_hops must be at least 1"):
         gdmlx.load_model(path)
+
+
+@pytest.mark.parametrize("part", ["fast", "slow"])
+def test_parameters_of_a_part_set_to_none_need_a_template(part):
+    """set_params(fast=None, fast__sigma=3) (a grid over both) raised AttributeError
+    "'NoneType' object has no attribute 'set_params'"."""
+    ms = gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(), slow=gdmlx.GDMLRegressor())
+    with pytest.raises(gdmlx.InputError, match=f"{part} is None .* give a template"):
+        ms.set_params(**{part: None, f"{part}__sigma": 3.0})
+    template = gdmlx.GDMLRegressor(sigma=5.0)
+    assert getattr(ms.set_params(**{part: template, f"{part}__sigma": 3.0}), part).sigma == 3.0
