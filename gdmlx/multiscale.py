@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from gdmlx.bonds import bond_matrix
+from gdmlx.cg import NotConvergedError
 from gdmlx.descriptor import check_pairs
 from gdmlx.errors import EnergyConsistencyWarning, InputError
 from gdmlx.regressor import GDMLRegressor, force_r2, forget_data_records
@@ -120,11 +121,11 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
             # a local model's energies cannot follow the total energy: the check is for the
             # slow part, which fits what the fast part leaves
             warnings.simplefilter("ignore", EnergyConsistencyWarning)
-            fast.set_params(pairs=local).fit(R[sub], F[sub], None if energies is None else energies[sub],
-                                             z, energy_unit, length_unit)
+            _fit_part("fast", fast.set_params(pairs=local), R[sub], F[sub],
+                      None if energies is None else energies[sub], z, energy_unit, length_unit)
         E_fast, F_fast = fast.predict_energy_forces(R)
         E_resid = None if energies is None else energies - E_fast
-        slow.fit(R, F - F_fast, E_resid, z, energy_unit, length_unit)
+        _fit_part("slow", slow, R, F - F_fast, E_resid, z, energy_unit, length_unit)
         self._set_parts(fast, slow)
         self.hyperparameters_ = {"max_hops": self.max_hops, "n_fast": self.n_fast}
         forget_data_records(self)
@@ -213,6 +214,14 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         """Write the fitted model to ``path`` (HDF5); see :func:`gdmlx.load_model`."""
         from gdmlx.modelfile import save_model
         save_model(self, path)
+
+
+def _fit_part(name, part, *args):
+    """``part.fit(*args)``; a refused setting or a failed solve names the part (``name``)."""
+    try:
+        return part.fit(*args)
+    except (ValueError, NotConvergedError) as exc:       # InputError, LinAlgError, ...
+        raise type(exc)(f"the {name} part: {exc}") from exc
 
 
 def _check_split(max_hops, n_fast):

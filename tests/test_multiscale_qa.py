@@ -52,3 +52,18 @@ def test_parameters_of_a_part_set_to_none_need_a_template(part):
         ms.set_params(**{part: None, f"{part}__sigma": 3.0})
     template = gdmlx.GDMLRegressor(sigma=5.0)
     assert getattr(ms.set_params(**{part: template, f"{part}__sigma": 3.0}), part).sigma == 3.0
+
+
+@pytest.mark.parametrize("part, template, error, message", [
+    ("fast", gdmlx.GDMLRegressor(sigma=-1.0), gdmlx.InputError, "sigma must be"),
+    ("slow", gdmlx.GDMLRegressor(use_energy_labels=True), gdmlx.InputError, "use_energy_labels=True fits"),
+    ("slow", gdmlx.GDMLRegressor(sigma=3.0, lam=0.0), np.linalg.LinAlgError,
+     "the kernel matrix is not positive definite at lam=0")])
+def test_a_part_that_cannot_be_fitted_is_named(chain, part, template, error, message):
+    """A bad part's error did not say which part: 'sigma must be a finite number > 0, got
+    -1', 'the kernel matrix is not positive definite at lam=0: increase lam' (gdmlx split
+    --fast-lam 0 said the latter too)."""
+    R, F, E, z = chain
+    R2, F2 = np.r_[R[:20], R[:20]], np.r_[F[:20], F[:20] + 1.0]     # duplicates: singular at lam 0
+    with pytest.raises(error, match=f"^the {part} part: {message}"):
+        gdmlx.MultiscaleModel(max_hops=1, n_fast=20, **{part: template}).fit(R2, F2, z=z)
