@@ -67,3 +67,13 @@ def test_a_part_that_cannot_be_fitted_is_named(chain, part, template, error, mes
     R2, F2 = np.r_[R[:20], R[:20]], np.r_[F[:20], F[:20] + 1.0]     # duplicates: singular at lam 0
     with pytest.raises(error, match=f"^the {part} part: {message}"):
         gdmlx.MultiscaleModel(max_hops=1, n_fast=20, **{part: template}).fit(R2, F2, z=z)
+
+
+def test_wall_onsets_of_elements_without_a_van_der_waals_radius():
+    """ASE's Alvarez radii end at z = 103: the wall of a pair with a heavier atom (gdmlx
+    accepts z up to 118) raised IndexError 'index 104 is out of bounds' instead of taking
+    0.8 x the shortest training distance, as for the elements whose radius is NaN (Rn)."""
+    from gdmlx.md.contact import wall_onsets
+    pairs = np.array([[1, 0], [2, 0], [2, 1]])
+    np.testing.assert_allclose(wall_onsets(np.array([104, 1, 86]), pairs, [2.0, 3.0, 3.0]), [1.6, 2.4, 2.4])
+    np.testing.assert_allclose(wall_onsets(np.array([118, 1, 1]), pairs, [2.0, 3.0, 3.0])[2], 0.75 * 2 * 1.2)

@@ -28,6 +28,7 @@ from gdmlx.validation import check_flag
 
 WALL_K_EV = 1.0       # stiffness k, eV / A^3: 1 eV (23 kcal/mol) at 1 A inside the onset
 VDW_FRACTION = 0.75   # wall onset as a fraction of the sum of van der Waals radii (Alvarez 2013)
+VDW_RADII = np.r_[vdw_radii, np.full(119 - len(vdw_radii), np.nan)]   # [A] of z = 0..118, NaN: none given
 
 
 def wall_onsets(z, pairs, floors, factor=OUTSIDE_FACTOR):
@@ -35,7 +36,7 @@ def wall_onsets(z, pairs, floors, factor=OUTSIDE_FACTOR):
     distances ``floors`` (P,) [A]: the smaller of ``factor`` x the floor and
     ``VDW_FRACTION`` x the sum of the atoms' van der Waals radii (elements without a
     radius: the former)."""
-    vdw = VDW_FRACTION * vdw_radii[np.asarray(z)[pairs]].sum(axis=1) if len(pairs) else np.empty(0)
+    vdw = VDW_FRACTION * VDW_RADII[np.asarray(z)[pairs]].sum(axis=1) if len(pairs) else np.empty(0)
     return np.fmin(factor * np.asarray(floors, dtype=np.float64), vdw)
 
 
