@@ -77,3 +77,50 @@ def test_wall_onsets_of_elements_without_a_van_der_waals_radius():
     pairs = np.array([[1, 0], [2, 0], [2, 1]])
     np.testing.assert_allclose(wall_onsets(np.array([104, 1, 86]), pairs, [2.0, 3.0, 3.0]), [1.6, 2.4, 2.4])
     np.testing.assert_allclose(wall_onsets(np.array([118, 1, 1]), pairs, [2.0, 3.0, 3.0])[2], 0.75 * 2 * 1.2)
+
+
+def test_split_sets_the_slow_parts_lam_from_a_dataset_only(toy_npz, tmp_path, capsys):
+    """gdmlx split had --sigma for the slow part but no --lam: a slow solve that failed
+    ('the slow part: ... increase lam') could not be mended from the command line."""
+    from gdmlx.cli.main import main
+    out = tmp_path / "ms.h5"
+    assert main(["split", str(toy_npz), "--n-train", "30", "--lam", "1e-6", "--n-fast", "10", "-o", str(out)]) == 0
+    assert gdmlx.load_model(out).slow_.lam == 1e-6
+    model = tmp_path / "m.h5"
+    gdmlx.load_model(out).slow_.save(model)
+    capsys.readouterr()
+    assert main(["split", str(model), "--lam", "1e-6", "-o", str(tmp_path / "x.h5")]) == 2
+    assert "--lam: for a dataset source only" in capsys.readouterr().err
+
+
+def test_given_permutations_close_the_fast_parts_local_pairs(chain):
+    """Permutations that do not map bonds to bonds (atoms 0 and 2 of the chain swapped) left
+    the fast part's local pairs unclosed, and fit refused with advice (close_pairs) that
+    cannot be followed for the fast part, whose pairs are not the user's to set."""
+    from gdmlx.symmetry import pairs_closed
+    R, F, E, z = chain
+    perms = np.array([[0, 1, 2, 3, 4, 5], [2, 1, 0, 3, 4, 5]])
+    ms = gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6, perms=perms),
+                               slow=gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8, perms=perms),
+                               max_hops=1, n_fast=20).fit(R[:40], F[:40], E[:40], z=z)
+    assert pairs_closed(ms.fast_.pairs_, perms) and len(ms.fast_.pairs_) > 5   # a chain has 5 bonds
+    F_pred = ms.predict(R[45])[0]
+    np.testing.assert_allclose(ms.predict(R[45][perms[1]])[0], F_pred[perms[1]], rtol=1e-8,
+                               atol=1e-8 * np.abs(F_pred).max())
+
+
+def test_prediction_is_refused_only_outside_the_whole_training_sets_domain(ms_model):
+    """The fast part checked a geometry against the shortest distances of its own n_fast
+    training geometries: a geometry the whole model (and its MD) accepts was refused."""
+    from gdmlx.kernels.descriptor import closest_pairs
+    r_full = closest_pairs(ms_model.slow_.R_train_)[0].min()
+    r_fast = closest_pairs(ms_model.fast_.R_train_)[0].min()
+    assert r_fast > r_full                                 # the fixture's subset lacks the closest pair
+    R = ms_model.slow_.R_train_[0]
+    d0 = closest_pairs(R[None])[0].min()
+    R = R * (0.25 * (r_full + r_fast) / d0)                # shortest distance between the two halves
+    E, F = ms_model.predict_energy_forces(R)
+    E_ref = ms_model.fast_.expansion_.predict(R[None])[0] + ms_model.slow_.predict_energy(R)
+    np.testing.assert_allclose(E, E_ref, rtol=1e-12)
+    with pytest.raises(gdmlx.InputError, match="outside the model's domain"):
+        ms_model.predict(R * 0.4 * r_full / (0.25 * (r_full + r_fast)))

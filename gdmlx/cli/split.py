@@ -14,6 +14,9 @@ def add_parser(sub):
     p.add_argument("--sigma", type=positive_float, default=None,
                    help="slow part's sigma (dataset input; default 10 for data in A, the same model's "
                         "value in other units)")
+    p.add_argument("--lam", type=positive_float, default=None,
+                   help="slow part's regularisation (dataset input; default 1e-10 for data in A, the "
+                        "same model's value in other units)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="random seed for the split (dataset input; default 0)")
     p.add_argument("--sym", action="store_true",
@@ -43,8 +46,7 @@ def parts_for(args, length_unit):
     from gdmlx.multiscale import default_parts
     fast, slow = default_parts(length_unit)
     fast.set_params(**{k: v for k, v in (("sigma", args.fast_sigma), ("lam", args.fast_lam)) if v is not None})
-    if args.sigma is not None:
-        slow.set_params(sigma=args.sigma)
+    slow.set_params(**{k: v for k, v in (("sigma", args.sigma), ("lam", args.lam)) if v is not None})
     return fast, slow.set_params(perms="auto" if args.sym else None)
 
 
@@ -65,11 +67,11 @@ def run(args):
     if kind in ("action", "trajectory", "xyz trajectory"):
         raise kind_error(args.source, kind, "a model or dataset to split", InputError)
     if kind in ("model", "multiscale"):
-        given = [f"--{name.replace('_', '-')}" for name in ("n_train", "sigma", "seed")
+        given = [f"--{name.replace('_', '-')}" for name in ("n_train", "sigma", "lam", "seed")
                  if getattr(args, name) is not None] + (["--sym"] if args.sym else [])
         if given:
             raise ValueError(f"{' '.join(given)}: for a dataset source only; a model is split with its own "
-                             "training data and sigma")
+                             "training data, sigma and lam")
         base = load_model(args.source)
         if isinstance(base, MultiscaleModel):
             raise ValueError(f"{args.source} is already a multiscale model (split its source model)")
