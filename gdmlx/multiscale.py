@@ -20,8 +20,9 @@ from gdmlx.cg import NotConvergedError
 from gdmlx.descriptor import check_pairs
 from gdmlx.errors import EnergyConsistencyWarning, InputError
 from gdmlx.regressor import GDMLRegressor, force_r2, forget_data_records
+from gdmlx.symmetry import check_permutations, close_pairs
 from gdmlx.units import hyperparameters_in, in_angstrom, same_unit
-from gdmlx.validation import check_count, check_training_data
+from gdmlx.validation import check_count, check_geometries, check_training_data
 
 
 def bond_graph_pairs(z, R, max_hops):
@@ -116,6 +117,10 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         if fast.perms is None and slow.perms is not None:
             fast.set_params(perms=slow.perms)
         local = bond_graph_pairs(z, in_angstrom(R, length_unit), self.max_hops)
+        if fast.perms is not None and not isinstance(fast.perms, str):
+            # given permutations need not map bonds to bonds ('auto' ones do): a permuted
+            # geometry must have the same kind of local features
+            local = close_pairs(local, check_permutations(fast.perms, z))
         sub = np.unique(np.linspace(0, len(R) - 1, min(self.n_fast or len(R), len(R))).astype(int))
         with warnings.catch_warnings():
             # a local model's energies cannot follow the total energy: the check is for the
@@ -196,8 +201,9 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
     def predict_energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3): the sum of both parts."""
         fast, slow = self._fitted_parts()
-        E_f, F_f = fast.predict_energy_forces(R)
-        E_s, F_s = slow.predict_energy_forces(R)
+        E_s, F_s = slow.predict_energy_forces(R)   # checks R: the whole training set's domain
+        # the fast part's own check would hold R to its n_fast geometries' shortest distances
+        E_f, F_f = fast.expansion_.predict(check_geometries(R, len(self.z_)))
         return E_f + E_s, F_f + F_s
 
     def predict(self, R):
