@@ -18,16 +18,20 @@ import numpy as np
 
 from gdmlx.bonds import bond_matrix
 from gdmlx.errors import InputError
+from gdmlx.validation import check_geometries
 
 
 def find_permutations(R, z, max_size=64, max_tries=500):
     """Permutation group (P, N) int64 of the molecule, identity first.
 
-    R (n, N, 3) training geometries [A] (bonds from their mean distances), z (N,).
-    At most ``max_size`` permutations; ``max_tries`` automorphisms are examined at most.
+    R (n, N, 3) training geometries, or one (N, 3), [A] (bonds from their mean distances),
+    z (N,). At most ``max_size`` permutations; ``max_tries`` automorphisms are examined at most.
     """
     z = np.asarray(z)
-    adj = bond_matrix(z, np.asarray(R, dtype=float))
+    R = check_geometries(R, name="R")
+    if R.shape[1] != len(z):
+        raise InputError(f"R has {R.shape[1]} atoms per geometry but z has {len(z)} atomic numbers")
+    adj = bond_matrix(z, R)
     group = {tuple(range(len(z)))}
     colours = refined_colours(adj, z)
     for k, perm in enumerate(isomorphisms(adj, colours, adj, colours)):

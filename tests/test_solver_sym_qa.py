@@ -1,0 +1,67 @@
+"""Permutational symmetries and the solvers, checked as a user meets them: detection on
+one geometry and on cages of identical atoms, user-given permutations, and the iterative
+solver's preconditioner size."""
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+
+import gdmlx
+from conftest import toy_energy_forces, toy_geometries
+from gdmlx.bonds import bond_matrix
+from gdmlx.errors import InputError
+from gdmlx.symmetry import check_permutations, find_permutations, isomorphisms, refined_colours
+
+
+def _emt_data(name, n, seed=0):
+    """(R, F, E, z) of ``n`` perturbed copies of ASE's molecule ``name``, EMT labels."""
+    from ase.build import molecule
+    from ase.calculators.emt import EMT
+    atoms = molecule(name)
+    atoms.calc = EMT()
+    base = atoms.get_positions()
+    rng = np.random.default_rng(seed)
+    R, F, E = [], [], []
+    for _ in range(n):
+        atoms.set_positions(base + 0.05 * rng.standard_normal(base.shape))
+        R.append(atoms.get_positions())
+        F.append(atoms.get_forces())
+        E.append(atoms.get_potential_energy())
+    return np.array(R), np.array(F), np.array(E), atoms.numbers.copy()
+
+
+def test_one_geometry_gives_the_same_permutations_as_a_set_of_one():
+    """find_permutations(atoms.positions, z) read the (N, 3) array as N geometries of 3
+    atoms: water got the identity only, methane a numpy broadcasting error."""
+    for name, size in (("H2O", 2), ("CH4", 24)):
+        R, _, _, z = _emt_data(name, 1)
+        one = find_permutations(R[0], z)
+        assert len(one) == size
+        np.testing.assert_array_equal(one, find_permutations(R, z))
+    with pytest.raises(InputError, match="z has 4"):
+        find_permutations(R, z[:4])
+
+
+def test_methane_model_is_symmetric_and_conservative():
+    """24 permutations of methane's hydrogens: a permuted, rotated copy gets the same
+    energy and the permuted, rotated forces, which are minus the energy's gradient."""
+    R, F, E, z = _emt_data("CH4", 14)
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, perms="auto").fit(R[:10], F[:10], E[:10], z=z)
+    assert len(model.perms_) == 24
+    Rt = R[10:]
+    E0, F0 = model.predict_energy_forces(Rt)
+    c, s = np.cos(0.7), np.sin(0.7)
+    Q = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
+    for p in model.perms_[[5, 17, 23]]:
+        E1, F1 = model.predict_energy_forces(Rt[:, p] @ Q.T + 1.5)
+        np.testing.assert_allclose(E1, E0, atol=1e-10)
+        np.testing.assert_allclose(F1, F0[:, p] @ Q.T, atol=1e-9)
+    h, x = 1e-5, Rt[0]
+    grad = np.zeros_like(x)
+    for i, k in np.ndindex(*x.shape):
+        step = np.zeros_like(x)
+        step[i, k] = h
+        grad[i, k] = (model.predict_energy(x + step)[0] - model.predict_energy(x - step)[0]) / (2 * h)
+    np.testing.assert_allclose(F0[0], -grad, atol=1e-6 * np.abs(F0[0]).max())
