@@ -68,10 +68,13 @@ def check_permutations(perms, z):
     """Validate a user-given permutation list: (P, N) int64 group of element-preserving
     permutations with the identity first."""
     z = np.asarray(z)
-    perms = np.asarray(perms)
-    if perms.ndim != 2 or perms.shape[1] != len(z) or len(perms) < 1:
-        raise InputError(f"perms must have shape (P, {len(z)}), got {perms.shape}")
-    perms = perms.astype(np.int64)
+    given = np.asarray(perms)
+    if given.ndim != 2 or given.shape[1] != len(z) or len(given) < 1:
+        raise InputError(f"perms must have shape (P, {len(z)}), got {given.shape}")
+    perms = given.astype(np.int64)
+    if not np.array_equal(perms, given):
+        bad = given[np.any(perms != given, axis=1)][0]
+        raise InputError(f"perms must hold whole atom indices, got {bad.tolist()}")
     for p in perms:
         if not np.array_equal(np.sort(p), np.arange(len(z))):
             raise InputError(f"perms: {p.tolist()} is not a permutation of 0..{len(z) - 1}")

@@ -44,6 +44,14 @@ def test_one_geometry_gives_the_same_permutations_as_a_set_of_one():
         find_permutations(R, z[:4])
 
 
+def test_non_integer_permutations_are_refused():
+    """A permutation entry 3.7 was truncated to 3, and the model silently used it."""
+    z = np.array([6, 6, 8, 6, 1])
+    with pytest.raises(InputError, match="whole atom indices"):
+        check_permutations([[0, 1, 2, 3, 4], [3.7, 1, 2, 0, 4]], z)
+    np.testing.assert_array_equal(check_permutations([[0., 1, 2, 3, 4], [3, 1, 2, 0, 4]], z)[1], [3, 1, 2, 0, 4])
+
+
 def test_methane_model_is_symmetric_and_conservative():
     """24 permutations of methane's hydrogens: a permuted, rotated copy gets the same
     energy and the permuted, rotated forces, which are minus the energy's gradient."""
