@@ -52,6 +52,24 @@ def test_non_integer_permutations_are_refused():
     np.testing.assert_array_equal(check_permutations([[0., 1, 2, 3, 4], [3, 1, 2, 0, 4]], z)[1], [3, 1, 2, 0, 4])
 
 
+def test_automorphisms_of_a_cage_of_identical_atoms_are_found_quickly():
+    """C60 (one colour, every atom alike): the backtracking tested each candidate against
+    each placed atom in Python, 8 s for 24 automorphisms and 78 s for perms="auto"."""
+    from ase.build import molecule
+    atoms = molecule("C60")
+    R = atoms.get_positions()
+    adj = bond_matrix(atoms.numbers, R[None])
+    colours = refined_colours(adj, atoms.numbers)
+    t0 = time.perf_counter()
+    found = list(itertools.islice(isomorphisms(adj, colours, adj, colours), 24))
+    assert time.perf_counter() - t0 < 3.0
+    d = np.linalg.norm(R[:, None] - R[None], axis=-1)
+    assert len(set(found)) == 24
+    for p in found:                 # each keeps the bonds, and is a symmetry of the cage's shape
+        np.testing.assert_array_equal(adj[np.ix_(p, p)], adj)
+        np.testing.assert_allclose(d[np.ix_(p, p)], d, atol=0.02)    # ASE's C60 is Ih to 0.01 A
+
+
 def test_methane_model_is_symmetric_and_conservative():
     """24 permutations of methane's hydrogens: a permuted, rotated copy gets the same
     energy and the permuted, rotated forces, which are minus the energy's gradient."""
