@@ -179,6 +179,7 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     if k is None:
         k = preconditioner_points(M, data.n_atoms, len(data.pairs), 1 if data.perms is None else len(data.perms),
                                   memory_budget_bytes(options.memory_limit_gb))
+    k = min(k, M)                             # it takes each training point at most once
     xp = backend_module(options.backend)
     _check_cg_fits(data, k, xp is np, options.memory_limit_gb)
     log.start(f"Nystrom preconditioner on {k} of {M} training points")

@@ -91,3 +91,16 @@ def test_methane_model_is_symmetric_and_conservative():
         step[i, k] = h
         grad[i, k] = (model.predict_energy(x + step)[0] - model.predict_energy(x - step)[0]) / (2 * h)
     np.testing.assert_allclose(F0[0], -grad, atol=1e-6 * np.abs(F0[0]).max())
+
+
+def test_more_preconditioner_points_than_training_points_are_capped_before_the_memory_check(capsys):
+    """preconditioner_points=1000 on 6 geometries: the preconditioner takes all 6, but
+    the memory check counted 1000 (refusing a fit that needs 1 MB) and the log said
+    'Nystrom preconditioner on 1000 of 6 training points'."""
+    R = toy_geometries(6, seed=3)
+    E, F = toy_energy_forces(R)
+    opts = gdmlx.ComputeOptions(preconditioner_points=1000, memory_limit_gb=0.01, verbose=True)
+    model = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8, solver="cg", options=opts).fit(
+        R, F, E, z=np.array([6, 6, 8, 6, 1]))
+    assert model.fit_info_["preconditioner_points"] == 6
+    assert "on 6 of 6 training points" in capsys.readouterr().err
