@@ -6,9 +6,10 @@ K_SS = L L^T, ``K ~ B B^T`` with ``B = C L^-T``. Its regularised inverse, by Woo
     (B B^T + lam I)^-1 v = (v - B (lam I + B^T B)^-1 B^T v) / lam,
 
 costs two (3NM x 3Nk) products per application. B overwrites C (one triangular solve in
-place, by panels of rows): memory 8 * 3NM * 3Nk bytes. (With a copy, as before, the solve
+place, by panels of rows): memory 8 * 3NM * 3Nk bytes (with a copy, as before, the solve
 took 25.5 s instead of 20.6 s for aspirin, 1000 points, 83 of them in S, and twice the
-memory; benchmarks/README.md section 8.)
+memory; benchmarks/README.md section 8), and 8 (3Nk)^2 for K_SS's factor, then the inner
+matrix.
 """
 
 import numpy as np
@@ -38,11 +39,12 @@ class NystromPreconditioner:
             Xall, Gall = data.stacked()
             assemble_symmetric_force_columns(Xall, Gall, data.pairs, data.perms, sigma, self.points, C)
         rows = (self.points[:, None] * n3 + np.arange(n3)).ravel()
-        K_SS = C[rows].copy()
-        K_SS[np.diag_indices_from(K_SS)] += lam + 1e-12 * np.trace(K_SS) / len(K_SS)
-        L = cholesky_lower(K_SS)
+        L = C[rows]                                   # K_SS (fancy indexing copies), factored in place
+        L[np.diag_indices_from(L)] += lam + 1e-12 * np.trace(L) / len(L)
+        cholesky_lower(L)
         for r0 in range(0, len(C), _PANEL_ROWS):      # C <- C L^-T, i.e. C^T <- L^-1 C^T
             trsm_upper_transposed(L.T, C[r0:r0 + _PANEL_ROWS].T)
+        del L                                         # freed before the inner matrix is made
         self.B = C
         inner = lower_gram(self.B.T, np.empty((self.B.shape[1],) * 2))
         inner[np.diag_indices_from(inner)] += lam
@@ -51,8 +53,9 @@ class NystromPreconditioner:
 
     @staticmethod
     def memory_bytes(n_train, n_atoms, n_points):
-        """Bytes of the (3NM x 3Nk) matrix B."""
-        return 8 * (3 * n_atoms * n_train) * (3 * n_atoms * n_points)
+        """Peak bytes of the preconditioner: the (3NM x 3Nk) matrix B and one (3Nk x 3Nk)
+        beside it (K_SS's factor, then the inner matrix)."""
+        return 8 * (3 * n_atoms) ** 2 * n_points * (n_train + n_points)
 
     def apply(self, r):
         return (r - self.B @ cholesky_solve(self.inner, self.B.T @ r)) / self.lam

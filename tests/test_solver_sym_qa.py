@@ -104,3 +104,24 @@ def test_more_preconditioner_points_than_training_points_are_capped_before_the_m
         R, F, E, z=np.array([6, 6, 8, 6, 1]))
     assert model.fit_info_["preconditioner_points"] == 6
     assert "on 6 of 6 training points" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_train, n_points", [(20, 20), (40, 10)])
+def test_preconditioner_memory_estimate_covers_its_peak(n_train, n_points):
+    """The iterative solver's memory check counted only the preconditioner's (3NM x 3Nk)
+    factor, while K_SS's factor (copied twice) and the inner matrix, each (3Nk)^2, were
+    alive with it: with k = M the preconditioner took 3x what the check allowed for."""
+    import tracemalloc
+
+    from gdmlx.descriptor import all_pairs
+    from gdmlx.kernel_data import KernelData
+    from gdmlx.nystrom import NystromPreconditioner
+    data = KernelData(toy_geometries(n_train, seed=1), all_pairs(5))
+    NystromPreconditioner(data, 2.0, 1e-6, n_points)              # compiled before measuring
+    tracemalloc.start()                                            # numpy's arrays; B is memory mapped
+    try:
+        pc = NystromPreconditioner(data, 2.0, 1e-6, n_points)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak + pc.B.nbytes <= 1.02 * NystromPreconditioner.memory_bytes(n_train, 5, n_points) + 2**16
