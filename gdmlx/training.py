@@ -188,9 +188,14 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     t_pc = log.stop()
     log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")
 
+    last_note = [time.perf_counter()]
+
     def progress(it, res):
-        if it % 50 == 0:                      # "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s"
+        # "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s", and 10 s after the last report: products
+        # of seconds each (thousands of points) showed nothing for minutes before iteration 50
+        if it % 50 == 0 or time.perf_counter() - last_note[0] > 10.0:
             log.note(f"[{it}: {res:.1e}]")
+            last_note[0] = time.perf_counter()
 
     # the same labels: a checkpoint can start the solve; the same operator and preconditioner
     # too (sigma, lam, pairs, permutations, Nystrom points): it resumes where it stopped

@@ -1,6 +1,6 @@
 """Permutational symmetries and the solvers, checked as a user meets them: detection on
-one geometry and on cages of identical atoms, user-given permutations, and the iterative
-solver's preconditioner size."""
+one geometry and on cages of identical atoms, user-given permutations, a symmetric model's
+invariance, and the iterative solver's preconditioner memory and progress."""
 
 import itertools
 import time
@@ -125,3 +125,19 @@ def test_preconditioner_memory_estimate_covers_its_peak(n_train, n_points):
     finally:
         tracemalloc.stop()
     assert peak + pc.B.nbytes <= 1.02 * NystromPreconditioner.memory_bytes(n_train, 5, n_points) + 2**16
+
+
+def test_iterative_solver_reports_progress_when_its_products_are_slow(monkeypatch, capsys):
+    """The solve reported its residual every 50 iterations only: a large fit whose kernel
+    products take seconds each showed nothing for minutes (with lam 1e-7, where aspirin
+    converges in about 60 products, nothing at all). Here the clock runs 11 s per reading,
+    so each iteration takes over 10 s."""
+    import gdmlx.training
+    R = toy_geometries(12, seed=5)
+    E, F = toy_energy_forces(R)
+    clock = itertools.count(0.0, 11.0)
+    monkeypatch.setattr(gdmlx.training.time, "perf_counter", lambda: next(clock))
+    opts = gdmlx.ComputeOptions(verbose=True, preconditioner_points=2)
+    gdmlx.GDMLRegressor(sigma=2.0, lam=1e-4, solver="cg", options=opts).fit(R, F, z=np.array([6, 6, 8, 6, 1]))
+    err = capsys.readouterr().err
+    assert "[1: " in err and "[3: " in err                      # not only iterations 50, 100, ...
