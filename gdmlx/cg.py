@@ -83,7 +83,8 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
     raise NotConvergedError(f"conjugate gradient did not reach relative residual {tol:g} in "
                             f"{max_iter} iterations (reached {res:.3g}): use a larger lam (gdmlx train "
                             "--lam), a larger preconditioner (ComputeOptions.preconditioner_points; "
-                            "gdmlx train --preconditioner-points), or raise ComputeOptions.cg_max_iter")
+                            "gdmlx train --preconditioner-points), or raise ComputeOptions.cg_max_iter "
+                            "(gdmlx train --cg-max-iter)")
 
 
 def _save(path, x, r, p, rz, it, key, operator_key):

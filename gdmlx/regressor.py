@@ -137,7 +137,9 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         if not pairs_closed(pairs, perms):
             raise InputError("the descriptor's pair list is not closed under the permutations "
                              "(a permuted geometry would have other features): extend it with "
-                             "gdmlx.symmetry.close_pairs(pairs, perms)")
+                             "gdmlx.symmetry.close_pairs(pairs, perms)" + (
+                                 ", perms = gdmlx.symmetry.find_permutations(R, z) (what perms='auto' "
+                                 "found; R in A)" if isinstance(self.perms, str) else ""))
         return perms
 
     def _compute_options(self):

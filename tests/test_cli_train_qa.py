@@ -30,3 +30,14 @@ def test_demo_refuses_a_training_set_that_leaves_nothing_to_test(n_train, capsys
     assert main(["demo", "--n-train", n_train]) == 2
     err = capsys.readouterr().err
     assert f"--n-train {n_train}" in err and "at most 799" in err and "--n-valid" not in err
+
+
+def test_the_cg_iteration_cap_is_an_option(toy_npz, tmp_path, capsys):
+    """The solver's failure advised raising ComputeOptions.cg_max_iter, which the command line
+    could not set."""
+    argv = ["train", str(toy_npz), "--n-train", "20", "--solver", "cg", "--lam", "1e-10", "--cg-tol", "1e-12",
+            "--sigma", "2", "-o", str(tmp_path / "m.h5")]
+    assert main(argv + ["--cg-max-iter", "2"]) != 0
+    err = capsys.readouterr().err
+    assert "in 2 iterations" in err and "gdmlx train --cg-max-iter" in err
+    assert not (tmp_path / "m.h5").exists()

@@ -37,6 +37,8 @@ def add_parser(sub):
                         "large to store; auto: analytic if its matrix fits (default)")
     p.add_argument("--cg-tol", type=relative_tolerance, default=1e-5,
                    help="cg: relative residual, below 1 (default 1e-5)")
+    p.add_argument("--cg-max-iter", type=positive_int, default=10_000,
+                   help="cg: iteration cap (default 10000)")
     p.add_argument("--preconditioner-points", type=positive_int, default=None,
                    help="cg: training points of the Nystrom preconditioner (default: where applying it "
                         "costs about a kernel product, 0.6 M D P / (3N)^2)")
@@ -82,6 +84,7 @@ def run(args):
     for sigma in sigmas:
         t0 = time.perf_counter()
         options = ComputeOptions(memory_limit_gb=args.memory_limit_gb, verbose=not args.json, cg_tol=args.cg_tol,
+                                 cg_max_iter=args.cg_max_iter,
                                  cg_checkpoint=f"{args.output}.cg-sigma{sigma:g}.npz", backend=args.backend,
                                  preconditioner_points=args.preconditioner_points)
         model = GDMLRegressor(sigma=sigma, lam=args.lam, use_energy_labels=args.use_energy_labels,
