@@ -22,7 +22,7 @@ from gdmlx.kernels.assembly import (
     assemble_symmetric_force_blocks,
 )
 from gdmlx.nystrom import NystromPreconditioner
-from gdmlx.progress import append, finish
+from gdmlx.progress import append, finish, show
 from gdmlx.rigid import InternalCoordinates
 from gdmlx.solvers import (
     analytic_memory_bytes,
@@ -191,10 +191,10 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     last_note = [time.perf_counter()]
 
     def progress(it, res):
-        # "... [50: 3.1e-03] [100: 8.2e-05] 12.3 s", and 10 s after the last report: products
+        # "... [100: 8.2e-05] 12.3 s", and 10 s after the last report: products
         # of seconds each (thousands of points) showed nothing for minutes before iteration 50
         if it % 50 == 0 or time.perf_counter() - last_note[0] > 10.0:
-            log.note(f"[{it}: {res:.1e}]")
+            log.report(f"[{it}: {res:.1e}]")
             last_note[0] = time.perf_counter()
 
     # the same labels: a checkpoint can start the solve; the same operator and preconditioner
@@ -266,13 +266,15 @@ class _Stages:
         self.t0 = 0.0
         self._last = ""
         self.prefix = ""
+        self._line = ""          # the stage's line on a terminal, without its latest report
 
     def start(self, what):
         self.t0 = time.perf_counter()
         self._last = ""
         self.prefix = f"gdmlx: {what}"
+        self._line = f"{self.prefix} ..."
         if self.verbose:
-            append(f"{self.prefix} ...")
+            append(self._line)
 
     def progress(self, fraction):
         """Percentage of the current stage done, when verbose and the stage is long."""
@@ -282,9 +284,17 @@ class _Stages:
             self._last = text
 
     def note(self, text):
-        """Add ``text`` to the current stage's report (e.g. an iteration's residual)."""
+        """Add ``text`` to the current stage's report (e.g. where a solve resumed)."""
+        self._line += f" {text}"
         if self.verbose:
             append(f" {text}", self.prefix)
+
+    def report(self, text):
+        """Show ``text`` as the current stage's latest state (an iteration's residual): in
+        place of the previous one on a terminal (a solve of thousands of iterations drew a
+        line of hundreds of reports), a line of its own in a log file."""
+        if self.verbose:
+            show(f"{self._line} {text}")
 
     def stop(self):
         dt = time.perf_counter() - self.t0

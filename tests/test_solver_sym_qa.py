@@ -141,3 +141,24 @@ def test_iterative_solver_reports_progress_when_its_products_are_slow(monkeypatc
     gdmlx.GDMLRegressor(sigma=2.0, lam=1e-4, solver="cg", options=opts).fit(R, F, z=np.array([6, 6, 8, 6, 1]))
     err = capsys.readouterr().err
     assert "[1: " in err and "[3: " in err                      # not only iterations 50, 100, ...
+
+
+def test_iterative_solver_redraws_its_residual_in_place_on_a_terminal(monkeypatch, capsys):
+    """On a terminal each report was appended to the stage's line: a solve of thousands of
+    iterations drew one line of hundreds of "[it: residual]" entries. Now the line is
+    redrawn with the latest report; in a log file each report stays a line of its own."""
+    import sys
+    R = toy_geometries(12, seed=5)
+    E, F = toy_energy_forces(R)
+    opts = gdmlx.ComputeOptions(verbose=True, preconditioner_points=1, cg_tol=1e-14)
+    fit = lambda: gdmlx.GDMLRegressor(sigma=2.0, lam=1e-10, solver="cg", options=opts).fit(
+        R, F, z=np.array([6, 6, 8, 6, 1]))
+    fit()
+    in_file = [line for line in capsys.readouterr().err.splitlines() if "conjugate gradient" in line]
+    assert len(in_file) >= 3 and all(line.count("[") <= 1 for line in in_file)  # [50: ..], [100: ..], ..
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    fit()
+    drawn = capsys.readouterr().err.split("\r")
+    cg = [d for d in drawn if "conjugate gradient" in d]
+    assert len(cg) >= 3 and all(d.count("[") == 1 for d in cg[1:])
+    assert cg[-1].rstrip("\n").endswith(" s") and "\n" in cg[-1]
