@@ -366,12 +366,15 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
             raise InputError(f"{name} was run with other masses than the standard ones (isotopes?); "
                              "action models are learned for standard masses")
         time_fs = np.asarray(t["time_fs"], dtype=float)
-        spacing = np.diff(time_fs)
         if len(time_fs) < 2:
             raise InputError(f"{name} holds {len(time_fs)} frame(s); pairs of states need at least two "
                              "(a run that stopped early may have kept none)")
-        if np.ptp(spacing) > 1e-6 * spacing.mean():
-            raise InputError(f"{name}: frames must be evenly spaced in time")
+        if not np.all(np.isfinite(time_fs)):
+            raise InputError(f"{name}: time_fs contains NaN or infinity")
+        spacing = np.diff(time_fs)
+        if not spacing.min() > 0 or np.ptp(spacing) > 1e-6 * spacing.mean():
+            raise InputError(f"{name}: frames must be evenly spaced in time, one after another (time_fs has "
+                             f"spacings from {spacing.min():g} to {spacing.max():g} fs)")
         k = stride_fs / spacing[0]
         if abs(k - round(k)) > 1e-6 or round(k) < 1:
             raise InputError(f"{name}: stride {stride_fs} fs is not a multiple of the frame "
@@ -388,4 +391,7 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
         for r in range(q.shape[1]):            # each replica is a run of its own
             for lst, arr in zip(out, (q[:-k, r], v[:-k, r], q[k:, r], v[k:, r])):
                 lst.append(arr)
+    if not out[0]:
+        raise InputError("no trajectories given: action models learn from states a stride apart in NVE runs, "
+                         "with velocities (gdmlx md MODEL --dt 0.25 --save-every 2 -o ref.h5)")
     return [np.concatenate(a) for a in out]

@@ -1,0 +1,48 @@
+"""Action maps, checked as a user meets them: what bad trajectories and solver settings say."""
+
+import numpy as np
+import pytest
+
+from gdmlx.action import ActionModel
+from gdmlx.errors import InputError
+from gdmlx.md import Simulation, read_trajectory
+
+
+@pytest.fixture(scope="module")
+def ref_run(toy_model, toy_data, tmp_path_factory):
+    """A 125-fs NVE run of the toy model, frames every 0.25 fs, as read back from its file."""
+    path = tmp_path_factory.mktemp("qa") / "ref.h5"
+    Simulation(toy_model, toy_data[0][0], dt_fs=0.125, temperature_K=300, seed=0).run(
+        1000, trajectory=path, save_every=2, progress=False)
+    return read_trajectory(path)
+
+
+@pytest.fixture(scope="module")
+def action(toy_model, ref_run):
+    return ActionModel(stride_fs=1.0, sigma=1.0, lam=1e-10, n_train=20, n_valid=20).fit(
+        ref_run, toy_model, verbose=False)
+
+
+def test_time_axis_that_is_not_increasing_or_finite_is_named(toy_model, ref_run):
+    """Frames at one time (time_fs all 0, as a dict built without times has them) gave an
+    OverflowError, infinite times a ValueError 'cannot convert float NaN to integer', and a
+    NaN time was taken as if it were right."""
+    fit = lambda times: ActionModel(stride_fs=1.0, n_train=5).fit(dict(ref_run, time_fs=times), toy_model,
+                                                                  verbose=False)
+    t = ref_run["time_fs"]
+    with pytest.raises(InputError, match=r"evenly spaced in time, one after another \(time_fs has spacings "
+                                         "from 0 to 0 fs"):
+        fit(np.zeros_like(t))
+    with pytest.raises(InputError, match="evenly spaced in time, one after another"):
+        fit(t[::-1].copy())
+    nan_time = t.copy()
+    nan_time[3] = np.nan
+    for times in (np.full_like(t, np.inf), nan_time):
+        with pytest.raises(InputError, match="time_fs contains NaN or infinity"):
+            fit(times)
+
+
+def test_no_trajectories_is_named(toy_model):
+    """An empty list gave numpy's 'need at least one array to concatenate'."""
+    with pytest.raises(InputError, match="no trajectories given"):
+        ActionModel(stride_fs=1.0, n_train=5).fit([], toy_model, verbose=False)
