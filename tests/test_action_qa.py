@@ -6,6 +6,7 @@ import pytest
 from gdmlx.action import ActionModel
 from gdmlx.errors import InputError
 from gdmlx.md import Simulation, read_trajectory
+from gdmlx.md.action_map import ActionMapError, ActionSimulation
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,14 @@ def test_no_trajectories_is_named(toy_model):
     """An empty list gave numpy's 'need at least one array to concatenate'."""
     with pytest.raises(InputError, match="no trajectories given"):
         ActionModel(stride_fs=1.0, n_train=5).fit([], toy_model, verbose=False)
+
+
+def test_a_tolerance_below_rounding_is_blamed_not_the_stride(toy_model, toy_data, action):
+    """A tol below what double precision resolves never converges; the error said the
+    stride was too long or the run left the data, and told the user to shorten the stride."""
+    sim = ActionSimulation(toy_model, action, toy_data[0][0], temperature_K=300, seed=1, tol=1e-18)
+    with pytest.raises(ActionMapError, match="tol is too small for double precision; use a larger tol"):
+        sim.run(50, progress=False)
+    capped = ActionSimulation(toy_model, action, toy_data[0][0], temperature_K=300, seed=1, max_iter=1)
+    with pytest.raises(ActionMapError, match="use a shorter stride or raise max_iter"):
+        capped.run(5, progress=False)

@@ -41,6 +41,7 @@ from gdmlx.validation import check_count, check_number
 BEYOND_FACTOR = 1.25
 WARN_BEYOND_FRACTION = 0.05
 JACOBIAN_STEP = 1e-6            # A, forward differences of the midpoint map
+ROUNDING_ULPS = 8               # a residual within this many ulps of the largest coordinate is rounding
 
 
 class ActionMapError(GeometryError):
@@ -404,12 +405,16 @@ class ActionSimulation:
             more, res = self._solve(w, q, p, self.max_iter)
             it += more
         if not res < self.tol or not np.all(np.isfinite(w)):
+            floor = ROUNDING_ULPS * np.finfo(float).eps * np.abs(w).max()
             raise ActionMapError(
                 f"stride {self.step + 1}: the implicit midpoint equation did not converge in "
-                f"{self.max_iter} iterations (residual {res:.2e} A > tol {self.tol:g} A). The stride "
-                f"({self.action.stride_fs} fs) is too long for this molecule's fastest motion, or "
-                "the trajectory left the action model's training data; use a shorter stride or "
-                "raise max_iter (ActionSimulation(max_iter=...), gdmlx md --action-max-iter)")
+                f"{self.max_iter} iterations (residual {res:.2e} A > tol {self.tol:g} A). "
+                + (f"The residual is at the rounding error of coordinates up to {np.abs(w).max():.1f} A "
+                   f"({floor:.1e} A): tol is too small for double precision; use a larger tol "
+                   "(ActionSimulation(tol=...), gdmlx md --action-tol)" if res <= floor else
+                   f"The stride ({self.action.stride_fs} fs) is too long for this molecule's fastest motion, "
+                   "or the trajectory left the action model's training data; use a shorter stride or "
+                   "raise max_iter (ActionSimulation(max_iter=...), gdmlx md --action-max-iter)"))
         self.q, self.v = w[0].copy(), w[1] / pos / m
         self.epot, self.F = self._forces(self.q)
         self.step += 1
