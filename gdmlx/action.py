@@ -70,8 +70,8 @@ class ActionModel:
         Number of training pairs (drawn at random from all pairs in the trajectories).
     n_valid : int
         Held-out pairs for the error report in ``fit_info_``.
-    seed : int
-        Random seed of the draw.
+    seed : int >= 0 or None
+        Random seed of the draw (None: a new one each fit).
     perms : None, "auto" or (P, N) array of int
         Atom permutations to sum the kernel over, as :class:`gdmlx.GDMLRegressor`'s: "auto"
         finds the bond graph's (methyl rotors, ring flips) in the training midpoints. The
@@ -108,6 +108,8 @@ class ActionModel:
         check_number(self.lam, "lam")
         check_count(self.n_train, "n_train")
         check_count(self.n_valid, "n_valid", minimum=0)
+        if self.seed is not None:
+            check_count(self.seed, "seed", minimum=0)
 
     def fit(self, trajectories, force_model, verbose=True):
         """Learn C from pairs of states ``stride_fs`` apart.
@@ -127,7 +129,7 @@ class ActionModel:
         self._set_molecule(force_model.z_)
         q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_,
                                                   force_model_fingerprint(force_model))
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(None if self.seed is None else int(self.seed))   # 2.0 passes the check
         order = rng.permutation(len(q0))
         if len(order) < self.n_train + 1:
             raise InputError(f"the trajectories hold {len(order)} pairs {self.stride_fs} fs apart; "

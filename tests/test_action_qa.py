@@ -49,6 +49,17 @@ def test_no_trajectories_is_named(toy_model):
         ActionModel(stride_fs=1.0, n_train=5).fit([], toy_model, verbose=False)
 
 
+def test_a_bad_seed_is_named(toy_model, ref_run):
+    """seed=-1, 1.5 or 2.0 failed in numpy's random generator ('expected non-negative
+    integer', a TypeError), after the trajectories were read, without naming the parameter."""
+    for seed in (-1, 1.5):
+        with pytest.raises(InputError, match="seed must be"):
+            ActionModel(stride_fs=1.0, n_train=5, seed=seed).fit(ref_run, toy_model, verbose=False)
+    fit = lambda seed: ActionModel(stride_fs=1.0, sigma=1.0, n_train=5, n_valid=0, seed=seed).fit(
+        ref_run, toy_model, verbose=False)
+    np.testing.assert_array_equal(fit(2.0).expansion_.X, fit(2).expansion_.X)    # a whole float is the int
+
+
 def test_a_tolerance_below_rounding_is_blamed_not_the_stride(toy_model, toy_data, action):
     """A tol below what double precision resolves never converges; the error said the
     stride was too long or the run left the data, and told the user to shorten the stride."""
