@@ -69,3 +69,15 @@ def test_a_tolerance_below_rounding_is_blamed_not_the_stride(toy_model, toy_data
     capped = ActionSimulation(toy_model, action, toy_data[0][0], temperature_K=300, seed=1, max_iter=1)
     with pytest.raises(ActionMapError, match="use a shorter stride or raise max_iter"):
         capped.run(5, progress=False)
+
+
+def test_a_map_that_turns_nan_is_not_reported_as_converged(toy_model, toy_data, action):
+    """The compiled solve's residual skipped NaN entries: a map that gave NaN everywhere
+    returned after one evaluation with residual 0, and the stride then failed with 'did not
+    converge in 100 iterations (residual 0.00e+00 A > tol 1e-10 A)'."""
+    from gdmlx.md.action_map import _max_abs
+    assert np.isnan(_max_abs(np.array([1.0, np.nan]))) and np.isnan(_max_abs(np.array([np.nan, 1.0])))
+    sim = ActionSimulation(toy_model, action, toy_data[0][0], temperature_K=300, seed=1)
+    sim.v[4, 2] = np.nan                   # stands in for a force field or correction that gave NaN
+    with pytest.raises(ActionMapError, match="did not converge in 100 iterations \\(residual nan A"):
+        sim.stride()

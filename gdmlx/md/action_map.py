@@ -178,10 +178,13 @@ def _mixing(dR, r):
 
 @numba.njit(cache=True)
 def _max_abs(r):
-    """``max |r_j|`` of a vector."""
+    """``max |r_j|`` of a vector; NaN if any r_j is NaN (a NaN residual is not convergence)."""
     m = 0.0
     for j in range(r.shape[0]):
-        m = max(m, abs(r[j]))
+        a = abs(r[j])
+        if a != a:
+            return a
+        m = max(m, a)
     return m
 
 
