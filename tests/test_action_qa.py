@@ -81,3 +81,13 @@ def test_a_map_that_turns_nan_is_not_reported_as_converged(toy_model, toy_data, 
     sim.v[4, 2] = np.nan                   # stands in for a force field or correction that gave NaN
     with pytest.raises(ActionMapError, match="did not converge in 100 iterations \\(residual nan A"):
         sim.stride()
+
+
+def test_a_second_run_reports_its_own_iterations(toy_model, toy_data, action):
+    """run() reported the mean and largest iteration count and the Jacobian renewals of
+    every stride the simulation ever took, earlier runs' included."""
+    sim = ActionSimulation(toy_model, action, toy_data[0][0], temperature_K=300, seed=1, jacobian_every=5)
+    sim.run(10, progress=False)
+    second = sim.run(10, progress=False)
+    assert second["mean_iterations"] == pytest.approx(np.mean(sim.iterations[10:]))
+    assert second["max_iterations"] == max(sim.iterations[10:]) and second["jacobian_refreshes"] == 2

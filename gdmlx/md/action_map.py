@@ -496,6 +496,7 @@ class ActionSimulation:
                                    "report_every")
         b = self.base
         self._compile()
+        first, refreshes = len(self.iterations), self.jacobian_refreshes      # this run's strides from here
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": [], "beyond_data": []}
         done, t0, status, writer = 0, time.perf_counter(), integrator.OK, None
         try:
@@ -529,9 +530,9 @@ class ActionSimulation:
                         writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])
                 if progress and done % report_every == 0:
                     show(f"action MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
-                         f"strides/s  mean iterations {np.mean(self.iterations):.1f}")
+                         f"strides/s  mean iterations {np.mean(self.iterations[first:]):.1f}")
         except (ActionMapError, KeyboardInterrupt) as exc:
-            exc.summary = self._summary(frames, done, t0)           # the run up to there
+            exc.summary = self._summary(frames, done, t0, first, refreshes)     # the run up to there
             if isinstance(exc, ActionMapError):
                 b.stopped = f"at stride {self.step}: the implicit solve failed"
             raise
@@ -540,7 +541,7 @@ class ActionSimulation:
                 writer.close(complete=done == n_strides and status == integrator.OK, status=int(status))
             if progress:
                 finish()
-        summary = self._summary(frames, done, t0)
+        summary = self._summary(frames, done, t0, first, refreshes)
         if summary.get("beyond_action_data_fraction", 0.0) > WARN_BEYOND_FRACTION:
             warnings.warn(
                 f"{100 * summary['beyond_action_data_fraction']:.0f} % of the saved frames lay beyond the action "
@@ -555,11 +556,13 @@ class ActionSimulation:
             raise exc
         return summary
 
-    def _summary(self, frames, done, t0):
+    def _summary(self, frames, done, t0, first, refreshes):
+        """The run's summary; its strides' iteration counts are ``iterations[first:]``, and
+        ``refreshes`` the Jacobian renewals before it (an earlier run's are not its own)."""
         summary = summarize(frames, done, time.perf_counter() - t0, self.action.stride_fs, self.base.temperature)
-        summary.update(mean_iterations=float(np.mean(self.iterations)) if self.iterations else 0.0,
-                       max_iterations=int(max(self.iterations, default=0)),
-                       jacobian_refreshes=self.jacobian_refreshes)
+        its = self.iterations[first:]
+        summary.update(mean_iterations=float(np.mean(its)) if its else 0.0, max_iterations=int(max(its, default=0)),
+                       jacobian_refreshes=self.jacobian_refreshes - refreshes)
         if getattr(self.action, "reach_", None) is not None and frames["beyond_data"]:
             summary["beyond_action_data_fraction"] = float(np.mean(frames["beyond_data"]))
         return summary
