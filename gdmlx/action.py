@@ -126,6 +126,7 @@ class ActionModel:
         t0 = time.perf_counter()
         self._check_params()
         check_force_model(force_model)
+        force_model.force_parts()                        # NotFittedError for unfitted models
         self._set_molecule(force_model.z_)
         q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_,
                                                   force_model_fingerprint(force_model))

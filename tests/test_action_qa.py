@@ -49,6 +49,15 @@ def test_no_trajectories_is_named(toy_model):
         ActionModel(stride_fs=1.0, n_train=5).fit([], toy_model, verbose=False)
 
 
+def test_an_unfitted_force_model_is_named(ref_run):
+    """fit with an unfitted force model gave AttributeError: 'GDMLRegressor' object has no
+    attribute 'z_' (ActionSimulation already said NotFittedError)."""
+    from sklearn.exceptions import NotFittedError
+    from gdmlx.regressor import GDMLRegressor
+    with pytest.raises(NotFittedError, match="not fitted"):
+        ActionModel(stride_fs=1.0, n_train=5).fit(ref_run, GDMLRegressor(), verbose=False)
+
+
 def test_a_bad_seed_is_named(toy_model, ref_run):
     """seed=-1, 1.5 or 2.0 failed in numpy's random generator ('expected non-negative
     integer', a TypeError), after the trajectories were read, without naming the parameter."""
