@@ -186,6 +186,7 @@ class ActionModel:
     # ------------------------------------------------------------------ the model
     def correction_gradient(self, qm, pm):
         """``(dC/dq, dC/dp)`` at midpoints ``qm`` (n, N, 3) [A] and ``pm`` (n, N, 3) [amu A/T]."""
+        self.check_fitted()
         f, J = self._features(qm, pm / self.masses_[:, None])
         _, fd = self.expansion_.predict_desc(f)                      # fd = -d(kappa C)/df
         g = -np.einsum("nf,nfk->nk", fd, J).reshape(len(qm), 2, -1, 3)
@@ -196,6 +197,7 @@ class ActionModel:
         nearest training pair (n,): the correction is learned only near its data, and far
         from them does worse than none (ethanol: a map learned in one orientation of the
         methyl group, run in another)."""
+        self.check_fitted()
         f, _ = self._features(q, v)
         X = self.expansion_.X
         d2 = (f * f).sum(axis=1)[:, None] + (X * X).sum(axis=1)[None, :] - 2.0 * f @ X.T

@@ -51,11 +51,16 @@ def test_no_trajectories_is_named(toy_model):
 
 def test_an_unfitted_force_model_is_named(ref_run):
     """fit with an unfitted force model gave AttributeError: 'GDMLRegressor' object has no
-    attribute 'z_' (ActionSimulation already said NotFittedError)."""
+    attribute 'z_' (ActionSimulation already said NotFittedError); an unfitted action model's
+    correction_gradient and data_distance an AttributeError too."""
     from sklearn.exceptions import NotFittedError
     from gdmlx.regressor import GDMLRegressor
     with pytest.raises(NotFittedError, match="not fitted"):
         ActionModel(stride_fs=1.0, n_train=5).fit(ref_run, GDMLRegressor(), verbose=False)
+    q = ref_run["positions"][:1]                 # nor did an unfitted ActionModel's methods say so
+    for method in (ActionModel().correction_gradient, ActionModel().data_distance):
+        with pytest.raises(NotFittedError, match="ActionModel is not fitted"):
+            method(q, 0 * q)
 
 
 def test_a_bad_seed_is_named(toy_model, ref_run):
