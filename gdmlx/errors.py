@@ -36,8 +36,9 @@ class DomainWarning(UserWarning):
 
 def user_stacklevel():
     """``stacklevel`` for a warning issued by the calling gdmlx function that points at the
-    first frame outside ASE and gdmlx (the user's script)."""
+    first frame outside ASE, gdmlx and contextlib (gdmlx's decorators made with it: the
+    user's script)."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("gdmlx", "ase"):
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("gdmlx", "ase", "contextlib"):
         frame, level = frame.f_back, level + 1
     return level

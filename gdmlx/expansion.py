@@ -135,6 +135,7 @@ def force_model_fingerprint(model):
     h = hashlib.sha256()
     for part in model.force_parts():
         expansion_digest(part, h)
+    h.update(f"{model.energy_unit_}/{model.length_unit_}".encode())   # the same numbers in eV are another model
     return h.hexdigest()
 
 

@@ -105,3 +105,30 @@ def test_a_second_run_reports_its_own_iterations(toy_model, toy_data, action):
     second = sim.run(10, progress=False)
     assert second["mean_iterations"] == pytest.approx(np.mean(sim.iterations[10:]))
     assert second["max_iterations"] == max(sim.iterations[10:]) and second["jacobian_refreshes"] == 2
+
+
+def test_the_force_model_fingerprint_tells_units_apart(toy_model, toy_data):
+    """The same numbers in eV are another force model than in kcal/mol: an action model
+    learned with one was accepted with the other (and the run blew up at stride 1)."""
+    import gdmlx
+    from gdmlx.expansion import force_model_fingerprint
+    R, F, E, z = toy_data
+    in_ev = gdmlx.GDMLRegressor(sigma=2.0, lam=1e-8).fit(R[:30], F[:30], E[:30], z=z, energy_unit="eV")
+    assert np.array_equal(in_ev.expansion_.B, toy_model.expansion_.B)
+    assert force_model_fingerprint(in_ev) != force_model_fingerprint(toy_model)
+
+
+def test_a_warning_of_a_run_points_at_the_callers_line():
+    """Warnings of ActionSimulation.run (and other runs behind the SIGTERM decorator)
+    pointed at contextlib.py, the decorator's frame, not at the line that called run: here
+    a function of a gdmlx module, so decorated, warns as run does."""
+    import warnings
+    from gdmlx.errors import user_stacklevel
+    from gdmlx.interrupts import terminate_as_interrupt
+    module = {"__name__": "gdmlx.md.example", "warnings": warnings, "user_stacklevel": user_stacklevel,
+              "terminate_as_interrupt": terminate_as_interrupt}
+    exec("@terminate_as_interrupt()\ndef run():\n"
+         "    warnings.warn('beyond the data', UserWarning, stacklevel=user_stacklevel())", module)
+    with pytest.warns(UserWarning, match="beyond the data") as record:
+        module["run"]()
+    assert record[0].filename == __file__
