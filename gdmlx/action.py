@@ -385,6 +385,11 @@ def _pairs_from_trajectories(trajectories, stride_fs, z, fingerprint):
             raise InputError(f"{name}: stride {stride_fs} fs is not a multiple of the frame "
                              f"spacing {spacing[0]:g} fs")
         k = round(k)
+        if float(t.get("dt_fs", 0.0)) >= stride_fs:
+            raise InputError(f"{name} was run with time step {float(t['dt_fs']):g} fs, not shorter than the "
+                             f"stride ({stride_fs:g} fs): a map learned from it is velocity Verlet at the stride, "
+                             "not the force field's own flow; run the reference with a step several times "
+                             "shorter (gdmlx md MODEL --dt 0.25 --save-every 2 -o ref.h5 for a 1-fs stride)")
         q, v = np.asarray(t["positions"], float), np.asarray(t["velocities"], float) / ase.units.fs
         if q.ndim == 3:                        # one molecule; a replica run (gdmlx md --replicas) is 4-d
             q, v = q[:, None], v[:, None]

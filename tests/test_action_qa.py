@@ -132,3 +132,13 @@ def test_a_warning_of_a_run_points_at_the_callers_line():
     with pytest.warns(UserWarning, match="beyond the data") as record:
         module["run"]()
     assert record[0].filename == __file__
+
+
+def test_reference_runs_with_a_step_as_long_as_the_stride_are_refused(toy_model, ref_run):
+    """A reference run at a step as long as the stride was accepted: the map then learned
+    velocity Verlet at the stride, not the force field's own flow."""
+    with pytest.raises(InputError, match="time step 1 fs, not shorter than the stride"):
+        ActionModel(stride_fs=1.0, sigma=1.0, n_train=20, n_valid=20).fit(
+            [dict(ref_run, dt_fs=1.0)], toy_model, verbose=False)
+    ActionModel(stride_fs=1.0, sigma=1.0, n_train=20, n_valid=20).fit(    # its own 0.125 fs: fine
+        [dict(ref_run)], toy_model, verbose=False)
