@@ -82,3 +82,20 @@ def toy_npz(tmp_path_factory, toy_data):
     path = tmp_path_factory.mktemp("toy") / "toy.npz"
     gdmlx.Dataset(R=R, z=z, F=F, E=E, name="toy").save_npz(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def chain():
+    """(R, F, E, z) of 140 geometries of an 8-carbon toy chain (multiscale tests)."""
+    R = toy_geometries(140, n_atoms=8, seed=4, noise=0.06)
+    E, F = toy_energy_forces(R)
+    return R, F, E, np.array([6] * 8)
+
+
+@pytest.fixture(scope="session")
+def ms_model(chain):
+    """A multiscale model of the chain: bonded pairs fast (40 points), the rest slow (80)."""
+    R, F, E, z = chain
+    return gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6),
+                                 slow=gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8),
+                                 max_hops=1, n_fast=40).fit(R[:80], F[:80], E[:80], z=z)

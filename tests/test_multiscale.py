@@ -6,24 +6,9 @@ import pytest
 from sklearn.base import clone
 
 import gdmlx
-from conftest import edited_file, toy_energy_forces, toy_geometries
+from conftest import edited_file, toy_geometries
 from gdmlx.md import Simulation
 from gdmlx.multiscale import bond_graph_pairs
-
-
-@pytest.fixture(scope="module")
-def chain():
-    R = toy_geometries(140, n_atoms=8, seed=4, noise=0.06)
-    E, F = toy_energy_forces(R)
-    return R, F, E, np.array([6] * 8)
-
-
-@pytest.fixture(scope="module")
-def ms_model(chain):
-    R, F, E, z = chain
-    return gdmlx.MultiscaleModel(fast=gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6),
-                                 slow=gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8),
-                                 max_hops=1, n_fast=40).fit(R[:80], F[:80], E[:80], z=z)
 
 
 def test_bond_graph_pairs_of_a_chain(chain):
