@@ -42,6 +42,9 @@ def run(args):
     if positions.ndim != 3:
         raise ValueError(f"{args.trajectory} holds replicas (gdmlx md --replicas): validate checks one "
                          "trajectory at a time")
+    if not len(positions):
+        raise InputError(f"{args.trajectory} holds no whole frame (a run stopped or killed before its first "
+                         "saved frame): there is nothing to validate")
     if not np.array_equal(z, np.asarray(model.z_)):
         raise InputError(f"{args.trajectory} holds {chemical_formula(z)} (atomic numbers {z.tolist()}), the model "
                          f"{args.model} {chemical_formula(model.z_)} ({np.asarray(model.z_).tolist()}): validate "
@@ -72,24 +75,55 @@ def run(args):
 
 def _trajectory_positions(path):
     """Atomic numbers (N,) and positions [A] of a gdmlx trajectory: HDF5 (frames, N, 3), or
-    (frames, replicas, N, 3) for a replica run; extended XYZ written by ``gdmlx md``."""
+    (frames, replicas, N, 3) for a replica run; extended XYZ written by ``gdmlx md``, also
+    the ``.part`` file of a killed run, whose cut last frame is left out."""
     import numpy as np
 
     from gdmlx.md.trajectory import read_trajectory
 
-    if str(path).lower().endswith((".xyz", ".extxyz")):
+    if str(path).lower().removesuffix(".part").endswith((".xyz", ".extxyz")):
+        import io
+
         import ase.io
 
         from gdmlx.file_kinds import check_kind
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such file: {path}")
         check_kind(path, ("xyz trajectory",), "an MD trajectory", InputError)
+        text = _whole_xyz_frames(path)
         try:
-            frames = ase.io.read(path, index=":", format="extxyz")
+            frames = ase.io.read(io.StringIO(text), index=":", format="extxyz")
         except Exception as exc:             # ASE raises many kinds for files it cannot parse
             raise InputError(f"{path}: not a readable extended XYZ trajectory ({type(exc).__name__}: {exc})") from None
-        if not frames or any(not np.array_equal(a.numbers, frames[0].numbers) for a in frames):
-            raise InputError(f"{path}: no frames, or frames of different atoms")
+        if not frames:
+            return np.empty(0, np.int64), np.empty((0, 0, 3))
+        if any(not np.array_equal(a.numbers, frames[0].numbers) for a in frames):
+            raise InputError(f"{path}: frames of different atoms")
         return np.asarray(frames[0].numbers), np.array([a.positions for a in frames])
     traj = read_trajectory(path)
     return np.asarray(traj["z"]), traj["positions"]
+
+
+def _whole_xyz_frames(path):
+    """The text of the whole frames of the XYZ file at ``path``, each as long as the first
+    frame says (its atom count, a comment line, the atoms): a last frame cut by a killed
+    run is left out, and a count beyond the file's end reads no further."""
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        try:
+            frame_lines = int(first) + 2
+        except ValueError:
+            frame_lines = 0
+        if frame_lines < 3:
+            raise InputError(f"{path}: not an XYZ trajectory (its first line, {first[:40].decode(errors='replace').strip()!r}, is "
+                             "no atom count)")
+        fh.seek(0)
+        end = size = 0
+        for k, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):         # a cut last line is no line
+                break
+            size += len(line)
+            if k % frame_lines == 0:
+                end = size
+        fh.seek(0)
+        return fh.read(end).decode(errors="replace")

@@ -1,0 +1,71 @@
+"""Quality checks of the smaller commands (validate, info) and the backend switch: what a
+user sees on a killed run's files, damaged or odd inputs, and a CuPy that cannot be used."""
+
+import copy
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import gdmlx
+import gdmlx.backend as backend
+from conftest import toy_geometries
+from gdmlx.cli.main import main
+from gdmlx.errors import InputError
+from gdmlx.md.reference_check import check_trajectory
+from gdmlx.md.trajectory import open_trajectory
+
+
+@pytest.fixture(scope="module")
+def run_files(tmp_path_factory, toy_model):
+    """A saved toy model and an extended XYZ trajectory of 8 frames of it (gdmlx md's layout)."""
+    folder = tmp_path_factory.mktemp("qa")
+    model = folder / "m.h5"
+    toy_model.save(model)
+    R = toy_geometries(8, seed=3, noise=0.05)
+    writer = open_trajectory(str(folder / "run.xyz"), toy_model.z_, np.ones(5), {})
+    writer.append(np.arange(1.0, 9.0), R, np.zeros_like(R), np.zeros(8), np.zeros(8))
+    writer.close(complete=True, status=0)
+    return folder, model, R
+
+
+def validate_json(capsys, model, trajectory, frames=3):
+    assert main(["validate", str(model), str(trajectory), "--calculator", "emt", "--frames", str(frames),
+                 "--skip", "0", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_validate_reads_the_whole_frames_of_a_killed_xyz_run(run_files, capsys):
+    """A run killed while writing leaves run.xyz.part with a cut last frame (gdmlx info and
+    md --restart read it): validate labels its whole frames, as those of a clean file."""
+    folder, model, R = run_files
+    lines = (folder / "run.xyz").read_bytes().splitlines(keepends=True)
+    (folder / "first7.xyz").write_bytes(b"".join(lines[:7 * 7]))         # 5 atoms: 7 lines a frame
+    cut = b"".join(lines[:7 * 7 + 4]) + lines[7 * 7 + 4][:20]              # the 8th frame cut mid-line
+    for name in ("killed.xyz.part", "killed.xyz"):
+        (folder / name).write_bytes(cut)
+    clean = validate_json(capsys, model, folder / "first7.xyz", frames=7)
+    assert clean["frames"] == list(range(7))
+    for name in ("killed.xyz.part", "killed.xyz"):
+        assert validate_json(capsys, model, folder / name, frames=7) == clean
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"1000000\nProperties=species:S:1:pos:R:3:masses:R:1:momenta:R:3 time_fs=1.0\nC 0 0 0 1 0 0 0\n",
+     "holds no whole frame"),            # ASE read on past the end: hours for a count of 10^12
+    (b"hello\n", "is no atom count")])
+def test_validate_says_what_is_wrong_with_a_damaged_xyz(run_files, tmp_path, capsys, content, message):
+    path = tmp_path / "bad.xyz"
+    path.write_bytes(content)
+    assert main(["validate", str(run_files[1]), str(path), "--calculator", "emt"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_validate_on_a_trajectory_without_frames_says_so(run_files, tmp_path, capsys):
+    path = tmp_path / "empty.h5"
+    open_trajectory(str(path), np.array([6, 6, 8, 6, 1]), np.ones(5), {}).close(complete=False, status=0)
+    assert main(["validate", str(run_files[1]), str(path), "--calculator", "emt"]) == 2
+    assert "empty.h5 holds no whole frame" in capsys.readouterr().err
