@@ -69,3 +69,13 @@ def test_validate_on_a_trajectory_without_frames_says_so(run_files, tmp_path, ca
     open_trajectory(str(path), np.array([6, 6, 8, 6, 1]), np.ones(5), {}).close(complete=False, status=0)
     assert main(["validate", str(run_files[1]), str(path), "--calculator", "emt"]) == 2
     assert "empty.h5 holds no whole frame" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"skip": -0.5}, "skip must be"),       # was accepted: frame index -4, the run's 5th-last frame
+    ({"skip": 1.0}, "skip is the fraction"), ({"n_frames": 0}, "n_frames must be at least 1"),
+    ({"n_frames": 2.5}, "n_frames must be a whole number")])
+def test_check_trajectory_refuses_settings_that_pick_no_or_wrong_frames(toy_model, run_files, kwargs, message):
+    from ase.calculators.emt import EMT
+    with pytest.raises(InputError, match=message):
+        check_trajectory(toy_model, run_files[2], EMT(), **{"n_frames": 3, **kwargs})

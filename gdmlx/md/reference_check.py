@@ -16,7 +16,8 @@ import numpy as np
 from gdmlx.md.domain import model_floors, outside_frames
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_geometries
+from gdmlx.errors import InputError
+from gdmlx.validation import check_count, check_geometries, check_number
 
 
 def reference_labels(calculator, z, R, energy_unit="kcal/mol", length_unit="Ang", progress=False):
@@ -48,6 +49,9 @@ def check_trajectory(model, positions, calculator, n_frames=100, skip=0.1, progr
     ``e_mae_outside`` (energies after removing the offset; None where no frame is).
     """
     positions = check_geometries(positions, len(model.z_), "positions")
+    n_frames = check_count(n_frames, "n_frames")
+    if check_number(skip, "skip") >= 1:
+        raise InputError(f"skip is the fraction of the trajectory left out at its start, in [0, 1), got {skip!r}")
     start = int(skip * len(positions))
     frames = np.unique(np.linspace(start, len(positions) - 1, min(n_frames, len(positions) - start))
                        .round().astype(int))
