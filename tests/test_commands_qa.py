@@ -79,3 +79,33 @@ def test_check_trajectory_refuses_settings_that_pick_no_or_wrong_frames(toy_mode
     from ase.calculators.emt import EMT
     with pytest.raises(InputError, match=message):
         check_trajectory(toy_model, run_files[2], EMT(), **{"n_frames": 3, **kwargs})
+
+
+def test_info_on_a_directory_or_an_empty_file_says_what_it_is(tmp_path, capsys):
+    (tmp_path / "folder.h5").mkdir()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    assert main(["info", str(tmp_path / "folder.h5")]) == 2
+    assert "folder.h5 is a directory" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "empty.npz")]) == 2
+    assert "empty.npz is empty (0 bytes)" in capsys.readouterr().err
+
+
+def test_info_on_a_trajectory_being_written_says_so(run_files, tmp_path, capsys):
+    """gdmlx md writes run.h5.part and HDF5 locks it while the run goes: info said 'ASE could
+    not read it as a trajectory (part)'."""
+    path = tmp_path / "run.h5.part"
+    gdmlx.md.Simulation(gdmlx.load_model(run_files[1]), run_files[2][0], temperature_K=50, seed=0).run(
+        20, trajectory=str(tmp_path / "run.h5"), save_every=10, progress=False)
+    (tmp_path / "run.h5").rename(path)
+    holder = subprocess.Popen([sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); "
+                               "print('open', flush=True); time.sleep(60)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        assert main(["info", str(path)]) == 2
+        assert "is being written by another process" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["info", str(path), "--json"]) == 0             # once the writer is gone, it is read
+    assert json.loads(capsys.readouterr().out)["n_frames"] == 2

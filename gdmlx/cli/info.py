@@ -89,9 +89,20 @@ def _stop_reason(t):
 
 
 def run(args):
+    import os
+
     from gdmlx.cli.common import print_json
+    from gdmlx.errors import InputError
     from gdmlx.file_kinds import file_kind
+    if os.path.isdir(args.file):
+        raise InputError(f"{args.file} is a directory: give a model, dataset or trajectory file")
+    if os.path.isfile(args.file) and os.path.getsize(args.file) == 0:
+        raise InputError(f"{args.file} is empty (0 bytes): it holds no model, dataset or trajectory")
     kind = file_kind(args.file)
+    if kind is None and _locked_hdf5(args.file):
+        raise InputError(f"{args.file} is being written by another process (a gdmlx md run still going?), and "
+                         "HDF5 locks a file while it is written: ask again once the run has ended, or write "
+                         "an .xyz trajectory to follow a run as it goes")
     if kind in ("trajectory", "xyz trajectory"):
         d = describe_trajectory(args.file)
     elif kind == "dataset" or kind is None and not args.file.lower().endswith((".h5", ".hdf5", ".npz")):
@@ -101,7 +112,7 @@ def run(args):
         from gdmlx.action import ActionModel
         d = describe_action(ActionModel.load(args.file))
     else:
-        from gdmlx.errors import InputError, ModelFileError
+        from gdmlx.errors import ModelFileError
         from gdmlx.modelfile import load_any_model
         try:
             d = {"kind": kind or "model", **describe(load_any_model(args.file))}
@@ -114,6 +125,19 @@ def run(args):
         print_json(d)
     else:
         print("\n".join(TEXT[d["kind"]](d, args.file)))
+
+
+def _locked_hdf5(path):
+    """Whether ``path`` is an HDF5 file that another process holds open for writing (HDF5
+    locks it then: it cannot be read, nor its kind told)."""
+    import h5py
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r"):
+                pass
+    except OSError as exc:
+        return "unable to lock file" in str(exc)
+    return False
 
 
 def _model_text(d, path):
