@@ -22,15 +22,24 @@ BACKENDS = ("cpu", "gpu", "auto")
 @cache
 def _cupy():
     """The cupy module, or None when it is not installed or sees no CUDA device (asked once
-    per process)."""
+    per process; :func:`_cupy_status` says why)."""
+    return _cupy_status()[0]
+
+
+@cache
+def _cupy_status():
+    """(the cupy module, "") when CuPy sees a CUDA device, else (None, why not)."""
     try:
         import cupy
-    except ImportError:
-        return None
+    except ImportError as exc:      # installed for another CUDA version: its libraries do not load
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "cupy":
+            return None, "CuPy is not installed"
+        return None, f"CuPy is installed but does not import: {exc}"
     try:
-        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:      # CUDA driver or runtime missing: cupy raises its own error types
-        return None
+        n_devices = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:        # CUDA driver or runtime missing: cupy raises its own error types
+        return None, f"CuPy cannot use a CUDA device ({type(exc).__name__}: {exc})"
+    return (cupy, "") if n_devices > 0 else (None, "CuPy sees no CUDA device")
 
 
 def check_backend(name):
@@ -52,8 +61,9 @@ def resolve_backend(name):
         return "gpu"
     if name == "auto":
         return "cpu"
+    why = _cupy_status()[1]
     raise BackendUnavailableError(
-        "backend='gpu' needs CuPy and a CUDA device: install it with "
+        f"backend='gpu' needs CuPy and a CUDA device{f' ({why})' if why else ''}: install it with "
         "pip install 'gdmlx[gpu]' (CUDA 12) or 'gdmlx[gpu-cuda13]' (CUDA 13), check that "
         "nvidia-smi sees a GPU, or use backend='cpu' / 'auto'")
 

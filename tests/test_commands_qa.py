@@ -109,3 +109,33 @@ def test_info_on_a_trajectory_being_written_says_so(run_files, tmp_path, capsys)
         holder.wait()
     assert main(["info", str(path), "--json"]) == 0             # once the writer is gone, it is read
     assert json.loads(capsys.readouterr().out)["n_frames"] == 2
+
+
+@pytest.fixture
+def fresh_cupy_check(monkeypatch):
+    """The CuPy probe asked anew (its answer is cached per process), and again afterwards."""
+    backend._cupy.cache_clear()
+    backend._cupy_status.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    backend._cupy.cache_clear()
+    backend._cupy_status.cache_clear()
+
+
+def _cupy_without_a_device():
+    def no_device():
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime")
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device)))
+
+
+@pytest.mark.parametrize("module, reason", [(None, "CuPy is not installed"),
+                                            (_cupy_without_a_device(), "CUDA driver version is insufficient")])
+def test_gpu_backend_says_why_cupy_cannot_be_used(fresh_cupy_check, toy_model, toy_data, module, reason):
+    """CuPy installed for a driver it cannot use: the message said only to install CuPy."""
+    fresh_cupy_check.setitem(sys.modules, "cupy", module)
+    with pytest.raises(backend.BackendUnavailableError, match=reason):
+        backend.resolve_backend("gpu")
+    assert backend.resolve_backend("auto") == "cpu"
+    R = toy_data[0][:4]
+    auto = copy.deepcopy(toy_model).set_backend("auto")
+    np.testing.assert_array_equal(auto.predict(R), toy_model.predict(R))
