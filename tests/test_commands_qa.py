@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from gdmlx.cli.main import main
 from gdmlx.errors import InputError
 from gdmlx.md.reference_check import check_trajectory
 from gdmlx.md.trajectory import open_trajectory
+
+SGDML_MODEL = Path(__file__).parent / "data" / "sgdml_ethanol20_model.npz"
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +142,17 @@ def test_gpu_backend_says_why_cupy_cannot_be_used(fresh_cupy_check, toy_model, t
     R = toy_data[0][:4]
     auto = copy.deepcopy(toy_model).set_backend("auto")
     np.testing.assert_array_equal(auto.predict(R), toy_model.predict(R))
+
+
+def test_info_says_when_a_model_was_trained_without_energies(toy_model, toy_data, tmp_path, capsys):
+    """Such a model's energies are up to a constant: info called it 'energy labels offset only'."""
+    R, F, E, z = toy_data
+    forces_only = tmp_path / "forces_only.h5"
+    gdmlx.GDMLRegressor(sigma=2.0).fit(R[:10], F[:10], z=z).save(forces_only)
+    toy_model.save(tmp_path / "m.h5")
+    assert main(["info", str(forces_only)]) == 0
+    assert "no energy labels (trained on forces only" in capsys.readouterr().out
+    expected = {forces_only: False, tmp_path / "m.h5": True, SGDML_MODEL: None}      # None: no data kept
+    for path, trained in expected.items():
+        assert main(["info", str(path), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["trained_with_energies"] is trained

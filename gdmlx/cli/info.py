@@ -33,6 +33,8 @@ def describe(model):
         **({"lam": main.lam} if len(regressors) == 1 else {}),   # a multiscale model's: per part
         "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
         "use_energy_labels": bool(main.use_energy_labels),
+        "trained_with_energies": (None if getattr(main, "R_train_", None) is None     # unknown: no data kept
+                                  else main.E_train_ is not None),
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
         "keeps_training_data": getattr(model, "R_train_", None) is not None,
         "n_pairs_covered": int(covered.sum()), "n_pairs_total": len(model.z_) * (len(model.z_) - 1) // 2,
@@ -146,11 +148,20 @@ def _model_text(d, path):
             + [f"  {p['name'] + ' part' if p['name'] != 'model' else 'kernel expansion'}: {p['n_train']} "
                f"training geometries, {p['n_pairs']} pair features, sigma {p['sigma']:g}, lam {p['lam']:g}, "
                f"{p['n_permutations']} permutation(s)" for p in d["parts"]]
-            + [f"  energy labels {'fitted' if d['use_energy_labels'] else 'offset only'}, "
+            + [f"  {_energy_labels(d)}, "
                f"training data {'kept' if d['keeps_training_data'] else 'not stored'}; force model "
                f"{d['force_model'][:12]} (fingerprint, recorded in its trajectories)"]
             + ([f"  {d['n_pairs_covered']} of {d['n_pairs_total']} atom pairs in a descriptor; MD adds a "
                 f"contact wall for the other {uncovered}"] if uncovered else []))
+
+
+def _energy_labels(d):
+    """How a model's energies were fitted, as its text says it."""
+    if d["use_energy_labels"]:
+        return "energy labels fitted"
+    if d["trained_with_energies"] is False:
+        return "no energy labels (trained on forces only: its energies are up to a constant)"
+    return "energy labels offset only"
 
 
 def _action_text(d, path):
