@@ -5,7 +5,8 @@ The inverse of :func:`gdmlx.import_sgdml_model` (whose docstring gives the conve
 has energy-label coefficients), ``std = 1``, the same ``c`` and ``sig``. A model summed over
 permutations is written with its permuted copies as training points and the identity as
 its only permutation, which predicts the same. sGDML's descriptor has every pair, so
-models on a reduced pair list, and multiscale models, cannot be written.
+models on a reduced pair list, and multiscale models, cannot be written; a model on every
+pair in another order is written with its features in sGDML's order.
 """
 
 import warnings
@@ -37,10 +38,14 @@ def export_sgdml_model(model, path):
         raise InputError(f"export_sgdml_model writes a fitted GDMLRegressor, got {type(model).__name__}{hint}")
     exp = model.expansion_
     pairs = all_pairs(exp.n_atoms)
-    if not np.array_equal(exp.pairs, pairs):
+    if len(exp.pairs) != len(pairs):
         raise InputError(f"sGDML models use all {len(pairs)} atom pairs; this model's descriptor has "
-                         f"{len(exp.pairs)} (a reduced or reordered pair list): export a model fitted "
-                         "on all pairs (GDMLRegressor(pairs=None))")
+                         f"{len(exp.pairs)} (a reduced pair list): export a model fitted on all pairs "
+                         "(GDMLRegressor(pairs=None))")
+    # every pair, in another order or as (j, i): put the features in sGDML's lower-triangle order
+    # (1/r_ij and its coefficients do not depend on which atom of a pair comes first)
+    hi, lo = exp.pairs.max(axis=1), exp.pairs.min(axis=1)
+    order = np.argsort(hi * (hi - 1) // 2 + lo)
     if exp.sigma != int(exp.sigma):
         warnings.warn(f"sigma {exp.sigma:g} is not a whole number: sGDML's NumPy predictor (GDMLPredict's "
                       f"default) uses it as it is, its PyTorch predictor (use_torch=True) as {int(exp.sigma)}, "
@@ -48,7 +53,7 @@ def export_sgdml_model(model, path):
     _warn_about_sgdml_ase_units(model.energy_unit_, model.length_unit_)
     arrays = {
         "type": np.array("m"), "z": np.asarray(model.z_, dtype=np.int64),
-        "R_desc": np.ascontiguousarray(exp.X.T), "R_d_desc_alpha": -exp.B,
+        "R_desc": np.ascontiguousarray(exp.X[:, order].T), "R_d_desc_alpha": -exp.B[:, order],
         "sig": np.array(exp.sigma), "std": np.array(1.0), "c": np.array(exp.c),
         "perms": np.arange(exp.n_atoms, dtype=np.int64)[None], "tril_perms_lin": np.arange(len(pairs)),
         "e_unit": np.array(model.energy_unit_), "r_unit": np.array(model.length_unit_),

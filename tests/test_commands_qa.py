@@ -156,3 +156,17 @@ def test_info_says_when_a_model_was_trained_without_energies(toy_model, toy_data
     for path, trained in expected.items():
         assert main(["info", str(path), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["trained_with_energies"] is trained
+
+
+def test_a_model_on_every_pair_in_another_order_is_exported(toy_data, tmp_path):
+    """Every pair, as (i < j) or shuffled: sGDML's model is the same with its features in its
+    own order. Export refused it ('use all 10 atom pairs; this model's descriptor has 10')."""
+    R, F, E, z = toy_data
+    pairs = np.array(np.triu_indices(5, 1)).T[np.random.default_rng(0).permutation(10)]
+    pairs[::3] = pairs[::3, ::-1]
+    model = gdmlx.GDMLRegressor(sigma=2.0, use_energy_labels=True, pairs=pairs).fit(R[:15], F[:15], E[:15], z=z)
+    back = gdmlx.import_sgdml_model(gdmlx.export_sgdml_model(model, tmp_path / "m.npz"))
+    E_back, F_back = back.predict_energy_forces(R[40:])
+    E_ref, F_ref = model.predict_energy_forces(R[40:])
+    np.testing.assert_allclose(E_back, E_ref, rtol=0, atol=1e-9 * np.abs(E_ref).max())
+    np.testing.assert_allclose(F_back, F_ref, rtol=0, atol=1e-10 * np.abs(F_ref).max())
