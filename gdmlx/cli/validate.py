@@ -115,8 +115,8 @@ def _whole_xyz_frames(path):
         except ValueError:
             frame_lines = 0
         if frame_lines < 3:
-            raise InputError(f"{path}: not an XYZ trajectory (its first line, {first[:40].decode(errors='replace').strip()!r}, is "
-                             "no atom count)")
+            first = first[:40].decode(errors="replace").strip()
+            raise InputError(f"{path}: not an XYZ trajectory (its first line, {first!r}, is no atom count)")
         fh.seek(0)
         end = size = 0
         for k, line in enumerate(fh, 1):

@@ -13,10 +13,10 @@ errors on them, split into frames inside and outside the training domain
 
 import numpy as np
 
+from gdmlx.errors import InputError
 from gdmlx.md.domain import model_floors, outside_frames
 from gdmlx.progress import finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.errors import InputError
 from gdmlx.validation import check_count, check_geometries, check_number
 
 
