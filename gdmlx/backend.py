@@ -31,10 +31,10 @@ def _cupy_status():
     """(the cupy module, "") when CuPy sees a CUDA device, else (None, why not)."""
     try:
         import cupy
-    except ImportError as exc:      # installed for another CUDA version: its libraries do not load
+    except Exception as exc:        # built for another CUDA or numpy version: not only ImportError
         if isinstance(exc, ModuleNotFoundError) and exc.name == "cupy":
             return None, "CuPy is not installed"
-        return None, f"CuPy is installed but does not import: {exc}"
+        return None, f"CuPy is installed but does not import ({type(exc).__name__}: {exc})"
     try:
         n_devices = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:        # CUDA driver or runtime missing: cupy raises its own error types

@@ -2,6 +2,7 @@
 user sees on a killed run's files, damaged or odd inputs, and a CuPy that cannot be used."""
 
 import copy
+import importlib.util
 import json
 import subprocess
 import sys
@@ -131,11 +132,32 @@ def _cupy_without_a_device():
     return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device)))
 
 
-@pytest.mark.parametrize("module, reason", [(None, "CuPy is not installed"),
-                                            (_cupy_without_a_device(), "CUDA driver version is insufficient")])
+class _BrokenCupyFinder:
+    """An installed CuPy whose import fails as a build for another numpy or CUDA does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "cupy":
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise AttributeError("module 'numpy' has no attribute 'complex_'")
+
+
+@pytest.mark.parametrize("module, reason", [
+    (None, "CuPy is not installed"), (_cupy_without_a_device(), "CUDA driver version is insufficient"),
+    ("broken", "does not import \\(AttributeError")])
 def test_gpu_backend_says_why_cupy_cannot_be_used(fresh_cupy_check, toy_model, toy_data, module, reason):
-    """CuPy installed for a driver it cannot use: the message said only to install CuPy."""
-    fresh_cupy_check.setitem(sys.modules, "cupy", module)
+    """CuPy installed for a driver it cannot use: the message said only to install CuPy; one
+    whose import raised other than ImportError made even backend='auto' a traceback."""
+    if module == "broken":
+        fresh_cupy_check.delitem(sys.modules, "cupy", raising=False)
+        fresh_cupy_check.setattr(sys, "meta_path", [_BrokenCupyFinder(), *sys.meta_path])
+    else:
+        fresh_cupy_check.setitem(sys.modules, "cupy", module)
     with pytest.raises(backend.BackendUnavailableError, match=reason):
         backend.resolve_backend("gpu")
     assert backend.resolve_backend("auto") == "cpu"
