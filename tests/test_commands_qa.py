@@ -1,5 +1,6 @@
-"""Quality checks of the smaller commands (validate, info) and the backend switch: what a
-user sees on a killed run's files, damaged or odd inputs, and a CuPy that cannot be used."""
+"""Quality checks of the smaller commands (validate, info, export) and the backend switch:
+what a user sees on a killed run's files, damaged or odd inputs, models export refused, and
+a CuPy that cannot be used."""
 
 import copy
 import importlib.util
