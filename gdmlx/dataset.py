@@ -259,7 +259,7 @@ def _load_ase(path, energy_key, forces_key):
     try:
         frames = ase.io.read(path, index=":")
     except Exception as exc:   # ASE raises many types for unreadable files
-        raise InputError(f"{path}: ASE could not read it as a trajectory ({exc})") from None
+        raise InputError(f"{path}: not a file ASE can read as geometries ({type(exc).__name__}: {exc})") from None
     if not frames:
         raise InputError(f"{path} holds no frames")
     z = frames[0].numbers
