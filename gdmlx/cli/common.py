@@ -34,10 +34,29 @@ def load_molecule_data(path, model=None):
                          "ds.energy_unit, ds.length_unit = 'kcal/mol', 'Ang'; ds.save_npz('fixed.npz')") from None
     # here, where the index is the file's: later checks see subsets (training, test geometries)
     check_min_distance(in_angstrom(ds.R, ds.length_unit), 1e-3, "atoms coincide", name=f"{path}: R", unit="Ang")
+    warn_if_not_bond_lengths(ds, path)
     if model is not None:
         ds = conformed(ds, model, path)
         warn_if_mostly_outside(ds, model, path)
     return ds
+
+
+def warn_if_not_bond_lengths(ds, path, n_check=200):
+    """Warn when the atoms' nearest neighbours (mean distances over up to ``n_check``
+    geometries, in A) are not near covalent bond lengths: positions in bohr labelled A (or
+    the other way round) train and test without any other complaint."""
+    import ase.data
+    from gdmlx.bonds import mean_distances
+    r_cov = ase.data.covalent_radii[np.asarray(ds.z)]
+    ratio = mean_distances(in_angstrom(ds.R[:n_check], ds.length_unit)) / (r_cov[:, None] + r_cov[None])
+    np.fill_diagonal(ratio, np.inf)
+    typical = float(np.median(ratio.min(axis=1)))    # about 1 for a molecule in its units
+    if not 0.65 < typical < 1.5:
+        warnings.warn(f"{path}: with positions in {ds.length_unit}, the atoms' nearest neighbours are typically "
+                      f"{typical:.2f} x a covalent bond length away (about 1 in a molecule): are the positions in "
+                      "another length unit (1 bohr = 0.529 A)? If so, set it in Python: ds = "
+                      "gdmlx.load_dataset(path); ds.length_unit = 'bohr' (or 'Ang'); ds.save_npz('fixed.npz')",
+                      UserWarning, stacklevel=2)
 
 
 def conformed(ds, model, path):

@@ -1,0 +1,24 @@
+"""QA of what a newcomer meets on the command line with data of their own."""
+
+import warnings
+
+import pytest
+
+import gdmlx
+from gdmlx.cli.main import main
+
+
+def test_positions_in_bohr_labelled_angstrom_are_warned_about(toy_data, tmp_path):
+    """Positions in bohr in a file that says Ang trained and tested without a word (the energy
+    check's slope, 0.52 for malonaldehyde, passed): now the bond lengths give them away."""
+    R, F, E, z = toy_data
+    good, bohr = tmp_path / "good.npz", tmp_path / "bohr.npz"
+    gdmlx.Dataset(R=R, z=z, F=F, E=E).save_npz(good)
+    gdmlx.Dataset(R=R / 0.529177, z=z, F=F, E=E).save_npz(bohr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert main(["train", str(good), "--n-train", "20", "--sigma", "2", "-o", str(tmp_path / "m.h5")]) == 0
+    with pytest.warns(UserWarning, match="bohr.npz: with positions in Ang, .* another length unit"):
+        assert main(["train", str(bohr), "--n-train", "20", "--sigma", "2", "-o", str(tmp_path / "b.h5")]) == 0
+    with pytest.warns(UserWarning, match="another length unit"):
+        assert main(["test", str(tmp_path / "m.h5"), str(bohr)]) == 0
