@@ -22,3 +22,12 @@ def test_positions_in_bohr_labelled_angstrom_are_warned_about(toy_data, tmp_path
         assert main(["train", str(bohr), "--n-train", "20", "--sigma", "2", "-o", str(tmp_path / "b.h5")]) == 0
     with pytest.warns(UserWarning, match="another length unit"):
         assert main(["test", str(tmp_path / "m.h5"), str(bohr)]) == 0
+
+
+def test_train_says_what_sym_found_and_how_many_validation_geometries(toy_npz, tmp_path, capsys):
+    """--sym on a molecule without symmetries was silently a no-op, and the validation MAE
+    of the summary line did not say on how many geometries it was measured."""
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2", "--sym",
+                 "-o", str(tmp_path / "m.h5")]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "1 permutation(s) found (--sym)" in last and "on 20 geometries" in last

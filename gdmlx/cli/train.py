@@ -111,8 +111,10 @@ def run(args):
     if args.json:
         print_json(summary)
     else:
-        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries, "
-            f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit}")
+        sym = f", {len(model.perms_)} permutation(s) found (--sym)" if args.sym else ""
+        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries{sym}, "
+            f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit} on "
+            f"{len(valid_idx)} geometries")
 
 
 MAX_SIGMAS = 1000
