@@ -31,3 +31,16 @@ def test_train_says_what_sym_found_and_how_many_validation_geometries(toy_npz, t
                  "-o", str(tmp_path / "m.h5")]) == 0
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "1 permutation(s) found (--sym)" in last and "on 20 geometries" in last
+
+
+def test_info_describes_a_geometry_file(toy_data, tmp_path, capsys):
+    """gdmlx info start.xyz (a start geometry for gdmlx md --xyz) failed with 'frame 0 has
+    no energy where ASE looks ... energy_key=...', as if it were a dataset with odd names."""
+    import ase
+    import ase.io
+    R, F, E, z = toy_data
+    path = tmp_path / "start.xyz"
+    ase.io.write(path, ase.Atoms(numbers=z, positions=R[0]))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "(5 atoms): 1 geometry without energies or forces" in out and "--xyz" in out

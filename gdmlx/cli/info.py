@@ -62,6 +62,21 @@ def describe_dataset(ds):
             "name": ds.name, "theory": ds.theory, "periodic": ds.lattice is not None}
 
 
+def describe_geometry(path):
+    """Plain-data description of a file of geometries without energies and forces (a start
+    geometry for gdmlx md --xyz, not a dataset), or None when ASE does not read it so."""
+    import ase.io
+    from gdmlx.dataset import chemical_formula
+    try:
+        frames = ase.io.read(path, ":")
+    except Exception:                    # ASE raises many kinds for files it cannot parse
+        return None
+    if not frames or any(a.calc is not None or "forces" in a.arrays for a in frames):
+        return None
+    return {"kind": "geometry", "formula": chemical_formula(frames[0].numbers), "n_atoms": len(frames[0]),
+            "z": [int(z) for z in frames[0].numbers], "n_frames": len(frames)}
+
+
 def describe_trajectory(path):
     """Plain-data description of a gdmlx MD trajectory (:func:`gdmlx.md.trajectory.trajectory_summary`)."""
     from gdmlx.dataset import chemical_formula
@@ -109,7 +124,13 @@ def run(args):
         d = describe_trajectory(args.file)
     elif kind == "dataset" or kind is None and not args.file.lower().endswith((".h5", ".hdf5", ".npz")):
         from gdmlx.dataset import load_dataset      # also ASE formats (.traj, .db), of no known kind
-        d = describe_dataset(load_dataset(args.file))
+        from gdmlx.errors import InputError
+        try:
+            d = describe_dataset(load_dataset(args.file))
+        except InputError:
+            d = describe_geometry(args.file) if kind is None else None
+            if d is None:
+                raise
     elif kind == "action":
         from gdmlx.action import ActionModel
         d = describe_action(ActionModel.load(args.file))
@@ -184,6 +205,11 @@ def _dataset_text(d, path):
             + ([f"  {about}"] if about else []))
 
 
+def _geometry_text(d, path):
+    return [f"{d['formula']} ({d['n_atoms']} atoms): {d['n_frames']} geometr{'y' if d['n_frames'] == 1 else 'ies'} "
+            f"without energies or forces: a start geometry (gdmlx md MODEL --xyz {path}), not a dataset"]
+
+
 def _trajectory_text(d, path):
     head = (f"{d['formula']} ({d['n_atoms']} atoms): MD trajectory, {d['n_frames']} frames"
             + (f" of {d['n_replicas']} replicas" if d["n_replicas"] is not None else "")
@@ -202,4 +228,4 @@ def _trajectory_text(d, path):
 
 
 TEXT = {"model": _model_text, "multiscale": _model_text, "sgdml": _model_text, "action": _action_text,
-        "dataset": _dataset_text, "trajectory": _trajectory_text}
+        "dataset": _dataset_text, "trajectory": _trajectory_text, "geometry": _geometry_text}
