@@ -1,5 +1,6 @@
 """QA of what a newcomer meets on the command line with data of their own."""
 
+import re
 import warnings
 
 import pytest
@@ -44,3 +45,14 @@ def test_info_describes_a_geometry_file(toy_data, tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "(5 atoms): 1 geometry without energies or forces" in out and "--xyz" in out
+
+
+def test_md_prints_the_energy_drift_with_its_error(toy_model, tmp_path, capsys):
+    """The NVE summary line gave a short run's drift bare ('E_tot drift 1.25e-02 eV/ps' over
+    0.05 ps, at an energy std of 7.6e-04 eV): noise that looked like a broken integrator."""
+    path = tmp_path / "m.h5"
+    toy_model.save(path)
+    assert main(["md", str(path), "--steps", "100", "--seed", "0"]) == 0
+    assert "eV/ps (under 50 frames saved: no error estimate)" in capsys.readouterr().err
+    assert main(["md", str(path), "--steps", "600", "--seed", "0"]) == 0
+    assert re.search(r"E_tot drift \S+ \+- \S+ eV/ps", capsys.readouterr().err)
