@@ -56,3 +56,17 @@ def test_md_prints_the_energy_drift_with_its_error(toy_model, tmp_path, capsys):
     assert "eV/ps (under 50 frames saved: no error estimate)" in capsys.readouterr().err
     assert main(["md", str(path), "--steps", "600", "--seed", "0"]) == 0
     assert re.search(r"E_tot drift \S+ \+- \S+ eV/ps", capsys.readouterr().err)
+
+
+def test_test_says_when_the_energy_error_is_a_constant_offset(toy_model, toy_data, tmp_path, capsys):
+    """An sGDML file of a model fitted without energies (gdmlx export) tested with
+    'energy MAE 1.188e+04 RMSE 1.188e+04 kcal/mol' and no word on why."""
+    R, F, E, z = toy_data
+    path, data = tmp_path / "m.h5", tmp_path / "shifted.npz"
+    toy_model.save(path)
+    gdmlx.Dataset(R=R, z=z, F=F, E=E + 1e4).save_npz(data)
+    assert main(["test", str(path), str(data)]) == 0
+    assert "mostly a constant offset, mean error -1e+04 kcal/mol" in capsys.readouterr().err
+    gdmlx.Dataset(R=R, z=z, F=F, E=E).save_npz(data)
+    assert main(["test", str(path), str(data)]) == 0
+    assert "offset" not in capsys.readouterr().err

@@ -150,7 +150,8 @@ def force_energy_errors(model, R, F, E):
         if energies_are_relative(model):
             dE -= dE.mean()
             out["energy_offset_removed"] = True
-        out.update(e_mae=float(np.abs(dE).mean()), e_rmse=float(np.sqrt((dE**2).mean())))
+        out.update(e_mae=float(np.abs(dE).mean()), e_rmse=float(np.sqrt((dE**2).mean())),
+                   e_mean_error=float(dE.mean()))
     return out
 
 
@@ -160,6 +161,10 @@ def energy_errors_text(err, unit):
         return ""
     relative = (" (relative: the model was fitted without energies, the mean offset is removed)"
                 if err.get("energy_offset_removed") else "")
+    offset = err.get("e_mean_error", 0.0)
+    if offset**2 > 0.9 * err["e_rmse"]**2:      # an sGDML model fitted without energies: 1.2e4 kcal/mol
+        relative = (f" (mostly a constant offset, mean error {offset:.4g} {unit}: the model's energies and the "
+                    "data's have different zeros, e.g. a model fitted without energies or data from other settings)")
     return f"; energy MAE {err['e_mae']:.4g} RMSE {err['e_rmse']:.4g} {unit}{relative}"
 
 
