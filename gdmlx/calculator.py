@@ -183,7 +183,10 @@ def _state(atoms):
 
 
 def energies_are_relative(model):
-    """True for a model fitted in gdmlx without training energies (its energy offset is
-    arbitrary); False when it had energies or its training data are unknown (sGDML)."""
+    """True for a model fitted without training energies (its energy offset is arbitrary):
+    in gdmlx (it kept no training energies) or, imported, as its sGDML file's ``use_E``
+    says; False when it had energies or nothing says (an sGDML file without ``use_E``)."""
     fitted = getattr(model, "slow_", model)
-    return getattr(fitted, "R_train_", None) is not None and getattr(fitted, "E_train_", None) is None
+    if getattr(fitted, "R_train_", None) is None:
+        return bool(getattr(fitted, "energies_relative_", False))
+    return getattr(fitted, "E_train_", None) is None

@@ -27,6 +27,7 @@ def export_sgdml_model(model, path):
     multiscale or unfitted model). Warns when sigma is not a whole number: sGDML's PyTorch
     predictor reads it as an integer (its NumPy predictor does not).
     """
+    from gdmlx.calculator import energies_are_relative
     from gdmlx.regressor import GDMLRegressor, fitted_hyperparameters
     if not isinstance(model, GDMLRegressor) or not hasattr(model, "expansion_"):
         if isinstance(model, GDMLRegressor):
@@ -58,6 +59,8 @@ def export_sgdml_model(model, path):
         "perms": np.arange(exp.n_atoms, dtype=np.int64)[None], "tril_perms_lin": np.arange(len(pairs)),
         "e_unit": np.array(model.energy_unit_), "r_unit": np.array(model.length_unit_),
         "lam": np.array(float(fitted_hyperparameters(model)["lam"])), "n_train": np.array(exp.n_train),
+        # sGDML's record of whether energies were fitted: without them c is no absolute offset
+        "use_E": np.array(not energies_are_relative(model)),
     }
     if np.any(exp.a):
         arrays["alphas_E"] = exp.a.copy()

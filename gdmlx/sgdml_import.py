@@ -94,6 +94,8 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
                       "gdmlx.import_sgdml_model(path, energy_unit=..., length_unit=...)", UserWarning, stacklevel=2)
     model.energy_unit_, model.length_unit_ = units["e_unit"], units["r_unit"]
     model.R_train_ = model.F_train_ = model.E_train_ = model.alphas_ = None
+    # sGDML's use_E: False for a model fitted without energies (an arbitrary offset, c = 0)
+    model.energies_relative_ = "use_E" in arr and not bool(arr["use_E"])
     model.train_hash_, model.energy_fit_, model.fit_info_ = "", {}, {}
     model.dataset_md5_, model.indices_ = split
     model.hyperparameters_ = model.get_params(deep=False)
@@ -101,7 +103,7 @@ def import_sgdml_model(path, energy_unit=None, length_unit=None):
 
 
 MODEL_KEYS = ("type", "R_desc", "R_d_desc_alpha", "sig", "std", "c", "z", "perms", "e_unit", "r_unit",
-              "md5_train", "idxs_train", "md5_valid", "idxs_valid", "lam", "alphas_E")
+              "md5_train", "idxs_train", "md5_valid", "idxs_valid", "lam", "alphas_E", "use_E")
 
 
 def _check_numbers(path, arr):
@@ -115,6 +117,8 @@ def _check_numbers(path, arr):
     if "lam" in arr and (arr["lam"].dtype.kind not in "iuf" or arr["lam"].size != 1
                          or not np.isfinite(arr["lam"]).all() or _number(arr, "lam") < 0):
         raise ModelFileError(f"{path}: 'lam' must be one number >= 0")
+    if "use_E" in arr and (arr["use_E"].dtype.kind not in "biu" or arr["use_E"].size != 1):
+        raise ModelFileError(f"{path}: 'use_E' must be one boolean")
     for k in ("sig", "std", "c"):
         if arr[k].size != 1:
             raise ModelFileError(f"{path}: '{k}' must be one number, it has shape {arr[k].shape}")

@@ -120,3 +120,20 @@ def test_units_sgdml_ase_calculator_would_get_wrong_are_warned_about(toy_data, t
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gdmlx.export_sgdml_model(kcal, tmp_path / "c.npz")
+
+
+def test_a_model_fitted_without_energies_stays_relative_through_export(toy_data, tmp_path):
+    """An exported model fitted on forces only lost that fact: imported, its energies (offset
+    c = 0) were taken as absolute, and gdmlx test reported an energy MAE of the data's zero
+    (1.2e4 kcal/mol on malonaldehyde). sGDML's use_E key now carries it both ways."""
+    from gdmlx.calculator import energies_are_relative
+    from gdmlx.cli.common import force_energy_errors
+    R, F, E, z = toy_data
+    for energies, relative in ((None, True), (E[:30], False)):
+        model = gdmlx.GDMLRegressor(sigma=2.0).fit(R[:30], F[:30], energies, z=z)
+        gdmlx.export_sgdml_model(model, tmp_path / "m.npz")
+        assert bool(np.load(tmp_path / "m.npz")["use_E"]) is not relative
+        imported = gdmlx.import_sgdml_model(tmp_path / "m.npz")
+        assert energies_are_relative(imported) is relative is energies_are_relative(model)
+        mine, theirs = (force_energy_errors(m, R[30:], F[30:], E[30:] + 1e4) for m in (model, imported))
+        assert theirs["e_mae"] == pytest.approx(mine["e_mae"], rel=1e-6)
