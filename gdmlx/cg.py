@@ -47,6 +47,7 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
         z = precond(r)
         p = z.copy()
         rz = float(r @ z)
+    saved = it if same else None              # the iteration the checkpoint file holds
     try:
         while it < max_iter:
             if np.linalg.norm(r) / b_norm <= tol:
@@ -70,9 +71,12 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
                 callback(it, np.linalg.norm(r) / b_norm)
             if checkpoint and it % checkpoint_every == 0:
                 _save(checkpoint, x, r, p, rz, it, checkpoint_key, operator_key)
+                saved = it
     except KeyboardInterrupt:
-        if notify and checkpoint and os.path.exists(checkpoint):
-            notify(f"stopped; {checkpoint} keeps the solve at iteration {it - it % checkpoint_every}: "
+        # an interrupt during a save or just after the step that would be saved: the file
+        # holds the last save, not the multiple of checkpoint_every below the iteration
+        if notify and checkpoint and os.path.exists(checkpoint) and saved is not None:
+            notify(f"stopped; {checkpoint} keeps the solve at iteration {saved}: "
                    "the same command resumes from there")
         raise
     res = np.linalg.norm(r) / b_norm

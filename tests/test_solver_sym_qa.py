@@ -162,3 +162,26 @@ def test_iterative_solver_redraws_its_residual_in_place_on_a_terminal(monkeypatc
     cg = [d for d in drawn if "conjugate gradient" in d]
     assert len(cg) >= 3 and all(d.count("[") == 1 for d in cg[1:])
     assert cg[-1].rstrip("\n").endswith(" s") and "\n" in cg[-1]
+
+
+def test_an_interrupt_names_the_iteration_the_checkpoint_holds(tmp_path):
+    """Ctrl-C just after a step whose save had not happened yet said the checkpoint kept
+    that step (iteration 10 here) while the file held the one before (5), where the next
+    run resumed."""
+    from gdmlx.cg import conjugate_gradient
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((40, 40))
+    A, b = Q @ Q.T + 40 * np.eye(40), rng.standard_normal(40)
+    path, notes = str(tmp_path / "cg.npz"), []
+
+    def stop_at_10(it, res):
+        if it == 10:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        conjugate_gradient(lambda v: A @ v, b, tol=1e-14, checkpoint=path, checkpoint_every=5,
+                           callback=stop_at_10, notify=notes.append)
+    assert "keeps the solve at iteration 5:" in notes[-1]
+    x = conjugate_gradient(lambda v: A @ v, b, tol=1e-12, checkpoint=path, checkpoint_every=5,
+                           notify=notes.append)
+    assert "at iteration 5" in notes[-1]
+    np.testing.assert_allclose(A @ x, b, atol=1e-10)
