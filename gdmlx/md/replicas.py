@@ -219,7 +219,7 @@ class ReplicaSimulation(EngineClock):
             "the energy became NaN or infinite": ~xp.isfinite(epot) | ~xp.isfinite(self.q).all(axis=(1, 2)),
             "two atoms came closer than half the shortest distance in the training data":
                 (d2 < self.r_min_sq).any(axis=1),
-            "a bond stretched beyond max_bond_stretch times the sum of covalent radii":
+            "a bond stretched beyond max_bond_stretch (default 2) times the sum of covalent radii":
                 ((bond * bond).sum(axis=2) > self.bond_max_sq).any(axis=1),
         }
         failed = {why: np.flatnonzero(to_host(bad)) for why, bad in checks.items()}

@@ -22,8 +22,8 @@ from gdmlx.validation import check_atomic_numbers, check_count, check_geometries
 
 _STOP_REASONS = {
     integrator.TOO_CLOSE: "two atoms came closer than half the shortest distance in the training data",
-    integrator.BOND_BROKEN: "a bond stretched beyond max_bond_stretch times the sum of covalent radii",
-    integrator.ENERGY_JUMP: "the potential energy jumped by more than max_energy_step_ev in one step",
+    integrator.BOND_BROKEN: "a bond stretched beyond max_bond_stretch (default 2) times the sum of covalent radii",
+    integrator.ENERGY_JUMP: "the potential energy jumped by more than max_energy_step_ev (default 1 eV) in one step",
     integrator.NOT_FINITE: "the energy became NaN or infinite",
 }
 
