@@ -1,5 +1,7 @@
 """QA of the training-side commands: gdmlx train / test."""
 
+import re
+
 import pytest
 
 from gdmlx.cli.main import main
@@ -41,3 +43,25 @@ def test_the_cg_iteration_cap_is_an_option(toy_npz, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "in 2 iterations" in err and "gdmlx train --cg-max-iter" in err
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_an_interrupted_sigma_scan_names_the_best_finished_sigma(toy_npz, tmp_path, capsys, monkeypatch):
+    """Ctrl-C in a scan of sigmas (hours for a large molecule) said only 'interrupted': the
+    finished sigmas' results were lost with it."""
+    import gdmlx
+    fit, calls = gdmlx.GDMLRegressor.fit, []
+
+    def stop_at_the_third(self, *args, **kwargs):
+        calls.append(self.sigma)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+    monkeypatch.setattr(gdmlx.GDMLRegressor, "fit", stop_at_the_third)
+    out = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "1,2,4", "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    finished = {float(s): float(r) for s, r in re.findall(r"sigma (\S+): validation force MAE \S+, RMSE (\S+)", err)}
+    best = min(finished, key=finished.get)
+    assert sorted(finished) == [1.0, 2.0] and not out.exists()
+    assert f"interrupted, {out} not written; best of the 2 finished sigma(s): {best:g}" in err
+    assert f"--sigma {best:g} trains it alone" in err

@@ -55,9 +55,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, parse_sigmas, print_json
-    from gdmlx.options import ComputeOptions
-    from gdmlx.regressor import GDMLRegressor
+    from gdmlx.cli.common import load_molecule_data, log, parse_sigmas, print_json
     from gdmlx.splits import found_in, split_indices
     from gdmlx.units import hyperparameters_in
 
@@ -80,7 +78,37 @@ def run(args):
     sigma_default, lam_default = hyperparameters_in(ds.length_unit, 10.0, 1e-10)
     sigmas = [sigma_default] if sigma_list is None else sigma_list
     args.lam = lam_default if args.lam is None else args.lam
-    best, results = None, []
+    results = []
+    try:
+        model, err = _scan_sigmas(args, ds, sigmas, train_idx, valid_idx, results)
+    except KeyboardInterrupt:              # hours of a sigma scan: say what the finished sigmas gave
+        if not args.json:
+            log(_interrupted_scan(args.output, results))
+        raise
+    model.indices_ = {"train": train_idx, "valid": valid_idx}
+    model.dataset_md5_ = ds.md5().decode()
+    model.save(args.output)
+    summary = {"model": args.output, "sigma": model.sigma, "n_train": len(train_idx),
+               "n_permutations": len(model.perms_),
+               "n_valid": len(valid_idx), "validation": err, "grid": results,
+               "energy_unit": ds.energy_unit, "length_unit": ds.length_unit}
+    if args.json:
+        print_json(summary)
+    else:
+        sym = f", {len(model.perms_)} permutation(s) found (--sym)" if args.sym else ""
+        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries{sym}, "
+            f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit} on "
+            f"{len(valid_idx)} geometries")
+
+
+def _scan_sigmas(args, ds, sigmas, train_idx, valid_idx, results):
+    """Fit one model per sigma; ``(model, validation errors)`` of the one with the smallest
+    validation force RMSE. Each sigma's errors are appended to ``results`` as it finishes."""
+    from gdmlx.cli.common import force_energy_errors, log
+    from gdmlx.options import ComputeOptions
+    from gdmlx.regressor import GDMLRegressor
+
+    best = None
     for sigma in sigmas:
         t0 = time.perf_counter()
         options = ComputeOptions(memory_limit_gb=args.memory_limit_gb, verbose=not args.json, cg_tol=args.cg_tol,
@@ -100,21 +128,17 @@ def run(args):
                 f"{ds.energy_unit}/{ds.length_unit} ({err['train_s']:.1f} s)")
         if best is None or err["f_rmse"] < best[1]["f_rmse"]:
             best = (model, err)
-    model, err = best
-    model.indices_ = {"train": train_idx, "valid": valid_idx}
-    model.dataset_md5_ = ds.md5().decode()
-    model.save(args.output)
-    summary = {"model": args.output, "sigma": model.sigma, "n_train": len(train_idx),
-               "n_permutations": len(model.perms_),
-               "n_valid": len(valid_idx), "validation": err, "grid": results,
-               "energy_unit": ds.energy_unit, "length_unit": ds.length_unit}
-    if args.json:
-        print_json(summary)
-    else:
-        sym = f", {len(model.perms_)} permutation(s) found (--sym)" if args.sym else ""
-        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries{sym}, "
-            f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit} on "
-            f"{len(valid_idx)} geometries")
+    return best
+
+
+def _interrupted_scan(output, results):
+    """What an interrupted sigma scan leaves: no model file, and the best sigma finished."""
+    text = f"gdmlx train: interrupted, {output} not written"
+    if results:
+        best = min(results, key=lambda err: err["f_rmse"])
+        text += (f"; best of the {len(results)} finished sigma(s): {best['sigma']:g} (validation force "
+                 f"RMSE {best['f_rmse']:.4g}): --sigma {best['sigma']:g} trains it alone")
+    return text
 
 
 MAX_SIGMAS = 1000
