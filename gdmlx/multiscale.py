@@ -22,7 +22,7 @@ from gdmlx.errors import EnergyConsistencyWarning, InputError
 from gdmlx.regressor import GDMLRegressor, force_r2, forget_data_records
 from gdmlx.symmetry import check_permutations, close_pairs
 from gdmlx.units import hyperparameters_in, in_angstrom, same_unit
-from gdmlx.validation import check_count, check_geometries, check_training_data
+from gdmlx.validation import check_count, check_training_data
 
 
 def bond_graph_pairs(z, R, max_hops):
@@ -201,9 +201,11 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
     def predict_energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3): the sum of both parts."""
         fast, slow = self._fitted_parts()
-        E_s, F_s = slow.predict_energy_forces(R)   # checks R: the whole training set's domain
-        # the fast part's own check would hold R to its n_fast geometries' shortest distances
-        E_f, F_f = fast.expansion_.predict(check_geometries(R, len(self.z_)))
+        # one domain for both parts, as the calculator and MD have: each part's own check
+        # held R to its own geometries (the fast part's n_fast of them)
+        r_min = 0.5 * min(fast.shortest_training_distance(), slow.shortest_training_distance())
+        E_f, F_f = fast._predict_within(R, r_min)
+        E_s, F_s = slow._predict_within(R, r_min)
         return E_f + E_s, F_f + F_s
 
     def predict(self, R):

@@ -169,8 +169,17 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
 
     def predict_energy_forces(self, R):
         """Energies (n,) and forces (n, N, 3) from one pass."""
+        return self._predict_within(R, 0.5 * self.shortest_training_distance())
+
+    def shortest_training_distance(self):
+        """Shortest atom-atom distance of the training geometries (length unit): geometries
+        with two atoms closer than half of it are outside the model's domain."""
+        return self._shortest_training_distance(self._fitted_expansion())
+
+    def _predict_within(self, R, r_min):
+        """:meth:`predict_energy_forces` for geometries whose atoms are at least ``r_min``
+        apart (length unit; InputError for others)."""
         exp = self._fitted_expansion()
-        r_min = 0.5 * self._shortest_training_distance(exp)
         one = as_float_array(R)
         if one.shape == (exp.n_atoms, 3):        # one geometry (MD, optimisers): least overhead
             E, F = exp.predict_one(one, r_min)

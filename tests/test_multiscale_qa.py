@@ -109,3 +109,22 @@ def test_prediction_is_refused_only_outside_the_whole_training_sets_domain(ms_mo
     np.testing.assert_allclose(E, E_ref, rtol=1e-12)
     with pytest.raises(gdmlx.InputError, match="outside the model's domain"):
         ms_model.predict(R * 0.4 * r_full / (0.25 * (r_full + r_fast)))
+
+
+def test_parts_fitted_on_other_geometries_share_one_domain(chain):
+    """A from_parts model whose fast part saw a closer pair than its slow part refused, in
+    predict, geometries the calculator and MD accept (each part checked its own data)."""
+    from gdmlx.kernels.descriptor import closest_pairs
+    R, F, E, z = chain
+    closest = closest_pairs(R[:80])[0]
+    k = int(np.argmin(closest))
+    others = np.setdiff1d(np.arange(80), [k])
+    fast = gdmlx.MultiscaleModel(max_hops=1, n_fast=20, fast=gdmlx.GDMLRegressor(sigma=2.0, lam=1e-6)).fit(
+        R[[k, *others[:19]]], F[[k, *others[:19]]], z=z).fast_
+    slow = gdmlx.GDMLRegressor(sigma=3.0, lam=1e-8).fit(R[others], F[others], z=z)
+    ms = gdmlx.MultiscaleModel.from_parts(fast, slow, max_hops=1, n_fast=20)
+    r_all, r_slow = closest[k], closest[others].min()
+    assert r_all < r_slow and gdmlx.GDMLCalculator(ms).r_min == pytest.approx(0.5 * r_all)
+    g = R[k] * (0.25 * (r_all + r_slow) / r_all)          # between the two halves
+    F_parts = fast.expansion_.predict(g[None])[1] + slow.expansion_.predict(g[None])[1]
+    np.testing.assert_allclose(ms.predict(g), F_parts, rtol=1e-12, atol=1e-12)
