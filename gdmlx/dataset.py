@@ -7,6 +7,7 @@ eV/A to kcal/mol and A). Written: sGDML-compatible ``.npz`` with its ``md5`` fin
 
 import hashlib
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from ase.data import chemical_symbols
 from ase.formula import Formula
 
 from gdmlx.atomic_write import atomic_path
-from gdmlx.errors import InputError
+from gdmlx.errors import InputError, user_stacklevel
 from gdmlx.file_kinds import check_kind, file_kind
 from gdmlx.hdf5_files import open_hdf5, read_array, read_errors
 from gdmlx.npz_files import read_npz
@@ -193,6 +194,13 @@ def _load_npz(path):
                          "kcal/mol and Angstrom), not sGDML's (R, z, E, F): d = numpy.load(path); "
                          "gdmlx.Dataset(R=d['coords'], z=d['nuclear_charges'], E=d['energies'], "
                          "F=d['forces']).save_npz('data.npz') converts it")
+    assumed = [(k, unit) for k, unit in (("e_unit", "kcal/mol"), ("r_unit", "Ang")) if k not in arrays]
+    if assumed and {"R", "z", "F"} <= set(arrays):       # sGDML's defaults, but said: eV data read as
+        warnings.warn(                                  # kcal/mol give the calculator 23x too weak forces
+            f"{path} records no {' or '.join(k for k, _ in assumed)}: assuming "
+            f"{' and '.join(u for _, u in assumed)} (sGDML's default); if the data are in other units, "
+            "write them: gdmlx.Dataset(..., energy_unit=..., length_unit=...).save_npz(path)",
+            UserWarning, stacklevel=user_stacklevel())
     return _from_mapping(arrays, path)
 
 

@@ -1,9 +1,12 @@
 """Getting data in and out: load_dataset on every format, Dataset's API, units."""
 
+import warnings
+
 import h5py
 import numpy as np
 import pytest
 
+import gdmlx
 from gdmlx import Dataset, load_dataset
 from gdmlx.errors import InputError
 
@@ -265,3 +268,17 @@ def test_info_on_an_unreadable_file_does_not_call_it_a_model(tmp_path, capsys):
     (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
     assert main(["info", str(tmp_path / "cut.npz")]) == 2
     assert "neither a readable model nor a dataset or trajectory" in capsys.readouterr().err
+
+
+def test_an_npz_without_units_is_read_in_sgdmls_units_with_a_warning(toy_data, tmp_path):
+    """A hand-made .npz without e_unit / r_unit was read as kcal/mol and A without a word:
+    eV data so read give the ASE calculator forces 23x too weak."""
+    R, F, E, z = toy_data
+    np.savez(tmp_path / "d.npz", R=R, z=z, F=F, E=E, r_unit="Ang")
+    with pytest.warns(UserWarning, match="records no e_unit: assuming kcal/mol .sGDML's default.") as rec:
+        ds = gdmlx.load_dataset(tmp_path / "d.npz")
+    assert rec[0].filename == __file__ and (ds.energy_unit, ds.length_unit) == ("kcal/mol", "Ang")
+    gdmlx.Dataset(R=R, z=z, F=F, E=E, energy_unit="eV").save_npz(tmp_path / "e.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gdmlx.load_dataset(tmp_path / "e.npz").energy_unit == "eV"
