@@ -11,7 +11,8 @@ seeds of one integrator (the noise scale). Also: wall time per simulated ps, and
 integrator against the reference data.
 
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python benchmarks/ms_ensemble.py \\
-        --data ../shared/data/oleic-acid.npz --model MS.h5 --full FULL.h5 --mts 3 --seeds 1-8
+        --data ../shared/data/oleic-acid.npz --model MS.h5 --full FULL.h5 --mts 3 --seeds 1-8 \\
+        --out OUT.json
 """
 
 import argparse

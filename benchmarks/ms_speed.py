@@ -11,7 +11,8 @@ friction 0.01/fs as in ``bench_multiscale.py``'s NVT part, but without a traject
 and with frames every 10 n steps, as in NVE).
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/ms_speed.py \\
-        --data ../shared/data/aspirin.npz --full FULL.h5 --model NAME=MS.h5 --mts 1 2 3 4
+        --data ../shared/data/aspirin.npz --full FULL.h5 --model NAME=MS.h5 --mts 1 2 3 4 \\
+        --out OUT.json
 """
 
 import argparse
