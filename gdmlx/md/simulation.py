@@ -174,9 +174,10 @@ class Simulation(EngineClock):
         self.groups, self.periods = force_groups(model, slow_every)     # NotFittedError for an unfitted model
         self.z = np.asarray(model.z_)
         q, self.masses, velocities = start_state(positions, self.z, masses, velocities)
-        if len(q) > 1:
-            raise InputError(f"positions hold {len(q)} geometries; Simulation starts from one (N, 3) "
-                             "(ReplicaSimulation runs several)")
+        for name, a in (("positions", q), ("velocities", velocities)):     # not the first of several
+            if a is not None and len(a) > 1:
+                raise InputError(f"{name} hold {len(a)} molecules' states; Simulation starts from one "
+                                 "(N, 3) (ReplicaSimulation runs several)")
         q = q[0].copy()
         self.force_model = force_model_fingerprint(model)
         self.r_scale = 1.0 / length_in_ang(model.length_unit_)
