@@ -134,6 +134,7 @@ class ReplicaSimulation(EngineClock):
         self.ndof = min(kinetic_dof(r, vr, masses, dynamics) for r, vr in zip(q, v))
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
+        self.stopped = ""                   # why the run stopped, once it has
         E, F = zip(*(self._group(l, self.q) for l in range(len(self.parts))))
         self.E, self.F = list(E), list(F)
         self.fused = self._fused_steps(fused_steps, parts, blocks_per_replica)
@@ -249,6 +250,9 @@ class ReplicaSimulation(EngineClock):
         summary under ``replicas``. Defaults of ``save_every`` and ``report_every`` as for
         :meth:`gdmlx.md.Simulation.run`.
         """
+        if self.stopped:
+            raise MDInstabilityError(f"this simulation stopped earlier ({self.stopped}); its state is "
+                                     "outside the model's domain: start a new ReplicaSimulation")
         n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
                                                               int(self.periods[-1]))
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
@@ -302,6 +306,7 @@ class ReplicaSimulation(EngineClock):
                 f"{len(frames['time_fs'])} frames were kept"
                 + (f" in {trajectory}" if trajectory else " in the summary (no trajectory file was given)"))
             exc.summary = summary
+            self.stopped = f"at step {self.step}: {why} in replica(s) {which.tolist()[:10]}"
             raise exc
         return summary
 
