@@ -91,11 +91,13 @@ class Dataset:
 
     def subset(self, idx):
         """A new Dataset with the geometries ``idx`` (indices, a slice or a boolean mask; one
-        index gives a dataset of one geometry)."""
+        index gives a dataset of one geometry), with its own arrays (a slice's are copied, not
+        views of this dataset's)."""
         if isinstance(idx, (int, np.integer)) and not isinstance(idx, (bool, np.bool_)):
             idx = [idx]                          # keeps the geometry axis (E[i] would be a scalar)
-        return Dataset(self.R[idx], self.z, self.F[idx], None if self.E is None else self.E[idx],
-                       self.energy_unit, self.length_unit, self.name, self.theory, self.lattice)
+        R, F, E = (None if a is None else np.array(a[idx]) for a in (self.R, self.F, self.E))
+        return Dataset(R, self.z, F, E, self.energy_unit, self.length_unit, self.name, self.theory,
+                       self.lattice)
 
     def in_units(self, energy_unit, length_unit):
         """A copy of the dataset in other units (names as in :mod:`gdmlx.units`)."""

@@ -38,3 +38,20 @@ def test_a_stopped_replica_simulation_refuses_to_go_on(toy_model, start):
         reps.run(100, save_every=10, progress=False)
     assert reps.step == step
     np.testing.assert_array_equal(reps.positions, q)
+
+
+def test_a_subset_owns_its_arrays():
+    """A subset by a slice shared the dataset's arrays (one by an index list did not):
+    changing the subset's geometries changed the dataset's."""
+    R = toy_geometries(6)
+    E, F = toy_energy_forces(R)
+    ds = gdmlx.Dataset(R=R, z=np.array([6, 6, 8, 6, 1]), F=F, E=E)
+    kept = [a.copy() for a in (ds.R, ds.F, ds.E)]
+    for idx in (slice(0, 3), [0, 1, 2], np.arange(6) < 3):
+        sub = ds.subset(idx)
+        assert len(sub) == 3 and np.array_equal(sub.R, R[:3]) and np.array_equal(sub.E, E[:3])
+        sub.R *= 2.0
+        sub.F[:] = 0.0
+        sub.E[:] = 0.0
+        for a, b in zip((ds.R, ds.F, ds.E), kept):
+            np.testing.assert_array_equal(a, b)
