@@ -60,8 +60,9 @@ class Dataset:
         self.z = check_atomic_numbers(self.z, self.R.shape[1])
         check_molecule_size(len(self.z))
         self.F = check_forces(self.F, self.R.shape)
-        if self.E is not None:
-            self.E = check_energies(self.E, len(self.R), "E")
+        if self.E is not None:          # one geometry's energy may be a number, as its R and F are (N, 3)
+            E = np.reshape(self.E, 1) if np.ndim(self.E) == 0 and len(self.R) == 1 else self.E
+            self.E = check_energies(E, len(self.R), "E")
         if self.lattice is not None:
             self.lattice = _check_lattice(self.lattice)
         for key in ("energy_unit", "length_unit", "name", "theory"):   # texts, so save_npz writes texts

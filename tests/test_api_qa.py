@@ -55,3 +55,18 @@ def test_a_subset_owns_its_arrays():
         sub.E[:] = 0.0
         for a, b in zip((ds.R, ds.F, ds.E), kept):
             np.testing.assert_array_equal(a, b)
+
+
+def test_one_geometry_takes_its_energy_as_a_number(tmp_path):
+    """R and F of one geometry may be (N, 3), but its energy as a number was refused
+    ("E must have shape (1,), got ()")."""
+    R = toy_geometries(1)
+    E, F = toy_energy_forces(R)
+    z = np.array([6, 6, 8, 6, 1])
+    ds = gdmlx.Dataset(R=R[0], z=z, F=F[0], E=float(E[0]))
+    assert ds.R.shape == (1, 5, 3) and ds.F.shape == (1, 5, 3) and ds.E.shape == (1,)
+    assert ds == gdmlx.Dataset(R=R, z=z, F=F, E=E)
+    ds.save_npz(tmp_path / "one.npz")
+    assert gdmlx.load_dataset(tmp_path / "one.npz") == ds
+    with pytest.raises(gdmlx.InputError, match=r"E must have shape \(2,\), got \(\)"):
+        gdmlx.Dataset(R=toy_geometries(2), z=z, F=toy_energy_forces(toy_geometries(2))[1], E=1.0)
