@@ -70,3 +70,12 @@ def test_one_geometry_takes_its_energy_as_a_number(tmp_path):
     assert gdmlx.load_dataset(tmp_path / "one.npz") == ds
     with pytest.raises(gdmlx.InputError, match=r"E must have shape \(2,\), got \(\)"):
         gdmlx.Dataset(R=toy_geometries(2), z=z, F=toy_energy_forces(toy_geometries(2))[1], E=1.0)
+
+
+def test_an_empty_trajectory_name_is_refused(toy_model, toy_data):
+    """run(trajectory="") ran and wrote nothing, without a word (an empty name was taken as
+    no file), where every other writer refuses an empty name."""
+    from gdmlx.md import Simulation
+    sim = Simulation(toy_model, toy_data[0][0], dt_fs=0.25, temperature_K=300, seed=0)
+    with pytest.raises(ValueError, match="an empty file name"):
+        sim.run(10, trajectory="", progress=False)

@@ -501,7 +501,7 @@ class ActionSimulation:
         done, t0, status, writer = 0, time.perf_counter(), integrator.OK, None
         try:
             with interrupts_deferred():                 # a file opened is a file closed and renamed
-                writer = trajectory and open_trajectory(
+                writer = trajectory is not None and open_trajectory(
                     trajectory, self.z, self.masses,
                     {"dt_fs": self.action.stride_fs, "temperature_K": recorded_temperature(b),
                      "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map",

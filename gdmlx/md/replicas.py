@@ -259,7 +259,7 @@ class ReplicaSimulation(EngineClock):
         failed, start, t0, writer = {}, self.step, time.perf_counter(), None
         try:
             with interrupts_deferred():                 # a file opened is a file closed and renamed
-                writer = trajectory and open_trajectory(
+                writer = trajectory is not None and open_trajectory(
                     trajectory, self.z, to_host(self.masses)[:, 0],
                     {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
                      "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,

@@ -241,7 +241,7 @@ class Simulation(EngineClock):
         writer = None
         try:
             with interrupts_deferred():                 # a file opened is a file closed and renamed
-                writer = trajectory and open_trajectory(
+                writer = trajectory is not None and open_trajectory(
                     trajectory, self.z, self.masses,
                     {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
                      "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
