@@ -19,7 +19,6 @@ from gdmlx.errors import BackendUnavailableError, InputError
 BACKENDS = ("cpu", "gpu", "auto")
 
 
-@cache
 def _cupy():
     """The cupy module, or None when it is not installed or sees no CUDA device (asked once
     per process; :func:`_cupy_status` says why)."""

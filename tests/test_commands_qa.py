@@ -119,11 +119,9 @@ def test_info_on_a_trajectory_being_written_says_so(run_files, tmp_path, capsys)
 @pytest.fixture
 def fresh_cupy_check(monkeypatch):
     """The CuPy probe asked anew (its answer is cached per process), and again afterwards."""
-    backend._cupy.cache_clear()
     backend._cupy_status.cache_clear()
     yield monkeypatch
     monkeypatch.undo()
-    backend._cupy.cache_clear()
     backend._cupy_status.cache_clear()
 
 
