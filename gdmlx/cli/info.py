@@ -124,7 +124,6 @@ def run(args):
         d = describe_trajectory(args.file)
     elif kind == "dataset" or kind is None and not args.file.lower().endswith((".h5", ".hdf5", ".npz")):
         from gdmlx.dataset import load_dataset      # also ASE formats (.traj, .db), of no known kind
-        from gdmlx.errors import InputError
         try:
             d = describe_dataset(load_dataset(args.file))
         except InputError:

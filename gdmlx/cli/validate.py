@@ -105,25 +105,13 @@ def _trajectory_positions(path):
 
 
 def _whole_xyz_frames(path):
-    """The text of the whole frames of the XYZ file at ``path``, each as long as the first
-    frame says (its atom count, a comment line, the atoms): a last frame cut by a killed
-    run is left out, and a count beyond the file's end reads no further."""
+    """The text of the whole frames of the XYZ file at ``path``
+    (:func:`gdmlx.md.trajectory.whole_xyz_frames`)."""
+    from gdmlx.md.trajectory import whole_xyz_frames
+    frames = whole_xyz_frames(path)
+    if frames is None:
+        with open(path, "rb") as fh:
+            first = fh.readline()[:40].decode(errors="replace").strip()
+        raise InputError(f"{path}: not an XYZ trajectory (its first line, {first!r}, is no atom count)")
     with open(path, "rb") as fh:
-        first = fh.readline()
-        try:
-            frame_lines = int(first) + 2
-        except ValueError:
-            frame_lines = 0
-        if frame_lines < 3:
-            first = first[:40].decode(errors="replace").strip()
-            raise InputError(f"{path}: not an XYZ trajectory (its first line, {first!r}, is no atom count)")
-        fh.seek(0)
-        end = size = 0
-        for k, line in enumerate(fh, 1):
-            if not line.endswith(b"\n"):         # a cut last line is no line
-                break
-            size += len(line)
-            if k % frame_lines == 0:
-                end = size
-        fh.seek(0)
-        return fh.read(end).decode(errors="replace")
+        return fh.read(frames[1]).decode(errors="replace")

@@ -407,28 +407,42 @@ def trajectory_summary(path):
                 "status": _status(attrs), **{k: np.asarray(attrs[k]).item() for k in SETTINGS if k in attrs}}
 
 
-def _last_whole_xyz_frame(path):
-    """The last whole frame of an extended XYZ file whose end was cut (a run killed while
-    writing), or None when it has none. Frames are found by their atom-count lines."""
-    import io
-    starts, n_atoms = [], None
+def whole_xyz_frames(path):
+    """Byte offsets ``(starts, end)`` of the whole frames of the XYZ file at ``path``, each
+    as long as its first line's atom count says (that count, a comment line, the atoms): a
+    last frame cut by a killed run is left out, and a count beyond the file's end reads no
+    further. None when the first line is no atom count."""
     with open(path, "rb") as fh:
-        offset, line_no = 0, 0
-        for line in fh:
-            if n_atoms is None:
-                try:
-                    n_atoms = int(line)
-                except ValueError:
-                    return None
-            if line_no % (n_atoms + 2) == 0:
+        try:
+            frame_lines = int(fh.readline()) + 2
+        except ValueError:
+            return None
+        if frame_lines < 3:
+            return None
+        fh.seek(0)
+        starts, offset, n_whole, end = [], 0, 0, 0
+        for k, line in enumerate(fh):
+            if not line.endswith(b"\n"):          # a cut last line is no line
+                break
+            if k % frame_lines == 0:
                 starts.append(offset)
             offset += len(line)
-            line_no += line.endswith(b"\n")          # a cut last line is no line
-        whole = line_no // (n_atoms + 2) if n_atoms else 0
-        if whole == 0:
-            return None
-        fh.seek(starts[whole - 1])
-        text = b"".join(fh.readline() for _ in range(n_atoms + 2)).decode()
+            if (k + 1) % frame_lines == 0:
+                n_whole, end = n_whole + 1, offset
+    return starts[:n_whole], end
+
+
+def _last_whole_xyz_frame(path):
+    """The last whole frame of an extended XYZ file whose end was cut (a run killed while
+    writing), or None when it has none (:func:`whole_xyz_frames`)."""
+    import io
+    frames = whole_xyz_frames(path)
+    if not frames or not frames[0]:
+        return None
+    (*_, last), end = frames
+    with open(path, "rb") as fh:
+        fh.seek(last)
+        text = fh.read(end - last).decode()
     try:
         return ase.io.read(io.StringIO(text), format="extxyz")
     except Exception:                    # ASE raises many kinds for files it cannot parse
