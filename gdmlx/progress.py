@@ -2,6 +2,10 @@
 (carriage returns would glue a whole run, and any error after it, into one line)."""
 
 import sys
+import time
+
+TERMINAL_EVERY_S = 0.25  # a terminal's line is redrawn at most this often by a clock-paced loop
+LOG_EVERY_S = 10.0       # a log file or pipe gets a line at most this often from one
 
 _line_open = False       # a terminal line was drawn and still needs its newline
 _shown = 0               # length of the line show() drew last on the terminal
@@ -37,6 +41,30 @@ def append(text, prefix=""):
         _line_open = True
     else:
         print(f"{prefix}{text}", file=sys.stderr, flush=True)
+
+
+class Pacer:
+    """When a loop over ``total`` units of work (MD steps, frames) reports its progress:
+    after every ``every`` units when ``every`` is given, else by the clock (every 0.25 s on a
+    terminal, every 10 s in a log file or pipe: a short run writes a line or two to a log, a
+    long one a line every 10 s); always after the last unit and when the loop stops early."""
+
+    def __init__(self, total, every=None):
+        self.total, self.every = total, every
+        self.interval = TERMINAL_EVERY_S if sys.stderr.isatty() else LOG_EVERY_S
+        self.last = time.perf_counter()
+
+    def due(self, done, stopped=False):
+        """True when a report is due after ``done`` units (``stopped``: the loop ends here)."""
+        if stopped or done >= self.total:
+            return True
+        if self.every is not None:
+            return done % self.every == 0
+        now = time.perf_counter()
+        if now - self.last < self.interval:
+            return False
+        self.last = now
+        return True
 
 
 def time_left(done, total, elapsed_s):

@@ -212,6 +212,20 @@ def test_progress_in_a_log_is_one_line_per_report(toy_model, start, capsys):
     assert "\r" not in err and err.count("MD step") == 3 and err.endswith("steps/s\n")
 
 
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_progress_in_a_log_comes_by_the_clock(toy_model, start, engine, capsys, monkeypatch):
+    """By default a log gets a progress line every 10 s and the last step's: `gdmlx md`
+    wrote 50 lines for any run, a run of a second included. Below, with 0 s between lines,
+    every chunk (1000 steps) or frame (replicas) reports."""
+    from gdmlx import progress
+    engine(toy_model, start, seed=0).run(3000, save_every=10)
+    err = capsys.readouterr().err
+    assert err.count("MD step") == 1 and "MD step 3000/3000" in err
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    engine(toy_model, start, seed=0).run(3000, save_every=10)
+    assert capsys.readouterr().err.count("MD step") == (3 if engine is Simulation else 300)
+
+
 def test_progress_on_a_terminal_covers_a_longer_line_before(monkeypatch):
     """A progress line redrawn over a longer one (a rate or an ETA with fewer digits) leaves
     none of the longer line's characters behind."""

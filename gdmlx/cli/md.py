@@ -173,10 +173,9 @@ def run(args):
         log(f"running {steps} steps: --steps rounded down to a multiple of --save-every ({args.save_every})")
     if steps == 0:
         raise ValueError(f"--steps ({args.steps}) must be at least --save-every ({args.save_every})")
-    report = max(args.save_every, (steps // 50) // args.save_every * args.save_every)
     try:
         summary = sim.run(steps, trajectory=args.output, save_every=args.save_every,
-                          report_every=report, progress=not args.json)
+                          progress=not args.json)
     except (GeometryError, KeyboardInterrupt) as exc:      # MDInstabilityError, ActionMapError
         if args.json:                                 # the run up to the stop (none: stopped starting)
             why = str(exc) or ("terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted")

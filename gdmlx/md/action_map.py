@@ -31,7 +31,7 @@ from gdmlx.md import integrator
 from gdmlx.md.domain import frame_outside
 from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, recorded_temperature, summarize
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.progress import finish, show
+from gdmlx.progress import Pacer, finish, show
 from gdmlx.validation import check_count, check_number
 
 # A saved state farther than BEYOND_FACTOR x the action model's reach from its nearest
@@ -481,8 +481,8 @@ class ActionSimulation:
     @terminate_as_interrupt()          # SIGTERM (a batch time limit) ends a run as Ctrl-C does
     def run(self, n_strides, trajectory=None, save_every=1, report_every=None, progress=True):
         """Run ``n_strides`` strides; frames every ``save_every`` strides to ``trajectory``,
-        progress every ``report_every`` strides (default: the multiple of ``save_every``
-        nearest below 1000, as :meth:`gdmlx.md.Simulation.run`).
+        progress every ``report_every`` strides (default None: by the clock, as
+        :meth:`gdmlx.md.Simulation.run`).
 
         Returns the summary of :func:`gdmlx.md.simulation.summarize` (steps are strides)
         plus the mean and largest iteration count. Raises MDInstabilityError or
@@ -492,8 +492,7 @@ class ActionSimulation:
             raise MDInstabilityError(f"this simulation stopped earlier ({self.base.stopped}); its state is "
                                      "outside what the map can step: start a new ActionSimulation")
         n_strides, save_every = check_count(n_strides, "n_strides"), check_count(save_every, "save_every")
-        report_every = check_count(max(1, 1000 // save_every) * save_every if report_every is None else report_every,
-                                   "report_every")
+        pacer = Pacer(n_strides, None if report_every is None else check_count(report_every, "report_every"))
         b = self.base
         self._compile()
         first, refreshes = len(self.iterations), self.jacobian_refreshes      # this run's strides from here
@@ -528,7 +527,7 @@ class ActionSimulation:
                         frames[key].append(val)
                     if writer:
                         writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])
-                if progress and done % report_every == 0:
+                if progress and pacer.due(done):
                     show(f"action MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
                          f"strides/s  mean iterations {np.mean(self.iterations[first:]):.1f}")
         except (ActionMapError, KeyboardInterrupt) as exc:

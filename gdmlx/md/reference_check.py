@@ -15,7 +15,7 @@ import numpy as np
 
 from gdmlx.errors import InputError
 from gdmlx.md.domain import model_floors, outside_frames
-from gdmlx.progress import finish, show
+from gdmlx.progress import Pacer, finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_geometries, check_number
 
@@ -28,11 +28,12 @@ def reference_labels(calculator, z, R, energy_unit="kcal/mol", length_unit="Ang"
     atoms = Atoms(numbers=z, positions=R[0] * r_unit)
     atoms.calc = calculator
     E, F = np.empty(len(R)), np.empty(R.shape)
+    pacer = Pacer(len(R))
     for k, r in enumerate(R):
         atoms.positions = r * r_unit
         E[k] = atoms.get_potential_energy() / e_unit
         F[k] = atoms.get_forces() * r_unit / e_unit
-        if progress:
+        if progress and pacer.due(k + 1):
             show(f"reference: {k + 1}/{len(R)} frames")
     if progress:
         finish()

@@ -31,7 +31,7 @@ from gdmlx.md import simulation
 from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_run_lengths, check_settings,
                                  force_periods, recorded_temperature, start_state, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.progress import finish, show, time_left
+from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_count, check_number
 
@@ -257,6 +257,7 @@ class ReplicaSimulation(EngineClock):
                                                               int(self.periods[-1]))
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
         failed, start, t0, writer = {}, self.step, time.perf_counter(), None
+        pacer = Pacer(n_steps, report_every)
         try:
             with interrupts_deferred():                 # a file opened is a file closed and renamed
                 writer = trajectory is not None and open_trajectory(
@@ -281,7 +282,7 @@ class ReplicaSimulation(EngineClock):
                     if writer:
                         writer.append([self.time_fs], self.positions[None], to_host(self.v)[None],
                                       epot[None], ekin[None])
-                if progress and (self.step - start) % report_every == 0:
+                if progress and pacer.due(self.step - start, stopped=bool(failed)):
                     self._report(self.step - start, n_steps, frames, time.perf_counter() - t0)
         except KeyboardInterrupt as exc:
             if progress:

@@ -16,7 +16,7 @@ from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors,
 from gdmlx.md.rigid_motion import kinetic_dof, without_rigid_motion
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.progress import finish, show, time_left
+from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_count, check_geometries, check_number
 
@@ -105,17 +105,15 @@ def check_settings(dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_s
 def check_run_lengths(n_steps, save_every, report_every, top):
     """``(n_steps, save_every, report_every)`` as ints, checked: positive, ``save_every`` a
     multiple of the slow period ``top``, and ``n_steps`` and ``report_every`` multiples of
-    ``save_every``. None picks ``save_every`` = 10 rounded up to a multiple of ``top`` and
-    ``report_every`` = the multiple of it nearest below 1000."""
+    ``save_every``. None picks ``save_every`` = 10 rounded up to a multiple of ``top``;
+    ``report_every`` None stays None (progress by the clock: :class:`gdmlx.progress.Pacer`)."""
     n_steps = check_count(n_steps, "n_steps")
     save_every = -(-10 // top) * top if save_every is None else check_count(save_every, "save_every")
-    if report_every is None:
-        report_every = max(1, 1000 // save_every) * save_every
-    report_every = check_count(report_every, "report_every")
+    report_every = None if report_every is None else check_count(report_every, "report_every")
     for value, name, period, period_name in ((save_every, "save_every", top, "slow_every"),
                                              (n_steps, "n_steps", save_every, "save_every"),
                                              (report_every, "report_every", save_every, "save_every")):
-        if value % period:
+        if value is not None and value % period:
             raise ValueError(f"{name} ({value}) must be a multiple of {period_name} ({period})")
     return n_steps, save_every, report_every
 
@@ -223,7 +221,8 @@ class Simulation(EngineClock):
         Frames every ``save_every`` steps (default 10, rounded up to a multiple of
         ``slow_every``) go to ``trajectory`` (.h5 or .xyz) as the run goes; the file is
         closed properly if the run is interrupted or stopped. Progress goes to stderr every
-        ``report_every`` steps (default: about 1000) unless ``progress=False``.
+        ``report_every`` steps (default None: every 10 s in a log file, redrawn every 0.25 s
+        on a terminal) unless ``progress=False``.
         Raises MDInstabilityError (with the summary so far) when the geometry leaves the
         model's domain.
         """
@@ -235,6 +234,7 @@ class Simulation(EngineClock):
         frames = FrameRecord()
         self._chunk(0, save_every, None, frames)        # compiles the loop outside the timing and the file
         status, done, t0, first_step = integrator.OK, 0, time.perf_counter(), self.step
+        pacer = Pacer(n_steps, report_every)
         top = int(self.periods[-1])                     # chunks of whole slow steps, frames their own
         chunk_steps = (save_every * max(1, MAX_CHUNK_STEPS // save_every) if save_every <= MAX_CHUNK_STEPS
                        else top * max(1, MAX_CHUNK_STEPS // top))
@@ -247,11 +247,11 @@ class Simulation(EngineClock):
                      "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
                      "slow_every": int(self.periods[-1])})
             while done < n_steps and status == integrator.OK:
-                n = min(chunk_steps, n_steps - done, report_every - done % report_every)
+                n = min(chunk_steps, n_steps - done, report_every - done % report_every if report_every else n_steps)
                 with interrupts_deferred():     # Ctrl-C acts after the chunk's frames are recorded
                     status, ran, saved = self._chunk(n, save_every, writer, frames, done % save_every)
                 done += ran
-                if progress and (done % report_every == 0 or done == n_steps or status != integrator.OK):
+                if progress and pacer.due(done, stopped=status != integrator.OK):
                     self._report(done, n_steps, frames, time.perf_counter() - t0)
         except KeyboardInterrupt as exc:
             if progress:
