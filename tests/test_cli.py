@@ -631,6 +631,7 @@ def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
     out = run_json(capsys, "validate", str(model), str(traj), "--calculator", "emt", "--frames", "8",
                    "--data", str(toy_npz), "--json")
     assert out["n_frames"] == 8 and 0 <= out["n_outside"] <= 8 and out["calculator"] == "emt"
+    assert out["same_force_model"] is True
     assert len(out["frames"]) == len(out["outside"]) == len(out["frame_f_mae"]) == 8 == len(set(out["frames"]))
     assert out["held_out"]["n"] == 60 - 30 - 10
     inside = [v for v in (out["f_mae_inside"], out["f_mae_outside"]) if v is not None]
@@ -640,6 +641,12 @@ def test_validate_a_trajectory_against_a_reference(toy_npz, tmp_path, capsys):
     capsys.readouterr()
     as_xyz = run_json(capsys, "validate", str(model), str(xyz), "--calculator", "emt", "--frames", "8", "--json")
     assert as_xyz["n_frames"] == 8 and as_xyz["max_frame_f_mae"] == pytest.approx(out["max_frame_f_mae"], rel=1e-5)
+    assert as_xyz["same_force_model"] is True
+    refit = tmp_path / "m2.h5"               # another model's errors on this run's frames: said, not refused
+    assert main(["train", str(toy_npz), "--n-train", "30", "--n-valid", "10", "--sigma", "3", "-o", str(refit)]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(refit), str(xyz), "--calculator", "emt", "--frames", "2"]) == 0
+    assert f"note: {xyz} was run by another force model than {refit}" in capsys.readouterr().err
     other = tmp_path / "other.h5"                          # a trajectory of a 4-atom molecule
     writer = open_trajectory(str(other), np.array([6, 6, 8, 6]), np.ones(4), {})
     writer.append([0.5], np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), [0.0], [0.0])

@@ -31,7 +31,9 @@ def run(args):
 
     from gdmlx.cli.common import force_energy_errors, load_molecule_data, log, print_json
     from gdmlx.dataset import chemical_formula
+    from gdmlx.expansion import force_model_fingerprint
     from gdmlx.md.reference_check import check_trajectory
+    from gdmlx.md.trajectory import read_last_state
     from gdmlx.modelfile import load_any_model
     from gdmlx.splits import test_indices
 
@@ -49,13 +51,18 @@ def run(args):
         raise InputError(f"{args.trajectory} holds {chemical_formula(z)} (atomic numbers {z.tolist()}), the model "
                          f"{args.model} {chemical_formula(model.z_)} ({np.asarray(model.z_).tolist()}): validate "
                          "a trajectory with the model that ran it")
+    ran_with = read_last_state(args.trajectory).force_model        # "" in files from before it was recorded
+    same_model = force_model_fingerprint(model) == ran_with if ran_with else None
+    if same_model is False and not args.json:
+        log(f"note: {args.trajectory} was run by another force model than {args.model} (fingerprint "
+            f"{ran_with[:12]}, 'gdmlx info' shows a model's): these are {args.model}'s errors on the other's frames")
     ds = load_molecule_data(args.data, model) if args.data else None      # checked before the labelling
     res = check_trajectory(model, positions, make_calculator(args), args.frames, args.skip,
                            progress=not args.json)
     out = {k: v for k, v in res.items() if k not in ("frames", "outside", "f_mae")}
     out.update(calculator=args.calculator if args.calculator != "tblite" else f"tblite {args.method}",
                frames=res["frames"], outside=res["outside"], frame_f_mae=res["f_mae"])
-    out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_,
+    out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_, same_force_model=same_model,
                max_frame_f_mae=float(res["f_mae"].max()))
     if ds is not None:
         idx = test_indices(model, ds, 500)
