@@ -29,7 +29,8 @@ from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors,
 from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md import simulation
 from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_run_lengths, check_settings,
-                                 force_periods, recorded_temperature, start_state, summarize, thermal_velocities)
+                                 force_periods, recorded_temperature, start_state, stop_cause, summarize,
+                                 thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -256,6 +257,7 @@ class ReplicaSimulation(EngineClock):
         n_steps, save_every, report_every = check_run_lengths(n_steps, save_every, report_every,
                                                               int(self.periods[-1]))
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": []}
+        etot_start = np.add(*self.frame()[:2])      # each replica's, for what a stop blames
         failed, start, t0, writer = {}, self.step, time.perf_counter(), None
         pacer = Pacer(n_steps, report_every)
         try:
@@ -300,11 +302,12 @@ class ReplicaSimulation(EngineClock):
         summary = self._summary(frames, self.step - start, time.perf_counter() - t0)
         if failed:
             why, which = next(iter(failed.items()))
+            r = which[0]                        # its energies before the failing frame
+            cause = stop_cause(etot_start[r], np.array(frames["epot"])[:-1, r], np.array(frames["ekin"])[:-1, r],
+                               self.gamma == 0, self.dt_fs, int(self.periods[-1]))
             exc = MDInstabilityError(
                 f"MD stopped at step {self.step} (t = {self.time_fs / 1000:.4f} ps): {why} "
-                f"in replica(s) {which.tolist()[:10]}; the model has left its training domain "
-                "(more or closer training data, a smaller time step, or a lower temperature help). "
-                f"{len(frames['time_fs'])} frames were kept"
+                f"in replica(s) {which.tolist()[:10]}; {cause}. {len(frames['time_fs'])} frames were kept"
                 + (f" in {trajectory}" if trajectory else " in the summary (no trajectory file was given)"))
             exc.summary = summary
             self.stopped = f"at step {self.step}: {why} in replica(s) {which.tolist()[:10]}"
