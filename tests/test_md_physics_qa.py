@@ -1,10 +1,12 @@
 """Physics of the MD engines from a QA session: time reversibility, the Langevin kinetic
 energy's distribution, and what a stopped run blames."""
 
+import ase.units
 import numpy as np
 import pytest
 
 from conftest import toy_geometries
+from gdmlx.errors import InputError
 from gdmlx.md import MDInstabilityError, ReplicaSimulation, Simulation
 from gdmlx.md.simulation import stop_cause
 
@@ -76,3 +78,33 @@ def test_the_stop_names_slow_every_for_multiple_time_steps():
     assert "outer time step, 4 fs" in stop_cause(-9.5, epot, ekin, True, 0.5, 8)
     for nve, epot_kept in ((False, epot), (True, np.full(10, -10.0))):   # Langevin; energy kept
         assert "training domain" in stop_cause(-9.5, epot_kept, ekin, nve, 0.5, 8)
+
+
+@pytest.mark.parametrize("engine", [Simulation, ReplicaSimulation])
+def test_friction_without_a_thermostat_is_refused(toy_model, start, engine):
+    """``friction_per_fs`` with the default thermostat ("nve") was ignored: a user asking for
+    friction at 500 K got NVE at 560 K. It is refused now; Langevin takes 0.01/fs unless told."""
+    with pytest.raises(InputError, match=r"friction_per_fs \(0.05\) applies to thermostat='langevin'"):
+        engine(toy_model, start, temperature_K=500, friction_per_fs=0.05)
+    with pytest.raises(InputError, match="thermostat must be 'nve' or 'langevin', got 'berendsen'"):
+        engine(toy_model, start, thermostat="berendsen")
+    default = engine(toy_model, start, thermostat="langevin", seed=0)
+    assert default.gamma * ase.units.fs == pytest.approx(0.01)
+    with pytest.raises(InputError, match="seed must be None or a non-negative integer, got 'a'"):
+        engine(toy_model, start, seed="a")
+
+
+def test_each_replica_counts_its_own_degrees_of_freedom(toy_model, start):
+    """Replicas from different start states (one drawn without rotation, one spinning) read
+    their temperatures with their own counts (3N - 6 and 3N - 3), as the single engine does;
+    all replicas took the smallest count (the spinning one's temperature read 14 % high)."""
+    still = Simulation(toy_model, start, temperature_K=300, seed=0)
+    v = still.v * ase.units.fs                                              # A/fs
+    spin = v + np.cross([0.0, 0.0, 0.02], start - still.masses @ start / still.masses.sum())
+    spinning = Simulation(toy_model, start, velocities=spin)
+    reps = ReplicaSimulation(toy_model, np.stack([start, start]), velocities=np.stack([v, spin]))
+    assert reps.ndof.tolist() == [still.ndof, spinning.ndof] == [9, 12]
+    both = reps.run(200, progress=False)["replicas"]
+    for alone, rep in zip((still, spinning), both):
+        assert rep["mean_temperature_K"] == pytest.approx(alone.run(200, progress=False)["mean_temperature_K"],
+                                                          rel=1e-8)

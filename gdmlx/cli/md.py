@@ -132,7 +132,6 @@ def run(args):
     if args.friction is not None and args.thermostat != "langevin":
         raise ValueError("--friction applies to --thermostat langevin only")
     _check_output_is_not_the_start(args)
-    args.friction = 0.01 if args.friction is None else args.friction
     model = load_any_model(args.model)
     start, state = start_state(args, model)
     args.temperature = 300.0 if args.temperature is None else args.temperature

@@ -319,7 +319,7 @@ class ActionSimulation:
     """
 
     def __init__(self, force_model, action, positions, *, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, seed=None, velocities=None, masses=None, time_fs=0.0, tol=1e-10,
+                 friction_per_fs=None, seed=None, velocities=None, masses=None, time_fs=0.0, tol=1e-10,
                  max_iter=100, memory=12, newton=True, jacobian_every=None,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
         check_force_model(force_model)

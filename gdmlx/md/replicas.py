@@ -13,6 +13,7 @@ domain checks (atoms too close, bonds broken, energy not finite) run at saved fr
 every step, and a replica that fails them stops the whole run (its index is in the message).
 """
 
+import functools
 import sys
 import time
 
@@ -29,7 +30,7 @@ from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors,
 from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md import simulation
 from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_run_lengths, check_settings,
-                                 force_periods, recorded_temperature, start_state, stop_cause, summarize,
+                                 force_periods, recorded_temperature, seeded_rng, start_state, stop_cause, summarize,
                                  thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
@@ -79,13 +80,11 @@ class ReplicaSimulation(EngineClock):
     """
 
     def __init__(self, model, positions, n_replicas=None, *, velocities=None, masses=None, backend="cpu", time_fs=0.0,
-                 dt_fs=0.5, temperature_K=300.0, thermostat="nve", friction_per_fs=0.01,
+                 dt_fs=0.5, temperature_K=300.0, thermostat="nve", friction_per_fs=None,
                  slow_every=1, seed=None, max_bond_stretch=2.0, contact_wall=True, fused_steps=False,
                  blocks_per_replica=None):
-        if thermostat not in ("nve", "langevin"):
-            raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
-            dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
+            dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, max_bond_stretch)
         model.force_parts()                     # NotFittedError for an unfitted model, not AttributeError z_
         self.z = np.asarray(model.z_)
         N = len(self.z)
@@ -108,7 +107,7 @@ class ReplicaSimulation(EngineClock):
         self.dt_fs, self.dt = dt_fs, dt_fs * ase.units.fs
         self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
         self.kT, self.temperature_K = ase.units.kB * temperature_K, temperature_K
-        self.rng = np.random.default_rng(seed)
+        self.rng = seeded_rng(seed)
         self.velocities_given = v is not None
         domain_pairs, floors, _ = model_floors(model)
         check_start_inside(q, domain_pairs, floors, continuing=self.velocities_given)
@@ -132,7 +131,7 @@ class ReplicaSimulation(EngineClock):
         P = len(self.wall_pairs)
         self.wall_work = (xp.empty((3, n, P)), xp.empty((2, n, P, 3)))   # wall_energy_forces_batch's
         dynamics = "langevin" if self.gamma > 0 else "nve"          # friction 0: NVE
-        self.ndof = min(kinetic_dof(r, vr, masses, dynamics) for r, vr in zip(q, v))
+        self.ndof = np.array([kinetic_dof(r, vr, masses, dynamics) for r, vr in zip(q, v)])    # (n_replicas,)
         self.step = 0
         self.time0_fs = check_number(time_fs, "time_fs")
         self.stopped = ""                   # why the run stopped, once it has
@@ -321,7 +320,8 @@ class ReplicaSimulation(EngineClock):
         epot, ekin, outside = (np.array(frames[k]).reshape(-1, self.n_replicas)
                                for k in ("epot", "ekin", "outside"))
         per = [summarize({"time_fs": frames["time_fs"], "epot": epot[:, r], "ekin": ekin[:, r],
-                          "outside": outside[:, r]}, steps, wall, self.dt_fs, self.temperature)
+                          "outside": outside[:, r]}, steps, wall, self.dt_fs,
+                         functools.partial(self.temperature, replica=r))
                for r in range(self.n_replicas)]
         out = dict(per[0], n_replicas=self.n_replicas, replica_steps_per_s=steps * self.n_replicas / wall,
                    replicas=per, frames={"time_fs": np.array(frames["time_fs"]), "epot": epot, "ekin": ekin})

@@ -125,11 +125,22 @@ def start_state(positions, z, masses=None, velocities=None):
     return q, masses, v
 
 
-def check_settings(dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch):
+DEFAULT_FRICTION_PER_FS = 0.01   # Langevin friction [1/fs] when none is given
+
+
+def check_settings(dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, max_bond_stretch):
     """The engine's settings as numbers, checked: ``(dt_fs, temperature_K, friction_per_fs,
-    slow_every, max_bond_stretch)``; a bad one raises InputError naming it."""
+    slow_every, max_bond_stretch)``; a bad one raises InputError naming it. ``friction_per_fs``
+    None is :data:`DEFAULT_FRICTION_PER_FS` for Langevin; a friction given with "nve" is
+    refused (it was ignored: a user asking for a thermostat got NVE)."""
+    if thermostat not in ("nve", "langevin"):
+        raise InputError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
+    if friction_per_fs is not None and thermostat != "langevin":
+        raise InputError(f"friction_per_fs ({friction_per_fs!r}) applies to thermostat='langevin'; "
+                         "thermostat='nve' (the default) has no friction")
+    friction = DEFAULT_FRICTION_PER_FS if friction_per_fs is None else friction_per_fs
     return (check_number(dt_fs, "dt_fs", strict=True), check_number(temperature_K, "temperature_K"),
-            check_number(friction_per_fs, "friction_per_fs"), check_count(slow_every, "slow_every"),
+            check_number(friction, "friction_per_fs"), check_count(slow_every, "slow_every"),
             check_number(max_bond_stretch, "max_bond_stretch", 1.0, strict=True))
 
 
@@ -149,13 +160,26 @@ def check_run_lengths(n_steps, save_every, report_every, top):
     return n_steps, save_every, report_every
 
 
+def seeded_rng(seed):
+    """The engine's random generator (start velocities, Langevin noise) from ``seed``: None
+    (fresh entropy), a non-negative int, or a numpy Generator; anything else is refused
+    naming ``seed`` (numpy's own error did not)."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InputError(f"seed must be None or a non-negative integer, got {seed!r}") from None
+
+
 class EngineClock:
     """Temperature and simulated time of an MD engine with ``ndof`` kinetic degrees of
-    freedom, ``step`` steps of ``dt_fs`` taken from ``time0_fs``."""
+    freedom (an int, or each replica's: (n_replicas,)), ``step`` steps of ``dt_fs`` taken
+    from ``time0_fs``."""
 
-    def temperature(self, ekin):
-        """Kinetic temperature (K) from kinetic energy (eV)."""
-        return 2.0 * np.asarray(ekin) / (self.ndof * ase.units.kB)
+    def temperature(self, ekin, replica=None):
+        """Kinetic temperature (K) from kinetic energy (eV): ``ekin`` (..., n_replicas) of
+        every replica, or of the one replica ``replica``."""
+        ndof = self.ndof if replica is None else self.ndof[replica]
+        return 2.0 * np.asarray(ekin) / (ndof * ase.units.kB)
 
     @property
     def time_fs(self):
@@ -174,7 +198,7 @@ class Simulation(EngineClock):
     temperature_K : initial velocities (Maxwell-Boltzmann, no net momentum or rotation)
         and the thermostat's target
     thermostat : "nve" (velocity Verlet) or "langevin" (BAOAB)
-    friction_per_fs : Langevin friction gamma in 1/fs
+    friction_per_fs : Langevin friction gamma in 1/fs (default 0.01; thermostat="langevin" only)
     slow_every : multiple-time-step period of the slow force group (inner steps)
     seed : random seed for velocities and Langevin noise
     velocities : (N, 3) initial velocities in A/fs, instead of drawing them (ASE's
@@ -193,12 +217,10 @@ class Simulation(EngineClock):
     """
 
     def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
-                 friction_per_fs=0.01, slow_every=1, seed=None, velocities=None, masses=None, time_fs=0.0,
+                 friction_per_fs=None, slow_every=1, seed=None, velocities=None, masses=None, time_fs=0.0,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
-        if thermostat not in ("nve", "langevin"):
-            raise ValueError(f"thermostat must be 'nve' or 'langevin', got {thermostat!r}")
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
-            dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch)
+            dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, max_bond_stretch)
         max_energy_step_ev = check_number(max_energy_step_ev, "max_energy_step_ev", strict=True)
         self.groups, self.periods = force_groups(model, slow_every)     # NotFittedError for an unfitted model
         self.z = np.asarray(model.z_)
@@ -216,7 +238,7 @@ class Simulation(EngineClock):
         self.gamma = friction_per_fs / ase.units.fs if thermostat == "langevin" else 0.0
         self.kT = ase.units.kB * temperature_K
         self.temperature_K = temperature_K
-        self.rng = np.random.default_rng(seed)
+        self.rng = seeded_rng(seed)
         self.q = q
         # outside the domain: any pair, in a descriptor or not, below 0.8 x its shortest training distance
         self.domain_pairs, floors, _ = model_floors(model)
