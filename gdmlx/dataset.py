@@ -281,6 +281,11 @@ def _load_ase(path, energy_key, forces_key):
         if not np.array_equal(a.numbers, z):
             raise InputError(f"{path}: frames do not all have the same atoms in the same order (frame {i} "
                              "differs from frame 0)")
+    R = np.array([a.positions for a in frames])
+    bad = np.flatnonzero(~np.isfinite(R).all(axis=(1, 2)))
+    if len(bad):            # before the labels: ASE drops a frame's energy and forces when its positions are NaN
+        raise InputError(f"{path}: frame {bad[0]} has positions that are NaN or inf ({len(bad)} of {len(frames)} "
+                         "frames): leave those frames out")
     E = np.array([_frame_energy(a, i, energy_key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
     F = np.array([_frame_forces(a, i, forces_key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
     periodic = [bool(a.pbc.any()) for a in frames]
@@ -294,7 +299,7 @@ def _load_ase(path, energy_key, forces_key):
             raise InputError(f"{path}: frame {other[0]} has another cell than frame 0 ({cells[other[0]].tolist()} "
                              f"and {cells[0].tolist()}): a dataset holds one lattice")
     try:                                          # a lattice is kept, which the command line refuses
-        return Dataset(R=np.array([a.positions for a in frames]), z=z, F=F, E=E, name=os.path.basename(path),
+        return Dataset(R=R, z=z, F=F, E=E, name=os.path.basename(path),
                        lattice=frames[0].cell.array.copy() if periodic[0] else None)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
