@@ -197,13 +197,27 @@ def _load_npz(path):
                          "kcal/mol and Angstrom), not sGDML's (R, z, E, F): d = numpy.load(path); "
                          "gdmlx.Dataset(R=d['coords'], z=d['nuclear_charges'], E=d['energies'], "
                          "F=d['forces']).save_npz('data.npz') converts it")
+    missing = [k for k in ("R", "z", "F") if k not in arrays]
+    if missing:
+        raise InputError(f"{path}: dataset lacks {', '.join(missing)} (an .npz dataset holds R, z, F and "
+                         f"optionally E, e_unit, r_unit; this one holds {', '.join(sorted(names))})")
+    misnamed = [(k, sgdml) for k, sgdml in (("energy_unit", "e_unit"), ("length_unit", "r_unit"))
+                if k in names and sgdml not in names]
+    if misnamed:                    # gdmlx.Dataset's names: the file's units would be taken for sGDML's default
+        raise InputError(f"{path}: an .npz dataset's units are {' and '.join(s for _, s in misnamed)} (sGDML's "
+                         f"names), not {' and '.join(k for k, _ in misnamed)}: rename them")
     assumed = [(k, unit) for k, unit in (("e_unit", "kcal/mol"), ("r_unit", "Ang")) if k not in arrays]
-    if assumed and {"R", "z", "F"} <= set(arrays):       # sGDML's defaults, but said: eV data read as
-        warnings.warn(                                  # kcal/mol give the calculator 23x too weak forces
+    if assumed:                     # sGDML's defaults, but said: eV data read as kcal/mol give the
+        warnings.warn(              # calculator 23x too weak forces
             f"{path} records no {' or '.join(k for k, _ in assumed)}: assuming "
             f"{' and '.join(u for _, u in assumed)} (sGDML's default); if the data are in other units, "
             "write them: gdmlx.Dataset(..., energy_unit=..., length_unit=...).save_npz(path)",
             UserWarning, stacklevel=user_stacklevel())
+    unread = sorted(k for k in names if "energ" in k.lower())
+    if "E" not in arrays and unread:
+        warnings.warn(f"{path} holds no E: read without energies; its {', '.join(map(repr, unread))} "
+                      f"{'is' if len(unread) == 1 else 'are'} not read (an .npz dataset's energies are E)",
+                      UserWarning, stacklevel=user_stacklevel())
     return _from_mapping(arrays, path)
 
 
@@ -239,9 +253,7 @@ def _h5_text(f, key):
 
 
 def _from_mapping(d, path):
-    missing = [k for k in ("R", "z", "F") if k not in d]
-    if missing:
-        raise InputError(f"{path}: dataset lacks {', '.join(missing)} (needs R, z, F; E optional)")
+    """The Dataset of arrays and texts ``d`` (R, z, F present) read from ``path``."""
     try:
         ds = Dataset(R=d["R"], z=d["z"], F=d["F"], E=d.get("E"),
                      energy_unit=_text(d, "e_unit", "kcal/mol"),

@@ -32,3 +32,35 @@ def test_a_frame_with_nan_positions_is_named_as_such(tmp_path, suffix):
     ase.io.write(tmp_path / f"d{suffix}", frames)
     with pytest.raises(InputError, match=rf"d{suffix}: frame 2 has positions that are NaN or inf \(1 of 4"):
         load_dataset(tmp_path / f"d{suffix}")
+
+
+def _water_arrays(n=4, seed=0):
+    """R [A], z, E, F of ``n`` water geometries, as a user's own code gives them."""
+    frames = _water_frames(n, seed)
+    return (np.array([a.positions for a in frames]), frames[0].numbers,
+            np.array([a.get_potential_energy() for a in frames]), np.array([a.get_forces() for a in frames]))
+
+
+def test_npz_units_under_the_dataset_attribute_names_are_refused_not_taken_for_kcal_mol(tmp_path):
+    """np.savez(..., energy_unit="eV"), the names gdmlx.Dataset uses: the file was read as
+    kcal/mol (23x too weak forces) with only a warning that it records no e_unit."""
+    R, z, E, F = _water_arrays()
+    np.savez(tmp_path / "d.npz", R=R, z=z, E=E, F=F, energy_unit="eV", r_unit="Ang")
+    with pytest.raises(InputError, match=r"d.npz: an .npz dataset's units are e_unit \(sGDML's names\), not "
+                                         r"energy_unit: rename them"):
+        load_dataset(tmp_path / "d.npz")
+
+
+def test_an_npz_without_sgdmls_arrays_says_which_arrays_it_holds(tmp_path):
+    R, z, E, F = _water_arrays()
+    np.savez(tmp_path / "d.npz", positions=R, numbers=z, energy=E, forces=F)
+    with pytest.raises(InputError, match=r"d.npz: dataset lacks R, z, F \(.*; this one holds energy, forces, "
+                                         r"numbers, positions\)"):
+        load_dataset(tmp_path / "d.npz")
+
+
+def test_energies_under_another_name_in_an_npz_are_said_to_be_left_unread(tmp_path):
+    R, z, E, F = _water_arrays()
+    np.savez(tmp_path / "d.npz", R=R, z=z, energies=E, F=F, e_unit="eV", r_unit="Ang")
+    with pytest.warns(UserWarning, match=r"d.npz holds no E: read without energies; its 'energies' is not read"):
+        assert load_dataset(tmp_path / "d.npz").E is None
