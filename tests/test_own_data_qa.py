@@ -1,13 +1,16 @@
 """A chemist's own data: files written by other codes (ASE, numpy), in other units and
 names, with a broken frame here and there."""
 
+import re
+
 import ase
 import ase.io
 import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from gdmlx import load_dataset
+from gdmlx import Dataset, load_dataset
+from gdmlx.cli.main import main
 from gdmlx.errors import InputError
 
 
@@ -64,3 +67,22 @@ def test_energies_under_another_name_in_an_npz_are_said_to_be_left_unread(tmp_pa
     np.savez(tmp_path / "d.npz", R=R, z=z, energies=E, F=F, e_unit="eV", r_unit="Ang")
     with pytest.warns(UserWarning, match=r"d.npz holds no E: read without energies; its 'energies' is not read"):
         assert load_dataset(tmp_path / "d.npz").E is None
+
+
+def test_one_geometry_is_not_called_a_constant_energy_offset_nor_geometries(toy_model, tmp_path, capsys):
+    """The error of one geometry is its mean error: every test on one geometry said the
+    model's energies were "mostly a constant offset" from the data's."""
+    from conftest import toy_energy_forces, toy_geometries
+    R = toy_geometries(2, seed=5)
+    E, F = toy_energy_forces(R)
+    toy_model.save(tmp_path / "m.h5")
+    Dataset(R=R, z=toy_model.z_, E=E, F=F).save_npz(tmp_path / "two.npz")
+    Dataset(R=R[:1], z=toy_model.z_, E=E[:1], F=F[:1]).save_npz(tmp_path / "one.npz")
+    assert main(["test", str(tmp_path / "m.h5"), str(tmp_path / "one.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "1 test geometry: force MAE" in err and "energy MAE" in err and "offset" not in err
+    assert main(["info", str(tmp_path / "one.npz")]) == 0
+    assert "dataset of 1 geometry, energies and forces" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "two.npz"), "--n-train", "1", "-o", str(tmp_path / "x.h5")]) == 0
+    assert re.search(r"1 training geometry, validation force MAE \S+ kcal/mol/Ang on 1 geometry$",
+                     capsys.readouterr().err.strip())

@@ -162,7 +162,8 @@ def energy_errors_text(err, unit):
     relative = (" (relative: the model was fitted without energies, the mean offset is removed)"
                 if err.get("energy_offset_removed") else "")
     offset = err.get("e_mean_error", 0.0)
-    if offset**2 > 0.9 * err["e_rmse"]**2:      # an sGDML model fitted without energies: 1.2e4 kcal/mol
+    if err["n"] > 1 and offset**2 > 0.9 * err["e_rmse"]**2:   # sGDML fitted without energies: 1.2e4 kcal/mol;
+                                                              # one geometry's error is always its mean
         relative = (f" (mostly a constant offset, mean error {offset:.4g} {unit}: the model's energies and the "
                     "data's have different zeros, e.g. a model fitted without energies or data from other settings)")
     return f"; energy MAE {err['e_mae']:.4g} RMSE {err['e_rmse']:.4g} {unit}{relative}"

@@ -197,7 +197,8 @@ def _dataset_text(d, path):
     about = ", ".join(f"{k} {d[k]!r}" for k in ("name", "theory") if d[k])
     energies = (f"energies {d['energy_range'][0]:.6g} to {d['energy_range'][1]:.6g} {d['energy_unit']}, "
                 if d["energies"] else "no energies, ")
-    return ([f"{d['formula']} ({d['n_atoms']} atoms): dataset of {d['n_geometries']} geometries, "
+    return ([f"{d['formula']} ({d['n_atoms']} atoms): dataset of {d['n_geometries']} "
+             f"geometr{'y' if d['n_geometries'] == 1 else 'ies'}, "
              f"{'energies and ' if d['energies'] else ''}forces in {d['energy_unit']} and {d['length_unit']}"
              + (", periodic (with a lattice)" if d["periodic"] else ""),
              f"  {energies}force components {d['force_range'][0]:.4g} to {d['force_range'][1]:.4g} {f_unit}"]

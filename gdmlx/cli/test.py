@@ -34,5 +34,6 @@ def run(args):
         print_json(err)
     else:
         f_unit = f"{model.energy_unit_}/{model.length_unit_}"
-        log(f"{err['n']} test geometries: force MAE {err['f_mae']:.4g} RMSE {err['f_rmse']:.4g} {f_unit}"
+        log(f"{err['n']} test geometr{'y' if err['n'] == 1 else 'ies'}: force MAE {err['f_mae']:.4g} "
+            f"RMSE {err['f_rmse']:.4g} {f_unit}"
             + energy_errors_text(err, model.energy_unit_))

@@ -96,9 +96,9 @@ def run(args):
         print_json(summary)
     else:
         sym = f", {len(model.perms_)} permutation(s) found (--sym)" if args.sym else ""
-        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training geometries{sym}, "
-            f"validation force MAE {err['f_mae']:.4g} {ds.energy_unit}/{ds.length_unit} on "
-            f"{len(valid_idx)} geometries")
+        log(f"wrote {args.output}: sigma {model.sigma:g}, {len(train_idx)} training "
+            f"geometr{'y' if len(train_idx) == 1 else 'ies'}{sym}, validation force MAE {err['f_mae']:.4g} "
+            f"{ds.energy_unit}/{ds.length_unit} on {len(valid_idx)} geometr{'y' if len(valid_idx) == 1 else 'ies'}")
 
 
 def _scan_sigmas(args, ds, sigmas, train_idx, valid_idx, results):
