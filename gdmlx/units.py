@@ -11,15 +11,18 @@ ENERGY_IN_EV = {
     "kcal mol^-1": ase.units.kcal / ase.units.mol,
     "kj/mol": ase.units.kJ / ase.units.mol,
     "kj mol-1": ase.units.kJ / ase.units.mol,
+    "kj mol^-1": ase.units.kJ / ase.units.mol,
     "ev": 1.0,
     "ha": ase.units.Hartree,
     "hartree": ase.units.Hartree,
     "eh": ase.units.Hartree,
     "au": ase.units.Hartree,          # atomic units, as for lengths (bohr)
     "a.u.": ase.units.Hartree,
+    "ry": ase.units.Rydberg,          # plane-wave codes (Quantum ESPRESSO): Ry and Ry/bohr
+    "rydberg": ase.units.Rydberg,
 }
 LENGTH_IN_ANG = {"ang": 1.0, "angstrom": 1.0, "a": 1.0, "\u00e5": 1.0, "bohr": ase.units.Bohr, "au": ase.units.Bohr,
-                 "a.u.": ase.units.Bohr}
+                 "a.u.": ase.units.Bohr, "nm": ase.units.nm}       # nm: GROMACS's kJ/mol and nm
 
 
 def energy_in_ev(unit):

@@ -86,3 +86,26 @@ def test_one_geometry_is_not_called_a_constant_energy_offset_nor_geometries(toy_
     assert main(["train", str(tmp_path / "two.npz"), "--n-train", "1", "-o", str(tmp_path / "x.h5")]) == 0
     assert re.search(r"1 training geometry, validation force MAE \S+ kcal/mol/Ang on 1 geometry$",
                      capsys.readouterr().err.strip())
+
+
+@pytest.mark.parametrize("units", [("kJ mol^-1", "nm"), ("Ry", "bohr")])
+def test_data_in_gromacs_and_plane_wave_units_train_the_same_force_field(toy_data, tmp_path, units):
+    """kJ/mol and nm (GROMACS), Ry and Ry/bohr (Quantum ESPRESSO) were unknown units: such
+    a file could not be trained on. The calculator's energies [eV] and forces [eV/A] must
+    be those of the model trained on the same data in kcal/mol and A."""
+    from gdmlx import GDMLCalculator, load_model
+    R, F, E, z = toy_data
+    ds = Dataset(R=R, z=z, E=E, F=F)
+    ds.save_npz(tmp_path / "kcal.npz")
+    ds.in_units(*units).save_npz(tmp_path / "other.npz")
+    for name in ("kcal", "other"):
+        assert main(["train", str(tmp_path / f"{name}.npz"), "--n-train", "20", "--n-valid", "10",
+                     "-o", str(tmp_path / f"{name}.h5"), "--json"]) == 0
+    atoms = ase.Atoms(numbers=z, positions=R[-1])
+    results = []
+    for name in ("kcal", "other"):
+        atoms.calc = GDMLCalculator(load_model(tmp_path / f"{name}.h5"))
+        results.append((atoms.get_potential_energy(), atoms.get_forces()))
+    assert load_model(tmp_path / "other.h5").energy_unit_ == units[0]
+    assert results[1][0] == pytest.approx(results[0][0], abs=1e-6)
+    assert np.allclose(results[1][1], results[0][1], atol=1e-6)
