@@ -290,9 +290,14 @@ def _load_ase(path, energy_key, forces_key):
         if len(a) != len(z):
             raise InputError(f"{path}: frames have different numbers of atoms (frame 0: {len(z)}, frame {i}: "
                              f"{len(a)}); a dataset holds one molecule")
+        if sorted(a.numbers) != sorted(z):
+            raise InputError(f"{path}: frame {i} holds {chemical_formula(a.numbers)} and frame 0 "
+                             f"{chemical_formula(z)}: a dataset holds one molecule")
         if not np.array_equal(a.numbers, z):
-            raise InputError(f"{path}: frames do not all have the same atoms in the same order (frame {i} "
-                             "differs from frame 0)")
+            k = int(np.flatnonzero(a.numbers != z)[0])
+            raise InputError(f"{path}: frame {i} lists its atoms in another order than frame 0 (atom {k}: "
+                             f"{chemical_symbols[a.numbers[k]]} there, {chemical_symbols[z[k]]} in frame 0): a "
+                             "dataset lists them in one order")
     R = np.array([a.positions for a in frames])
     bad = np.flatnonzero(~np.isfinite(R).all(axis=(1, 2)))
     if len(bad):            # before the labels: ASE drops a frame's energy and forces when its positions are NaN

@@ -109,3 +109,21 @@ def test_data_in_gromacs_and_plane_wave_units_train_the_same_force_field(toy_dat
     assert load_model(tmp_path / "other.h5").energy_unit_ == units[0]
     assert results[1][0] == pytest.approx(results[0][0], abs=1e-6)
     assert np.allclose(results[1][1], results[0][1], atol=1e-6)
+
+
+def test_frames_of_another_molecule_or_atom_order_are_told_apart(tmp_path):
+    """Both said 'frames do not all have the same atoms in the same order': a file that
+    mixes two molecules and one whose code reordered the atoms need different fixes."""
+    frames = _water_frames()
+    swapped = frames[2][[1, 0, 2]]
+    swapped.calc = SinglePointCalculator(swapped, energy=0.0, forces=np.zeros((3, 3)))
+    ase.io.write(tmp_path / "order.xyz", frames[:2] + [swapped])
+    with pytest.raises(InputError, match=r"order.xyz: frame 2 lists its atoms in another order than frame 0 "
+                                         r"\(atom 0: H there, O in frame 0\)"):
+        load_dataset(tmp_path / "order.xyz")
+    other = ase.Atoms("NH2", positions=frames[0].positions)
+    other.calc = SinglePointCalculator(other, energy=0.0, forces=np.zeros((3, 3)))
+    ase.io.write(tmp_path / "mixed.traj", frames[:3] + [other])
+    with pytest.raises(InputError, match=r"mixed.traj: frame 3 holds H2N and frame 0 H2O: a dataset holds one "
+                                         r"molecule"):
+        load_dataset(tmp_path / "mixed.traj")
