@@ -334,6 +334,10 @@ def _labels_hint(atoms, path):
                 "write gdmlx.Dataset(R=R, z=z, E=E, F=F, energy_unit=..., length_unit=...)"
                 ".save_npz('data.npz'), or write an extended XYZ (energy=... on the comment line, "
                 "Properties=species:S:1:pos:R:3:forces:R:3)")
+    if not info and not arrays:          # energy_key=... has nothing to name
+        return ("it holds no numbers or per-atom arrays under other names either"
+                + (" (a file of geometries alone is a start geometry, gdmlx md MODEL --xyz FILE, not a dataset)"
+                   if atoms.calc is None else ""))
     return (f"its info keys: {info or 'none'}; its per-atom arrays: {arrays or 'none'}. Other names: "
             f"gdmlx.load_dataset({path!r}, energy_key=..., forces_key=...) reads them (eV, eV/A); "
             "save that with .save_npz('data.npz') for the command line")

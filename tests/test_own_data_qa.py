@@ -127,3 +127,18 @@ def test_frames_of_another_molecule_or_atom_order_are_told_apart(tmp_path):
     with pytest.raises(InputError, match=r"mixed.traj: frame 3 holds H2N and frame 0 H2O: a dataset holds one "
                                          r"molecule"):
         load_dataset(tmp_path / "mixed.traj")
+
+
+def test_a_frame_without_labels_under_any_name_is_not_offered_energy_key(tmp_path):
+    """A frame with no info keys and no per-atom arrays was told 'Other names:
+    gdmlx.load_dataset(..., energy_key=..., forces_key=...) reads them': there are none."""
+    frames = _water_frames()
+    frames[1].calc.results.pop("forces")
+    ase.io.write(tmp_path / "d.traj", frames)
+    with pytest.raises(InputError, match=r"d.traj: frame 1 has no forces where ASE looks \(.*\); it holds no "
+                                         r"numbers or per-atom arrays under other names either$"):
+        load_dataset(tmp_path / "d.traj")
+    ase.io.write(tmp_path / "g.xyz", [ase.Atoms(a.numbers, a.positions) for a in frames], format="xyz")
+    with pytest.raises(InputError, match=r"g.xyz: frame 0 has no energy .* under other names either \(a file of "
+                                         r"geometries alone is a start geometry, gdmlx md MODEL --xyz FILE"):
+        load_dataset(tmp_path / "g.xyz")
