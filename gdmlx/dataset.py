@@ -277,10 +277,9 @@ def _text(d, key, default=""):
 
 
 def _load_ase(path, energy_key, forces_key):
-    import ase.io
     check_xyz_atom_counts(path)
     try:
-        frames = ase.io.read(path, index=":")
+        frames = _ase_frames(path)
     except Exception as exc:   # ASE raises many types for unreadable files
         raise InputError(f"{path}: not a file ASE can read as geometries ({type(exc).__name__}: {exc})") from None
     if not frames:
@@ -320,6 +319,25 @@ def _load_ase(path, energy_key, forces_key):
                        lattice=frames[0].cell.array.copy() if periodic[0] else None)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+
+
+def _ase_frames(path):
+    """The frames of a file ASE reads; an ASE database's rows with their key_value_pairs in
+    ``info`` and their (N, 3) data arrays in ``arrays``, which ``ase.io.read`` drops, so that
+    ``energy_key`` and ``forces_key`` name them as they name an extended XYZ file's."""
+    import ase.db
+    import ase.io
+    from ase.io.formats import filetype
+    if filetype(path) not in ("db", "json"):
+        return ase.io.read(path, index=":")
+    with ase.db.connect(path) as db:
+        rows = list(db.select())
+    frames = [row.toatoms() for row in rows]
+    for a, row in zip(frames, rows):
+        a.info.update(row.key_value_pairs)
+        a.arrays.update({k: np.asarray(v) for k, v in row.data.items()
+                         if np.shape(v) == (len(a), 3) and k not in a.arrays})
+    return frames
 
 
 def _labels_hint(atoms, path):

@@ -11,6 +11,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from gdmlx import Dataset, load_dataset
 from gdmlx.cli.main import main
+from gdmlx.dataset import EV_TO_KCAL_MOL
 from gdmlx.errors import InputError
 
 
@@ -142,3 +143,21 @@ def test_a_frame_without_labels_under_any_name_is_not_offered_energy_key(tmp_pat
     with pytest.raises(InputError, match=r"g.xyz: frame 0 has no energy .* under other names either \(a file of "
                                          r"geometries alone is a start geometry, gdmlx md MODEL --xyz FILE"):
         load_dataset(tmp_path / "g.xyz")
+
+
+def test_labels_in_an_ase_database_key_value_pairs_and_data_are_read_by_name(tmp_path):
+    """ase.io.read drops a database row's key_value_pairs and data: energy_key and
+    forces_key could not name them, and the message said the frames held no other names."""
+    import ase.db
+    frames = _water_frames()
+    with ase.db.connect(tmp_path / "d.db") as db:
+        for a in frames:
+            db.write(ase.Atoms(a.numbers, a.positions), ref_energy=a.get_potential_energy(),
+                     data={"ref_forces": a.get_forces(), "positions": np.zeros((3, 3))})
+    with pytest.raises(InputError, match=r"d.db: frame 0 has no energy .* info keys: \['ref_energy'\]; its "
+                                         r"per-atom arrays: \['ref_forces'\]"):
+        load_dataset(tmp_path / "d.db")
+    ds = load_dataset(tmp_path / "d.db", energy_key="ref_energy", forces_key="ref_forces")
+    assert np.array_equal(ds.R, [a.positions for a in frames])          # not the data's 'positions'
+    assert np.allclose(ds.E / EV_TO_KCAL_MOL, [a.get_potential_energy() for a in frames], rtol=1e-14, atol=0)
+    assert np.allclose(ds.F / EV_TO_KCAL_MOL, [a.get_forces() for a in frames], rtol=1e-14, atol=0)
