@@ -230,10 +230,12 @@ def _load_h5(path):
             raise InputError(f"{path}: {', '.join(both)} {'is' if len(both) == 1 else 'are'} both a dataset "
                              "and an attribute of the file's root: keep one")
         data.update({k: f.attrs[k] for k in _NPZ_KEYS if k in f.attrs})
+        held = sorted(f)
     missing = [k for k in ("R", "z", "F") if k not in data]
     if missing:
         raise InputError(f"{path}: not a dataset: it lacks {', '.join(missing)} (a gdmlx .h5 dataset holds "
-                         "R, z, F and optionally E, with attrs e_unit and r_unit)")
+                         f"R, z, F and optionally E, with attrs e_unit and r_unit; this one holds "
+                         f"{', '.join(held) or 'nothing'} at its root)")
     missing = [k for k in ("e_unit", "r_unit") if k not in data]
     if missing:
         raise InputError(f"{path}: an HDF5 dataset must say its units ({' and '.join(missing)} missing; "

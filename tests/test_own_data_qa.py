@@ -55,12 +55,20 @@ def test_npz_units_under_the_dataset_attribute_names_are_refused_not_taken_for_k
         load_dataset(tmp_path / "d.npz")
 
 
-def test_an_npz_without_sgdmls_arrays_says_which_arrays_it_holds(tmp_path):
+def test_a_dataset_file_without_sgdmls_arrays_says_which_arrays_it_holds(tmp_path):
+    import h5py
     R, z, E, F = _water_arrays()
     np.savez(tmp_path / "d.npz", positions=R, numbers=z, energy=E, forces=F)
     with pytest.raises(InputError, match=r"d.npz: dataset lacks R, z, F \(.*; this one holds energy, forces, "
                                          r"numbers, positions\)"):
         load_dataset(tmp_path / "d.npz")
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.attrs.update(e_unit="eV", r_unit="Ang")
+        for k, a in dict(R=R, z=z, F=F).items():
+            f[f"water/{k}"] = a
+    with pytest.raises(InputError, match=r"d.h5: not a dataset: it lacks R, z, F \(.*; this one holds water at "
+                                         r"its root\)"):
+        load_dataset(tmp_path / "d.h5")
 
 
 def test_energies_under_another_name_in_an_npz_are_said_to_be_left_unread(tmp_path):
