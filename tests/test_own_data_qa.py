@@ -1,6 +1,7 @@
 """A chemist's own data: files written by other codes (ASE, numpy), in other units and
 names, with a broken frame here and there."""
 
+import json
 import re
 
 import ase
@@ -169,3 +170,18 @@ def test_labels_in_an_ase_database_key_value_pairs_and_data_are_read_by_name(tmp
     assert np.array_equal(ds.R, [a.positions for a in frames])          # not the data's 'positions'
     assert np.allclose(ds.E / EV_TO_KCAL_MOL, [a.get_potential_energy() for a in frames], rtol=1e-14, atol=0)
     assert np.allclose(ds.F / EV_TO_KCAL_MOL, [a.get_forces() for a in frames], rtol=1e-14, atol=0)
+
+
+def test_info_says_when_a_datasets_unit_names_are_unknown(tmp_path, capsys):
+    """e_unit 'Hartrees': info described the file as any other, and train then refused it."""
+    import h5py
+    R, z, E, F = _water_arrays()
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.attrs.update(e_unit="Hartrees", r_unit="Ang")
+        f.update(R=R, z=z, E=E, F=F)
+    assert main(["info", str(tmp_path / "d.h5")]) == 0
+    assert "unknown unit name(s) 'Hartrees': gdmlx train and test refuse the file" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "d.h5"), "--n-train", "2", "-o", str(tmp_path / "m.h5")]) == 2
+    assert "unknown energy unit 'Hartrees'" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "d.h5"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unknown_units"] == ["Hartrees"]

@@ -17,6 +17,11 @@ from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
 from gdmlx.validation import check_data_for_model, check_min_distance, check_xyz_atom_counts
 
 
+# how to give a dataset units the commands know
+SET_UNITS = ("set the dataset's units in Python: ds = gdmlx.load_dataset(path); ds.energy_unit, ds.length_unit "
+             "= 'kcal/mol', 'Ang'; ds.save_npz('fixed.npz')")
+
+
 def load_molecule_data(path, model=None):
     """:func:`gdmlx.load_dataset`, refusing periodic data (gdmlx models describe one molecule
     without periodic images, so a lattice would be silently ignored) and units it does not
@@ -30,8 +35,7 @@ def load_molecule_data(path, model=None):
     try:
         energy_in_ev(ds.energy_unit), length_in_ang(ds.length_unit)
     except InputError as exc:
-        raise InputError(f"{path}: {exc}; set the dataset's units in Python: ds = gdmlx.load_dataset(path); "
-                         "ds.energy_unit, ds.length_unit = 'kcal/mol', 'Ang'; ds.save_npz('fixed.npz')") from None
+        raise InputError(f"{path}: {exc}; {SET_UNITS}") from None
     # here, where the index is the file's: later checks see subsets (training, test geometries)
     check_min_distance(in_angstrom(ds.R, ds.length_unit), 1e-3, "atoms coincide", name=f"{path}: R", unit="Ang")
     warn_if_not_bond_lengths(ds, path)

@@ -59,7 +59,21 @@ def describe_dataset(ds):
             "energy_unit": ds.energy_unit, "length_unit": ds.length_unit,
             "energy_range": None if ds.E is None else [float(ds.E.min()), float(ds.E.max())],
             "force_range": [float(ds.F.min()), float(ds.F.max())],
-            "name": ds.name, "theory": ds.theory, "periodic": ds.lattice is not None}
+            "name": ds.name, "theory": ds.theory, "periodic": ds.lattice is not None,
+            "unknown_units": _unknown_units(ds)}
+
+
+def _unknown_units(ds):
+    """The names of the dataset's units that gdmlx does not know (the commands refuse them)."""
+    from gdmlx.errors import InputError
+    from gdmlx.units import energy_in_ev, length_in_ang
+    unknown = []
+    for unit, value_of in ((ds.energy_unit, energy_in_ev), (ds.length_unit, length_in_ang)):
+        try:
+            value_of(unit)
+        except InputError:
+            unknown.append(unit)
+    return unknown
 
 
 def describe_geometry(path):
@@ -193,6 +207,7 @@ def _action_text(d, path):
 
 
 def _dataset_text(d, path):
+    from gdmlx.cli.common import SET_UNITS
     f_unit = f"{d['energy_unit']}/{d['length_unit']}"
     about = ", ".join(f"{k} {d[k]!r}" for k in ("name", "theory") if d[k])
     energies = (f"energies {d['energy_range'][0]:.6g} to {d['energy_range'][1]:.6g} {d['energy_unit']}, "
@@ -202,7 +217,9 @@ def _dataset_text(d, path):
              f"{'energies and ' if d['energies'] else ''}forces in {d['energy_unit']} and {d['length_unit']}"
              + (", periodic (with a lattice)" if d["periodic"] else ""),
              f"  {energies}force components {d['force_range'][0]:.4g} to {d['force_range'][1]:.4g} {f_unit}"]
-            + ([f"  {about}"] if about else []))
+            + ([f"  {about}"] if about else [])
+            + ([f"  unknown unit name(s) {', '.join(map(repr, d['unknown_units']))}: gdmlx train and test refuse "
+                f"the file; {SET_UNITS}"] if d["unknown_units"] else []))
 
 
 def _geometry_text(d, path):
