@@ -280,10 +280,15 @@ def _text(d, key, default=""):
 
 def _load_ase(path, energy_key, forces_key):
     check_xyz_atom_counts(path)
+    frames = []
     try:
-        frames = _ase_frames(path)
+        frames.extend(read_ase_frames(path))      # one by one: the frames before one ASE cannot parse are kept
     except Exception as exc:   # ASE raises many types for unreadable files
-        raise InputError(f"{path}: not a file ASE can read as geometries ({type(exc).__name__}: {exc})") from None
+        why = f"{type(exc).__name__}: {exc}"
+        if frames:
+            raise InputError(f"{path}: ASE cannot read frame {len(frames)} (the {len(frames)} before it read) "
+                             f"({why})") from None
+        raise InputError(f"{path}: not a file ASE can read as geometries ({why})") from None
     if not frames:
         raise InputError(f"{path} holds no frames")
     z = frames[0].numbers
@@ -323,23 +328,24 @@ def _load_ase(path, energy_key, forces_key):
         raise InputError(f"{path}: {exc}") from None
 
 
-def _ase_frames(path):
-    """The frames of a file ASE reads; an ASE database's rows with their key_value_pairs in
-    ``info`` and their (N, 3) data arrays in ``arrays``, which ``ase.io.read`` drops, so that
-    ``energy_key`` and ``forces_key`` name them as they name an extended XYZ file's."""
+def read_ase_frames(path):
+    """The frames of a file ASE reads, one by one; an ASE database's rows with their
+    key_value_pairs in ``info`` and their (N, 3) data arrays in ``arrays``, which ``ase.io``
+    drops, so that ``energy_key`` and ``forces_key`` name them as they name an extended
+    XYZ file's."""
     import ase.db
     import ase.io
     from ase.io.formats import filetype
     if filetype(path) not in ("db", "json"):
-        return ase.io.read(path, index=":")
+        yield from ase.io.iread(path, index=":")
+        return
     with ase.db.connect(path) as db:
-        rows = list(db.select())
-    frames = [row.toatoms() for row in rows]
-    for a, row in zip(frames, rows):
-        a.info.update(row.key_value_pairs)
-        a.arrays.update({k: np.asarray(v) for k, v in row.data.items()
-                         if np.shape(v) == (len(a), 3) and k not in a.arrays})
-    return frames
+        for row in db.select():
+            a = row.toatoms()
+            a.info.update(row.key_value_pairs)
+            a.arrays.update({k: np.asarray(v) for k, v in row.data.items()
+                             if np.shape(v) == (len(a), 3) and k not in a.arrays})
+            yield a
 
 
 def _labels_hint(atoms, path):

@@ -185,3 +185,27 @@ def test_info_says_when_a_datasets_unit_names_are_unknown(tmp_path, capsys):
     assert "unknown energy unit 'Hartrees'" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "d.h5"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unknown_units"] == ["Hartrees"]
+
+
+def test_a_frame_ase_cannot_parse_is_named(tmp_path):
+    """A bad number in frame 2 said only 'not a file ASE can read as geometries'."""
+    frames = _water_frames()
+    ase.io.write(tmp_path / "d.xyz", frames)
+    lines = (tmp_path / "d.xyz").read_text().splitlines()
+    lines[2 * 5 + 3] = lines[2 * 5 + 3].replace(" 0.", " x.", 1)       # frame 2, its second atom
+    (tmp_path / "d.xyz").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"d.xyz: ASE cannot read frame 2 \(the 2 before it read\) \(ValueError: "):
+        load_dataset(tmp_path / "d.xyz")
+
+
+def test_info_on_a_database_with_labels_under_other_names_does_not_call_it_bare_geometries(tmp_path, capsys):
+    import ase.db
+    with ase.db.connect(tmp_path / "d.db") as db:
+        for a in _water_frames():
+            db.write(ase.Atoms(a.numbers, a.positions), ref_energy=a.get_potential_energy(),
+                     data={"ref_forces": a.get_forces()})
+    assert main(["info", str(tmp_path / "d.db")]) == 2
+    assert "frame 0 has no energy" in capsys.readouterr().err
+    ase.io.write(tmp_path / "g.xyz", [ase.Atoms(a.numbers, a.positions) for a in _water_frames()], format="xyz")
+    assert main(["info", str(tmp_path / "g.xyz")]) == 0
+    assert "H2O (3 atoms): 4 geometries without energies or forces: a start geometry" in capsys.readouterr().out

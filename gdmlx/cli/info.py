@@ -78,14 +78,18 @@ def _unknown_units(ds):
 
 def describe_geometry(path):
     """Plain-data description of a file of geometries without energies and forces (a start
-    geometry for gdmlx md --xyz, not a dataset), or None when ASE does not read it so."""
-    import ase.io
-    from gdmlx.dataset import chemical_formula
+    geometry for gdmlx md --xyz, not a dataset), or None when ASE does not read it so or its
+    frames hold numbers that may be labels under other names (per-atom arrays, real numbers
+    in their info or an ASE database's key-value pairs: load_dataset's energy_key=... reads them)."""
+    import numpy as np
+
+    from gdmlx.dataset import chemical_formula, read_ase_frames
     try:
-        frames = ase.io.read(path, ":")
+        frames = list(read_ase_frames(path))
     except Exception:                    # ASE raises many kinds for files it cannot parse
         return None
-    if not frames or any(a.calc is not None or "forces" in a.arrays for a in frames):
+    if not frames or any(a.calc is not None or set(a.arrays) - {"numbers", "positions"}
+                         or any(isinstance(v, (float, np.floating)) for v in a.info.values()) for a in frames):
         return None
     return {"kind": "geometry", "formula": chemical_formula(frames[0].numbers), "n_atoms": len(frames[0]),
             "z": [int(z) for z in frames[0].numbers], "n_frames": len(frames)}
