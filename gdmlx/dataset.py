@@ -382,16 +382,17 @@ def _frame_energy(atoms, i, key, path):
     if key is not None:
         if key not in atoms.info:
             raise InputError(f"{path}: frame {i} has no energy '{key}'; " + _labels_hint(atoms, path))
-        value = atoms.info[key]
+        value, name = atoms.info[key], f"energy '{key}'"
+    else:
         try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: frame {i}: its energy '{key}' is {value!r}, not a number") from None
-    try:
-        return atoms.get_potential_energy()
-    except Exception:     # no calculator, or one without an energy
-        raise InputError(f"{path}: frame {i} has no energy where ASE looks (energy= on an extended XYZ "
-                         "comment line, a calculator's results); " + _labels_hint(atoms, path)) from None
+            value, name = atoms.get_potential_energy(), "energy"
+        except Exception:     # no calculator, or one without an energy
+            raise InputError(f"{path}: frame {i} has no energy where ASE looks (energy= on an extended XYZ "
+                             "comment line, a calculator's results); " + _labels_hint(atoms, path)) from None
+    try:                      # energy="-76.4 Ha" on a comment line is a text
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: frame {i}: its {name} is {value!r}, not a number (in eV)") from None
 
 
 def _frame_forces(atoms, i, key, path):

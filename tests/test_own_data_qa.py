@@ -209,3 +209,14 @@ def test_info_on_a_database_with_labels_under_other_names_does_not_call_it_bare_
     ase.io.write(tmp_path / "g.xyz", [ase.Atoms(a.numbers, a.positions) for a in _water_frames()], format="xyz")
     assert main(["info", str(tmp_path / "g.xyz")]) == 0
     assert "H2O (3 atoms): 4 geometries without energies or forces: a start geometry" in capsys.readouterr().out
+
+
+def test_an_energy_with_its_unit_on_the_comment_line_is_named_not_a_numpy_traceback(tmp_path):
+    """energy="-76.4 Ha": ASE keeps the text as the energy, and load_dataset crashed in numpy
+    (ufunc 'multiply' did not contain a loop with signature matching types)."""
+    ase.io.write(tmp_path / "d.xyz", _water_frames())
+    text = (tmp_path / "d.xyz").read_text().split("\n")
+    text[6] = re.sub(r"energy=\S+", 'energy="-76.4 Ha"', text[6])                # frame 1's comment line
+    (tmp_path / "d.xyz").write_text("\n".join(text))
+    with pytest.raises(InputError, match=r"d.xyz: frame 1: its energy is '-76.4 Ha', not a number \(in eV\)"):
+        load_dataset(tmp_path / "d.xyz")
