@@ -401,7 +401,11 @@ def _frame_forces(atoms, i, key, path):
     if key is not None:
         if key not in atoms.arrays:
             raise InputError(f"{path}: frame {i} has no per-atom forces '{key}'; " + _labels_hint(atoms, path))
-        return np.asarray(atoms.arrays[key], dtype=np.float64)
+        value = np.asarray(atoms.arrays[key])
+        if value.shape != (len(atoms), 3) or value.dtype.kind not in "iuf":   # charges, texts: not forces
+            raise InputError(f"{path}: frame {i}: its per-atom '{key}' are {value.dtype} of shape {value.shape}, "
+                             f"not forces ({len(atoms)} x 3 numbers, eV/A)")
+        return value.astype(np.float64)
     try:
         return atoms.get_forces(apply_constraint=False)
     except Exception:

@@ -220,3 +220,21 @@ def test_an_energy_with_its_unit_on_the_comment_line_is_named_not_a_numpy_traceb
     (tmp_path / "d.xyz").write_text("\n".join(text))
     with pytest.raises(InputError, match=r"d.xyz: frame 1: its energy is '-76.4 Ha', not a number \(in eV\)"):
         load_dataset(tmp_path / "d.xyz")
+
+
+def test_per_atom_arrays_that_are_not_forces_are_named(tmp_path):
+    """forces_key naming per-atom charges gave 'F must have shape (1, 3, 3), got (1, 1, 3)',
+    and one naming texts a bare ValueError (could not convert string to float)."""
+    frames = _water_frames(2)
+    for a in frames:
+        a.info["REF_energy"] = a.get_potential_energy()
+        a.arrays["charges_"] = np.zeros(3)
+        a.arrays["labels"] = np.array([["a", "b", "c"]] * 3)
+        a.calc = None
+    ase.io.write(tmp_path / "d.xyz", frames, format="extxyz")
+    with pytest.raises(InputError, match=r"d.xyz: frame 0: its per-atom 'charges_' are float64 of shape \(3,\), "
+                                         r"not forces \(3 x 3 numbers, eV/A\)"):
+        load_dataset(tmp_path / "d.xyz", energy_key="REF_energy", forces_key="charges_")
+    with pytest.raises(InputError, match=r"d.xyz: frame 0: its per-atom 'labels' are \S+ of shape \(3, 3\), not "
+                                         r"forces"):
+        load_dataset(tmp_path / "d.xyz", energy_key="REF_energy", forces_key="labels")
