@@ -165,17 +165,29 @@ def load_dataset(path, *, energy_key=None, forces_key=None):
     of the frames' info and per-atom arrays instead (``"REF_energy"``, ``"REF_forces"``).
     """
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     check_kind(path, ("dataset",), "a dataset", InputError)
-    fmt = _container(path) or (".npz" if ext == ".npz" else ".h5" if ext in (".h5", ".hdf5") else None)
+    fmt = _archive_format(path)
     if fmt is not None:
         if energy_key is not None or forces_key is not None:
             raise InputError(f"{path}: energy_key and forces_key name the labels of ASE formats "
                              "(extended XYZ, .traj, .db); .npz and .h5 datasets hold E and F")
         return _load_npz(path) if fmt == ".npz" else _load_h5(path)
     return _load_ase(path, energy_key, forces_key)
+
+
+def read_by_ase(path):
+    """True when :func:`load_dataset` reads the existing file ``path`` with ASE (in eV and A,
+    converted to kcal/mol and A), False for .npz and .h5 datasets (in their own units)."""
+    return _archive_format(os.fspath(path)) is None
+
+
+def _archive_format(path):
+    """".npz" or ".h5" for the dataset archive ``path`` (by content, else by suffix), None
+    for the files ASE reads."""
+    ext = os.path.splitext(path)[1].lower()
+    return _container(path) or (".npz" if ext == ".npz" else ".h5" if ext in (".h5", ".hdf5") else None)
 
 
 def _container(path):

@@ -229,12 +229,22 @@ def _check_cg_fits(data, n_points, operator_on_host, memory_limit_gb):
             "(ComputeOptions.memory_limit_gb; gdmlx train --memory-limit-gb)")
 
 
+MIN_CHECKED_ENERGIES = 20
+"""Training geometries below which the slope check of :func:`integration_constant` is not
+made: the model's energies from so few geometries' forces are too loose for it. Consistent
+ethanol data (bundled set, sigma 10, 20 random draws each; benchmarks/energy_check_small_n.py) failed it in 11, 8, 11, 13, 10, 5
+and 6 of 20 fits of 3, 4, 5, 6, 8, 10 and 15 geometries (slopes -1.1 to 1.4), in none of 10
+of 20, 30, 50 or 100 (slopes 0.66-1.12, correlation at least 0.86)."""
+
+
 def integration_constant(E_ref, E_model):
     """Offset ``c = mean(E_ref - E_model)`` and a check that the two energies agree.
 
-    Returns ``(c, fit)`` with ``fit = {"slope", "r"}`` of E_ref against E_model. A slope
+    Returns ``(c, fit)`` with ``fit = {"slope", "r"}`` of E_ref against E_model (from 3
+    geometries on). A slope
     far from 1, a negative one, or a poor correlation means the energies and forces do not
-    belong together (wrong units, a sign flip, mixed-up files); that is warned about loudly.
+    belong together (wrong units, a sign flip, mixed-up files); that is warned about loudly,
+    from :data:`MIN_CHECKED_ENERGIES` geometries on.
     """
     c = float(np.mean(E_ref - E_model))
     fit = {"slope": float("nan"), "r": float("nan")}
@@ -245,7 +255,7 @@ def integration_constant(E_ref, E_model):
     if len(E_ref) >= 3 and np.std(E_model) > 0 and np.std(E_ref) > 0:
         dm, dr = E_model - E_model.mean(), E_ref - E_ref.mean()
         fit = {"slope": float(dm @ dr / (dm @ dm)), "r": float(np.corrcoef(dm, dr)[0, 1])}
-        if not (0.5 < fit["slope"] < 1.5) or fit["r"] < 0.8:
+        if len(E_ref) >= MIN_CHECKED_ENERGIES and (not (0.5 < fit["slope"] < 1.5) or fit["r"] < 0.8):
             warnings.warn(
                 f"training energies do not match the forces: fitting E_ref = slope * E_model + c "
                 f"gives slope {fit['slope']:.3g} (expect ~1) and correlation {fit['r']:.3g}. "

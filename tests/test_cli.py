@@ -176,7 +176,7 @@ def test_data_of_another_molecule_is_refused_and_other_units_converted(toy_npz, 
     dF = fitted.predict(ds.R[held_out]) - ds.F[held_out]
     assert converted["n"] == len(held_out) and converted["f_mae"] == pytest.approx(np.abs(dF).mean(), rel=1e-9)
     assert main(["test", str(model), str(ev)]) == 0
-    assert "ev.npz is in eV and bohr: converted to the model's kcal/mol and Ang" in capsys.readouterr().err
+    assert "ev.npz was read in eV and bohr: converted to the model's kcal/mol and Ang" in capsys.readouterr().err
     assert main(["test", str(model), str(unknown)]) == 2
     assert "unknown energy unit 'u'" in capsys.readouterr().err
     xyz = tmp_path / "start.xyz"

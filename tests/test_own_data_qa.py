@@ -121,6 +121,24 @@ def test_data_in_gromacs_and_plane_wave_units_train_the_same_force_field(toy_dat
     assert np.allclose(results[1][1], results[0][1], atol=1e-6)
 
 
+def test_the_conversion_note_says_how_an_ase_file_was_read(toy_data, tmp_path, capsys):
+    """gdmlx test of an eV model on an extended XYZ file in eV said the file 'is in kcal/mol
+    and Ang' (load_dataset's units for ASE files): now it says the file was read so."""
+    R, F, E, z = toy_data
+    Dataset(R=R, z=z, E=E, F=F).in_units("eV", "Ang").save_npz(tmp_path / "ev.npz")
+    assert main(["train", str(tmp_path / "ev.npz"), "--n-train", "20", "--n-valid", "10",
+                 "-o", str(tmp_path / "ev.h5"), "--json"]) == 0
+    frames = []
+    for r, e, f in zip(R, E, F):
+        frames.append(ase.Atoms(numbers=z, positions=r))
+        frames[-1].calc = SinglePointCalculator(frames[-1], energy=e / EV_TO_KCAL_MOL, forces=f / EV_TO_KCAL_MOL)
+    ase.io.write(tmp_path / "ev.xyz", frames)
+    capsys.readouterr()
+    assert main(["test", str(tmp_path / "ev.h5"), str(tmp_path / "ev.xyz")]) == 0
+    assert ("ev.xyz was read in kcal/mol and Ang (load_dataset converts ASE files' eV and A): converted to "
+            "the model's eV and Ang") in capsys.readouterr().err
+
+
 def test_frames_of_another_molecule_or_atom_order_are_told_apart(tmp_path):
     """Both said 'frames do not all have the same atoms in the same order': a file that
     mixes two molecules and one whose code reordered the atoms need different fixes."""

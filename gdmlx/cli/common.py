@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from gdmlx.calculator import energies_are_relative
-from gdmlx.dataset import load_dataset
+from gdmlx.dataset import load_dataset, read_by_ase
 from gdmlx.errors import InputError
 from gdmlx.file_kinds import file_kind, kind_error
 from gdmlx.md.trajectory import read_last_state
@@ -70,8 +70,9 @@ def conformed(ds, model, path):
     if not (same_unit(ds.energy_unit, model.energy_unit_, "energy")
             and same_unit(ds.length_unit, model.length_unit_, "length")) and "u" not in (
             str(model.energy_unit_).lower(), str(model.length_unit_).lower()):
-        log(f"gdmlx: {path} is in {ds.energy_unit} and {ds.length_unit}: converted to the model's "
-            f"{model.energy_unit_} and {model.length_unit_}")
+        log(f"gdmlx: {path} was read in {ds.energy_unit} and {ds.length_unit}"
+            + (" (load_dataset converts ASE files' eV and A)" if read_by_ase(path) else "")
+            + f": converted to the model's {model.energy_unit_} and {model.length_unit_}")
         ds = ds.in_units(model.energy_unit_, model.length_unit_)
     check_data_for_model(ds, model, path)
     return ds
