@@ -321,8 +321,8 @@ def _load_ase(path, energy_key, forces_key):
     if len(bad):            # before the labels: ASE drops a frame's energy and forces when its positions are NaN
         raise InputError(f"{path}: frame {bad[0]} has positions that are NaN or inf ({len(bad)} of {len(frames)} "
                          "frames): leave those frames out")
-    E = np.array([_frame_energy(a, i, energy_key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
     F = np.array([_frame_forces(a, i, forces_key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
+    E = _frame_energies(frames, energy_key, path)
     periodic = [bool(a.pbc.any()) for a in frames]
     if any(periodic) and not all(periodic):
         raise InputError(f"{path}: frame {periodic.index(not periodic[0])} is {'not ' if periodic[0] else ''}"
@@ -385,6 +385,30 @@ def _is_number(text):
     try:
         float(text)
     except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _frame_energies(frames, key, path):
+    """Energies (frames,) [kcal/mol] of the ASE ``frames``; None, with a warning, when no
+    ``key`` was given and no frame has an energy where ASE looks: forces-only data, read as
+    an .npz without E is (a model of them has energies up to a constant)."""
+    if key is None and not any(_has_energy(a) for a in frames):
+        numbers = sorted(k for k, v in frames[0].info.items()
+                         if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+        warnings.warn(f"{path}: no frame has an energy where ASE looks (energy= on an extended XYZ comment "
+                      "line, a calculator's results): read with forces only"
+                      + (f"; if one of its numbers {numbers} is the energy, load_dataset(path, energy_key=...) "
+                         "reads it" if numbers else ""), UserWarning, stacklevel=user_stacklevel())
+        return None
+    return np.array([_frame_energy(a, i, key, path) for i, a in enumerate(frames)]) * EV_TO_KCAL_MOL
+
+
+def _has_energy(atoms):
+    """Whether ASE finds an energy for ``atoms`` (a calculator's results)."""
+    try:
+        atoms.get_potential_energy()
+    except Exception:     # no calculator, or one without an energy
         return False
     return True
 

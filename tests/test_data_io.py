@@ -150,7 +150,7 @@ def test_an_xyz_in_sgdmls_own_format_is_named_as_such(tmp_path):
     message offered energy_key=..., which cannot name a number that changes every frame."""
     frame = "3\n{e}\nO 0 0 0 0.1 0.2 0.3\nH 0.96 0 0 0.1 0.2 0.3\nH -0.24 0.93 0 -0.2 -0.4 -0.6\n"
     (tmp_path / "sgdml.xyz").write_text(frame.format(e=-76.4) + frame.format(e=-76.5))
-    with pytest.raises(InputError, match=r"sgdml.xyz: frame 0 has no energy .*comment line holds a bare "
+    with pytest.raises(InputError, match=r"sgdml.xyz: frame 0 has no forces .*comment line holds a bare "
                                          r"number \(-76.4\), as in sGDML's own xyz format"):
         load_dataset(tmp_path / "sgdml.xyz")
 

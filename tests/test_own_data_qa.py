@@ -121,6 +121,26 @@ def test_data_in_gromacs_and_plane_wave_units_train_the_same_force_field(toy_dat
     assert np.allclose(results[1][1], results[0][1], atol=1e-6)
 
 
+def test_forces_without_energies_in_an_ase_file_are_read_with_a_warning(tmp_path, capsys):
+    """A trajectory with forces and no energies was refused ('frame 0 has no energy where
+    ASE looks'), though forces-only training is supported (an .npz without E). It is read
+    with a warning that names numbers the frames hold which may be the energies."""
+    frames = _water_frames(6)
+    for a in frames:
+        a.calc = SinglePointCalculator(a, forces=a.calc.results["forces"])
+        a.info["step"] = 3
+    ase.io.write(tmp_path / "f.xyz", frames)
+    with pytest.warns(UserWarning, match=r"f.xyz: no frame has an energy where ASE looks .*read with forces only; "
+                                         r"if one of its numbers \['step'\] is the energy, load_dataset"):
+        ds = load_dataset(tmp_path / "f.xyz")
+    assert ds.E is None
+    np.testing.assert_allclose(ds.F[2], frames[2].calc.results["forces"] * EV_TO_KCAL_MOL, rtol=1e-6)   # text
+    frames[3].calc = SinglePointCalculator(frames[3], energy=-1.0, forces=np.zeros((3, 3)))   # one has one
+    ase.io.write(tmp_path / "g.xyz", frames)
+    with pytest.raises(InputError, match="g.xyz: frame 0 has no energy where ASE looks"):
+        load_dataset(tmp_path / "g.xyz")
+
+
 def test_the_conversion_note_says_how_an_ase_file_was_read(toy_data, tmp_path, capsys):
     """gdmlx test of an eV model on an extended XYZ file in eV said the file 'is in kcal/mol
     and Ang' (load_dataset's units for ASE files): now it says the file was read so."""
@@ -167,7 +187,7 @@ def test_a_frame_without_labels_under_any_name_is_not_offered_energy_key(tmp_pat
                                          r"numbers or per-atom arrays under other names either$"):
         load_dataset(tmp_path / "d.traj")
     ase.io.write(tmp_path / "g.xyz", [ase.Atoms(a.numbers, a.positions) for a in frames], format="xyz")
-    with pytest.raises(InputError, match=r"g.xyz: frame 0 has no energy .* under other names either \(a file of "
+    with pytest.raises(InputError, match=r"g.xyz: frame 0 has no forces .* under other names either \(a file of "
                                          r"geometries alone is a start geometry, gdmlx md MODEL --xyz FILE"):
         load_dataset(tmp_path / "g.xyz")
 
@@ -181,7 +201,7 @@ def test_labels_in_an_ase_database_key_value_pairs_and_data_are_read_by_name(tmp
         for a in frames:
             db.write(ase.Atoms(a.numbers, a.positions), ref_energy=a.get_potential_energy(),
                      data={"ref_forces": a.get_forces(), "positions": np.zeros((3, 3))})
-    with pytest.raises(InputError, match=r"d.db: frame 0 has no energy .* info keys: \['ref_energy'\]; its "
+    with pytest.raises(InputError, match=r"d.db: frame 0 has no forces .* info keys: \['ref_energy'\]; its "
                                          r"per-atom arrays: \['ref_forces'\]"):
         load_dataset(tmp_path / "d.db")
     ds = load_dataset(tmp_path / "d.db", energy_key="ref_energy", forces_key="ref_forces")
@@ -223,7 +243,7 @@ def test_info_on_a_database_with_labels_under_other_names_does_not_call_it_bare_
             db.write(ase.Atoms(a.numbers, a.positions), ref_energy=a.get_potential_energy(),
                      data={"ref_forces": a.get_forces()})
     assert main(["info", str(tmp_path / "d.db")]) == 2
-    assert "frame 0 has no energy" in capsys.readouterr().err
+    assert "frame 0 has no forces" in capsys.readouterr().err
     ase.io.write(tmp_path / "g.xyz", [ase.Atoms(a.numbers, a.positions) for a in _water_frames()], format="xyz")
     assert main(["info", str(tmp_path / "g.xyz")]) == 0
     assert "H2O (3 atoms): 4 geometries without energies or forces: a start geometry" in capsys.readouterr().out
