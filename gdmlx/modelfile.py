@@ -38,7 +38,7 @@ from gdmlx.hdf5_files import (check_content_digest, check_group, open_hdf5, read
                               write_content_digest)
 from gdmlx.symmetry import check_permutations
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_atomic_numbers
+from gdmlx.validation import SIGMA_RANGE, check_atomic_numbers
 
 FORMAT = "gdmlx-model"
 FORMAT_VERSION = 1
@@ -168,10 +168,6 @@ def write_expansion(group, exp):
     group.attrs.update(sigma=exp.sigma, c=exp.c)
     for name in ("pairs", "X", "B", "a"):
         group[name] = getattr(exp, name)
-
-
-# sigma beyond these (in the data's 1/length) is no model anyone fitted: a corrupt file
-SIGMA_RANGE = (1e-6, 1e6)
 
 
 def read_expansion(group, n_atoms, force_model=True):

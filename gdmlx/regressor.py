@@ -16,7 +16,7 @@ from gdmlx.symmetry import check_permutations, find_permutations, pairs_closed
 from gdmlx.training import fit_expansion
 from gdmlx.units import in_angstrom, length_in_ang
 from gdmlx.validation import (as_float_array, check_forces, check_geometries, check_min_distance,
-                              check_number, check_training_data)
+                              check_number, check_sigma, check_training_data)
 
 
 class GDMLRegressor(RegressorMixin, BaseEstimator):
@@ -152,7 +152,7 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         return self.options
 
     def _check_params(self):
-        check_number(self.sigma, "sigma", strict=True)
+        check_sigma(self.sigma)
         check_number(self.lam, "lam")
         if not isinstance(self.use_energy_labels, (bool, np.bool_)):
             raise InputError(f"use_energy_labels must be True or False, got {self.use_energy_labels!r}")

@@ -104,6 +104,8 @@ def check_training_data(R, F, energies, z, energy_unit, length_unit):
     R = check_geometries(R)
     M, N = R.shape[:2]
     F = check_forces(F, R.shape)
+    for a, name in ((R, "R"), (F, "F")):
+        _check_squares_finite(a, name)
     E = None if energies is None else check_energies(energies, M)
     if z is None:
         raise InputError("fit needs the atomic numbers z (N,)")
@@ -159,6 +161,20 @@ def check_number(value, name, minimum=0.0, strict=False):
     return x
 
 
+# kernel length scales beyond these (in the data's 1/length) are no model anyone fitted:
+# fitting refuses them, and a model file holding one is corrupt
+SIGMA_RANGE = (1e-6, 1e6)
+
+
+def check_sigma(value, name="sigma"):
+    """Return kernel length scale ``value`` as a float within :data:`SIGMA_RANGE`."""
+    x = check_number(value, name, strict=True)
+    if not SIGMA_RANGE[0] <= x <= SIGMA_RANGE[1]:
+        raise InputError(f"{name} must be between {SIGMA_RANGE[0]:g} and {SIGMA_RANGE[1]:g} (a kernel length "
+                         f"scale in the data's inverse length unit), got {value!r}")
+    return x
+
+
 def check_count(value, name, minimum=1):
     """Return ``value`` as an int >= ``minimum``; floats are accepted only when whole."""
     whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
@@ -203,6 +219,18 @@ def check_xyz_atom_counts(path):
             if n < 0 or sum(1 for _ in itertools.islice(fh, n + 1)) < n + 1:
                 raise InputError(f"{path}: a frame declares {n} atoms, more than the lines that "
                                  "follow it; the file is truncated or corrupted")
+
+
+# training squares positions and forces (distances, label scales): beyond this they overflow
+MAX_MAGNITUDE = 1e150
+
+
+def _check_squares_finite(a, name):
+    """InputError when finite array ``a`` holds a value whose square overflows float64."""
+    largest = float(np.abs(a).max())
+    if largest > MAX_MAGNITUDE:
+        raise InputError(f"{name} holds values up to {largest:.3g}, beyond {MAX_MAGNITUDE:g}, where their squares "
+                         "overflow: no molecule has such positions or forces (are the units the ones given?)")
 
 
 def _check_finite(a, name):
