@@ -1,10 +1,11 @@
 """Performance settings: they change how fast or in how much memory, never the answer."""
 
+import os
 from dataclasses import dataclass
 
 from gdmlx.backend import check_backend, resolve_backend
 from gdmlx.errors import InputError
-from gdmlx.validation import check_count, check_number
+from gdmlx.validation import check_count, check_flag, check_number
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,19 @@ class ComputeOptions:
         check_backend(self.backend)
         if self.backend == "gpu":
             resolve_backend("gpu")             # no CuPy or device: say so now, not after training
-        for name in ("memory_limit_gb", "cg_tol"):
-            if getattr(self, name) is not None:
-                check_number(getattr(self, name), name, strict=True)
-        if self.cg_tol >= 1.0:
+        checked = {"verbose": check_flag(self.verbose, "verbose"),
+                   "cg_tol": check_number(self.cg_tol, "cg_tol", strict=True),
+                   "cg_max_iter": check_count(self.cg_max_iter, "cg_max_iter")}
+        if checked["cg_tol"] >= 1.0:
             raise InputError(f"cg_tol is a relative residual and must be below 1 (1 is met by a zero "
                              f"solution), got {self.cg_tol!r}")
-        for name in ("batch_size", "cg_max_iter", "preconditioner_points"):
+        if self.memory_limit_gb is not None:
+            checked["memory_limit_gb"] = check_number(self.memory_limit_gb, "memory_limit_gb", strict=True)
+        for name in ("batch_size", "preconditioner_points"):
             if getattr(self, name) is not None:
-                check_count(getattr(self, name), name)
+                checked[name] = check_count(getattr(self, name), name)
+        if self.cg_checkpoint is not None and not (
+                isinstance(self.cg_checkpoint, (str, os.PathLike)) and str(self.cg_checkpoint).strip()):
+            raise InputError(f"cg_checkpoint must be a file name or None, got {self.cg_checkpoint!r}")
+        for name, value in checked.items():          # the checked values: 1.0 for '1', 2 for 2.0
+            object.__setattr__(self, name, value)

@@ -34,3 +34,27 @@ def test_training_data_whose_squares_overflow_are_refused(toy_data, name, scale)
     data[name] = data[name] * scale
     with pytest.raises(gdmlx.InputError, match=f"^{name} holds values up to .* where their squares overflow"):
         gdmlx.GDMLRegressor(sigma=2.0).fit(data["R"], data["F"], E[:10], z)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(cg_tol=None), "cg_tol must be a number, got None"),
+    (dict(cg_max_iter=None), "cg_max_iter must be a whole number, got None"),
+    (dict(verbose="no"), "verbose must be True or False, got 'no'"),
+    (dict(cg_checkpoint=""), "cg_checkpoint must be a file name or None, got ''"),
+    (dict(cg_checkpoint=1), "cg_checkpoint must be a file name or None, got 1")])
+def test_compute_options_name_a_setting_of_the_wrong_kind(options, message):
+    """These raised TypeError from the solvers at fit time ('<' not supported between int and
+    NoneType), or were taken: verbose='no' printed the stages, cg_checkpoint='' kept none."""
+    with pytest.raises(gdmlx.InputError, match=message):
+        gdmlx.ComputeOptions(**options)
+
+
+def test_compute_options_keep_the_numbers_they_checked(toy_data):
+    """memory_limit_gb='1' passed the check and raised TypeError deep in the solver ("can't
+    multiply sequence by non-int of type 'float'"); cg_max_iter=2.0 stayed a float."""
+    options = gdmlx.ComputeOptions(memory_limit_gb="1", cg_max_iter=2.0, batch_size=np.int64(7))
+    assert (options.memory_limit_gb, options.cg_max_iter, options.batch_size) == (1.0, 2, 7)
+    assert type(options.memory_limit_gb) is float and type(options.cg_max_iter) is int
+    R, F, E, z = toy_data
+    model = gdmlx.GDMLRegressor(sigma=2.0, solver="auto", options=options).fit(R[:10], F[:10], E[:10], z)
+    assert model.fit_info_["solver"] == "analytic"
