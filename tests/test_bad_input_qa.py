@@ -58,3 +58,32 @@ def test_compute_options_keep_the_numbers_they_checked(toy_data):
     R, F, E, z = toy_data
     model = gdmlx.GDMLRegressor(sigma=2.0, solver="auto", options=options).fit(R[:10], F[:10], E[:10], z)
     assert model.fit_info_["solver"] == "analytic"
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["split", "m.h5", "--n-fast", str(2**63), "-o", "x.h5"], "--n-fast"),
+    (["split", "m.h5", "--max-hops", "1" + "0" * 22, "-o", "x.h5"], "--max-hops"),
+    (["md", "m.h5", "--steps", "10", "--replicas", str(10**23)], "--replicas"),
+    (["md", "m.h5", "--steps", "10", "--action", "a.h5", "--action-max-iter", str(10**23)], "--action-max-iter"),
+    (["train", "d.npz", "--n-train", "5", "--seed", str(2**64), "-o", "m.h5"], "--seed")])
+def test_whole_numbers_beyond_int64_are_refused_by_the_parser(argv, option, capsys):
+    """They reached numpy and HDF5: --n-fast and --max-hops 1e22 trained both parts and then
+    raised h5py's TypeError ('Object dtype has no native HDF5 equivalent') at the save,
+    --replicas OverflowError ('Python int too large to convert to C long')."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert f"argument {option}: expected a whole number >= " in capsys.readouterr().err
+
+
+def test_the_largest_int64_is_a_whole_number_the_parser_takes():
+    from gdmlx.cli.arguments import non_negative_int, positive_int
+    assert positive_int(str(2**63 - 1)) == non_negative_int(str(2**63 - 1)) == 2**63 - 1
+
+
+def test_more_replicas_than_memory_holds_name_the_option(toy_model, tmp_path, capsys):
+    """numpy's MemoryError came out as a traceback, naming an array shape, not --replicas."""
+    toy_model.save(tmp_path / "m.h5")
+    assert main(["md", str(tmp_path / "m.h5"), "--steps", "10", "--replicas", str(10**13)]) == 2
+    err = capsys.readouterr().err
+    assert "gdmlx md: error: --replicas 10000000000000: the replicas' arrays do not fit in memory" in err

@@ -7,13 +7,17 @@ import math
 from gdmlx.errors import InputError
 
 
-def _number_type(convert, minimum, strict, what):
-    """An argparse ``type``: ``convert(text)``, refused unless finite and >= ``minimum``
-    (> if ``strict``); argparse then names the option in its error."""
+# whole numbers go to numpy and HDF5 as int64: larger ones raised OverflowError or h5py's TypeError
+INT_MAX = 2**63 - 1
+
+
+def _number_type(convert, minimum, strict, what, maximum=math.inf):
+    """An argparse ``type``: ``convert(text)``, refused unless finite, >= ``minimum`` (> if
+    ``strict``) and <= ``maximum``; argparse then names the option in its error."""
     def parse(text):
         try:
             value = convert(text)
-            ok = math.isfinite(value) and (value > minimum if strict else value >= minimum)
+            ok = math.isfinite(value) and (value > minimum if strict else value >= minimum) and value <= maximum
         except (ValueError, OverflowError):        # not a number; a whole number beyond any float
             ok = False
         if not ok:
@@ -22,8 +26,8 @@ def _number_type(convert, minimum, strict, what):
     return parse
 
 
-positive_int = _number_type(int, 1, False, "a whole number >= 1")
-non_negative_int = _number_type(int, 0, False, "a whole number >= 0")
+positive_int = _number_type(int, 1, False, "a whole number >= 1 (below 2^63)", INT_MAX)
+non_negative_int = _number_type(int, 0, False, "a whole number >= 0 (below 2^63)", INT_MAX)
 positive_float = _number_type(float, 0.0, True, "a number > 0")
 non_negative_float = _number_type(float, 0.0, False, "a number >= 0")
 
