@@ -1,7 +1,7 @@
 """gdmlx md: molecular dynamics with a model, in the compiled engine."""
 
 from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
-from gdmlx.errors import GeometryError, InputError
+from gdmlx.errors import GeometryError, InputError, InsufficientMemoryError
 from gdmlx.interrupts import Terminated
 
 OUTSIDE_WARNING = 0.05   # fraction of frames outside the training domain worth a note
@@ -160,7 +160,11 @@ def run(args):
                         thermostat=args.thermostat, friction_per_fs=args.friction, seed=args.seed, slow_every=args.mts,
                         contact_wall=not args.no_contact_wall, **resumed)
         if args.replicas > 1 or md_backend(args.backend, args.replicas) != "cpu":     # auto: the GPU from 100
-            sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)
+            try:
+                sim = ReplicaSimulation(model, start, args.replicas, backend=args.backend, **settings)
+            except MemoryError as exc:        # numpy's names the array, not the option that sized it
+                raise InsufficientMemoryError(f"--replicas {args.replicas}: the replicas' arrays do not fit in "
+                                              f"memory ({exc}); run fewer replicas at a time") from None
         else:
             sim = Simulation(model, start, **settings)
     if args.save_every is None:
