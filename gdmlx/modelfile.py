@@ -248,8 +248,7 @@ def _checked(name, check, *args):
 
 def load_any_model(path):
     """A gdmlx model file, or an sGDML ``.npz`` model (imported)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
+    _check_is_a_file(path)
     check_kind(path, ("model", "multiscale", "sgdml"), "a force field (a gdmlx model .h5 or an sGDML model .npz)",
                ModelFileError)
     if str(path).lower().endswith(".npz"):
@@ -260,10 +259,20 @@ def load_any_model(path):
 
 def open_model_file(path):
     """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
+    _check_is_a_file(path)
     check_kind(path, ("model", "multiscale", "action"), "a gdmlx model file (.h5)", ModelFileError)
     hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
             "sGDML models" if str(path).lower().endswith(".npz") else "")
     return open_hdf5(path, "model file", ModelFileError, hint, check=_check_format)
+
+
+def _check_is_a_file(path):
+    """FileNotFoundError or IsADirectoryError naming ``path`` unless it is a file (HDF5's
+    error for a directory names the time and a memory address)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a model file")
 
 
 def _check_format(f, path):

@@ -87,3 +87,13 @@ def test_more_replicas_than_memory_holds_name_the_option(toy_model, tmp_path, ca
     assert main(["md", str(tmp_path / "m.h5"), "--steps", "10", "--replicas", str(10**13)]) == 2
     err = capsys.readouterr().err
     assert "gdmlx md: error: --replicas 10000000000000: the replicas' arrays do not fit in memory" in err
+
+
+def test_a_directory_given_as_a_model_is_named(tmp_path, capsys):
+    """HDF5's error came through: '/tmp: not a readable HDF5 model file ([Errno 21] Unable to
+    synchronously open file (file read failed: time = ..., buf = 0x7ffe..., ...'."""
+    for load in (gdmlx.load_model, gdmlx.load_any_model, gdmlx.ActionModel.load):
+        with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a directory, not a model file$"):
+            load(tmp_path)
+    assert main(["md", str(tmp_path), "--steps", "10"]) == 2
+    assert capsys.readouterr().err == f"gdmlx md: error: {tmp_path} is a directory, not a model file\n"
