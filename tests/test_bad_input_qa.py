@@ -97,3 +97,31 @@ def test_a_directory_given_as_a_model_is_named(tmp_path, capsys):
             load(tmp_path)
     assert main(["md", str(tmp_path), "--steps", "10"]) == 2
     assert capsys.readouterr().err == f"gdmlx md: error: {tmp_path} is a directory, not a model file\n"
+
+
+@pytest.fixture
+def methanol_xyz(tmp_path):
+    import ase.build
+    import ase.io
+    ase.io.write(tmp_path / "methanol.xyz", ase.build.molecule("CH3OH"))
+    return str(tmp_path / "methanol.xyz")
+
+
+def test_sample_refuses_a_langevin_step_ase_cannot_integrate(methanol_xyz, tmp_path, capsys):
+    """--friction 10 --dt 1 heated the molecule until it broke apart ('lower --temperature or
+    --dt', the friction unnamed); --dt 1e300 raised OverflowError from ASE."""
+    for dt, friction in (("1", "10"), ("1e300", "0.02")):
+        assert main(["sample", "--xyz", methanol_xyz, "--calculator", "emt", "--n", "2", "--dt", dt,
+                     "--friction", friction, "-o", str(tmp_path / "d.npz")]) == 2
+        assert f"x --friction {float(friction):g}/fs is " in capsys.readouterr().err
+    assert not (tmp_path / "d.npz").exists()
+
+
+def test_sample_says_how_far_a_piece_flew_in_few_digits(methanol_xyz, tmp_path, capsys):
+    """At 1e23 K the distance came with all its digits and two decimals (at 1e300 K, 150 digits)."""
+    assert main(["sample", "--xyz", methanol_xyz, "--calculator", "emt", "--n", "2", "--every", "2",
+                 "--equilibrate", "0", "--temperature", "1e23", "-o", str(tmp_path / "d.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "the molecule broke apart" in err
+    distance = err.split(" A away")[0].rsplit(", ", 1)[1]
+    assert "e+" in distance and len(distance) <= 9

@@ -110,6 +110,10 @@ def run(args):
     from gdmlx.dataset import Dataset
     from gdmlx.units import energy_in_ev
 
+    if args.dt * args.friction > 1:
+        raise InputError(f"--dt {args.dt:g} fs x --friction {args.friction:g}/fs is {args.dt * args.friction:.3g}: ASE's "
+                         "Langevin integrator is a series in this product and needs it at most 1 (at 4 it stops "
+                         "damping, above it heats the molecule until it breaks apart); lower either")
     atoms = start_atoms(args)
     atoms.calc = make_calculator(args)
     rng = np.random.default_rng(args.seed)
@@ -193,7 +197,7 @@ def still_intact(atoms, args):
         sym = atoms.get_chemical_symbols()
         t = f"after {dyn.get_number_of_steps() * args.dt / 1000:.3g} ps at {args.temperature:g} K"
         intact.what = (f"the molecule broke apart {t}: a piece with atom {sym[i]}{i} left it (nearest "
-                       f"atom {sym[j]}{j}, {r:.2f} A away)" if what == "broke" else
-                       f"two atoms collided {t}: {sym[i]}{i} and {sym[j]}{j}, {r:.2f} A apart")
+                       f"atom {sym[j]}{j}, {r:.3g} A away)" if what == "broke" else
+                       f"two atoms collided {t}: {sym[i]}{i} and {sym[j]}{j}, {r:.3g} A apart")
         return False
     return intact
