@@ -176,7 +176,8 @@ def check_sigma(value, name="sigma"):
 
 
 def check_count(value, name, minimum=1):
-    """Return ``value`` as an int >= ``minimum``; floats are accepted only when whole."""
+    """Return ``value`` as an int from ``minimum`` to 2^63 - 1 (counts go to numpy and HDF5
+    as int64); floats are accepted only when whole."""
     whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
     if isinstance(value, (float, np.floating)):
         whole = bool(np.isfinite(value)) and float(value).is_integer()
@@ -184,6 +185,8 @@ def check_count(value, name, minimum=1):
         raise InputError(f"{name} must be a whole number, got {value!r}")
     if value < minimum:
         raise InputError(f"{name} must be at least {minimum}, got {value!r}")
+    if value > np.iinfo(np.int64).max:
+        raise InputError(f"{name} must be below 2^63, got {value!r}")
     return int(value)
 
 

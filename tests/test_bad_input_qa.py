@@ -125,3 +125,22 @@ def test_sample_says_how_far_a_piece_flew_in_few_digits(methanol_xyz, tmp_path, 
     assert "the molecule broke apart" in err
     distance = err.split(" A away")[0].rsplit(", ", 1)[1]
     assert "e+" in distance and len(distance) <= 9
+
+
+@pytest.mark.parametrize("make", [
+    lambda R, F, E, z: gdmlx.MultiscaleModel(max_hops=10**22).fit(R, F, E, z),
+    lambda R, F, E, z: gdmlx.MultiscaleModel(n_fast=2**63).fit(R, F, E, z),
+    lambda R, F, E, z: gdmlx.ComputeOptions(cg_max_iter=1e300)], ids=["max_hops", "n_fast", "cg_max_iter"])
+def test_counts_beyond_int64_are_refused_by_name(toy_data, make):
+    """MultiscaleModel(max_hops=10**22) fitted both parts, then its save raised h5py's
+    TypeError ('Object dtype has no native HDF5 equivalent')."""
+    R, F, E, z = toy_data
+    with pytest.raises(gdmlx.InputError, match=r"^(max_hops|n_fast|cg_max_iter) must be below 2\^63, got"):
+        make(R[:20], F[:20], E[:20], z)
+
+
+def test_replicas_beyond_int64_are_refused_by_name(toy_model, toy_data):
+    """ReplicaSimulation(n_replicas=10**23) raised OverflowError from numpy."""
+    from gdmlx.md import ReplicaSimulation
+    with pytest.raises(gdmlx.InputError, match=r"^n_replicas must be below 2\^63"):
+        ReplicaSimulation(toy_model, toy_data[0][0], n_replicas=10**23)
