@@ -1,6 +1,8 @@
 """Bad values given to the commands' options and the Python API: each refused with an error
 that names the input and what is wrong, before any work, file or traceback."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ def test_a_sigma_no_model_file_holds_is_refused_before_the_fit(toy_data, sigma):
         gdmlx.GDMLRegressor(sigma=sigma).fit(R[:10], F[:10], E[:10], z)
 
 
+@pytest.mark.filterwarnings("ignore::gdmlx.EnergyConsistencyWarning")     # so wide a kernel fits nothing
 def test_the_largest_sigma_allowed_fits_a_model_that_loads(toy_data, tmp_path):
     R, F, E, z = toy_data
     model = gdmlx.GDMLRegressor(sigma=1e6).fit(R[:10], F[:10], E[:10], z)
@@ -144,3 +147,19 @@ def test_replicas_beyond_int64_are_refused_by_name(toy_model, toy_data):
     from gdmlx.md import ReplicaSimulation
     with pytest.raises(gdmlx.InputError, match=r"^n_replicas must be below 2\^63"):
         ReplicaSimulation(toy_model, toy_data[0][0], n_replicas=10**23)
+
+
+def test_validate_on_one_frame_reports_no_energy_error(toy_model, tmp_path, capsys):
+    """With one frame labelled (--frames 1, or a --skip leaving one), the energy error after
+    removing the offset, the frame's own error, was reported as an MAE of 0."""
+    toy_model.save(tmp_path / "m.h5")
+    traj = str(tmp_path / "t.h5")
+    assert main(["md", str(tmp_path / "m.h5"), "--steps", "40", "--temperature", "100", "--seed", "1",
+                 "-o", traj]) == 0
+    capsys.readouterr()
+    for options in (["--frames", "1"], ["--skip", "0.9"]):
+        assert main(["validate", str(tmp_path / "m.h5"), traj, "--calculator", "emt", *options]) == 0
+        assert "inside -, outside - (one frame: its energy error is the offset" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "m.h5"), traj, "--calculator", "emt", "--frames", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_frames"] == 1 and out["e_mae_inside"] is None and out["e_mae_outside"] is None

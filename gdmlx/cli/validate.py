@@ -64,6 +64,8 @@ def run(args):
                frames=res["frames"], outside=res["outside"], frame_f_mae=res["f_mae"])
     out.update(energy_unit=model.energy_unit_, length_unit=model.length_unit_, same_force_model=same_model,
                max_frame_f_mae=float(res["f_mae"].max()))
+    if out["n_frames"] == 1:             # its energy error is the offset: nothing is left after it
+        out.update(e_mae_inside=None, e_mae_outside=None)
     if ds is not None:
         idx = test_indices(model, ds, 500)
         out["held_out"] = (force_energy_errors(model, ds.R[idx], ds.F[idx], None if ds.E is None else ds.E[idx])
@@ -77,7 +79,8 @@ def run(args):
     log(f"force MAE ({f_unit}): inside {fmt(out['f_mae_inside'])}, outside {fmt(out['f_mae_outside'])}"
         + (f", held-out data {out['held_out']['f_mae']:.4g}" if out.get("held_out") else ""))
     log(f"energy MAE ({model.energy_unit_}, after the offset {out['e_offset']:.3f}): inside "
-        f"{fmt(out['e_mae_inside'])}, outside {fmt(out['e_mae_outside'])}")
+        f"{fmt(out['e_mae_inside'])}, outside {fmt(out['e_mae_outside'])}"
+        + (" (one frame: its energy error is the offset; label more frames)" if out["n_frames"] == 1 else ""))
 
 
 def _trajectory_positions(path):
