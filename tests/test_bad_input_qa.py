@@ -2,6 +2,7 @@
 that names the input and what is wrong, before any work, file or traceback."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -163,3 +164,22 @@ def test_validate_on_one_frame_reports_no_energy_error(toy_model, tmp_path, caps
     assert main(["validate", str(tmp_path / "m.h5"), traj, "--calculator", "emt", "--frames", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_frames"] == 1 and out["e_mae_inside"] is None and out["e_mae_outside"] is None
+
+
+def test_an_output_directory_nothing_can_be_written_to_is_refused_first(toy_npz, tmp_path, capsys):
+    """A read-only or forbidden directory was found when the model was saved, after the
+    training, and the error named the temporary file: '[Errno 13] Permission denied:
+    'ro/.tmp-fmkkqy1h.h5''."""
+    targets = []
+    if os.path.isdir("/proc/self"):                  # no file can be created in /proc, even by root
+        targets.append(("/proc", "No such file or directory"))
+    if os.geteuid() != 0:                           # root writes into a chmod 555 directory
+        (tmp_path / "ro").mkdir(mode=0o555)
+        targets.append((str(tmp_path / "ro"), "Permission denied"))
+    if not targets:
+        pytest.skip("no directory this process cannot write to")
+    for directory, reason in targets:
+        out = f"{directory}/m.h5"
+        assert main(["train", str(toy_npz), "--n-train", "20", "-o", out]) == 2
+        err = capsys.readouterr().err
+        assert err == f"gdmlx train: error: cannot write {out}: no file can be created in {directory} ({reason})\n"

@@ -6,6 +6,7 @@ like Ctrl-C during its work."""
 import argparse
 import os
 import sys
+import tempfile
 import warnings
 
 from gdmlx._version import __version__
@@ -32,6 +33,20 @@ def build_parser():
 def _warning_line(message, category, filename, lineno, line=None):
     """Warnings on the command line: what and why, not the library's source line."""
     return f"gdmlx: {category.__name__}: {message}\n"
+
+
+def _check_writable(path):
+    """Raise PermissionError naming ``path`` unless a file can be created in its directory
+    (the file is written there under a temporary name, and renamed): a read-only or
+    forbidden directory was found when the result was written, after the training, naming
+    the temporary file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    except OSError as exc:
+        raise PermissionError(f"cannot write {path}: no file can be created in {directory} ({exc.strerror})") from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def _check_not_an_input(args):
@@ -63,6 +78,7 @@ def main(argv=None):
             if not args.output.strip():                  # "$UNSET" in a script: not -o left out
                 raise ValueError("-o was given an empty file name")
             check_output_path(args.output)
+            _check_writable(args.output)
             _check_not_an_input(args)
             if hasattr(args, "output_suffixes"):
                 check_suffix(args.output, args.output_suffixes, args.output_kind)
