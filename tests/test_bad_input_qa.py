@@ -183,3 +183,14 @@ def test_an_output_directory_nothing_can_be_written_to_is_refused_first(toy_npz,
         assert main(["train", str(toy_npz), "--n-train", "20", "-o", out]) == 2
         err = capsys.readouterr().err
         assert err == f"gdmlx train: error: cannot write {out}: no file can be created in {directory} ({reason})\n"
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["test", "", "d.npz"], "model"), (["train", " ", "--n-train", "5", "-o", "m.h5"], "data"),
+    (["info", ""], "file"), (["action", "train", "t.h5", "", "--model", "m.h5", "--stride", "1", "-o", "a.h5"],
+                             "trajectories")])
+def test_an_empty_file_name_is_named_by_its_argument(argv, name, capsys):
+    """An unset variable in a script ('gdmlx test $MODEL data.npz') gave 'no such file: ',
+    followed by nothing."""
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"gdmlx {argv[0]}: error: {name} was given an empty file name\n"

@@ -70,10 +70,25 @@ def _reported_errors():
             NotConvergedError, OSError, ValueError)
 
 
+def _check_file_names_given(parser, args):
+    """Raise ValueError naming a positional argument (each names a file: model, data, ...)
+    given as an empty text ("$UNSET" in a script), which the readers reported as 'no such
+    file: ' followed by nothing."""
+    for action in parser._actions:                    # argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            _check_file_names_given(action.choices[getattr(args, action.dest)], args)
+        elif not action.option_strings:
+            given = getattr(args, action.dest)
+            if any(not value.strip() for value in (given if isinstance(given, list) else [given])):
+                raise ValueError(f"{action.dest} was given an empty file name")
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     warnings.formatwarning = _warning_line
     try:
+        _check_file_names_given(parser, args)
         if getattr(args, "output", None) is not None:   # before hours of training or sampling, not after
             if not args.output.strip():                  # "$UNSET" in a script: not -o left out
                 raise ValueError("-o was given an empty file name")
