@@ -51,7 +51,7 @@ from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
 from gdmlx.symmetry import check_permutations, find_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_atomic_numbers, check_count, check_number
+from gdmlx.validation import check_atomic_numbers, check_count, check_number, check_sigma
 
 
 class ActionModel:
@@ -104,7 +104,7 @@ class ActionModel:
 
     def _check_params(self):
         check_number(self.stride_fs, "stride_fs", strict=True)
-        check_number(self.sigma, "sigma", strict=True)
+        check_sigma(self.sigma)
         check_number(self.lam, "lam")
         check_count(self.n_train, "n_train")
         check_count(self.n_valid, "n_valid", minimum=0)

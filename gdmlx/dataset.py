@@ -167,6 +167,8 @@ def load_dataset(path, *, energy_key=None, forces_key=None):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a dataset")
     check_kind(path, ("dataset",), "a dataset", InputError)
     fmt = _archive_format(path)
     if fmt is not None:

@@ -28,6 +28,8 @@ def open_hdf5(path, what, error, hint="", check=None):
     fails."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a {what}")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

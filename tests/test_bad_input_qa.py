@@ -9,6 +9,7 @@ import pytest
 
 import gdmlx
 from gdmlx.cli.main import main
+from gdmlx.md import read_trajectory
 
 
 @pytest.mark.parametrize("sigma", [1e300, 1e-300, 1e7])
@@ -101,6 +102,41 @@ def test_a_directory_given_as_a_model_is_named(tmp_path, capsys):
             load(tmp_path)
     assert main(["md", str(tmp_path), "--steps", "10"]) == 2
     assert capsys.readouterr().err == f"gdmlx md: error: {tmp_path} is a directory, not a model file\n"
+
+
+def test_a_directory_given_as_data_start_or_trajectory_is_named(toy_npz, tmp_path, capsys):
+    """ASE's 'Not a BundleTrajectory: DIR' or HDF5's message with a time and a memory address
+    came through for a directory given as a dataset, a start geometry or a trajectory; info
+    on a garbled XYZ trajectory named neither the file nor the frame."""
+    with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a directory, not a dataset$"):
+        gdmlx.load_dataset(tmp_path)
+    with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a directory, not a trajectory$"):
+        read_trajectory(tmp_path)
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--n-valid", "10", "-o", str(model), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["md", str(model), "--steps", "10", "--xyz", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a directory, not a start geometry" in capsys.readouterr().err
+    assert main(["md", str(model), "--steps", "20", "-o", str(tmp_path / "t.xyz")]) == 0
+    lines = (tmp_path / "t.xyz").read_text().split("\n")
+    lines[2] = lines[2].split()[0] + " abc" + lines[2].split(maxsplit=2)[2]     # a garbled first frame
+    (tmp_path / "t.xyz").write_text("\n".join(lines))
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "t.xyz")]) == 2         # it said "could not convert ... 'abc'"
+    assert "t.xyz: its first frame is not readable extended XYZ from gdmlx md" in capsys.readouterr().err
+
+
+def test_every_sigma_of_a_scan_and_an_action_models_is_checked_first(toy_npz, tmp_path, capsys):
+    """--sigma 10,1e7 trained sigma 10 before it failed; ActionModel(sigma=1e300) raised
+    OverflowError from the kernel; masses given as text failed in numpy's conversion."""
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2,1e7", "-o", str(tmp_path / "m.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "--sigma '2,1e7': sigma must be between 1e-06 and 1e+06" in err and "validation force MAE" not in err
+    with pytest.raises(gdmlx.InputError, match="sigma must be between"):
+        gdmlx.ActionModel(sigma=1e300)._check_params()
+    from gdmlx.md.simulation import start_state
+    with pytest.raises(gdmlx.InputError, match="masses must be real numbers"):
+        start_state(np.zeros((2, 3)) + [[0, 0, 0], [1, 0, 0]], np.array([1, 1]), masses="xx")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from gdmlx.errors import InputError
 from gdmlx.file_kinds import file_kind, kind_error
 from gdmlx.md.trajectory import read_last_state
 from gdmlx.units import energy_in_ev, in_angstrom, length_in_ang, same_unit
-from gdmlx.validation import check_data_for_model, check_min_distance, check_xyz_atom_counts
+from gdmlx.validation import check_data_for_model, check_min_distance, check_sigma, check_xyz_atom_counts
 
 
 # how to give a dataset units the commands know
@@ -101,6 +101,8 @@ def read_start_atoms(path):
     import ase.io
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a start geometry")
     if str(path).lower().endswith((".h5", ".hdf5")):
         state = read_last_state(path)
         if state.positions.ndim != 2:
@@ -140,6 +142,11 @@ def parse_sigmas(text):
     bad = [v for v in sigmas if not (np.isfinite(v) and v > 0)]
     if bad:
         raise ValueError(f"--sigma {text!r}: every sigma must be a positive finite number, got {bad[0]:g}")
+    for value in sigmas:                   # all of them before the first training
+        try:
+            check_sigma(value)
+        except InputError as exc:
+            raise InputError(f"--sigma {text!r}: {exc}") from None
     return sigmas
 
 

@@ -18,7 +18,7 @@ from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_atomic_numbers, check_count, check_geometries, check_number
+from gdmlx.validation import as_float_array, check_atomic_numbers, check_count, check_geometries, check_number
 
 _STOP_REASONS = {
     integrator.TOO_CLOSE: "two atoms came closer than half the shortest distance in the training data",
@@ -118,7 +118,7 @@ def start_state(positions, z, masses=None, velocities=None):
     q = check_geometries(positions, len(z), "positions")
     if masses is None:
         masses = ase.data.atomic_masses[z]
-    masses = np.asarray(masses, dtype=np.float64)
+    masses = as_float_array(masses, "masses")
     if masses.shape != (len(z),) or not np.all(np.isfinite(masses)) or np.any(masses <= 0):
         raise InputError(f"masses must be {len(z)} positive atomic masses (amu), got {np.round(masses, 3)}")
     v = None if velocities is None else check_geometries(velocities, len(z), "velocities")

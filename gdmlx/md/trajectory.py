@@ -392,7 +392,12 @@ def trajectory_summary(path):
     :class:`MDState`) and the settings of :data:`SETTINGS` the file records."""
     if _is_xyz(path):
         last = read_last_state(path)
-        first = ase.io.read(path, index=0, format="extxyz")
+        try:
+            first = ase.io.read(path, index=0, format="extxyz")
+            float(first.info["time_fs"])
+        except Exception as exc:             # ASE raises many kinds for lines it cannot parse
+            raise InputError(f"{path}: its first frame is not readable extended XYZ from gdmlx md "
+                             f"({type(exc).__name__}: {exc})") from None
         with open(path, "rb") as fh:
             lines = sum(line.endswith(b"\n") for line in fh)
         return {"z": np.asarray(last.z), "n_frames": lines // (len(last.z) + 2), "n_replicas": None,
