@@ -67,8 +67,14 @@ def check_energies(E, n, name="energies"):
 
 
 def check_atomic_numbers(z, n_atoms, expected=None):
-    """Return ``z`` as int64 (N,), checked against the geometry and, if given, the model."""
+    """Return ``z`` as int64 (N,), checked against the geometry and, if given, the model.
+    Element symbols ("C", "H") and whole floats (6.0, as other codes store them) are read as
+    the atomic numbers they are."""
     z = np.asarray(z)
+    if z.shape == (n_atoms,) and z.dtype.kind in "US":
+        z = _symbols_as_numbers(z)
+    if z.shape == (n_atoms,) and z.dtype.kind == "f" and np.all(np.isfinite(z)) and np.all(z == np.round(z)):
+        z = z.astype(np.int64)
     if z.shape != (n_atoms,) or not np.issubdtype(z.dtype, np.integer):
         raise InputError(f"z must be {n_atoms} integer atomic numbers, got shape {z.shape} dtype {z.dtype}")
     z = z.astype(np.int64)
@@ -80,6 +86,17 @@ def check_atomic_numbers(z, n_atoms, expected=None):
         raise InputError(f"atomic numbers {z.tolist()} do not match the model's "
                          f"{np.asarray(expected).tolist()}{hint}")
     return z
+
+
+def _symbols_as_numbers(symbols):
+    """Atomic numbers (N,) of element symbols (N,) (texts or bytes); InputError naming the
+    first that is no element."""
+    from ase.data import atomic_numbers
+    texts = [s.decode() if isinstance(s, bytes) else str(s) for s in symbols.tolist()]
+    unknown = [s for s in texts if s.strip() not in atomic_numbers]
+    if unknown:
+        raise InputError(f"z holds {unknown[0]!r}, which is no element symbol (z: atomic numbers or symbols)")
+    return np.array([atomic_numbers[s.strip()] for s in texts], dtype=np.int64)
 
 
 def check_min_distance(R, r_min, reason, name="R", unit=""):
@@ -212,16 +229,21 @@ def check_xyz_atom_counts(path):
     if not name.endswith((".xyz", ".extxyz")):
         return
     with opener(path, "rb") as fh:
-        for line in fh:
+        line_no = 0                                 # of the frame's count line, from 1
+        for frame, line in enumerate(fh):
+            line_no += 1
             if not line.strip():
                 return                              # ASE stops at a blank line too
             try:
                 n = int(line)
             except ValueError:
                 return
-            if n < 0 or sum(1 for _ in itertools.islice(fh, n + 1)) < n + 1:
-                raise InputError(f"{path}: a frame declares {n} atoms, more than the lines that "
-                                 "follow it; the file is truncated or corrupted")
+            follow = sum(1 for _ in itertools.islice(fh, n + 1)) - 1 if n >= 0 else 0     # atom lines
+            if n < 0 or follow < n:
+                raise InputError(f"{path}: frame {frame} (line {line_no}) declares {n} atoms, but "
+                                 f"{max(follow, 0)} atom line{' follows' if follow == 1 else 's follow'} it; the file "
+                                 "is truncated or corrupted")
+            line_no += n + 1
 
 
 # training squares positions and forces (distances, label scales): beyond this they overflow

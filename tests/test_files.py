@@ -333,7 +333,7 @@ def test_ase_files_keep_the_forces_of_fixed_atoms_and_read_other_label_names(toy
         a.set_constraint()
         a.info["REF_energy"], a.arrays["REF_forces"] = E[t], F[t].copy()
     ase.io.write(tmp_path / "ref.extxyz", plain)
-    with pytest.raises(gdmlx.InputError, match=r"frame 0 has no energy.*info keys: \['REF_energy'\]; "
+    with pytest.raises(gdmlx.InputError, match=r"frame 0 has no forces.*info keys: \['REF_energy'\]; "
                                                r"its per-atom arrays: \['REF_forces'\].*energy_key="):
         gdmlx.load_dataset(tmp_path / "ref.extxyz")
     ds = gdmlx.load_dataset(tmp_path / "ref.extxyz", energy_key="REF_energy", forces_key="REF_forces")

@@ -276,3 +276,27 @@ def test_per_atom_arrays_that_are_not_forces_are_named(tmp_path):
     with pytest.raises(InputError, match=r"d.xyz: frame 0: its per-atom 'labels' are \S+ of shape \(3, 3\), not "
                                          r"forces"):
         load_dataset(tmp_path / "d.xyz", energy_key="REF_energy", forces_key="labels")
+
+
+def test_atomic_numbers_as_floats_or_symbols_are_read(tmp_path):
+    """z stored as floats (6.0, as other codes write HDF5) or as element symbols was refused
+    ('z must be 3 integer atomic numbers, got ... float64'); a text that is no element is named."""
+    frames = _water_frames()
+    R = np.array([a.positions for a in frames])
+    F = np.array([a.calc.results["forces"] for a in frames])
+    base = Dataset(R=R, z=np.array([8, 1, 1]), F=F)
+    for z in (np.array([8.0, 1.0, 1.0]), ["O", "H", "H"], np.array([b"O", b"H", b"H"])):
+        assert np.array_equal(Dataset(R=R, z=z, F=F).z, base.z)
+    for z, message in ((["O", "H", "Hx"], "z holds 'Hx', which is no element symbol"),
+                       (np.array([8.0, 1.5, 1.0]), "z must be 3 integer atomic numbers")):
+        with pytest.raises(InputError, match=message):
+            Dataset(R=R, z=z, F=F)
+
+
+def test_a_truncated_xyz_names_the_frame_and_line(tmp_path):
+    """A cut file said only 'a frame declares 3 atoms, more than the lines that follow it'."""
+    ase.io.write(tmp_path / "w.xyz", _water_frames(4))
+    lines = (tmp_path / "w.xyz").read_text().splitlines(keepends=True)
+    (tmp_path / "w.xyz").write_text("".join(lines[:-2]))                  # the last frame's last two atoms
+    with pytest.raises(InputError, match=r"w.xyz: frame 3 \(line 16\) declares 3 atoms, but 1 atom line follows it"):
+        load_dataset(tmp_path / "w.xyz")
