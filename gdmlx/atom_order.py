@@ -34,6 +34,9 @@ def match_atom_order(atoms, model, max_matches=5000):
     (another molecule, or a geometry with a bond broken or formed). At most
     ``max_matches`` candidate orders are compared.
     """
+    if not hasattr(atoms, "get_positions"):
+        raise InputError(f"atoms must be an ASE Atoms, got {type(atoms).__name__} (for arrays: "
+                         "gdmlx.atom_order.atom_order(z, positions, model) gives the order)")
     return atoms[atom_order(atoms.numbers, atoms.get_positions(), model, max_matches)]
 
 

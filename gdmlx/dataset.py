@@ -96,6 +96,10 @@ class Dataset:
         views of this dataset's)."""
         if isinstance(idx, (int, np.integer)) and not isinstance(idx, (bool, np.bool_)):
             idx = [idx]                          # keeps the geometry axis (E[i] would be a scalar)
+        try:
+            self.R[idx]
+        except IndexError as exc:                # numpy's message names neither the dataset nor its size
+            raise IndexError(f"subset of a dataset of {len(self)} geometries: {exc}") from None
         R, F, E = (None if a is None else np.array(a[idx]) for a in (self.R, self.F, self.E))
         return Dataset(R, self.z, F, E, self.energy_unit, self.length_unit, self.name, self.theory,
                        self.lattice)

@@ -33,7 +33,7 @@ from gdmlx.atomic_write import atomic_path
 from gdmlx.errors import InputError, ModelFileError
 from gdmlx.descriptor import check_pairs
 from gdmlx.expansion import KernelExpansion, expansion_digest
-from gdmlx.file_kinds import check_kind, kind_error
+from gdmlx.file_kinds import check_kind, file_kind, kind_error
 from gdmlx.hdf5_files import (check_content_digest, check_group, open_hdf5, read_array, read_errors,
                               write_content_digest)
 from gdmlx.symmetry import check_permutations
@@ -247,11 +247,13 @@ def _checked(name, check, *args):
 
 
 def load_any_model(path):
-    """A gdmlx model file, or an sGDML ``.npz`` model (imported)."""
+    """A gdmlx model file, or an sGDML ``.npz`` model (imported), told apart by their
+    contents (a gdmlx model saved as "m.npz" was taken for an sGDML file by its name)."""
     _check_is_a_file(path)
     check_kind(path, ("model", "multiscale", "sgdml"), "a force field (a gdmlx model .h5 or an sGDML model .npz)",
                ModelFileError)
-    if str(path).lower().endswith(".npz"):
+    kind = file_kind(path)                        # None: damaged; its name picks the reader that says so
+    if kind == "sgdml" or (kind is None and str(path).lower().endswith(".npz")):
         from gdmlx.sgdml_import import import_sgdml_model
         return import_sgdml_model(path)
     return load_model(path)

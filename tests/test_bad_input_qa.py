@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gdmlx
+import gdmlx.cli.demo
 from gdmlx.cli.main import main
 from gdmlx.md import read_trajectory
 
@@ -230,3 +231,27 @@ def test_an_empty_file_name_is_named_by_its_argument(argv, name, capsys):
     followed by nothing."""
     assert main(argv) == 2
     assert capsys.readouterr().err == f"gdmlx {argv[0]}: error: {name} was given an empty file name\n"
+
+
+def test_model_files_are_read_by_their_contents_whatever_their_names(ethanol_model, tmp_path):
+    """A gdmlx model saved as 'm.npz' was taken for an sGDML file by its name, and an sGDML
+    export named 'e.h5' for a gdmlx model: load_any_model (and every command) refused both."""
+    R = gdmlx.load_dataset(gdmlx.cli.demo.bundled_dataset_path()).R[50:52]
+    ethanol_model.save(tmp_path / "m.npz")
+    gdmlx.export_sgdml_model(ethanol_model, tmp_path / "e.h5")
+    for name in ("m.npz", "e.h5"):
+        np.testing.assert_allclose(gdmlx.load_any_model(tmp_path / name).predict(R), ethanol_model.predict(R),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_small_api_misuses_are_named(ethanol_model):
+    """Dataset.subset out of range gave numpy's bare IndexError, match_atom_order of an array
+    AttributeError 'numbers', and an action tolerance of 1e300 'converged' without solving."""
+    ds = gdmlx.load_dataset(gdmlx.cli.demo.bundled_dataset_path())
+    with pytest.raises(IndexError, match=f"subset of a dataset of {len(ds)} geometries: index {len(ds)}"):
+        ds.subset([len(ds)])
+    with pytest.raises(gdmlx.InputError, match="atoms must be an ASE Atoms, got ndarray"):
+        gdmlx.match_atom_order(ds.R[0], ethanol_model)
+    from gdmlx.md.action_map import ActionSimulation
+    with pytest.raises(gdmlx.InputError, match=r"tol \(1e\+300 A\) must be at most 0.0001 A"):
+        ActionSimulation(ethanol_model, gdmlx.ActionModel(), ds.R[0], tol=1e300)

@@ -41,6 +41,7 @@ from gdmlx.validation import check_count, check_number
 BEYOND_FACTOR = 1.25
 WARN_BEYOND_FRACTION = 0.05
 JACOBIAN_STEP = 1e-6            # A, forward differences of the midpoint map
+MAX_TOL = 1e-4                  # A: the loosest tolerance of the implicit solve accepted
 ROUNDING_ULPS = 8               # a residual within this many ulps of the largest coordinate is rounding
 
 
@@ -296,7 +297,8 @@ class ActionSimulation:
         as for :class:`gdmlx.md.Simulation` (velocities in A/fs; masses must be the action
         model's, the standard ones)
     tol : float
-        Convergence of the implicit equation: max |change| of q' and of tau p'/m (A).
+        Convergence of the implicit equation: max |change| of q' and of tau p'/m (A), at
+        most :data:`MAX_TOL`.
     max_iter, memory : iteration cap and Anderson history length. Beyond about 2.5 fs the
         plain fixed-point map diverges (the fastest stretches turn too far in one stride) and
         only the Anderson mixing converges it; a history of 12 needs fewer iterations than 6
@@ -322,6 +324,10 @@ class ActionSimulation:
                  friction_per_fs=None, seed=None, velocities=None, masses=None, time_fs=0.0, tol=1e-10,
                  max_iter=100, memory=12, newton=True, jacobian_every=None,
                  max_bond_stretch=2.0, max_energy_step_ev=1.0, contact_wall=True):
+        self.tol = check_number(tol, "tol", strict=True)
+        if self.tol > MAX_TOL:               # 1e300 'converged' at once: no implicit step was solved
+            raise InputError(f"tol ({tol!r} A) must be at most {MAX_TOL:g} A: the implicit step is solved to "
+                             "this residual in positions (measured runs: 1e-12 to 1e-8 A, default 1e-10)")
         check_force_model(force_model)
         if not isinstance(action, ActionModel):
             raise InputError(f"action must be an ActionModel (gdmlx.ActionModel.load(path) reads one from a "
@@ -349,7 +355,6 @@ class ActionSimulation:
         self.base, self.action = base, action
         self.z, self.masses, self.q, self.v = base.z, base.masses, base.q, base.v
         self.tau = action.tau
-        self.tol = check_number(tol, "tol", strict=True)
         self.max_iter, self.memory = check_count(max_iter, "max_iter"), check_count(memory, "memory")
         self.newton = bool(newton)
         self.jacobian_every = None if jacobian_every is None else check_count(jacobian_every, "jacobian_every")
