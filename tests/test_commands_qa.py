@@ -173,7 +173,9 @@ def test_info_says_when_a_model_was_trained_without_energies(toy_model, toy_data
     toy_model.save(tmp_path / "m.h5")
     assert main(["info", str(forces_only)]) == 0
     assert "no energy labels (trained on forces only" in capsys.readouterr().out
-    expected = {forces_only: False, tmp_path / "m.h5": True, SGDML_MODEL: None}      # None: no data kept
+    gdmlx.export_sgdml_model(gdmlx.load_model(forces_only), tmp_path / "forces_only.npz")   # use_E False
+    expected = {forces_only: False, tmp_path / "m.h5": True, SGDML_MODEL: None,       # None: no data kept
+                tmp_path / "forces_only.npz": False}
     for path, trained in expected.items():
         assert main(["info", str(path), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["trained_with_energies"] is trained

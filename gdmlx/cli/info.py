@@ -17,6 +17,7 @@ def add_parser(sub):
 
 def describe(model):
     """Plain-data description of a fitted model."""
+    from gdmlx.calculator import energies_are_relative
     from gdmlx.dataset import chemical_formula
     from gdmlx.expansion import force_model_fingerprint
     from gdmlx.md.domain import model_floors
@@ -33,8 +34,9 @@ def describe(model):
         **({"lam": main.lam} if len(regressors) == 1 else {}),   # a multiscale model's: per part
         "energy_unit": model.energy_unit_, "length_unit": model.length_unit_,
         "use_energy_labels": bool(main.use_energy_labels),
-        "trained_with_energies": (None if getattr(main, "R_train_", None) is None     # unknown: no data kept
-                                  else main.E_train_ is not None),
+        # an imported sGDML model keeps no data: its file's use_E says only when it had none
+        "trained_with_energies": (False if energies_are_relative(model)
+                                  else None if getattr(main, "R_train_", None) is None else True),
         "energy_fit": main.energy_fit_, "train_hash": main.train_hash_,
         "keeps_training_data": getattr(model, "R_train_", None) is not None,
         "n_pairs_covered": int(covered.sum()), "n_pairs_total": len(model.z_) * (len(model.z_) - 1) // 2,
