@@ -143,3 +143,27 @@ def test_ase_calculator_carries_the_same_wall(bonds_only_model):
     atoms.calc = gdmlx.GDMLCalculator(bonds_only_model, contact_wall=False)
     with pytest.warns(gdmlx.DomainWarning):
         assert atoms.get_potential_energy() == pytest.approx(E_model[0] * e_unit, rel=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::gdmlx.errors.EnergyConsistencyWarning")
+@pytest.mark.filterwarnings("ignore::gdmlx.DomainWarning")            # the folded frames, by design
+def test_validate_judges_the_forces_the_run_had(bonds_only_model, tmp_path):
+    """The trajectory records whether the wall was on, and the reference check adds it as the
+    run had it: checked against the calculator (model + wall) as reference, the errors are
+    round-off with the wall and not without it, on frames where the wall acted (it left the
+    wall out: frames where it pushed were judged on forces that did not drive the run)."""
+    from gdmlx.md.reference_check import check_trajectory
+    from gdmlx.md.trajectory import read_trajectory, trajectory_summary
+    start = toy_geometries(1, noise=0.0)[0]
+    Simulation(bonds_only_model, start, velocities=folding_velocities(start), dt_fs=0.25).run(
+        400, trajectory=tmp_path / "t.h5", save_every=10, progress=False)
+    Simulation(bonds_only_model, start, dt_fs=0.25, contact_wall=False).run(
+        10, trajectory=tmp_path / "off.h5", save_every=10, progress=False)
+    assert trajectory_summary(tmp_path / "t.h5")["contact_wall"] is True
+    assert trajectory_summary(tmp_path / "off.h5")["contact_wall"] is False
+    q = read_trajectory(tmp_path / "t.h5")["positions"]
+    reference = gdmlx.GDMLCalculator(bonds_only_model)
+    with_wall = check_trajectory(bonds_only_model, q, reference, n_frames=40, skip=0.0)
+    without = check_trajectory(bonds_only_model, q, reference, n_frames=40, skip=0.0, contact_wall=False)
+    assert with_wall["f_mae"].max() < 1e-9
+    assert without["f_mae"].max() > 1.0                # kcal/mol/A: the wall pushed in some frames

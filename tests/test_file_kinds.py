@@ -186,7 +186,8 @@ def test_info_describes_trajectories(files, toy_model, capsys):
     assert d == {"kind": "trajectory", "formula": "C3HO", "n_atoms": 5, "z": [6, 6, 8, 6, 1], "n_frames": 200,
                  "n_replicas": None, "time_fs": [0.25, 50.0], "complete": True, "stopped": None, "dt_fs": 0.125,
                  "thermostat": "nve", "friction_per_fs": None, "temperature_K": 300.0,
-                 "integrator": None, "slow_every": 1, "force_model": force_model_fingerprint(toy_model)}
+                 "integrator": None, "slow_every": 1, "force_model": force_model_fingerprint(toy_model),
+            "contact_wall": True}
     d = run_info(capsys, files["replicas"])
     assert d["n_replicas"] == 2 and d["n_frames"] == 3 and d["time_fs"] == [5.0, 15.0]
     assert d["thermostat"] == "langevin" and d["friction_per_fs"] == 0.01

@@ -109,7 +109,8 @@ def describe_trajectory(path):
             "dt_fs": t.get("dt_fs"), "thermostat": None if gamma is None else "langevin" if gamma > 0 else "nve",
             "friction_per_fs": gamma or None, "temperature_K": t.get("temperature_K"),
             "integrator": t.get("integrator"),                     # recorded by action-map runs only
-            "slow_every": t.get("slow_every"), "force_model": t.get("force_model") or None}
+            "slow_every": t.get("slow_every"), "force_model": t.get("force_model") or None,
+            "contact_wall": t.get("contact_wall")}                # None: not recorded (before 2026-11-24)
 
 
 def _stop_reason(t):
@@ -240,7 +241,8 @@ def _trajectory_text(d, path):
     if d["dt_fs"] is not None:                  # recorded in HDF5 trajectories
         head += ("; " + (f"Langevin at {d['temperature_K']:g} K" if d["thermostat"] == "langevin" else "NVE")
                  + (", action-map stride" if d["integrator"] == "action map" else ", step") + f" {d['dt_fs']:g} fs"
-                 + (f", slow part every {d['slow_every']} steps" if (d["slow_every"] or 1) > 1 else ""))
+                 + (f", slow part every {d['slow_every']} steps" if (d["slow_every"] or 1) > 1 else "")
+                 + (", without the contact wall" if d["contact_wall"] is False else ""))
     return [head,
             "  complete: the run finished" if d["complete"] else
             f"  incomplete: {d['stopped']}; "

@@ -33,7 +33,7 @@ def run(args):
     from gdmlx.dataset import chemical_formula
     from gdmlx.expansion import force_model_fingerprint
     from gdmlx.md.reference_check import check_trajectory
-    from gdmlx.md.trajectory import read_last_state
+    from gdmlx.md.trajectory import read_last_state, trajectory_summary
     from gdmlx.modelfile import load_any_model
     from gdmlx.splits import test_indices
 
@@ -52,13 +52,14 @@ def run(args):
                          f"{args.model} {chemical_formula(model.z_)} ({np.asarray(model.z_).tolist()}): validate "
                          "a trajectory with the model that ran it")
     ran_with = read_last_state(args.trajectory).force_model        # "" in files from before it was recorded
+    wall = trajectory_summary(args.trajectory).get("contact_wall", True)   # gdmlx md's default before it was
     same_model = force_model_fingerprint(model) == ran_with if ran_with else None
     if same_model is False and not args.json:
         log(f"note: {args.trajectory} was run by another force model than {args.model} (fingerprint "
             f"{ran_with[:12]}, 'gdmlx info' shows a model's): these are {args.model}'s errors on the other's frames")
     ds = load_molecule_data(args.data, model) if args.data else None      # checked before the labelling
     res = check_trajectory(model, positions, make_calculator(args), args.frames, args.skip,
-                           progress=not args.json)
+                           progress=not args.json, contact_wall=bool(wall))
     out = {k: v for k, v in res.items() if k not in ("frames", "outside", "f_mae")}
     out.update(calculator=args.calculator if args.calculator != "tblite" else f"tblite {args.method}",
                frames=res["frames"], outside=res["outside"], frame_f_mae=res["f_mae"])

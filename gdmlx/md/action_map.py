@@ -509,7 +509,7 @@ class ActionSimulation:
                     trajectory, self.z, self.masses,
                     {"dt_fs": self.action.stride_fs, "temperature_K": recorded_temperature(b),
                      "gamma_per_fs": b.gamma * ase.units.fs, "integrator": "action map",
-                     "force_model": b.force_model})
+                     "force_model": b.force_model, "contact_wall": b.contact_wall})
             while done < n_strides:
                 e_before = self.epot
                 if b.gamma > 0:

@@ -14,6 +14,7 @@ errors on them, split into frames inside and outside the training domain
 import numpy as np
 
 from gdmlx.errors import InputError
+from gdmlx.md.contact import model_wall, wall_energy_forces
 from gdmlx.md.domain import model_floors, outside_frames
 from gdmlx.progress import Pacer, finish, show
 from gdmlx.units import energy_in_ev, length_in_ang
@@ -40,9 +41,11 @@ def reference_labels(calculator, z, R, energy_unit="kcal/mol", length_unit="Ang"
     return E, F
 
 
-def check_trajectory(model, positions, calculator, n_frames=100, skip=0.1, progress=False):
+def check_trajectory(model, positions, calculator, n_frames=100, skip=0.1, progress=False, contact_wall=True):
     """Errors of ``model`` against ``calculator`` on ``n_frames`` frames of ``positions``
-    (T, N, 3) [A], evenly spaced after the first ``skip`` fraction (equilibration).
+    (T, N, 3) [A], evenly spaced after the first ``skip`` fraction (equilibration). With
+    ``contact_wall`` (as the MD ran) the model's energies and forces include the engine's
+    wall for pairs no descriptor covers (:mod:`gdmlx.md.contact`): the forces that drove the run.
 
     Returns a dict: ``frames`` (indices), ``outside`` (bool per frame), ``f_mae`` (per
     frame, model units), ``e_offset`` (median of model minus reference energy: codes differ
@@ -63,6 +66,13 @@ def check_trajectory(model, positions, calculator, n_frames=100, skip=0.1, progr
     E_ref, F_ref = reference_labels(calculator, model.z_, q * r_scale, model.energy_unit_,
                                     model.length_unit_, progress)
     E, F = model.predict_energy_forces(q * r_scale)
+    wall = model_wall(model, contact_wall)
+    if len(wall[0]):
+        e_scale = energy_in_ev(model.energy_unit_)
+        for t, qt in enumerate(q):                      # eV and eV/A, to the model's units
+            E_wall, F_wall = wall_energy_forces(qt, *wall)
+            E[t] += E_wall / e_scale
+            F[t] += F_wall / (e_scale * r_scale)
     f_mae = np.abs(F - F_ref).mean(axis=(1, 2))
     e_err = E - E_ref
     offset = float(np.median(e_err))

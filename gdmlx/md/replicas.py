@@ -127,6 +127,7 @@ class ReplicaSimulation(EngineClock):
         bonds, bond_max = _bonds(self.z, q[0], max_bond_stretch)
         self.S_bonds, self.bond_max_sq = incidence(bonds, N, xp), xp.asarray(bond_max ** 2)
         self.wall_pairs, self.wall_r0, self.wall_k = model_wall(model, contact_wall)
+        self.contact_wall = bool(contact_wall)          # checked by model_wall; recorded in trajectories
         self.wall = (incidence(self.wall_pairs, N, xp), xp.asarray(self.wall_r0)) if len(self.wall_pairs) else None
         P = len(self.wall_pairs)
         self.wall_work = (xp.empty((3, n, P)), xp.empty((2, n, P, 3)))   # wall_energy_forces_batch's
@@ -265,7 +266,7 @@ class ReplicaSimulation(EngineClock):
                     trajectory, self.z, to_host(self.masses)[:, 0],
                     {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
                      "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
-                     "slow_every": int(self.periods[-1])},
+                     "slow_every": int(self.periods[-1]), "contact_wall": self.contact_wall},
                     n_replicas=self.n_replicas)
             top = int(self.periods[-1])
             piece = top * max(1, simulation.MAX_CHUNK_STEPS // top)   # Ctrl-C waits for one piece at most

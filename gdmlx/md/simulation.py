@@ -249,6 +249,7 @@ class Simulation(EngineClock):
         self.outside_sq = outside_limits_sq(floors)
         self.r_min = 0.5 * floors.min()          # half the shortest training distance [A], any pair
         self.wall = model_wall(model, contact_wall)
+        self.contact_wall = bool(contact_wall)          # checked by model_wall; recorded in trajectories
         self.bonds, self.bond_max = _bonds(self.z, q, max_bond_stretch)
         self.max_energy_step = max_energy_step_ev
         dynamics = "langevin" if self.gamma > 0 else "nve"          # friction 0: NVE
@@ -299,7 +300,7 @@ class Simulation(EngineClock):
                     trajectory, self.z, self.masses,
                     {"dt_fs": self.dt_fs, "temperature_K": recorded_temperature(self),
                      "gamma_per_fs": self.gamma * ase.units.fs, "force_model": self.force_model,
-                     "slow_every": int(self.periods[-1])})
+                     "slow_every": int(self.periods[-1]), "contact_wall": self.contact_wall})
             while done < n_steps and status == integrator.OK:
                 n = min(chunk_steps, n_steps - done, report_every - done % report_every if report_every else n_steps)
                 with interrupts_deferred():     # Ctrl-C acts after the chunk's frames are recorded

@@ -382,7 +382,7 @@ def _status(record):
 
 
 # the run's settings an HDF5 trajectory records, as trajectory_summary gives them
-SETTINGS = ("dt_fs", "temperature_K", "gamma_per_fs", "slow_every", "integrator", "force_model")
+SETTINGS = ("dt_fs", "temperature_K", "gamma_per_fs", "slow_every", "integrator", "force_model", "contact_wall")
 
 
 def trajectory_summary(path):
