@@ -74,13 +74,13 @@ def _check_file_names_given(parser, args):
     """Raise ValueError naming a positional argument (each names a file: model, data, ...)
     given as an empty text ("$UNSET" in a script), which the readers reported as 'no such
     file: ' followed by nothing."""
-    for action in parser._actions:                    # argparse keeps subparsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            _check_file_names_given(action.choices[getattr(args, action.dest)], args)
-        elif not action.option_strings:
-            given = getattr(args, action.dest)
+    for argument in parser._actions:                  # argparse keeps subparsers only here
+        if isinstance(argument, argparse._SubParsersAction):
+            _check_file_names_given(argument.choices[getattr(args, argument.dest)], args)
+        elif not argument.option_strings:
+            given = getattr(args, argument.dest)
             if any(not value.strip() for value in (given if isinstance(given, list) else [given])):
-                raise ValueError(f"{action.dest} was given an empty file name")
+                raise ValueError(f"{argument.dest} was given an empty file name")
 
 
 def main(argv=None):
