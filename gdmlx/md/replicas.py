@@ -22,6 +22,7 @@ import ase.units
 import numpy as np
 
 from gdmlx.backend import backend_module, resolve_backend, to_host
+from gdmlx.errors import InputError
 from gdmlx.expansion import force_model_fingerprint
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.kernels.pair_arrays import incidence
@@ -57,8 +58,11 @@ class ReplicaSimulation(EngineClock):
     Parameters
     ----------
     model : fitted GDMLRegressor or MultiscaleModel (anything with ``force_parts()``)
-    positions : (N, 3) start geometry of every replica, or (n_replicas, N, 3), in Angstrom
-    n_replicas : number of replicas when ``positions`` is one geometry
+    positions : (N, 3) start geometry of every replica, or (n_replicas, N, 3), in Angstrom; or
+        an ASE ``Atoms`` of the model's molecule, as in :class:`gdmlx.md.Simulation` (velocities
+        it has set are one replica's: refused for more replicas)
+    n_replicas : number of replicas when ``positions`` is one geometry (default: one per
+        geometry, or per row of ``velocities``)
     masses : (N,) atomic masses in amu, as in :class:`gdmlx.md.Simulation`
     velocities : (n_replicas, N, 3) initial velocities in A/fs; default: each replica drawn
         from Maxwell-Boltzmann (no net momentum or rotation), replica by replica from ``seed``
@@ -92,6 +96,10 @@ class ReplicaSimulation(EngineClock):
         v = None if v is None else v / ase.units.fs
         n = self.n_replicas = (len(q) if v is None else len(v)) if n_replicas is None else check_count(
             n_replicas, "n_replicas")
+        if velocities is None and v is not None and len(v) != n:     # an Atoms' own: one molecule's
+            raise InputError(f"the Atoms given as positions has velocities set, one molecule's, and the run has "
+                             f"{n} replicas: give velocities ({n}, N, 3), or positions=atoms.positions to draw "
+                             "each replica's")
         if len(q) not in (1, n) or (v is not None and len(v) != n):
             raise ValueError(f"positions hold {len(q)} geometries and velocities "
                              f"{'none' if v is None else len(v)} for {n} replicas")
