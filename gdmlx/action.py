@@ -122,6 +122,7 @@ class ActionModel:
             ``slow_every``, ``integrator``, ``force_model``, as gdmlx's engines write) is
             checked, and Langevin, multiple-time-step and action-map runs are refused.
         force_model : fitted gdmlx model (the force field the trajectories were run with).
+        verbose : print the size of the kernel matrix to stderr.
         """
         t0 = time.perf_counter()
         self._check_params()
@@ -161,7 +162,7 @@ class ActionModel:
         midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
         numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread, ``perms_``
         (from ``qm`` for perms="auto") and no ``reach_`` (that needs held-out pairs, which
-        :meth:`fit` keeps)."""
+        :meth:`fit` keeps); ``verbose`` prints the kernel matrix's size to stderr."""
         self._check_params()
         self._set_molecule(z)
         self.perms_ = self._permutations(qm)

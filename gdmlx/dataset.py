@@ -38,7 +38,8 @@ class Dataset:
     """Geometries and labels of one molecule.
 
     R (n, N, 3) [length_unit]; z (N,); E (n,) [energy_unit] or None;
-    F (n, N, 3) [energy_unit / length_unit]; lattice (3, 3) or None. ``source_md5``: the
+    F (n, N, 3) [energy_unit / length_unit]; lattice (3, 3) or None; ``name`` and ``theory``
+    texts (the molecule, the reference method) written to .npz files. ``source_md5``: the
     sGDML fingerprint of the arrays as a file stored them, when their types differ from
     the float64 and int64 they are read into (float32 data, uint8 atomic numbers), so that
     models fitted by sGDML on that file recognise it (:func:`gdmlx.splits.trained_on`).

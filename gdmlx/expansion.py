@@ -92,6 +92,7 @@ class KernelExpansion:
 
     @property
     def n_train(self):
+        """Number of training points M (rows of ``X``)."""
         return self.X.shape[0]
 
     def predict_one(self, R, r_min=0.0):
@@ -112,7 +113,8 @@ class KernelExpansion:
         return np.concatenate([e for e, _ in out]), np.concatenate([f for _, f in out])
 
     def predict(self, R, batch_size=None):
-        """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3)."""
+        """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3), ``batch_size``
+        geometries at a time (None: work arrays of about 32 MB)."""
         n = R.shape[0]
         if n == 1:
             E, F = self.predict_one(R[0])
@@ -140,8 +142,9 @@ def force_model_fingerprint(model):
 
 
 def expansion_digest(exp, h=None):
-    """``h`` (a new SHA-256 if None) updated with the arrays and numbers of expansion ``exp``;
-    model files store it to detect corruption."""
+    """``h`` (a new SHA-256 if None) updated with the arrays and numbers of expansion ``exp``:
+    part of :func:`force_model_fingerprint`; model files of 2026-11-22/23 stored it over each
+    expansion, checked when read (newer ones: :mod:`gdmlx.hdf5_files`' content digest)."""
     h = hashlib.sha256() if h is None else h
     for a in (exp.pairs, exp.X, exp.B, exp.a, np.array([exp.sigma, exp.c])):
         h.update(np.ascontiguousarray(a).tobytes())

@@ -3,16 +3,18 @@
 Layout (format version 1)::
 
     /                    attrs: format="gdmlx-model", format_version, gdmlx_version,
-                                kind ("gdml" or "multiscale")
+                                kind ("gdml", "multiscale"; "action": :meth:`gdmlx.ActionModel.save`)
     kind "gdml": the regressor below at the root; kind "multiscale": groups /fast and /slow,
     and attrs max_hops, n_fast (-1 for None; files without them: 2 and 100, the defaults).
 
     regressor group      attrs: energy_unit, length_unit, sigma, lam, solver,
                                 use_energy_labels, train_hash, dataset_md5 (sGDML fingerprint
-                                of the dataset the indices refer to), energy_fit_slope, energy_fit_r
+                                of the dataset the indices refer to), energy_fit_slope, energy_fit_r,
+                                pairs_param ("all" or "explicit") and perms_param ("none", "auto"
+                                or "explicit"): how the pairs and perms hyperparameters were given
         z (N,) int64
-        perms (P, N) int64   atom permutations the kernel is summed over (identity first;
-                             optional, absent in files of models without symmetries)
+        perms (P, N) int64   atom permutations the kernel is summed over (identity first; the
+                             identity alone without symmetries; absent in older files)
         expansion/       attrs: sigma, c;  datasets: pairs (D,2), X (M,D), B (M,D), a (M,)
         training/        optional: R (M,N,3), F (M,N,3), E (M,), alphas (M,N,3)
         indices/         optional: train, valid (int64) into the source dataset

@@ -100,7 +100,8 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         self.n_fast = n_fast
 
     def fit(self, R, F, energies=None, z=None, energy_unit="kcal/mol", length_unit="Ang"):
-        """Fit the fast part on local pairs, then the slow part on the residual; returns self."""
+        """Fit the fast part on local pairs, then the slow part on the residual; returns self.
+        Arguments as for :meth:`gdmlx.GDMLRegressor.fit` (``z`` required)."""
         R, F, energies, z = check_training_data(R, F, energies, z, energy_unit, length_unit)
         _check_split(self.max_hops, self.n_fast)
         for name in ("fast", "slow"):
@@ -199,7 +200,8 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         return [part._fitted_expansion() for part in self._fitted_parts()]
 
     def predict_energy_forces(self, R):
-        """Energies (n,) and forces (n, N, 3): the sum of both parts."""
+        """Energies (n,) and forces (n, N, 3) of geometries ``R``: the sum of both parts, in
+        dataset units."""
         fast, slow = self._fitted_parts()
         # one domain for both parts, as the calculator and MD have: each part's own check
         # held R to its own geometries (the fast part's n_fast of them)
@@ -209,13 +211,16 @@ class MultiscaleModel(RegressorMixin, BaseEstimator):
         return E_f + E_s, F_f + F_s
 
     def predict(self, R):
+        """Forces (n, N, 3) for geometries ``R`` (n, N, 3) or (N, 3), in dataset units."""
         return self.predict_energy_forces(R)[1]
 
     def predict_energy(self, R):
+        """Energies (n,) for geometries ``R``, in dataset units."""
         return self.predict_energy_forces(R)[0]
 
     def score(self, R, F):
-        """Coefficient of determination R^2 of the predicted force components."""
+        """Coefficient of determination R^2 of the predicted force components on geometries
+        ``R`` against forces ``F`` (n, N, 3)."""
         return force_r2(self, R, F)
 
     def save(self, path):

@@ -44,7 +44,8 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         Descriptor pair list; None means all N(N-1)/2 pairs.
     use_energy_labels : bool
         Add energies as extra rows of the linear system (otherwise energies only set the
-        integration constant).
+        integration constant); the analytic solver only ("cg" refuses them, "auto" then
+        solves analytically).
     perms : None, "auto" or (P, N) array of int
         Permutational symmetries: the kernel is summed over these atom permutations (a
         group, identity first), as in sGDML. "auto" detects them from the bond graph of
@@ -168,7 +169,9 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         return self.predict_energy_forces(R)[0]
 
     def predict_energy_forces(self, R):
-        """Energies (n,) and forces (n, N, 3) from one pass."""
+        """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3) or (N, 3), in
+        dataset units, from one pass. GeometryError for two atoms closer than half the
+        shortest distance in the training data (:meth:`shortest_training_distance`)."""
         return self._predict_within(R, 0.5 * self.shortest_training_distance())
 
     def shortest_training_distance(self):
@@ -206,7 +209,8 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         return cached[2]
 
     def score(self, R, F):
-        """Coefficient of determination R^2 of the predicted force components."""
+        """Coefficient of determination R^2 of the predicted force components on geometries
+        ``R`` against forces ``F`` (n, N, 3) (:func:`force_r2`)."""
         return force_r2(self, R, F)
 
     def set_backend(self, backend):

@@ -293,7 +293,8 @@ class ActionSimulation:
     force_model : fitted gdmlx model (the force field H is built on)
     action : fitted :class:`gdmlx.action.ActionModel`; its ``stride_fs`` is the step
     positions : (N, 3) start geometry in Angstrom
-    temperature_K, thermostat, friction_per_fs, seed, velocities, masses, time_fs, contact_wall :
+    temperature_K, thermostat, friction_per_fs, seed, velocities, masses, time_fs, contact_wall,
+    max_bond_stretch, max_energy_step_ev :
         as for :class:`gdmlx.md.Simulation` (velocities in A/fs; masses must be the action
         model's, the standard ones)
     tol : float

@@ -22,8 +22,9 @@ from gdmlx.validation import check_count, check_geometries, check_number
 
 
 def reference_labels(calculator, z, R, energy_unit="kcal/mol", length_unit="Ang", progress=False):
-    """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3) from an ASE
-    ``calculator``, in the given units (those of the model's training data)."""
+    """Energies (n,) and forces (n, N, 3) of geometries ``R`` (n, N, 3) of atomic numbers
+    ``z`` (N,) from an ASE ``calculator``, all in ``energy_unit`` and ``length_unit`` (those of
+    the model's training data; ``R`` too); progress to stderr with ``progress``."""
     from ase import Atoms
     e_unit, r_unit = energy_in_ev(energy_unit), length_in_ang(length_unit)
     atoms = Atoms(numbers=z, positions=R[0] * r_unit)
@@ -49,8 +50,9 @@ def check_trajectory(model, positions, calculator, n_frames=100, skip=0.1, progr
 
     Returns a dict: ``frames`` (indices), ``outside`` (bool per frame), ``f_mae`` (per
     frame, model units), ``e_offset`` (median of model minus reference energy: codes differ
-    by a constant) and the summaries ``f_mae_inside``, ``f_mae_outside``, ``e_mae_inside``,
-    ``e_mae_outside`` (energies after removing the offset; None where no frame is).
+    by a constant), ``n_frames``, ``n_outside`` and the summaries ``f_mae_inside``,
+    ``f_mae_outside``, ``e_mae_inside``, ``e_mae_outside`` (energies after removing the
+    offset; None where no frame is). Progress to stderr with ``progress``.
     """
     positions = check_geometries(positions, len(model.z_), "positions")
     n_frames = check_count(n_frames, "n_frames")

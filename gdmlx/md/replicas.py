@@ -256,8 +256,8 @@ class ReplicaSimulation(EngineClock):
         the domain is checked; a replica outside it raises MDInstabilityError (with
         ``summary``). The summary has the single engine's keys (:func:`gdmlx.md.simulation.summarize`,
         medians or means over the replicas), ``replica_steps_per_s``, and each replica's own
-        summary under ``replicas``. Defaults of ``save_every`` and ``report_every`` as for
-        :meth:`gdmlx.md.Simulation.run`.
+        summary under ``replicas``. ``save_every``, ``report_every`` (their defaults and the
+        multiples they must be) and ``progress`` as for :meth:`gdmlx.md.Simulation.run`.
         """
         if self.stopped:
             raise MDInstabilityError(f"this simulation stopped earlier ({self.stopped}); its state is "

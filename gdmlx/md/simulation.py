@@ -208,12 +208,18 @@ class Simulation(EngineClock):
         ``Atoms`` that has them set, else ASE's standard masses
     time_fs : simulated time of the start state (fs); frame times count on from it (to
         continue a run: :func:`gdmlx.md.read_last_state`)
-    max_bond_stretch, max_energy_step_ev : stop criteria (see MDInstabilityError)
+    max_bond_stretch, max_energy_step_ev : stop criteria (MDInstabilityError): a bond of the
+        start geometry (closer than 1.25 x the sum of covalent radii) stretched beyond
+        ``max_bond_stretch`` x that sum, or a force group's potential energy changing by
+        more than ``max_energy_step_ev`` (eV) in one evaluation
     contact_wall : add a repulsive wall for the atom pairs no descriptor of the model covers
         (reduced and multiscale models), from van der Waals contact or from where the pair
         leaves its training range, whichever is closer (:mod:`gdmlx.md.contact`); zero
         inside the training domain. Needs the model's training geometries; without them (or
         with every pair covered) there is no wall.
+
+    The state is ``q`` (N, 3) [A] and ``v`` (N, 3) in A per ASE time unit (``v * ase.units.fs``
+    is A/fs), ``step`` the steps taken and ``time_fs`` the simulated time.
     """
 
     def __init__(self, model, positions, *, dt_fs=0.5, temperature_K=300.0, thermostat="nve",
@@ -276,9 +282,12 @@ class Simulation(EngineClock):
         ``slow_every``) go to ``trajectory`` (.h5 or .xyz) as the run goes; the file is
         closed properly if the run is interrupted or stopped. Progress goes to stderr every
         ``report_every`` steps (default None: every 10 s in a log file, redrawn every 0.25 s
-        on a terminal) unless ``progress=False``.
-        Raises MDInstabilityError (with the summary so far) when the geometry leaves the
-        model's domain.
+        on a terminal) unless ``progress=False``. ``n_steps`` and ``report_every`` must be
+        multiples of ``save_every`` (ValueError).
+        Raises MDInstabilityError, with the summary so far as its ``summary``, when the run
+        stops: two atoms closer than half the shortest training distance, a bond broken, an
+        energy jump or a non-finite energy. Ctrl-C or SIGTERM end it with a KeyboardInterrupt
+        that carries the summary up to there.
         """
         if self.stopped:
             raise MDInstabilityError(f"this simulation stopped earlier ({self.stopped}); its state is "
