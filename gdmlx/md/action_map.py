@@ -491,7 +491,10 @@ class ActionSimulation:
         :meth:`gdmlx.md.Simulation.run`).
 
         Returns the summary of :func:`gdmlx.md.simulation.summarize` (steps are strides)
-        plus the mean and largest iteration count. Raises MDInstabilityError or
+        plus ``mean_iterations`` and ``max_iterations`` per stride, ``jacobian_refreshes``
+        and, for an action model that records its reach, ``beyond_action_data_fraction``
+        (saved frames beyond :data:`BEYOND_FACTOR` x that reach from its data; warned about
+        above :data:`WARN_BEYOND_FRACTION`). Raises MDInstabilityError or
         ActionMapError when the run cannot go on; frames written so far are kept.
         """
         if self.base.stopped:
