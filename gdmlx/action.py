@@ -51,7 +51,7 @@ from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
 from gdmlx.symmetry import check_permutations, find_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_atomic_numbers, check_count, check_number, check_sigma
+from gdmlx.validation import check_atomic_numbers, check_count, check_force_model, check_number, check_sigma
 
 
 class ActionModel:
@@ -126,7 +126,7 @@ class ActionModel:
         """
         t0 = time.perf_counter()
         self._check_params()
-        check_force_model(force_model)
+        check_force_model(force_model, "the force model")
         force_model.force_parts()                        # NotFittedError for unfitted models
         self._set_molecule(force_model.z_)
         q0, v0, q1, v1 = _pairs_from_trajectories(trajectories, self.stride_fs, self.z_,
@@ -321,14 +321,6 @@ class ActionModel:
             raise ModelFileError(f"{path}: action model pairs or momentum scale are inconsistent")
         model.fit_info_ = {}
         return model
-
-
-def check_force_model(model):
-    """Raise InputError unless ``model`` is a gdmlx force model object (a path, an action
-    model or a dataset is not)."""
-    if not hasattr(model, "force_parts"):
-        raise InputError(f"the force model must be a fitted gdmlx model (GDMLRegressor or MultiscaleModel; "
-                         f"gdmlx.load_any_model(path) reads one from a file), got {type(model).__name__}")
 
 
 def model_forces(model, q):

@@ -23,7 +23,7 @@ from gdmlx.errors import InputError
 from gdmlx.md.domain import training_distances
 from gdmlx.symmetry import isomorphisms, refined_colours
 from gdmlx.units import length_in_ang
-from gdmlx.validation import check_geometries
+from gdmlx.validation import check_force_model, check_geometries
 
 
 def match_atom_order(atoms, model, max_matches=5000):
@@ -43,9 +43,7 @@ def match_atom_order(atoms, model, max_matches=5000):
 def atom_order(z, positions, model, max_matches=5000):
     """Indices (N,) into the given atoms: ``positions[order]`` (N, 3) [A] lists them in the
     model's order. ``z`` (N,) their atomic numbers. See :func:`match_atom_order`."""
-    if not hasattr(model, "force_parts"):
-        raise InputError(f"model must be a fitted gdmlx model (gdmlx.load_model(path) reads a file), got "
-                         f"{type(model).__name__}")
+    check_force_model(model)
     model.force_parts()                                  # NotFittedError for an unfitted model
     z = np.asarray(z)
     q = check_geometries(positions, len(z), "positions")

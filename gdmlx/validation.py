@@ -145,6 +145,14 @@ def check_molecule_size(n_atoms):
                          "to describe it: gdmlx models need at least 2 atoms")
 
 
+def check_force_model(model, name="model"):
+    """Raise InputError unless ``model`` (the argument ``name``) is a gdmlx force model object
+    (a path, an action model or a dataset is not)."""
+    if not hasattr(model, "force_parts"):
+        raise InputError(f"{name} must be a fitted gdmlx model (GDMLRegressor or MultiscaleModel; "
+                         f"gdmlx.load_any_model(path) reads one from a file), got {type(model).__name__}")
+
+
 def check_data_for_model(ds, model, name):
     """Raise InputError unless dataset ``ds`` describes ``model``'s molecule (atomic numbers)
     in the model's units; ``name`` (the file) leads the message."""

@@ -21,7 +21,7 @@ import ase.units
 import numba
 import numpy as np
 
-from gdmlx.action import ActionModel, check_force_model, force_model_fingerprint
+from gdmlx.action import ActionModel, force_model_fingerprint
 from gdmlx.dataset import chemical_formula
 from gdmlx.errors import GeometryError, InputError, user_stacklevel
 from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
@@ -32,7 +32,7 @@ from gdmlx.md.domain import frame_outside
 from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, recorded_temperature, summarize
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show
-from gdmlx.validation import check_count, check_number
+from gdmlx.validation import check_count, check_force_model, check_number
 
 # A saved state farther than BEYOND_FACTOR x the action model's reach from its nearest
 # training pair counts as beyond its data (ethanol, 1 fs: reference pairs and runs that
@@ -329,7 +329,7 @@ class ActionSimulation:
         if self.tol > MAX_TOL:               # 1e300 'converged' at once: no implicit step was solved
             raise InputError(f"tol ({tol!r} A) must be at most {MAX_TOL:g} A: the implicit step is solved to "
                              "this residual in positions (measured runs: 1e-12 to 1e-8 A, default 1e-10)")
-        check_force_model(force_model)
+        check_force_model(force_model, "the force model")
         if not isinstance(action, ActionModel):
             raise InputError(f"action must be an ActionModel (gdmlx.ActionModel.load(path) reads one from a "
                              f"file), got {type(action).__name__}")

@@ -36,7 +36,7 @@ from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import check_count, check_number
+from gdmlx.validation import check_count, check_force_model, check_number
 
 
 GPU_FROM_REPLICAS = 100
@@ -89,6 +89,7 @@ class ReplicaSimulation(EngineClock):
                  blocks_per_replica=None):
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
             dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, max_bond_stretch)
+        check_force_model(model)
         model.force_parts()                     # NotFittedError for an unfitted model, not AttributeError z_
         self.z = np.asarray(model.z_)
         N = len(self.z)

@@ -18,7 +18,8 @@ from gdmlx.interrupts import interrupts_deferred, terminate_as_interrupt
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
-from gdmlx.validation import as_float_array, check_atomic_numbers, check_count, check_geometries, check_number
+from gdmlx.validation import (as_float_array, check_atomic_numbers, check_count, check_force_model,
+                              check_geometries, check_number)
 
 _STOP_REASONS = {
     integrator.TOO_CLOSE: "two atoms came closer than half the shortest distance in the training data",
@@ -192,7 +193,8 @@ class Simulation(EngineClock):
 
     Parameters
     ----------
-    model : fitted GDMLRegressor, or any model with ``force_parts()``, ``z_`` and units
+    model : fitted GDMLRegressor, or any model with ``force_parts()``, ``z_`` and units (a path
+        is refused: :func:`gdmlx.load_any_model` reads one)
     positions : (N, 3) start geometry in Angstrom, or an ASE ``Atoms`` of the model's molecule
     dt_fs : inner time step in fs
     temperature_K : initial velocities (Maxwell-Boltzmann, no net momentum or rotation)
@@ -228,6 +230,7 @@ class Simulation(EngineClock):
         dt_fs, temperature_K, friction_per_fs, slow_every, max_bond_stretch = check_settings(
             dt_fs, temperature_K, thermostat, friction_per_fs, slow_every, max_bond_stretch)
         max_energy_step_ev = check_number(max_energy_step_ev, "max_energy_step_ev", strict=True)
+        check_force_model(model)
         self.groups, self.periods = force_groups(model, slow_every)     # NotFittedError for an unfitted model
         self.z = np.asarray(model.z_)
         q, self.masses, velocities = start_state(positions, self.z, masses, velocities)
