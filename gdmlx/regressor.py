@@ -78,6 +78,11 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         ``get_params()`` as they were when the model was fitted (or loaded): what model
         files record; ``set_params`` afterwards changes the next fit, not this model.
     energy_unit_, length_unit_ : str
+    indices_, dataset_md5_, reduction_
+        What was recorded about the data (:data:`DATA_RECORDS`): the split (``{"train": ...,
+        "valid": ...}`` indices into the dataset) and the dataset's sGDML fingerprint, from
+        ``gdmlx train``, a model file or an sGDML file (``{}`` and ``""`` where none was
+        recorded), and :func:`gdmlx.reduce`'s report; absent after a fit in Python.
     """
 
     def __init__(self, sigma=10.0, lam=1e-10, solver="analytic", pairs=None,
