@@ -113,12 +113,13 @@ def found_in(R, R_ref, tol=SAME_GEOMETRY_TOL):
 
 
 def found_in_descriptors(R, expansion, chunk=20_000):
-    """Boolean (n,): which geometries of ``R`` (n, N, 3) are training geometries of
-    ``expansion`` (:class:`gdmlx.expansion.KernelExpansion`), judged by its training
+    """Boolean (n,): which geometries of ``R`` (n, N, 3) [the model's length unit] are training
+    geometries of ``expansion`` (:class:`gdmlx.expansion.KernelExpansion`), judged by its training
     descriptors ``X`` (M, D): for a model that keeps no training geometries. The tolerance
     is what ``SAME_GEOMETRY_TOL`` in the coordinates can change a descriptor ``1/r`` by
     at the shortest training distance (``2 tol / r_min^2``); descriptors are invariant
-    under rotation and translation, so a rotated copy of a training geometry is found too."""
+    under rotation and translation, so a rotated copy of a training geometry is found too.
+    ``chunk`` geometries are compared at a time."""
     i, j = expansion.pairs[:, 0], expansion.pairs[:, 1]
     tol = 2.0 * SAME_GEOMETRY_TOL * expansion.X.max() ** 2
     out = np.zeros(len(R), dtype=bool)
