@@ -66,7 +66,9 @@ def save_model(model, path):
 
 
 def load_model(path):
-    """Read a model file written by :func:`save_model`."""
+    """The GDMLRegressor or MultiscaleModel in the model file ``path`` written by
+    :func:`save_model`; ModelFileError for other files (sGDML models:
+    :func:`load_any_model`; action models: :meth:`gdmlx.ActionModel.load`)."""
     with open_model_file(path) as f, read_errors(path, ModelFileError):
         kind = _text(f, "kind", "gdml")
         if kind == "multiscale":
