@@ -1,10 +1,14 @@
 """Long commands in a log file: how often they report, what an interruption or a stop
 leaves and says, and how a run goes on."""
 
+import os
+
 import numpy as np
 
 import gdmlx
 from conftest import toy_energy_forces, toy_geometries
+
+DATA = os.path.join(os.path.dirname(gdmlx.__file__), "data", "ethanol_gfn2_500K.npz")
 
 
 def test_iterative_solver_writes_few_lines_to_a_log(capsys):
@@ -18,3 +22,22 @@ def test_iterative_solver_writes_few_lines_to_a_log(capsys):
     assert model.fit_info_["cg_products"] >= 150                   # iterations 50, 100, 150 passed
     reports = [line for line in capsys.readouterr().err.splitlines() if "conjugate gradient" in line and "[" in line]
     assert len(reports) == 1 and "[50: " in reports[0]
+
+
+def test_sample_writes_few_progress_lines_to_a_log(tmp_path, capsys):
+    """gdmlx sample wrote a progress line every 10 frames and every 5 % of the equilibration,
+    however fast they came: 3 lines a second with EMT. Now the first (with its ETA), then
+    paced as MD's (a line every 10 s in a log file), and the last."""
+    import ase
+    import ase.io
+
+    from gdmlx.cli.main import main
+    ds = gdmlx.load_dataset(DATA)
+    ase.io.write(tmp_path / "start.xyz", ase.Atoms(numbers=ds.z, positions=ds.R[0]))
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--xyz", str(tmp_path / "start.xyz"), "--calculator", "emt", "--temperature", "300",
+                 "--n", "40", "--every", "2", "--equilibrate", "0.2", "-o", str(out)]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sample: ")]
+    assert [line.split(" steps")[0].split(" frames")[0] for line in lines] == [
+        "sample: equilibrating, 100/400", "sample: equilibrating, 400/400", "sample: 10/40", "sample: 40/40"]
+    assert len(gdmlx.load_dataset(out)) == 40

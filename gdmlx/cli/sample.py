@@ -6,7 +6,7 @@ import time
 from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
 from gdmlx.errors import InputError
 from gdmlx.interrupts import Terminated
-from gdmlx.progress import finish, show, time_left
+from gdmlx.progress import Pacer, finish, show, time_left
 
 
 def add_parser(sub):
@@ -126,18 +126,22 @@ def run(args):
     intact = still_intact(atoms, args)
     t0 = time.perf_counter()
     n_eq = int(round(args.equilibrate * 1000 / args.dt))
-    piece = max(100, n_eq // 20)                  # progress about every 5 %
+    piece = max(100, n_eq // 20)                  # progress at most every 5 %: the first
+    pacer = Pacer(n_eq)                           # piece's line (an early ETA), then paced
     for done in range(0, n_eq, piece):
         dyn.run(min(piece, n_eq - done))
         if not intact(dyn):
             raise ValueError(f"{intact.what}, during the equilibration: no frames recorded; "
                              "lower --temperature or --dt")
-        if not args.json and n_eq > piece:
-            ran = min(done + piece, n_eq)
+        ran = min(done + piece, n_eq)
+        if not args.json and n_eq > piece and (done == 0 or pacer.due(ran)):
             show(f"sample: equilibrating, {ran}/{n_eq} steps{time_left(ran, n_eq, time.perf_counter() - t0)}")
     t1 = time.perf_counter()
     R, E, F = [], [], []
     interrupted = False
+    # progress: the 10th frame's line (an early ETA), then paced (a line every 10 frames
+    # wrote 3 a second to a log file with EMT)
+    pacer = Pacer(args.n)
     try:
         while len(R) < args.n:
             dyn.run(args.every)
@@ -153,7 +157,7 @@ def run(args):
             R.append(atoms.positions.copy())
             E.append(atoms.get_potential_energy() / kcal)
             F.append(atoms.get_forces(apply_constraint=False) / kcal)
-            if not args.json and (len(R) % 10 == 0 or len(R) == args.n):
+            if not args.json and (len(R) == 10 or pacer.due(len(R))):
                 show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s"
                      + time_left(len(R), args.n, time.perf_counter() - t1))
     except KeyboardInterrupt as exc:
