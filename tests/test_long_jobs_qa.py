@@ -41,3 +41,19 @@ def test_sample_writes_few_progress_lines_to_a_log(tmp_path, capsys):
     assert [line.split(" steps")[0].split(" frames")[0] for line in lines] == [
         "sample: equilibrating, 100/400", "sample: equilibrating, 400/400", "sample: 10/40", "sample: 40/40"]
     assert len(gdmlx.load_dataset(out)) == 40
+
+
+def test_a_solve_stopped_at_the_iteration_cap_names_its_checkpoint_and_goes_on(toy_npz, tmp_path, capsys):
+    """gdmlx train --solver cg stopped at --cg-max-iter advised a larger cap, and left
+    m.h5.cg-sigma2.npz beside the output without a word. The error now names it, and the
+    command with a larger cap goes on from there."""
+    from gdmlx.cli.main import main
+    out = tmp_path / "m.h5"
+    argv = ["train", str(toy_npz), "--n-train", "20", "--solver", "cg", "--lam", "1e-4", "--cg-tol", "1e-8",
+            "--sigma", "2", "--preconditioner-points", "1", "-o", str(out)]
+    assert main(argv + ["--cg-max-iter", "30"]) == 2
+    checkpoint = f"{out}.cg-sigma2.npz"
+    assert f"{checkpoint} keeps the solve" in capsys.readouterr().err and os.path.exists(checkpoint)
+    assert main(argv) == 0
+    assert f"resuming from {checkpoint} at iteration 20" in capsys.readouterr().err
+    assert not os.path.exists(checkpoint) and gdmlx.load_model(out).sigma == 2

@@ -1,5 +1,6 @@
 """gdmlx train: fit a model on a dataset, choosing sigma on a validation split."""
 
+import os
 import time
 import warnings
 
@@ -104,6 +105,7 @@ def run(args):
 def _scan_sigmas(args, ds, sigmas, train_idx, valid_idx, results):
     """Fit one model per sigma; ``(model, validation errors)`` of the one with the smallest
     validation force RMSE. Each sigma's errors are appended to ``results`` as it finishes."""
+    from gdmlx.cg import NotConvergedError
     from gdmlx.cli.common import force_energy_errors, log
     from gdmlx.options import ComputeOptions
     from gdmlx.regressor import GDMLRegressor
@@ -117,8 +119,15 @@ def _scan_sigmas(args, ds, sigmas, train_idx, valid_idx, results):
                                  preconditioner_points=args.preconditioner_points)
         model = GDMLRegressor(sigma=sigma, lam=args.lam, use_energy_labels=args.use_energy_labels,
                               solver=args.solver, perms="auto" if args.sym else None, options=options)
-        model.fit(ds.R[train_idx], ds.F[train_idx], None if ds.E is None else ds.E[train_idx], ds.z,
-                  ds.energy_unit, ds.length_unit)
+        try:
+            model.fit(ds.R[train_idx], ds.F[train_idx], None if ds.E is None else ds.E[train_idx], ds.z,
+                      ds.energy_unit, ds.length_unit)
+        except NotConvergedError as exc:    # the solve's last checkpoint stays beside the output
+            if not os.path.exists(options.cg_checkpoint):
+                raise
+            raise NotConvergedError(f"{exc}. {options.cg_checkpoint} keeps the solve: this command with a larger "
+                                    "--cg-max-iter goes on from it, with another --lam starts from its solution; "
+                                    "remove it to start afresh") from None
         E_valid = None if ds.E is None else ds.E[valid_idx]
         err = force_energy_errors(model, ds.R[valid_idx], ds.F[valid_idx], E_valid)
         err.update(sigma=sigma, train_s=time.perf_counter() - t0, **model.fit_info_)
