@@ -57,3 +57,21 @@ def test_a_solve_stopped_at_the_iteration_cap_names_its_checkpoint_and_goes_on(t
     assert main(argv) == 0
     assert f"resuming from {checkpoint} at iteration 20" in capsys.readouterr().err
     assert not os.path.exists(checkpoint) and gdmlx.load_model(out).sigma == 2
+
+
+def test_split_shows_its_parts_training(toy_npz, toy_model, tmp_path, capsys):
+    """gdmlx split trains two models, the slow one as large as gdmlx train's, and said
+    nothing until both were done. Now each part's stages are shown, as train shows them;
+    --json keeps stdout pure JSON and stderr free of them."""
+    import json
+
+    from gdmlx.cli.main import main
+    toy_model.save(tmp_path / "m.h5")
+    for source in (["--n-train", "30", str(toy_npz)], [str(tmp_path / "m.h5")]):
+        assert main(["split", *source, "--n-fast", "20", "-o", str(tmp_path / "ms.h5")]) == 0
+        solves = [line for line in capsys.readouterr().err.splitlines()
+                  if line.startswith("gdmlx: Cholesky solve ") and line.endswith(" s")]
+        assert len(solves) == 2                       # the fast part's and the slow part's
+    assert main(["split", str(tmp_path / "m.h5"), "--n-fast", "20", "-o", str(tmp_path / "ms.h5"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n_train_fast"] == 20 and "gdmlx: " not in err

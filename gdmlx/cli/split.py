@@ -77,7 +77,8 @@ def run(args):
             raise ValueError(f"{args.source} is already a multiscale model (split its source model)")
         if base.R_train_ is None:
             raise ValueError(f"{args.source} stores no training data to split")
-        ms.set_params(fast=parts_for(args, base.length_unit_)[0], slow=base)
+        ms.set_params(fast=_showing_progress(parts_for(args, base.length_unit_)[0], args),
+                      slow=_showing_progress(base, args))
         test_ds = (conformed(load_molecule_data(args.test_data), base, args.test_data)   # before the fit
                    if args.test_data else None)
         ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
@@ -89,7 +90,7 @@ def run(args):
         test_ds = _test_data_like(args.test_data, ds) if args.test_data else ds          # before the fit
         train, valid = split_indices(len(ds), args.n_train, None, args.seed or 0)
         fast, slow = parts_for(args, ds.length_unit)
-        ms.set_params(fast=fast, slow=slow)
+        ms.set_params(fast=_showing_progress(fast, args), slow=_showing_progress(slow, args))
         ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
                ds.energy_unit, ds.length_unit)
         ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
@@ -111,6 +112,16 @@ def run(args):
             + (f"; test force MAE {out['test']['f_mae']:.4g} {ms.energy_unit_}/{ms.length_unit_} on "
                f"{out['test']['n']} geometries" if "test" in out else
                "; no held-out geometries to test on" if test_ds is not None else ""))
+
+
+def _showing_progress(part, args):
+    """The part template ``part`` set to print its training stages to stderr (not with
+    --json): the slow part trains as long as with gdmlx train, and split said nothing
+    until both parts were done."""
+    from dataclasses import replace
+
+    from gdmlx.options import ComputeOptions
+    return part.set_params(options=replace(part.options or ComputeOptions(), verbose=not args.json))
 
 
 def _test_data_like(path, ds):
