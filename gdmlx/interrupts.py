@@ -5,6 +5,7 @@ back until they are done."""
 
 import contextlib
 import signal
+import sys
 import threading
 
 HELD = (signal.SIGINT, signal.SIGTERM)
@@ -62,3 +63,16 @@ def interrupts_deferred():
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def said_when_stopped(note):
+    """Within the block, an interrupt (Ctrl-C, :class:`Terminated`) first ends an open
+    progress line and prints ``note`` (what the stopped command keeps) to stderr."""
+    from gdmlx.progress import finish
+    try:
+        yield
+    except KeyboardInterrupt:
+        finish()
+        print(note, file=sys.stderr, flush=True)
+        raise

@@ -111,6 +111,9 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     _check_settings(tol, importance, drop_fraction, min_drop_fraction)
     rank = IMPORTANCE[importance]
     full_mae = _valid_mae(model, R_valid, F_valid)
+    if progress:                        # the rounds' reference, before the first round's retraining
+        print(f"reduce: {len(model.pairs_)} pairs, validation force MAE {full_mae:.4f} (unreduced); each round "
+              f"retrains the model's {len(model.R_train_)} geometries on fewer", file=sys.stderr, flush=True)
     report = ReductionReport(full_valid_f_mae=full_mae, tol=tol)
     R_ang = in_angstrom(model.R_train_, model.length_unit_)
     dist = np.linalg.norm(R_ang[:, model.pairs_[:, 0]] - R_ang[:, model.pairs_[:, 1]], axis=-1)

@@ -4,6 +4,7 @@ leaves and says, and how a run goes on."""
 import os
 
 import numpy as np
+import pytest
 
 import gdmlx
 from conftest import toy_energy_forces, toy_geometries
@@ -75,3 +76,39 @@ def test_split_shows_its_parts_training(toy_npz, toy_model, tmp_path, capsys):
     assert main(["split", str(tmp_path / "m.h5"), "--n-fast", "20", "-o", str(tmp_path / "ms.h5"), "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["n_train_fast"] == 20 and "gdmlx: " not in err
+
+
+@pytest.mark.parametrize("command, target", [("reduce", "gdmlx.reduction.reduce"),
+                                             ("split", "gdmlx.multiscale.MultiscaleModel.fit"),
+                                             ("action", "gdmlx.action.ActionModel.fit")])
+def test_a_stopped_command_says_its_output_is_not_written(command, target, toy_npz, toy_model, tmp_path,
+                                                          capsys, monkeypatch):
+    """Ctrl-C or SIGTERM in gdmlx reduce, split or action train said only 'interrupted':
+    was a part of the output kept, and can the run go on? Now it says."""
+    from gdmlx.cli.main import main
+    from gdmlx.interrupts import Terminated
+
+    def stop(*args, **kwargs):
+        raise Terminated
+    monkeypatch.setattr(target, stop)
+    model, out = str(tmp_path / "m.h5"), tmp_path / "out.h5"
+    toy_model.save(model)
+    argv = {"reduce": ["reduce", model, str(toy_npz)], "split": ["split", model],
+            "action": ["action", "train", str(tmp_path / "ref.h5"), "--model", model, "--stride", "2"]}[command]
+    assert main(argv + ["-o", str(out)]) == 143
+    name = "action train" if command == "action" else command
+    assert f"gdmlx {name}: stopped, {out} not written; the same command starts over" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_reduce_first_reports_the_unreduced_model(toy_npz, toy_model, tmp_path, capsys):
+    """gdmlx reduce's first line came after the importance ranking and a whole round's
+    retraining (53 s for a 300-geometry aspirin model), and no line gave the MAE the rounds'
+    percentages refer to. Now the unreduced model's comes first."""
+    from gdmlx.cli.main import main
+    toy_model.save(tmp_path / "m.h5")
+    assert main(["reduce", str(tmp_path / "m.h5"), str(toy_npz), "--n-valid", "15", "--n-test", "10",
+                 "-o", str(tmp_path / "r.h5")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("reduce: ")]
+    assert lines[0].startswith(f"reduce: {len(toy_model.pairs_)} pairs, validation force MAE ")
+    assert "(unreduced)" in lines[0] and "(unreduced)" not in "".join(lines[1:]) and len(lines) > 1

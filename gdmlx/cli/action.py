@@ -1,6 +1,7 @@
 """gdmlx action: learn a long-stride map (an action model) from short-step trajectories."""
 
 from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from gdmlx.interrupts import said_when_stopped
 
 
 def add_parser(sub):
@@ -47,7 +48,8 @@ def run_train(args):
     model = load_any_model(args.model)
     act = ActionModel(stride_fs=args.stride, sigma=args.sigma, lam=args.lam, n_train=args.n_train,
                       n_valid=args.n_valid, seed=args.seed, perms="auto" if args.sym else None)
-    act.fit(args.trajectories, model, verbose=not args.json)
+    with said_when_stopped(f"gdmlx action train: stopped, {args.output} not written; the same command starts over"):
+        act.fit(args.trajectories, model, verbose=not args.json)
     act.save(args.output)
     i = act.fit_info_
     if args.json:

@@ -3,6 +3,7 @@
 import time
 
 from gdmlx.cli.arguments import non_negative_float, positive_float, positive_int
+from gdmlx.interrupts import said_when_stopped
 
 
 def add_parser(sub):
@@ -59,8 +60,9 @@ def run(args):
     probe = None if args.md_temperature is None else StabilityProbe(
         temperature_K=args.md_temperature, ps=20.0 if args.md_ps is None else args.md_ps,
         slow_every=args.md_mts or 1)
-    reduced = reduce(model, ds, tol=args.tol, importance=args.importance, n_valid=args.n_valid,
-                     progress=not args.json, probe=probe)
+    with said_when_stopped(f"gdmlx reduce: stopped, {args.output} not written; the same command starts over"):
+        reduced = reduce(model, ds, tol=args.tol, importance=args.importance, n_valid=args.n_valid,
+                         progress=not args.json, probe=probe)
     seconds = time.perf_counter() - t0
     reduced.save(args.output)
     rep = reduced.reduction_

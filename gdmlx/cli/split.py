@@ -1,6 +1,7 @@
 """gdmlx split: make a multiscale (fast local + slow global) model for multiple-time-step MD."""
 
 from gdmlx.cli.arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from gdmlx.interrupts import said_when_stopped
 
 
 def add_parser(sub):
@@ -81,8 +82,8 @@ def run(args):
                       slow=_showing_progress(base, args))
         test_ds = (conformed(load_molecule_data(args.test_data), base, args.test_data)   # before the fit
                    if args.test_data else None)
-        ms.fit(base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
-        ms.slow_.indices_, ms.slow_.dataset_md5_ = base.indices_, base.dataset_md5_
+        training = (base.R_train_, base.F_train_, base.E_train_, base.z_, base.energy_unit_, base.length_unit_)
+        records = (base.indices_, base.dataset_md5_)
     else:
         ds = load_molecule_data(args.source)
         if args.n_train is None:
@@ -91,9 +92,12 @@ def run(args):
         train, valid = split_indices(len(ds), args.n_train, None, args.seed or 0)
         fast, slow = parts_for(args, ds.length_unit)
         ms.set_params(fast=_showing_progress(fast, args), slow=_showing_progress(slow, args))
-        ms.fit(ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
-               ds.energy_unit, ds.length_unit)
-        ms.slow_.indices_, ms.slow_.dataset_md5_ = {"train": train, "valid": valid}, ds.md5().decode()
+        training = (ds.R[train], ds.F[train], None if ds.E is None else ds.E[train], ds.z,
+                    ds.energy_unit, ds.length_unit)
+        records = ({"train": train, "valid": valid}, ds.md5().decode())
+    with said_when_stopped(f"gdmlx split: stopped, {args.output} not written; the same command starts over"):
+        ms.fit(*training)
+    ms.slow_.indices_, ms.slow_.dataset_md5_ = records
     ms.save(args.output)
     out = {"output": args.output, "n_pairs_fast": len(ms.fast_.pairs_), "n_pairs_slow": len(ms.slow_.pairs_),
            "n_train_fast": len(ms.fast_.R_train_), "n_train_slow": len(ms.slow_.R_train_),
