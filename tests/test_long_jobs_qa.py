@@ -112,3 +112,26 @@ def test_reduce_first_reports_the_unreduced_model(toy_npz, toy_model, tmp_path, 
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("reduce: ")]
     assert lines[0].startswith(f"reduce: {len(toy_model.pairs_)} pairs, validation force MAE ")
     assert "(unreduced)" in lines[0] and "(unreduced)" not in "".join(lines[1:]) and len(lines) > 1
+
+
+def test_a_stopped_sigma_scan_with_json_prints_the_finished_sigmas(toy_npz, tmp_path, capsys, monkeypatch):
+    """gdmlx train --json stopped by SIGTERM (a batch system's time limit) printed nothing on
+    stdout, not even JSON: the finished sigmas were lost to a script. Now, as md --json does,
+    it prints what was done, with no model."""
+    import json
+
+    from gdmlx.cli.main import main
+    from gdmlx.interrupts import Terminated
+    fit = gdmlx.GDMLRegressor.fit
+
+    def stop_at_the_second(self, *args, **kwargs):
+        if self.sigma == 3:
+            raise Terminated
+        return fit(self, *args, **kwargs)
+    monkeypatch.setattr(gdmlx.GDMLRegressor, "fit", stop_at_the_second)
+    out = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "--sigma", "2,3", "--json", "-o", str(out)]) == 143
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] is None and summary["stopped"] == "terminated (SIGTERM)"
+    assert [err["sigma"] for err in summary["grid"]] == [2] and summary["grid"][0]["f_mae"] > 0
+    assert not out.exists()

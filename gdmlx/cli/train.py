@@ -7,6 +7,7 @@ import warnings
 from gdmlx.cli.arguments import (non_negative_float, non_negative_int, positive_float, positive_int,
                                   relative_tolerance)
 from gdmlx.errors import InputError
+from gdmlx.interrupts import Terminated
 
 
 def add_parser(sub):
@@ -82,8 +83,12 @@ def run(args):
     results = []
     try:
         model, err = _scan_sigmas(args, ds, sigmas, train_idx, valid_idx, results)
-    except KeyboardInterrupt:              # hours of a sigma scan: say what the finished sigmas gave
-        if not args.json:
+    except KeyboardInterrupt as exc:       # hours of a sigma scan: say what the finished sigmas gave
+        if args.json:                      # as md --json does: the work up to the stop (no model)
+            print_json({"model": None, "stopped": "terminated (SIGTERM)" if isinstance(exc, Terminated) else
+                        "interrupted", "n_train": len(train_idx), "n_valid": len(valid_idx), "grid": results,
+                        "energy_unit": ds.energy_unit, "length_unit": ds.length_unit})
+        else:
             log(_interrupted_scan(args.output, results))
         raise
     model.indices_ = {"train": train_idx, "valid": valid_idx}
