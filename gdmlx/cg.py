@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from gdmlx.atomic_write import atomic_path
+from gdmlx.interrupts import interrupts_deferred
 
 
 class NotConvergedError(RuntimeError):
@@ -70,8 +71,9 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
             if callback:
                 callback(it, np.linalg.norm(r) / b_norm)
             if checkpoint and it % checkpoint_every == 0:
-                _save(checkpoint, x, r, p, rz, it, checkpoint_key, operator_key)
-                saved = it
+                with interrupts_deferred():   # Ctrl-C in the save: the file and ``saved`` agree
+                    _save(checkpoint, x, r, p, rz, it, checkpoint_key, operator_key)
+                    saved = it
     except KeyboardInterrupt:
         # an interrupt during a save or just after the step that would be saved: the file
         # holds the last save, not the multiple of checkpoint_every below the iteration

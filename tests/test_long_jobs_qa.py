@@ -135,3 +135,57 @@ def test_a_stopped_sigma_scan_with_json_prints_the_finished_sigmas(toy_npz, tmp_
     assert summary["model"] is None and summary["stopped"] == "terminated (SIGTERM)"
     assert [err["sigma"] for err in summary["grid"]] == [2] and summary["grid"][0]["f_mae"] > 0
     assert not out.exists()
+
+
+def test_a_second_run_on_the_same_hdf5_output_leaves_the_first_ones_file_alone(tmp_path):
+    """h5py's mode "w" empties a file before HDF5 finds its lock: a second `gdmlx md -o c.h5`
+    was refused, but the running one's c.h5.part was already cut to nothing ('bad local heap
+    signature' when read). The second writer is refused before it touches the file."""
+    import subprocess
+    import sys
+
+    from gdmlx.md.trajectory import HDF5Trajectory
+    path = tmp_path / "c.h5"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time, numpy as np\n"
+        "from gdmlx.md.trajectory import HDF5Trajectory\n"
+        f"w = HDF5Trajectory({str(path)!r}, np.array([1, 1]), np.ones(2), {{}})\n"
+        "w.append([0.5], np.zeros((1, 2, 3)), np.zeros((1, 2, 3)), [0.0], [0.0]); w.f.flush()\n"
+        "print('ready', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        part = tmp_path / "c.h5.part"
+        size = part.stat().st_size
+        with pytest.raises(OSError, match="is another run writing"):
+            HDF5Trajectory(str(path), np.array([1, 1]), np.ones(2), {})
+        assert part.stat().st_size == size > 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_ctrl_c_inside_a_checkpoint_save_names_the_iteration_the_file_holds(tmp_path, monkeypatch):
+    """Ctrl-C arriving just after the checkpoint file was replaced, before the solve noted
+    it: the note named the previous save (iteration 5) while the file held 10, from which the
+    next run resumed."""
+    import signal
+
+    from gdmlx.cg import conjugate_gradient
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((40, 40))
+    A = Q @ Q.T + 1e-3 * np.eye(40)
+    path = str(tmp_path / "solve.npz")
+    real_replace, saves, notes = os.replace, [], []
+
+    def replace_then_ctrl_c(src, dst):
+        real_replace(src, dst)
+        saves.append(dst)
+        if len(saves) == 2:
+            signal.raise_signal(signal.SIGINT)
+    monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        conjugate_gradient(lambda v: A @ v, np.ones(40), tol=1e-14, max_iter=100, checkpoint=path,
+                           checkpoint_every=5, checkpoint_key="k", notify=notes.append)
+    with np.load(path) as f:
+        assert int(f["it"]) == 10
+    assert notes == [f"stopped; {path} keeps the solve at iteration 10: the same command resumes from there"]

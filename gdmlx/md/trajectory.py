@@ -64,6 +64,7 @@ class HDF5Trajectory:
     def __init__(self, path, z, masses, metadata, n_replicas=None):
         self.path = os.fspath(path)
         try:
+            _refuse_a_locked_file(self.path + ".part")     # "w" empties a file before it locks it
             self.f = h5py.File(self.path + ".part", "w")
         except OSError as exc:        # another writer: HDF5's lock, or open in this process
             locked = "unable to lock file" in str(exc) or "already open" in str(exc)
@@ -228,6 +229,18 @@ def _xyz_settings(info):
         if k in out and not isinstance(out[k], str):
             del out[k]
     return out
+
+
+def _refuse_a_locked_file(part):
+    """Raise HDF5's OSError when another process holds ``part`` open for writing (h5py's
+    mode "w" truncates the file before it finds the lock: a second run with the same -o
+    emptied a running one's trajectory); an unreadable leftover is overwritten as before."""
+    if os.path.exists(part):
+        try:
+            h5py.File(part, "r").close()
+        except OSError as exc:
+            if "unable to lock file" in str(exc):
+                raise
 
 
 def _locked_for_writing(part, path):
