@@ -462,3 +462,22 @@ def test_action_simulation_names_a_wrong_molecule_model_or_file(action, toy_mode
     gdmlx.Dataset(R=R, z=z, F=F, E=E).save_npz(tmp_path / "d.npz")
     with pytest.raises(ModelFileError, match=r"d.npz is a dataset .*, not an action model"):
         ActionModel.load(str(tmp_path / "d.npz"))
+
+
+def test_an_interrupted_action_run_says_what_its_file_keeps(action, toy_model, toy_data, tmp_path, monkeypatch,
+                                                            capsys):
+    """Ctrl-C in an action-map run printed only 'gdmlx: interrupted' from the command line;
+    the other engines say where they stopped and what the trajectory keeps."""
+    sim = ActionSimulation(toy_model, action, toy_data[0][0], temperature_K=200, seed=0)
+    real, calls = sim.stride, []
+
+    def stride_then_ctrl_c():
+        real()
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(sim, "stride", stride_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(20, trajectory=str(tmp_path / "a.h5"), save_every=2, progress=False)
+    assert (f"MD interrupted after 7 strides (t = 0.0070 ps): {tmp_path / 'a.h5'} keeps the 3 frames saved so far"
+            in capsys.readouterr().err)

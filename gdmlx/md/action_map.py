@@ -29,9 +29,10 @@ from gdmlx.kernels.phase_features import phase_features_one, phase_gradient_one
 from gdmlx.kernels.predict import expansion_one
 from gdmlx.md import integrator
 from gdmlx.md.domain import frame_outside
-from gdmlx.md.simulation import _STOP_REASONS, MDInstabilityError, Simulation, recorded_temperature, summarize
+from gdmlx.md.simulation import (_STOP_REASONS, MDInstabilityError, Simulation, recorded_temperature, say_interrupted,
+                                 summarize)
 from gdmlx.md.trajectory import open_trajectory
-from gdmlx.progress import Pacer, finish, show
+from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.validation import check_count, check_force_model, check_number
 
 # A saved state farther than BEYOND_FACTOR x the action model's reach from its nearest
@@ -505,6 +506,7 @@ class ActionSimulation:
         b = self.base
         self._compile()
         first, refreshes = len(self.iterations), self.jacobian_refreshes      # this run's strides from here
+        start = self.step
         frames = {"time_fs": [], "epot": [], "ekin": [], "outside": [], "beyond_data": []}
         done, t0, status, writer = 0, time.perf_counter(), integrator.OK, None
         try:
@@ -537,12 +539,18 @@ class ActionSimulation:
                     if writer:
                         writer.append([t_fs], self.q[None], self.v[None], [self.epot], [ekin])
                 if progress and pacer.due(done):
-                    show(f"action MD stride {done}/{n_strides}  {done / (time.perf_counter() - t0):,.0f} "
-                         f"strides/s  mean iterations {np.mean(self.iterations[first:]):.1f}")
+                    wall = time.perf_counter() - t0
+                    show(f"action MD stride {done}/{n_strides}  {done / wall:,.0f} strides/s  mean iterations "
+                         f"{np.mean(self.iterations[first:]):.1f}{time_left(done, n_strides, wall)}")
         except (ActionMapError, KeyboardInterrupt) as exc:
             exc.summary = self._summary(frames, done, t0, first, refreshes)     # the run up to there
             if isinstance(exc, ActionMapError):
                 b.stopped = f"at stride {self.step}: the implicit solve failed"
+            else:
+                if progress:
+                    finish()
+                say_interrupted(f"{self.step - start} strides", self.base.time0_fs + self.step * self.action.stride_fs,
+                                trajectory if writer else None, len(frames["time_fs"]))
             raise
         finally:
             if writer:

@@ -14,7 +14,6 @@ every step, and a replica that fails them stops the whole run (its index is in t
 """
 
 import functools
-import sys
 import time
 
 import ase.data
@@ -31,7 +30,7 @@ from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors,
 from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md import simulation
 from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_run_lengths, check_settings,
-                                 force_periods, recorded_temperature, seeded_rng, start_state, stop_cause, summarize,
+                                 force_periods, recorded_temperature, say_interrupted, seeded_rng, start_state, stop_cause, summarize,
                                  thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
@@ -298,9 +297,8 @@ class ReplicaSimulation(EngineClock):
         except KeyboardInterrupt as exc:
             if progress:
                 finish()
-            print(f"MD interrupted after {self.step - start} steps (t = {self.time_fs / 1000:.4f} ps): "
-                  + (f"{trajectory} keeps the {len(frames['time_fs'])} frames saved so far (marked "
-                     "incomplete)" if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
+            say_interrupted(f"{self.step - start} steps", self.time_fs, trajectory if writer else None,
+                            len(frames["time_fs"]))
             exc.summary = self._summary(frames, self.step - start, time.perf_counter() - t0)
             raise
         finally:

@@ -161,6 +161,14 @@ def check_run_lengths(n_steps, save_every, report_every, top):
     return n_steps, save_every, report_every
 
 
+def say_interrupted(done, time_fs, trajectory, n_frames):
+    """Tell stderr where an interrupted run stopped: after ``done`` ("120 steps") at
+    ``time_fs``, and what ``trajectory`` (None: no file) keeps of its ``n_frames``."""
+    print(f"MD interrupted after {done} (t = {time_fs / 1000:.4f} ps): "
+          + (f"{trajectory} keeps the {n_frames} frames saved so far (marked incomplete)" if trajectory
+             else "no trajectory file was given"), file=sys.stderr, flush=True)
+
+
 def seeded_rng(seed):
     """The engine's random generator (start velocities, Langevin noise) from ``seed``: None
     (fresh entropy), a non-negative int, or a numpy Generator; anything else is refused
@@ -323,9 +331,8 @@ class Simulation(EngineClock):
         except KeyboardInterrupt as exc:
             if progress:
                 finish()
-            print(f"MD interrupted after {self.step - first_step} steps (t = {self.time_fs / 1000:.4f} ps): "
-                  + (f"{trajectory} keeps the {frames.count} frames saved so far (marked incomplete)"
-                     if writer else "no trajectory file was given"), file=sys.stderr, flush=True)
+            say_interrupted(f"{self.step - first_step} steps", self.time_fs, trajectory if writer else None,
+                            frames.count)
             exc.summary = summarize(frames.arrays(), self.step - first_step, time.perf_counter() - t0,
                                     self.dt_fs, self.temperature)          # the run up to the interrupt
             raise
