@@ -236,9 +236,10 @@ def _check_cg_fits(data, n_points, operator_on_host, memory_limit_gb):
 MIN_CHECKED_ENERGIES = 20
 """Training geometries below which the slope check of :func:`integration_constant` is not
 made: the model's energies from so few geometries' forces are too loose for it. Consistent
-ethanol data (bundled set, sigma 10, 20 random draws each; benchmarks/energy_check_small_n.py) failed it in 11, 8, 11, 13, 10, 5
-and 6 of 20 fits of 3, 4, 5, 6, 8, 10 and 15 geometries (slopes -1.1 to 1.4), in none of 10
-of 20, 30, 50 or 100 (slopes 0.66-1.12, correlation at least 0.86)."""
+ethanol data (bundled set, sigma 10, 20 random draws each; benchmarks/energy_check_small_n.py)
+failed it in 11, 8, 11, 13, 10, 5 and 6 of 20 fits of 3, 4, 5, 6, 8, 10 and 15 geometries
+(slopes -1.1 to 1.4), in none of 10 of 20, 30, 50 or 100 (slopes 0.66-1.12, correlation at
+least 0.86)."""
 
 
 def integration_constant(E_ref, E_model):

@@ -30,8 +30,8 @@ from gdmlx.md.domain import check_start_bonds, check_start_inside, model_floors,
 from gdmlx.md.rigid_motion import kinetic_dof
 from gdmlx.md import simulation
 from gdmlx.md.simulation import (EngineClock, MDInstabilityError, _bonds, check_run_lengths, check_settings,
-                                 force_periods, recorded_temperature, say_interrupted, seeded_rng, start_state, stop_cause, summarize,
-                                 thermal_velocities)
+                                 force_periods, recorded_temperature, say_interrupted, seeded_rng, start_state,
+                                 stop_cause, summarize, thermal_velocities)
 from gdmlx.md.trajectory import open_trajectory
 from gdmlx.progress import Pacer, finish, show, time_left
 from gdmlx.units import energy_in_ev, length_in_ang
