@@ -27,7 +27,6 @@ format (positions in Angstrom, velocities in Angstrom/fs).
 """
 
 import os
-import sys
 import time
 import warnings
 
@@ -49,6 +48,7 @@ from gdmlx.kernels.phase_features import phase_features_dense
 from gdmlx.md.trajectory import read_trajectory
 from gdmlx.modelfile import open_model_file, read_expansion, write_expansion
 from gdmlx.solvers import check_analytic_fits, solve_cholesky_lower
+from gdmlx.training import Stages
 from gdmlx.symmetry import check_permutations, find_permutations, pair_permutation
 from gdmlx.units import energy_in_ev, length_in_ang
 from gdmlx.validation import check_atomic_numbers, check_count, check_force_model, check_number, check_sigma
@@ -122,7 +122,8 @@ class ActionModel:
             ``slow_every``, ``integrator``, ``force_model``, as gdmlx's engines write) is
             checked, and Langevin, multiple-time-step and action-map runs are refused.
         force_model : fitted gdmlx model (the force field the trajectories were run with).
-        verbose : print the size of the kernel matrix to stderr.
+        verbose : show the kernel matrix's size and the assembly's and solve's progress and
+            times on stderr.
         """
         t0 = time.perf_counter()
         self._check_params()
@@ -162,7 +163,7 @@ class ActionModel:
         midpoints ``qm`` [A] and velocities ``vm`` (n, N, 3) [A/T] of a molecule with atomic
         numbers ``z``. Sets ``kappa_`` so that the two halves have equal spread, ``perms_``
         (from ``qm`` for perms="auto") and no ``reach_`` (that needs held-out pairs, which
-        :meth:`fit` keeps); ``verbose`` prints the kernel matrix's size to stderr."""
+        :meth:`fit` keeps); ``verbose`` shows the stages on stderr, as :meth:`fit`."""
         self._check_params()
         self._set_molecule(z)
         self.perms_ = self._permutations(qm)
@@ -176,10 +177,13 @@ class ActionModel:
         f, J = self._features(qm, vm)
         y = -np.concatenate([self.kappa_ * gq, gp], axis=1).reshape(-1)   # "forces" = -grad
         y_std = float(y.std()) or 1.0
-        if verbose:
-            print(f"gdmlx action: {M} pairs, {M * 6 * N} x {M * 6 * N} kernel matrix", file=sys.stderr)
+        log = Stages(verbose)             # minutes of assembly and solve at a few hundred pairs
+        log.start(f"action: {M} pairs, assembling the {M * 6 * N} x {M * 6 * N} kernel matrix")
         K = assemble_dense(f, J, self.sigma, *self._transforms())
-        alpha = solve_cholesky_lower(K, y / y_std, self.lam) * y_std
+        log.stop()
+        log.start("action: Cholesky solve")
+        alpha = solve_cholesky_lower(K, y / y_std, self.lam, log.progress) * y_std
+        log.stop()
         B = np.einsum("afn,an->af", J, alpha.reshape(M, 6 * N))
         self.expansion_ = self._expansion(f, B)
         return self

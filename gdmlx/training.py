@@ -141,7 +141,7 @@ def _solve_analytic(data, sigma, lam, y, with_e, options, coords, energy_lam):
     """Dense Cholesky solve in the internal coordinates ``coords`` (:mod:`gdmlx.rigid`; the
     same solution as the full system's, whose rigid part no prediction sees); ``energy_lam``
     regularises the energy rows (if any)."""
-    log = _Stages(options.verbose)
+    log = Stages(options.verbose)
     M, n3, r = data.n_train, 3 * data.n_atoms, coords.n_kept
     y = np.concatenate([coords.labels(y[:M * n3].reshape(M, n3)), y[M * n3:]])
     log.start(f"assembling the {len(y)} x {len(y)} kernel matrix")
@@ -173,7 +173,7 @@ def preconditioner_points(n_train, n_atoms, n_pairs, n_perms, budget_bytes):
 
 
 def _solve_cg(data, sigma, lam, y, with_e, options):
-    log = _Stages(options.verbose)
+    log = Stages(options.verbose)
     M = data.n_train
     k = options.preconditioner_points
     if k is None:
@@ -272,7 +272,7 @@ def integration_constant(E_ref, E_model):
     return c, fit
 
 
-class _Stages:
+class Stages:
     """Prints training stages with their wall time to stderr when verbose: on a terminal
     "gdmlx: stage ... 45% 90% 3.21 s" on one line, in a log file one line per report."""
 

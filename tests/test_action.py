@@ -1,5 +1,7 @@
 """Learned long-stride maps: features, kernel, fit, and the map's symplectic/reversible structure."""
 
+import re
+
 import ase.units
 import h5py
 import numpy as np
@@ -481,3 +483,14 @@ def test_an_interrupted_action_run_says_what_its_file_keeps(action, toy_model, t
         sim.run(20, trajectory=str(tmp_path / "a.h5"), save_every=2, progress=False)
     assert (f"MD interrupted after 7 strides (t = 0.0070 ps): {tmp_path / 'a.h5'} keeps the 3 frames saved so far"
             in capsys.readouterr().err)
+
+
+def test_fitting_shows_its_stages(toy_model, trajectories, capsys):
+    """An action fit printed the matrix size and then nothing through its assembly and
+    Cholesky solve (32 s at 300 pairs, growing as the cube): it now shows both stages with
+    their times, as the force-model fit does."""
+    ActionModel(stride_fs=1.0, sigma=1.0, lam=1e-10, n_train=20, n_valid=10).fit(trajectories, toy_model,
+                                                                                  verbose=True)
+    err = capsys.readouterr().err
+    assert re.search(r"gdmlx: action: 20 pairs, assembling the 600 x 600 kernel matrix( \.\.\.)? [0-9.]+ s", err)
+    assert re.search(r"gdmlx: action: Cholesky solve( \.\.\.)? [0-9.]+ s", err)
