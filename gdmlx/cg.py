@@ -5,6 +5,7 @@ optional preconditioner ``precond(r) ~ A^-1 r``. The state can be checkpointed t
 every few iterations and a solve resumed from it.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -83,8 +84,9 @@ def conjugate_gradient(matvec, b, precond=None, tol=1e-8, max_iter=1000, checkpo
         raise
     res = np.linalg.norm(r) / b_norm
     if res <= tol:
-        if checkpoint and os.path.exists(checkpoint):
-            os.remove(checkpoint)
+        if checkpoint:
+            with contextlib.suppress(FileNotFoundError):     # a twin run that finished first removed it
+                os.remove(checkpoint)
         return x
     raise NotConvergedError(f"conjugate gradient did not reach relative residual {tol:g} in "
                             f"{max_iter} iterations (reached {res:.3g}): use a larger lam (gdmlx train "
@@ -105,6 +107,7 @@ def _load(path, shape, key, operator_key=None):
         return None
     with np.load(path, allow_pickle=False) as f:
         if f["x"].shape != shape or str(f["key"]) != key:
-            raise ValueError(f"checkpoint {path} was written for another problem; remove it to start afresh")
+            raise ValueError(f"checkpoint {path} was written for another problem (another right-hand side: in a "
+                             "fit, other training data); remove it to start afresh")
         same = operator_key is None or ("operator_key" in f.files and str(f["operator_key"]) == operator_key)
         return f["x"].copy(), f["r"].copy(), f["p"].copy(), float(f["rz"]), int(f["it"]), same

@@ -27,7 +27,8 @@ from gdmlx.splits import held_out_indices, recorded_split
 from gdmlx.symmetry import close_pairs, pair_orbits
 from gdmlx.kernels.masking import masked_force_change_sq
 from gdmlx.units import in_angstrom
-from gdmlx.validation import check_count, check_data_for_model, check_forces, check_geometries, check_number
+from gdmlx.validation import (check_count, check_data_for_model, check_force_model, check_forces, check_geometries,
+                              check_number)
 
 LOCAL_CUTOFF_ANG = 5.0
 
@@ -102,6 +103,7 @@ def reduce_pairs(model, R_valid, F_valid, tol=0.05, importance="masking", drop_f
     if isinstance(model, MultiscaleModel):
         raise InputError("reduce_pairs reduces a GDMLRegressor; a MultiscaleModel's slow part: "
                          "reduce_slow_part, or gdmlx.reduce for either")
+    check_force_model(model)                              # a path: InputError, not AttributeError
     model.force_parts()                                   # NotFittedError for an unfitted model
     if model.R_train_ is None:
         raise ValueError("reduction retrains the model: it needs a model that kept its training "
@@ -206,8 +208,10 @@ def reduce(model, dataset, tol=0.05, importance="masking", n_valid=500, seed=0, 
     (see :func:`reduce_slow_part`); the fast part keeps its local pairs. With a ``probe``
     (:class:`gdmlx.md.probe.StabilityProbe`) every reduction must also pass its MD check
     (:func:`md_check`, runs from validation geometries). Returns the reduced model, with
-    the :class:`ReductionReport` in its ``reduction_`` attribute.
+    the :class:`ReductionReport` in its ``reduction_`` attribute. ``tol``: the allowed relative
+    increase of the validation force MAE over the full model's (0.05: 5 %).
     """
+    check_force_model(model)                              # a path: InputError, not AttributeError
     model.force_parts()                                   # NotFittedError for an unfitted model
     check_count(n_valid, "n_valid")
     _check_settings(tol, importance)
@@ -258,6 +262,7 @@ def reduce_slow_part(model, R_valid, F_valid, tol=0.05, importance="masking", pr
     if not isinstance(model, MultiscaleModel):
         raise InputError(f"reduce_slow_part reduces a MultiscaleModel's slow part, not a {type(model).__name__}: "
                          "reduce_pairs, or gdmlx.reduce for either")
+    check_force_model(model)                              # a path: InputError, not AttributeError
     model.force_parts()                                   # NotFittedError for an unfitted model
     _check_settings(tol, importance)
     R_valid = check_geometries(R_valid, len(model.z_), "R_valid")

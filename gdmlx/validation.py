@@ -218,7 +218,7 @@ def check_count(value, name, minimum=1):
 def check_flag(value, name):
     """Return ``value`` as a bool: True, False, numpy's bools, 1 and 0; anything else
     (None, strings, 2) is refused. (A 0/1 integer used as a mask would index, not mask.)"""
-    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+    if not isinstance(value, (bool, np.bool_, int, np.integer)) or value not in (0, 1):
         raise InputError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 

@@ -255,3 +255,16 @@ def test_small_api_misuses_are_named(ethanol_model):
     from gdmlx.md.action_map import ActionSimulation
     with pytest.raises(gdmlx.InputError, match=r"tol \(1e\+300 A\) must be at most 0.0001 A"):
         ActionSimulation(ethanol_model, gdmlx.ActionModel(), ds.R[0], tol=1e300)
+
+
+def test_reduce_given_a_path_and_flags_given_arrays_are_named(tmp_path):
+    """gdmlx.reduce('m.h5', ds) raised AttributeError 'str' object has no attribute
+    'force_parts'; contact_wall=np.array([True]) numpy's 'truth value is ambiguous'."""
+    ds = gdmlx.load_dataset(gdmlx.cli.demo.bundled_dataset_path())
+    with pytest.raises(gdmlx.InputError, match="model must be a fitted gdmlx model .* got str"):
+        gdmlx.reduce(str(tmp_path / "m.h5"), ds)
+    from gdmlx.validation import check_flag
+    for value in (np.array([True]), 1.0, "yes"):
+        with pytest.raises(gdmlx.InputError, match="contact_wall must be True or False"):
+            check_flag(value, "contact_wall")
+    assert check_flag(np.bool_(True), "x") is True and check_flag(0, "x") is False
