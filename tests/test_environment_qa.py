@@ -8,17 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import gdmlx
 
 ROOT = str(Path(gdmlx.__file__).parents[1])
 
 
-def run_python(code, **kwargs):
-    """Run ``code`` in a fresh interpreter with this checkout's gdmlx (CompletedProcess)."""
+def run_python(code, stderr=subprocess.PIPE):
+    """Run ``code`` in a fresh interpreter with this checkout's gdmlx, its stderr going to
+    ``stderr`` (CompletedProcess)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
     env.pop("NUMBA_CACHE_DIR", None)
-    return subprocess.run([sys.executable, "-c", code], env=env, text=True, capture_output=True,
-                          timeout=120, **kwargs)
+    return subprocess.run([sys.executable, "-c", code], env=env, text=True, stdout=subprocess.PIPE,
+                          stderr=stderr, timeout=120)
 
 
 def test_kernels_compile_when_no_folder_is_writable_for_numbas_cache():
@@ -55,3 +58,41 @@ print(*[str(w.message) for w in caught], sep="\\n")
     assert not os.path.exists(folder)
     assert len(messages) == 1 and "NUMBA_CACHE_DIR not set" in messages[0], messages
     assert "set NUMBA_CACHE_DIR to a writable folder to keep them" in messages[0]
+
+
+def run_gdmlx(argv, stderr, before=""):
+    """``gdmlx argv`` in a fresh interpreter with ``stderr`` (a file descriptor), after the
+    Python statements ``before``: its exit code."""
+    code = f"import sys\n{before}\nfrom gdmlx.cli.main import main\nsys.exit(main({argv!r}))"
+    return run_python(code, stderr=stderr).returncode
+
+
+@pytest.mark.parametrize("stderr", ["a pipe nobody reads", "a full disk", "closed"])
+def test_train_and_md_finish_when_their_messages_cannot_be_written(stderr, toy_npz, tmp_path):
+    """'gdmlx train ... 2>&1 | head -1': the progress line after the first ended the
+    training with exit code 0 and no model; 2>/dev/full: exit code 1 and no model; with
+    stderr closed, md raised AttributeError. Now both write their files and exit with 0."""
+    model, trajectory = str(tmp_path / "m.h5"), str(tmp_path / "t.h5")
+    read, write = os.pipe()
+    os.close(read)
+    fd = {"a pipe nobody reads": write, "a full disk": os.open("/dev/full", os.O_WRONLY),
+          "closed": subprocess.DEVNULL}[stderr]
+    before = "sys.stderr = None" if stderr == "closed" else ""
+    try:
+        assert run_gdmlx(["train", str(toy_npz), "--n-train", "20", "--sigma", "1,2", "-o", model], fd, before) == 0
+        assert run_gdmlx(["md", model, "--steps", "100", "-o", trajectory], fd, before) == 0
+    finally:
+        os.close(write)
+        if fd != write and fd != subprocess.DEVNULL:
+            os.close(fd)
+    assert gdmlx.load_model(model).sigma in (1.0, 2.0)
+    frames = gdmlx.md.read_trajectory(trajectory)
+    assert frames["complete"] and len(frames["positions"]) == 10
+
+
+def test_md_runs_with_stderr_closed(toy_model, toy_data, monkeypatch):
+    """Under pythonw or a service started without stderr, ``sys.stderr`` is None: asking it
+    whether it is a terminal for the progress line raised AttributeError."""
+    monkeypatch.setattr(sys, "stderr", None)
+    sim = gdmlx.md.Simulation(toy_model, toy_data[0][0], dt_fs=0.5, temperature_K=300, seed=0)
+    assert sim.run(20, progress=True)["steps"] == 20

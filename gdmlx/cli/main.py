@@ -4,6 +4,7 @@ subcommand imports what it needs when it runs, so Ctrl-C during those imports en
 like Ctrl-C during its work."""
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -83,10 +84,47 @@ def _check_file_names_given(parser, args):
                 raise ValueError(f"{argument.dest} was given an empty file name")
 
 
+class _Diagnostics:
+    """``sys.stderr`` while a command runs: text that cannot be written there (a pipe whose
+    reader is gone, as in ``gdmlx train ... 2>&1 | head -1``; a full disk; stderr closed) is
+    dropped. A lost progress line ended a training or MD run there, with exit code 0 and no
+    output file; with stderr closed, print sent the notes into stdout's JSON."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        if self.stream is not None:
+            try:
+                self.stream.write(text)
+            except OSError:
+                pass
+        return len(text)
+
+    def flush(self):
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except OSError:
+                pass
+
+    def isatty(self):
+        return self.stream is not None and self.stream.isatty()
+
+    def __getattr__(self, name):                # encoding, fileno, ...: the stream's
+        return getattr(self.stream, name)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.formatwarning = _warning_line
+    with contextlib.redirect_stderr(_Diagnostics(sys.stderr)):
+        return _run(parser, args)
+
+
+def _run(parser, args):
+    """Run the command ``args`` (parsed by ``parser``): its exit code."""
     try:
         _check_file_names_given(parser, args)
         if getattr(args, "output", None) is not None:   # before hours of training or sampling, not after
@@ -107,7 +145,7 @@ def main(argv=None):
         finish()
         print("gdmlx: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:                    # e.g. 'gdmlx info m.h5 --json | head'
+    except BrokenPipeError:                    # stdout's: e.g. 'gdmlx info m.h5 --json | head'
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no error at exit's flush
         return 0
     except _reported_errors() as exc:
