@@ -60,11 +60,11 @@ print(*[str(w.message) for w in caught], sep="\\n")
     assert "set NUMBA_CACHE_DIR to a writable folder to keep them" in messages[0]
 
 
-def run_gdmlx(argv, stderr, before=""):
+def run_gdmlx(argv, stderr=subprocess.PIPE, before=""):
     """``gdmlx argv`` in a fresh interpreter with ``stderr`` (a file descriptor), after the
-    Python statements ``before``: its exit code."""
+    Python statements ``before`` (CompletedProcess)."""
     code = f"import sys\n{before}\nfrom gdmlx.cli.main import main\nsys.exit(main({argv!r}))"
-    return run_python(code, stderr=stderr).returncode
+    return run_python(code, stderr=stderr)
 
 
 @pytest.mark.parametrize("stderr", ["a pipe nobody reads", "a full disk", "closed"])
@@ -79,8 +79,9 @@ def test_train_and_md_finish_when_their_messages_cannot_be_written(stderr, toy_n
           "closed": subprocess.DEVNULL}[stderr]
     before = "sys.stderr = None" if stderr == "closed" else ""
     try:
-        assert run_gdmlx(["train", str(toy_npz), "--n-train", "20", "--sigma", "1,2", "-o", model], fd, before) == 0
-        assert run_gdmlx(["md", model, "--steps", "100", "-o", trajectory], fd, before) == 0
+        assert run_gdmlx(["train", str(toy_npz), "--n-train", "20", "--sigma", "1,2", "-o", model],
+                         fd, before).returncode == 0
+        assert run_gdmlx(["md", model, "--steps", "100", "-o", trajectory], fd, before).returncode == 0
     finally:
         os.close(write)
         if fd != write and fd != subprocess.DEVNULL:
@@ -96,3 +97,13 @@ def test_md_runs_with_stderr_closed(toy_model, toy_data, monkeypatch):
     monkeypatch.setattr(sys, "stderr", None)
     sim = gdmlx.md.Simulation(toy_model, toy_data[0][0], dt_fs=0.5, temperature_K=300, seed=0)
     assert sim.run(20, progress=True)["steps"] == 20
+
+
+def test_md_json_finishes_with_stdout_closed(toy_model, tmp_path):
+    """With stdout closed (``sys.stdout`` None), ``--json`` ended the command with a traceback
+    of AttributeError after its work was done."""
+    model, trajectory = tmp_path / "m.h5", str(tmp_path / "t.h5")
+    gdmlx.save_model(toy_model, model)
+    res = run_gdmlx(["md", str(model), "--steps", "100", "-o", trajectory, "--json"], before="sys.stdout = None")
+    assert res.returncode == 0, res.stderr
+    assert gdmlx.md.read_trajectory(trajectory)["complete"]

@@ -182,9 +182,10 @@ def energy_errors_text(err, unit):
 
 
 def print_json(obj):
-    """``obj`` as strict JSON on stdout: numpy numbers as numbers, NaN and infinities as null."""
-    json.dump(_strict(obj), sys.stdout, indent=2, default=float)
-    print()
+    """``obj`` as strict JSON on stdout: numpy numbers as numbers, NaN and infinities as null;
+    nothing when stdout is closed (``sys.stdout`` None, where json.dump raised AttributeError
+    after the command's work was done)."""
+    print(json.dumps(_strict(obj), indent=2, default=float))
 
 
 def _strict(obj):
