@@ -24,11 +24,8 @@ def run_python(code, stderr=subprocess.PIPE):
                           stderr=stderr, timeout=120)
 
 
-def test_kernels_compile_when_no_folder_is_writable_for_numbas_cache():
-    """A read-only installed package and a read-only home (every folder numba tries refuses
-    its test file): the kernels compile into a temporary cache folder, with one warning that
-    says how to keep them, and the folder is removed at exit."""
-    code = """
+# every folder numba tries for its cache refuses its test file, but a temporary one of gdmlx's
+READ_ONLY_CACHE_FOLDERS = """
 import os, tempfile, warnings
 import numpy as np
 from numba.core import caching
@@ -42,6 +39,14 @@ def read_only(locator):
     ensure_cache_path(locator)
 
 caching._CacheLocator.ensure_cache_path = read_only
+"""
+
+
+def test_kernels_compile_when_no_folder_is_writable_for_numbas_cache():
+    """A read-only installed package and a read-only home: the kernels compile into a
+    temporary cache folder, with one warning that says how to keep them, and the folder is
+    removed at exit (numba raised RuntimeError 'no locator available' on import)."""
+    code = READ_ONLY_CACHE_FOLDERS + """
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     from gdmlx.kernels.descriptor import descriptor_batch
@@ -58,6 +63,19 @@ print(*[str(w.message) for w in caught], sep="\\n")
     assert not os.path.exists(folder)
     assert len(messages) == 1 and "NUMBA_CACHE_DIR not set" in messages[0], messages
     assert "set NUMBA_CACHE_DIR to a writable folder to keep them" in messages[0]
+
+
+def test_no_writable_cache_nor_temporary_folder_is_a_message():
+    """Nor a temporary folder to be had: the command says to set NUMBA_CACHE_DIR."""
+    code = READ_ONLY_CACHE_FOLDERS + """
+tempfile.tempdir = os.path.join(tempfile.gettempdir(), "no such folder")
+from gdmlx.cli.main import main
+raise SystemExit(main(["demo"]))
+"""
+    res = run_python(code)
+    assert res.returncode == 2
+    assert res.stderr.startswith("gdmlx demo: error: numba has no writable folder to cache gdmlx's compiled kernels")
+    assert res.stderr.rstrip().endswith("set NUMBA_CACHE_DIR to a writable folder"), res.stderr
 
 
 def run_gdmlx(argv, stderr=subprocess.PIPE, before=""):
