@@ -125,3 +125,26 @@ def test_md_json_finishes_with_stdout_closed(toy_model, tmp_path):
     res = run_gdmlx(["md", str(model), "--steps", "100", "-o", trajectory, "--json"], before="sys.stdout = None")
     assert res.returncode == 0, res.stderr
     assert gdmlx.md.read_trajectory(trajectory)["complete"]
+
+
+def test_a_damaged_numba_cache_file_is_named(toy_npz, tmp_path):
+    """A cache file cut short (a crash while numba wrote it): numba raised UnpicklingError
+    from deep in its cache in every run; now the command names the folder to clear."""
+    cache = tmp_path / "numba cache"
+    code = f"""
+import os
+os.environ["NUMBA_CACHE_DIR"] = {str(cache)!r}
+import numpy as np
+from gdmlx.kernels.descriptor import descriptor_batch
+descriptor_batch(np.eye(3)[None], np.array([[1, 0], [2, 0], [2, 1]]))
+"""
+    assert run_python(code).returncode == 0
+    damaged = list(cache.rglob("*.nbi"))
+    for path in damaged:
+        path.write_bytes(path.read_bytes()[:5])
+    res = run_gdmlx(["train", str(toy_npz), "--n-train", "20", "-o", str(tmp_path / "m.h5")],
+                    before=f"import os\nos.environ['NUMBA_CACHE_DIR'] = {str(cache)!r}")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.splitlines()[-1] == (
+        f"gdmlx train: error: a file of numba's cache of compiled kernels in {damaged[0].parent} is damaged "
+        "(UnpicklingError: pickle data was truncated): delete the *.nbi and *.nbc files there and run again")

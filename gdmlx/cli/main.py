@@ -6,6 +6,7 @@ like Ctrl-C during its work."""
 import argparse
 import contextlib
 import os
+import pickle
 import sys
 import tempfile
 import warnings
@@ -84,6 +85,18 @@ def _check_file_names_given(parser, args):
                 raise ValueError(f"{argument.dest} was given an empty file name")
 
 
+def _damaged_numba_cache(exc):
+    """The folder of the numba cache file whose reading raised ``exc``, or None when numba
+    did not raise it. numba raises on a cache file cut short (a crash while it was written)
+    instead of compiling again (numba issue 10434), in every run until the file is gone."""
+    folder, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == "numba.core.caching":
+            folder = getattr(tb.tb_frame.f_locals.get("self"), "_cache_path", folder)
+        tb = tb.tb_next
+    return folder
+
+
 class _Diagnostics:
     """``sys.stderr`` while a command runs: text that cannot be written there (a pipe whose
     reader is gone, as in ``gdmlx train ... 2>&1 | head -1``; a full disk; stderr closed) is
@@ -148,6 +161,14 @@ def _run(parser, args):
     except BrokenPipeError:                    # stdout's: e.g. 'gdmlx info m.h5 --json | head'
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no error at exit's flush
         return 0
+    except (EOFError, pickle.UnpicklingError) as exc:
+        folder = _damaged_numba_cache(exc)
+        if folder is None:
+            raise
+        finish()
+        print(f"gdmlx {args.command}: error: a file of numba's cache of compiled kernels in {folder} is damaged "
+              f"({type(exc).__name__}: {exc}): delete the *.nbi and *.nbc files there and run again", file=sys.stderr)
+        return 2
     except _reported_errors() as exc:
         finish()
         print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
