@@ -148,3 +148,12 @@ descriptor_batch(np.eye(3)[None], np.array([[1, 0], [2, 0], [2, 1]]))
     assert res.stderr.splitlines()[-1] == (
         f"gdmlx train: error: a file of numba's cache of compiled kernels in {damaged[0].parent} is damaged "
         "(UnpicklingError: pickle data was truncated): delete the *.nbi and *.nbc files there and run again")
+
+
+def test_numba_threads_below_one_are_named():
+    """NUMBA_NUM_THREADS=0 ('0 for all cores'): numba's 'Number of threads specified must be
+    > 0.' named no setting."""
+    res = run_gdmlx(["demo"], before="import os\nos.environ['NUMBA_NUM_THREADS'] = '0'")
+    assert res.returncode == 2
+    assert res.stderr == ("gdmlx demo: error: NUMBA_NUM_THREADS=0: the threads of gdmlx's compiled kernels must be "
+                          "1 or more; unset it to use all cores\n")

@@ -85,6 +85,15 @@ def _check_file_names_given(parser, args):
                 raise ValueError(f"{argument.dest} was given an empty file name")
 
 
+def _check_numba_threads():
+    """Raise ValueError naming ``NUMBA_NUM_THREADS`` when it is a whole number below 1, which
+    numba refuses on import with 'Number of threads specified must be > 0.', naming no setting."""
+    text = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if text.lstrip("+-").isdigit() and int(text) < 1:
+        raise ValueError(f"NUMBA_NUM_THREADS={text}: the threads of gdmlx's compiled kernels must be 1 or more; "
+                         "unset it to use all cores")
+
+
 def _damaged_numba_cache(exc):
     """The folder of the numba cache file whose reading raised ``exc``, or None when numba
     did not raise it. numba raises on a cache file cut short (a crash while it was written)
@@ -139,6 +148,7 @@ def main(argv=None):
 def _run(parser, args):
     """Run the command ``args`` (parsed by ``parser``): its exit code."""
     try:
+        _check_numba_threads()
         _check_file_names_given(parser, args)
         if getattr(args, "output", None) is not None:   # before hours of training or sampling, not after
             if not args.output.strip():                  # "$UNSET" in a script: not -o left out
