@@ -157,3 +157,14 @@ def test_numba_threads_below_one_are_named():
     assert res.returncode == 2
     assert res.stderr == ("gdmlx demo: error: NUMBA_NUM_THREADS=0: the threads of gdmlx's compiled kernels must be "
                           "1 or more; unset it to use all cores\n")
+
+
+def test_a_deleted_working_directory_is_named(tmp_path):
+    """A working directory deleted after the shell entered it: numba compiling a kernel
+    failed with '[Errno 2] No such file or directory', every file named being there."""
+    gone = tmp_path / "gone"
+    res = run_gdmlx(["demo"], before=f"import os\nos.mkdir({str(gone)!r})\nos.chdir({str(gone)!r})\n"
+                                     f"os.rmdir({str(gone)!r})")
+    assert res.returncode == 2
+    assert res.stderr == ("gdmlx demo: error: the working directory was deleted after the shell entered it: cd to "
+                          "an existing folder and run again\n")

@@ -85,13 +85,20 @@ def _check_file_names_given(parser, args):
                 raise ValueError(f"{argument.dest} was given an empty file name")
 
 
-def _check_numba_threads():
-    """Raise ValueError naming ``NUMBA_NUM_THREADS`` when it is a whole number below 1, which
-    numba refuses on import with 'Number of threads specified must be > 0.', naming no setting."""
+def _check_environment():
+    """Raise naming what is wrong with the process's surroundings that numba reports without
+    naming it: ``NUMBA_NUM_THREADS`` a whole number below 1 ('Number of threads specified
+    must be > 0.' on import), a working directory that was deleted ('[Errno 2] No such file
+    or directory' when a kernel compiles, with every file named present)."""
     text = os.environ.get("NUMBA_NUM_THREADS", "").strip()
     if text.lstrip("+-").isdigit() and int(text) < 1:
         raise ValueError(f"NUMBA_NUM_THREADS={text}: the threads of gdmlx's compiled kernels must be 1 or more; "
                          "unset it to use all cores")
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise FileNotFoundError("the working directory was deleted after the shell entered it: cd to an "
+                                "existing folder and run again") from None
 
 
 def _damaged_numba_cache(exc):
@@ -148,7 +155,7 @@ def main(argv=None):
 def _run(parser, args):
     """Run the command ``args`` (parsed by ``parser``): its exit code."""
     try:
-        _check_numba_threads()
+        _check_environment()
         _check_file_names_given(parser, args)
         if getattr(args, "output", None) is not None:   # before hours of training or sampling, not after
             if not args.output.strip():                  # "$UNSET" in a script: not -o left out
