@@ -3,6 +3,7 @@ cache into, a damaged cache, the command line with its output going nowhere (a c
 a full disk, closed streams), thread settings, a deleted working directory, a file system
 without file locks. Most checks run in a fresh interpreter."""
 
+import json
 import os
 import subprocess
 import sys
@@ -132,6 +133,7 @@ def test_a_damaged_numba_cache_file_is_named(toy_npz, tmp_path):
     from deep in its cache in every run; now the command names the folder to clear."""
     cache = tmp_path / "numba cache"
     code = f"""
+import json
 import os
 os.environ["NUMBA_CACHE_DIR"] = {str(cache)!r}
 import numpy as np
@@ -168,3 +170,15 @@ def test_a_deleted_working_directory_is_named(tmp_path):
     assert res.returncode == 2
     assert res.stderr == ("gdmlx demo: error: the working directory was deleted after the shell entered it: cd to "
                           "an existing folder and run again\n")
+
+
+def test_notes_stay_out_of_the_json_when_stderr_is_closed(toy_model, toy_data, tmp_path):
+    """With stderr closed, print sent a note (data converted to the model's units) to stdout,
+    ahead of the JSON that scripts read."""
+    R, F, E, z = toy_data
+    model, data = tmp_path / "m.h5", tmp_path / "in_ev.npz"
+    gdmlx.save_model(toy_model, model)
+    gdmlx.Dataset(R=R, z=z, F=F, E=E).in_units("eV", "Ang").save_npz(data)
+    res = run_gdmlx(["test", str(model), str(data), "--json"], before="sys.stderr = None")
+    assert res.returncode == 0
+    assert json.loads(res.stdout)["f_mae"] > 0

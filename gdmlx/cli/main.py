@@ -117,7 +117,7 @@ class _Diagnostics:
     """``sys.stderr`` while a command runs: text that cannot be written there (a pipe whose
     reader is gone, as in ``gdmlx train ... 2>&1 | head -1``; a full disk; stderr closed) is
     dropped. A lost progress line ended a training or MD run there, with exit code 0 and no
-    output file; with stderr closed, print sent the notes into stdout's JSON."""
+    output file; with stderr closed, print sent the notes to stdout, among the results."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -182,14 +182,17 @@ def _run(parser, args):
         folder = _damaged_numba_cache(exc)
         if folder is None:
             raise
-        finish()
-        print(f"gdmlx {args.command}: error: a file of numba's cache of compiled kernels in {folder} is damaged "
-              f"({type(exc).__name__}: {exc}): delete the *.nbi and *.nbc files there and run again", file=sys.stderr)
-        return 2
+        return _error(args, f"a file of numba's cache of compiled kernels in {folder} is damaged "
+                            f"({type(exc).__name__}: {exc}): delete the *.nbi and *.nbc files there and run again")
     except _reported_errors() as exc:
-        finish()
-        print(f"gdmlx {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args, exc)
+
+
+def _error(args, message):
+    """Print the command's error ``message`` on stderr: exit code 2."""
+    finish()
+    print(f"gdmlx {args.command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
