@@ -3,15 +3,18 @@ cache into, a damaged cache, the command line with its output going nowhere (a c
 a full disk, closed streams), thread settings, a deleted working directory, a file system
 without file locks. Most checks run in a fresh interpreter."""
 
+import errno
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 
 import gdmlx
+from gdmlx.cli.main import main
 
 ROOT = str(Path(gdmlx.__file__).parents[1])
 
@@ -133,6 +136,7 @@ def test_a_damaged_numba_cache_file_is_named(toy_npz, tmp_path):
     from deep in its cache in every run; now the command names the folder to clear."""
     cache = tmp_path / "numba cache"
     code = f"""
+import errno
 import json
 import os
 os.environ["NUMBA_CACHE_DIR"] = {str(cache)!r}
@@ -182,3 +186,37 @@ def test_notes_stay_out_of_the_json_when_stderr_is_closed(toy_model, toy_data, t
     res = run_gdmlx(["test", str(model), str(data), "--json"], before="sys.stderr = None")
     assert res.returncode == 0
     assert json.loads(res.stdout)["f_mae"] > 0
+
+
+def test_a_file_system_without_locks_is_named_before_training(toy_npz, tmp_path, monkeypatch, capsys):
+    """NFS without lockd: HDF5 cannot lock the model file, which train found after the
+    training ('[Errno 37] Unable to synchronously create file', no file named); now before
+    it, with the setting that turns HDF5's locks off."""
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    model = tmp_path / "m.h5"
+    assert main(["train", str(toy_npz), "--n-train", "20", "-o", str(model)]) == 2
+    assert capsys.readouterr().err == (f"gdmlx train: error: cannot write {model}: the file system of {tmp_path} does "
+                                       "not support file locks, which HDF5 takes: set HDF5_USE_FILE_LOCKING=FALSE\n")
+    monkeypatch.setenv("HDF5_USE_FILE_LOCKING", "FALSE")
+    assert main(["train", str(toy_npz), "--n-train", "20", "-o", str(model)]) == 0
+
+
+def test_a_file_hdf5_cannot_lock_names_the_setting(toy_model, toy_npz, tmp_path, monkeypatch, capsys):
+    """A model on a file system without locks: 'not a readable HDF5 model file' (HDF5's
+    ENOLCK), and nothing on how to read it."""
+    model = tmp_path / "m.h5"
+    gdmlx.save_model(toy_model, model)
+
+    def no_locks(*args, **kwargs):
+        raise OSError(errno.ENOLCK, "Unable to synchronously open file (unable to lock file, "
+                                    f"errno = {errno.ENOLCK}, error message = 'No locks available')")
+
+    monkeypatch.setattr(h5py, "File", no_locks)
+    assert main(["test", str(model), str(toy_npz)]) == 2
+    assert capsys.readouterr().err.endswith(
+        "; this file system does not support file locks: set HDF5_USE_FILE_LOCKING=FALSE\n")

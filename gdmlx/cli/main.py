@@ -5,6 +5,7 @@ like Ctrl-C during its work."""
 
 import argparse
 import contextlib
+import errno
 import os
 import pickle
 import sys
@@ -47,8 +48,29 @@ def _check_writable(path):
         fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     except OSError as exc:
         raise PermissionError(f"cannot write {path}: no file can be created in {directory} ({exc.strerror})") from None
-    os.close(fd)
-    os.remove(probe)
+    try:
+        if path.lower().endswith((".h5", ".hdf5")):
+            _check_file_locks(fd, path, directory)
+    finally:
+        os.close(fd)
+        os.remove(probe)
+
+
+def _check_file_locks(fd, path, directory):
+    """Raise OSError naming ``path`` when HDF5 will fail to lock it (file descriptor ``fd``
+    is a file in the same ``directory``): a file system without locks (some NFS and
+    parallel file systems) was found when the result was written, after the training."""
+    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() in ("FALSE", "0"):
+        return
+    try:
+        import fcntl
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:                 # Windows: no flock, nor the problem
+        return
+    except OSError as exc:
+        if exc.errno == errno.ENOLCK:      # HDF5 goes on without locks where they are off (ENOSYS)
+            raise OSError(f"cannot write {path}: the file system of {directory} does not support file locks, "
+                          "which HDF5 takes: set HDF5_USE_FILE_LOCKING=FALSE") from None
 
 
 def _check_not_an_input(args):
@@ -189,7 +211,12 @@ def _run(parser, args):
 
 
 def _error(args, message):
-    """Print the command's error ``message`` on stderr: exit code 2."""
+    """Print the command's error ``message`` on stderr, with the way out where HDF5 could not
+    lock a file because the file system has no locks (some NFS and parallel file systems,
+    where every model, dataset and trajectory file failed to open): exit code 2."""
+    message = str(message)
+    if "unable to lock file" in message and any(f"errno = {code}," in message for code in (errno.ENOLCK, errno.ENOSYS)):
+        message += "; this file system does not support file locks: set HDF5_USE_FILE_LOCKING=FALSE"
     finish()
     print(f"gdmlx {args.command}: error: {message}", file=sys.stderr)
     return 2
