@@ -22,6 +22,10 @@ gives ``c2, c1`` of a large array with one new array.
 import numba
 import numpy as np
 
+from gdmlx.numba_cache import ensure_cache_folder
+
+ensure_cache_folder()
+
 
 def matern_terms(r2, sigma):
     """Kernel value and derivative coefficients from the squared descriptor distance.

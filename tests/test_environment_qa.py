@@ -69,6 +69,14 @@ print(*[str(w.message) for w in caught], sep="\\n")
     assert "set NUMBA_CACHE_DIR to a writable folder to keep them" in messages[0]
 
 
+@pytest.mark.parametrize("module", ["gdmlx.matern", "gdmlx.action", "gdmlx.md.contact"])
+def test_modules_compiling_outside_the_kernels_package_find_the_cache_folder_too(module):
+    """The Matern kernel, the action model and the MD engine's modules compile kernels of
+    their own: imported first, they raised 'cannot cache function' (gdmlx action train)."""
+    res = run_python(READ_ONLY_CACHE_FOLDERS + f"import {module}\nprint('imported')")
+    assert res.returncode == 0 and res.stdout == "imported\n", res.stderr
+
+
 def test_no_writable_cache_nor_temporary_folder_is_a_message():
     """Nor a temporary folder to be had: the command says to set NUMBA_CACHE_DIR."""
     code = READ_ONLY_CACHE_FOLDERS + """
@@ -220,3 +228,12 @@ def test_a_file_hdf5_cannot_lock_names_the_setting(toy_model, toy_npz, tmp_path,
     assert main(["test", str(model), str(toy_npz)]) == 2
     assert capsys.readouterr().err.endswith(
         "; this file system does not support file locks: set HDF5_USE_FILE_LOCKING=FALSE\n")
+
+
+def test_python_dash_m_gdmlx_runs_the_command():
+    """`python -m gdmlx`, the way in when pip put the gdmlx script off PATH (`pip install
+    --user`): 'No module named gdmlx.__main__'."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-m", "gdmlx", "--version"], env=env, text=True, capture_output=True,
+                         timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("gdmlx "), res.stderr

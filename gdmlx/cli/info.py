@@ -179,7 +179,7 @@ def _locked_hdf5(path):
             with h5py.File(path, "r"):
                 pass
     except OSError as exc:
-        return "unable to lock file" in str(exc)
+        return isinstance(exc, BlockingIOError)   # errno 11: another process holds the lock (37: the file system has none)
     return False
 
 

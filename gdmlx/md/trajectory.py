@@ -67,7 +67,7 @@ class HDF5Trajectory:
             _refuse_a_locked_file(self.path + ".part")     # "w" empties a file before it locks it
             self.f = h5py.File(self.path + ".part", "w")
         except OSError as exc:        # another writer: HDF5's lock, or open in this process
-            locked = "unable to lock file" in str(exc) or "already open" in str(exc)
+            locked = isinstance(exc, BlockingIOError) or "already open" in str(exc)
             raise OSError(f"cannot create {self.path}.part ({exc})"
                           + (f"; is another run writing {self.path}?" if locked else "")) from None
         self.f.attrs.update(format="gdmlx-trajectory", complete=False, n_frames=0, **metadata)
@@ -238,9 +238,8 @@ def _refuse_a_locked_file(part):
     if os.path.exists(part):
         try:
             h5py.File(part, "r").close()
-        except OSError as exc:
-            if "unable to lock file" in str(exc):
-                raise
+        except BlockingIOError:             # errno 11: another process holds the lock
+            raise
 
 
 def _locked_for_writing(part, path):
@@ -282,7 +281,7 @@ def _open_trajectory(path):
     try:
         return open_hdf5(path, "trajectory", InputError, hint, check=_check_layout)
     except InputError as exc:
-        if "unable to lock file" not in str(exc):
+        if "unable to lock file, errno = 11," not in str(exc):   # another writer (37: no locks on this file system)
             raise
         raise InputError(f"{path} is being written by another process (a gdmlx md run still going?), and "
                          "HDF5 locks a file while it is written: read it once the run has ended (Ctrl-C "
