@@ -1,6 +1,7 @@
 """The fitted kernel expansion: everything prediction needs, nothing training needs."""
 
 import hashlib
+import threading
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -48,7 +49,8 @@ class KernelExpansion:
     XB: np.ndarray = field(init=False, repr=False, compare=False)
     X_sq: np.ndarray = field(init=False, repr=False, compare=False)
     min_training_distance: float = field(init=False, repr=False, compare=False)
-    _work: tuple = field(init=False, repr=False, compare=False)
+    _work: np.ndarray = field(init=False, repr=False, compare=False)
+    _work_lock: threading.Lock = field(init=False, repr=False, compare=False)
     _devices: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self):
@@ -67,9 +69,11 @@ class KernelExpansion:
         object.__setattr__(self, "c", float(self.c))
         # shortest atom-atom distance among the descriptor's pairs in the training data
         object.__setattr__(self, "min_training_distance", 1.0 / self.X.max())
-        # work array of predict_one (kept: allocating it cost ~1 us a call); calls hold the
-        # GIL, so Python threads cannot share it at the same time
+        # work array of predict_one (kept: allocating it cost ~1 us a call), one call at a
+        # time: a large model's parallel kernel releases the GIL, and two Python threads
+        # writing it at once got each other's forces (the lock costs ~0.1 us a call)
         object.__setattr__(self, "_work", packed_work(len(self.pairs)))
+        object.__setattr__(self, "_work_lock", threading.Lock())
 
     def on_device(self, xp):
         """This expansion's arrays held by array module ``xp`` (numpy or cupy), made once:
@@ -82,8 +86,8 @@ class KernelExpansion:
         """Pickle and deepcopy the constructor's fields only: not the device copies (they
         hold array modules, which do not pickle, and CuPy arrays; :meth:`on_device` rebuilds
         them when asked), not predict_one's work array (sized for this process's numba
-        threads), and not the packed arrays, of which X, B and a are views (pickled apart,
-        views would come back as copies)."""
+        threads) and its lock, and not the packed arrays, of which X, B and a are views
+        (pickled apart, views would come back as copies)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     def __setstate__(self, state):
@@ -99,10 +103,13 @@ class KernelExpansion:
         """Energy (float) and forces (N, 3) of one geometry ``R`` (N, 3); fused compiled path
         (on up to ``numba.get_num_threads()`` threads for large models). The energy is NaN
         (forces unset) if ``R`` is not finite or two atoms are closer than ``r_min``
-        (length unit): callers check that before they raise a clear error."""
+        (length unit): callers check that before they raise a clear error. Safe to call
+        from several threads (one at a time: each call may use all numba threads)."""
         F = np.empty((self.n_atoms, 3))
-        E = predict_checked(np.ascontiguousarray(R, dtype=np.float64), r_min, self.pairs, self._rows,
-                            self._terms, self.sigma, self.c, self._work, F)
+        R = np.ascontiguousarray(R, dtype=np.float64)
+        with self._work_lock:
+            E = predict_checked(R, r_min, self.pairs, self._rows, self._terms, self.sigma, self.c,
+                                self._work, F)
         return E, F
 
     def predict_desc(self, x):
