@@ -1,6 +1,7 @@
 """ASE calculator for gdmlx models."""
 
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -63,6 +64,7 @@ class GDMLCalculator(Calculator):
             from gdmlx.modelfile import load_any_model
             model = load_any_model(model)
         self.model, self.contact_wall = model, check_flag(contact_wall, "contact_wall")
+        self._lock = threading.RLock()
         self._bind()
         self.calls = 0                       # geometries calculated, for the warning's wording
         super().__init__(**kwargs)           # last: atoms=... gets a calculator that works
@@ -105,7 +107,20 @@ class GDMLCalculator(Calculator):
         """True when the model was fitted again (or loaded into) since :meth:`_bind`."""
         return any(now is not before for now, before in zip(self.model.force_parts(), self.parts))
 
+    def __getstate__(self):
+        """Pickle and deepcopy without the lock (the copy gets its own)."""
+        return {name: value for name, value in self.__dict__.items() if name != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.RLock())
+
     def get_property(self, name, atoms=None, allow_calculation=True):
+        # one thread at a time: ASE keeps the atoms and results of the last calculation in
+        # the calculator, and threads sharing one got each other's forces
+        with self._lock:
+            return self._get_property(name, atoms, allow_calculation)
+
+    def _get_property(self, name, atoms, allow_calculation):
         if self._refitted():
             self._bind()
             if atoms is None:                         # ASE's "the atoms of the last calculation"
