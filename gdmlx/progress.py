@@ -11,7 +11,7 @@ _line_open = False       # a terminal line was drawn and still needs its newline
 _shown = 0               # length of the line show() drew last on the terminal
 
 
-def _on_terminal():
+def on_terminal():
     """Whether stderr is a terminal (not when it is closed: ``sys.stderr`` None, e.g. under
     pythonw or a service started without it, where asking it raised AttributeError)."""
     return sys.stderr is not None and sys.stderr.isatty()
@@ -21,7 +21,9 @@ def show(text):
     """Write the progress line ``text``: over the previous one on a terminal (padded to
     cover a longer one), as a line of its own when stderr is a file or a pipe."""
     global _line_open, _shown
-    if _on_terminal():
+    if sys.stderr is None:               # closed: print would write to stdout instead
+        return
+    if on_terminal():
         print(f"\r{text.ljust(_shown if _line_open else 0)}", end="", file=sys.stderr, flush=True)
         _line_open, _shown = True, len(text)
     else:
@@ -42,7 +44,9 @@ def append(text, prefix=""):
     write ``prefix + text`` as a line of its own, so that the log reads one line per report
     and an error after it starts on a line of its own."""
     global _line_open
-    if _on_terminal():
+    if sys.stderr is None:               # closed: print would write to stdout instead
+        return
+    if on_terminal():
         print(text, end="", file=sys.stderr, flush=True)
         _line_open = True
     else:
@@ -57,7 +61,7 @@ class Pacer:
 
     def __init__(self, total, every=None):
         self.total, self.every = total, every
-        self.interval = TERMINAL_EVERY_S if _on_terminal() else LOG_EVERY_S
+        self.interval = TERMINAL_EVERY_S if on_terminal() else LOG_EVERY_S
         self.last = time.perf_counter()
 
     def due(self, done, stopped=False):

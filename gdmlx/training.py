@@ -22,7 +22,7 @@ from gdmlx.kernels.assembly import (
     assemble_symmetric_force_blocks,
 )
 from gdmlx.nystrom import NystromPreconditioner
-from gdmlx.progress import LOG_EVERY_S, append, finish, show
+from gdmlx.progress import LOG_EVERY_S, append, finish, on_terminal, show
 from gdmlx.rigid import InternalCoordinates
 from gdmlx.solvers import (
     analytic_memory_bytes,
@@ -188,7 +188,7 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
     t_pc = log.stop()
     log.start(f"conjugate gradient to relative residual {options.cg_tol:g}")
 
-    on_terminal = sys.stderr.isatty()
+    terminal = on_terminal()
     last_note = [time.perf_counter()]
 
     def progress(it, res):
@@ -197,7 +197,7 @@ def _solve_cg(data, sigma, lam, y, with_e, options):
         # for 200 ethanol geometries); in both LOG_EVERY_S after the last report: products
         # of seconds each (thousands of points) showed nothing for minutes before iteration 50
         now = time.perf_counter()
-        if (it % 50 == 0 and (on_terminal or it == 50)) or now - last_note[0] > LOG_EVERY_S:
+        if (it % 50 == 0 and (terminal or it == 50)) or now - last_note[0] > LOG_EVERY_S:
             log.report(f"[{it}: {res:.1e}]")
             last_note[0] = now
 

@@ -237,3 +237,16 @@ def test_python_dash_m_gdmlx_runs_the_command():
     res = subprocess.run([sys.executable, "-m", "gdmlx", "--version"], env=env, text=True, capture_output=True,
                          timeout=60)
     assert res.returncode == 0 and res.stdout.startswith("gdmlx "), res.stderr
+
+
+def test_a_verbose_cg_fit_runs_with_stderr_closed(monkeypatch, capsys):
+    """pythonw or a service without stderr (sys.stderr None): the CG solve's progress asked
+    sys.stderr.isatty() and raised AttributeError, and the stages' lines went to stdout."""
+    import numpy as np
+    from gdmlx.cli.demo import bundled_dataset_path
+    ds = gdmlx.load_dataset(bundled_dataset_path())
+    monkeypatch.setattr(sys, "stderr", None)
+    model = gdmlx.GDMLRegressor(sigma=10.0, solver="cg", options=gdmlx.ComputeOptions(verbose=True)).fit(
+        ds.R[:30], ds.F[:30], z=ds.z)
+    assert np.isfinite(model.predict(ds.R[40:41])).all()
+    assert capsys.readouterr().out == ""
