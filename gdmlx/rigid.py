@@ -36,19 +36,22 @@ import scipy.linalg
 
 
 def rigid_motions(R):
-    """The six rigid motions of each geometry, (M, 3N, 6), not normalised.
+    """The six rigid motions of each geometry, (M, 3N, 6), mutually orthogonal, not normalised.
 
-    Columns 0-2 translate along x, y, z; columns 3-5 rotate about the x, y, z axes through
-    the centroid (velocity ``omega x (r - centroid)``). ``R`` (M, N, 3) in any length unit.
+    Columns 0-2 translate along x, y, z (norm sqrt(N)); columns 3-5 rotate about the
+    principal axes of the geometry (unit masses) through the centroid, largest moment first
+    (velocity ``a x (r - centroid)``, norm sqrt(moment)). About principal axes, the small
+    rotation of a nearly linear geometry is computed to full relative precision, where a
+    mixture of rotations about x, y and z would cancel. ``R`` (M, N, 3) in any length unit.
     """
     M, N = R.shape[:2]
     r = R - R.mean(axis=1, keepdims=True)
+    inertia = np.einsum("mni,mni->m", r, r)[:, None, None] * np.eye(3) - np.einsum("mni,mnj->mij", r, r)
+    axes = np.linalg.eigh(inertia)[1][:, :, ::-1]                        # (M, 3, 3), columns
     modes = np.zeros((M, N, 3, 6))
     for c in range(3):
         modes[:, :, c, c] = 1.0
-        axis = np.zeros(3)
-        axis[c] = 1.0
-        modes[:, :, :, 3 + c] = np.cross(axis, r)
+        modes[:, :, :, 3 + c] = np.cross(axes[:, None, :, c], r)
     return modes.reshape(M, 3 * N, 6)
 
 
@@ -65,9 +68,10 @@ class InternalCoordinates:
 
     def __init__(self, R, rtol=1e-6):
         M, N = R.shape[:2]
-        U, s, _ = np.linalg.svd(rigid_motions(R), full_matrices=False)
-        k = int((s > rtol * s[:, :1]).sum(axis=1).min())
-        self.rigid = np.ascontiguousarray(U[:, :, :k])
+        T = rigid_motions(R)
+        s = np.linalg.norm(T, axis=1)                   # (M, 6): singular values, T's columns being orthogonal
+        k = int((s > rtol * s.max(axis=1, keepdims=True)).sum(axis=1).min())
+        self.rigid = np.ascontiguousarray(np.linalg.qr(T[:, :, :k] / s[:, None, :k])[0])
         keep = np.empty((M, 3 * N - k), dtype=np.int64)
         for m in range(M):
             _, _, pivots = scipy.linalg.qr(self.rigid[m].T, mode="economic", pivoting=True)
