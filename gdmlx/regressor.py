@@ -37,7 +37,8 @@ class GDMLRegressor(RegressorMixin, BaseEstimator):
         the same model comes from data in any length unit.
     solver : {"analytic", "cg", "auto"}
         Linear solver: dense Cholesky factorisation (without the training geometries' rigid
-        motions, see :mod:`gdmlx.rigid`; memory 4 (M(3N-6))^2 bytes), matrix-free
+        motions, see :mod:`gdmlx.rigid`; memory 4 (M(3N-6))^2 bytes, 3N-5 when a training
+        geometry is linear), matrix-free
         conjugate gradient with a Nystrom preconditioner (for systems too large to store),
         or "auto": analytic when its matrix fits in the memory budget.
     pairs : (D, 2) array of int or None
