@@ -57,16 +57,18 @@ class Pacer:
     """When a loop over ``total`` units of work (MD steps, frames) reports its progress:
     after every ``every`` units when ``every`` is given, else by the clock (every 0.25 s on a
     terminal, every 10 s in a log file or pipe: a short run writes a line or two to a log, a
-    long one a line every 10 s); always after the last unit and when the loop stops early."""
+    long one a line every 10 s); always after the last unit and when the loop stops early,
+    and after unit ``first`` when given (an early line, with the first estimate of the time left)."""
 
-    def __init__(self, total, every=None):
-        self.total, self.every = total, every
+    def __init__(self, total, every=None, first=None):
+        self.total, self.every, self.first = total, every, first
         self.interval = TERMINAL_EVERY_S if on_terminal() else LOG_EVERY_S
         self.last = time.perf_counter()
 
     def due(self, done, stopped=False):
         """True when a report is due after ``done`` units (``stopped``: the loop ends here)."""
-        if stopped or done >= self.total:
+        if stopped or done >= self.total or done == self.first:
+            self.last = time.perf_counter()
             return True
         if self.every is not None:
             return done % self.every == 0

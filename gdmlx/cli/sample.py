@@ -127,21 +127,21 @@ def run(args):
     t0 = time.perf_counter()
     n_eq = int(round(args.equilibrate * 1000 / args.dt))
     piece = max(100, n_eq // 20)                  # progress at most every 5 %: the first
-    pacer = Pacer(n_eq)                           # piece's line (an early ETA), then paced
+    pacer = Pacer(n_eq, first=piece)              # piece's line (an early ETA), then paced
     for done in range(0, n_eq, piece):
         dyn.run(min(piece, n_eq - done))
         if not intact(dyn):
             raise ValueError(f"{intact.what}, during the equilibration: no frames recorded; "
                              "lower --temperature or --dt")
         ran = min(done + piece, n_eq)
-        if not args.json and n_eq > piece and (done == 0 or pacer.due(ran)):
+        if not args.json and n_eq > piece and pacer.due(ran):
             show(f"sample: equilibrating, {ran}/{n_eq} steps{time_left(ran, n_eq, time.perf_counter() - t0)}")
     t1 = time.perf_counter()
     R, E, F = [], [], []
     interrupted = False
     # progress: the 10th frame's line (an early ETA), then paced (a line every 10 frames
     # wrote 3 a second to a log file with EMT)
-    pacer = Pacer(args.n)
+    pacer = Pacer(args.n, first=10)
     try:
         while len(R) < args.n:
             dyn.run(args.every)
@@ -157,7 +157,7 @@ def run(args):
             R.append(atoms.positions.copy())
             E.append(atoms.get_potential_energy() / kcal)
             F.append(atoms.get_forces(apply_constraint=False) / kcal)
-            if not args.json and (len(R) == 10 or pacer.due(len(R))):
+            if not args.json and pacer.due(len(R)):
                 show(f"sample: {len(R)}/{args.n} frames, {time.perf_counter() - t0:.0f} s"
                      + time_left(len(R), args.n, time.perf_counter() - t1))
     except KeyboardInterrupt as exc:
