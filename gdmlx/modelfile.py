@@ -264,8 +264,8 @@ def load_any_model(path):
 
 
 def open_model_file(path):
-    """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError."""
-    _check_is_a_file(path)
+    """Open ``path`` as a gdmlx model file of a known version, or raise ModelFileError
+    (FileNotFoundError, IsADirectoryError: :func:`gdmlx.hdf5_files.open_hdf5`)."""
     check_kind(path, ("model", "multiscale", "action"), "a gdmlx model file (.h5)", ModelFileError)
     hint = ("; an .npz is an sGDML file: gdmlx.load_any_model and gdmlx.import_sgdml_model read "
             "sGDML models" if str(path).lower().endswith(".npz") else "")
