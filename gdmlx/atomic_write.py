@@ -1,6 +1,7 @@
 """Write files so that an interrupted write never leaves a broken file behind."""
 
 import contextlib
+import errno
 import os
 import tempfile
 
@@ -19,12 +20,50 @@ def check_output_path(path):
     return path
 
 
+def check_writable(path, locks=False):
+    """Raise naming ``path`` (checked by :func:`check_output_path`) unless a file can be
+    created in its directory and, with ``locks``, locked there as HDF5 locks its files: a
+    read-only or forbidden directory, or a file system without locks (some NFS and parallel
+    file systems), was found when the result was written, after the work."""
+    path = check_output_path(path)
+    fd, probe = _temporary_file(path)
+    try:
+        if locks and os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() not in ("FALSE", "0"):
+            _check_file_locks(fd, path)
+    finally:
+        os.close(fd)
+        os.remove(probe)
+
+
+def _check_file_locks(fd, path):
+    """Raise OSError naming ``path`` when the file system of the open file ``fd`` (beside
+    ``path``) cannot lock files."""
+    try:
+        import fcntl
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:                 # Windows: no flock, nor the problem
+        return
+    except OSError as exc:
+        if exc.errno == errno.ENOLCK:      # HDF5 goes on without locks where they are off (ENOSYS)
+            raise OSError(f"cannot write {path}: the file system of {os.path.dirname(os.path.abspath(path))} "
+                          "does not support file locks, which HDF5 takes: set HDF5_USE_FILE_LOCKING=FALSE") from None
+
+
+def _temporary_file(path):
+    """``(fd, name)`` of a new temporary file beside ``path``; an error names ``path`` and its
+    directory, not the temporary name."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        return tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    except OSError as exc:
+        raise type(exc)(f"cannot write {path}: no file can be created in {directory} ({exc.strerror})") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     path = check_output_path(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    fd, tmp = _temporary_file(path)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

@@ -203,7 +203,7 @@ def test_validate_on_one_frame_reports_no_energy_error(toy_model, tmp_path, caps
     assert out["n_frames"] == 1 and out["e_mae_inside"] is None and out["e_mae_outside"] is None
 
 
-def test_an_output_directory_nothing_can_be_written_to_is_refused_first(toy_npz, tmp_path, capsys):
+def test_an_output_directory_nothing_can_be_written_to_is_refused_first(toy_npz, toy_model, tmp_path, capsys):
     """A read-only or forbidden directory was found when the model was saved, after the
     training, and the error named the temporary file: '[Errno 13] Permission denied:
     'ro/.tmp-fmkkqy1h.h5''."""
@@ -220,6 +220,8 @@ def test_an_output_directory_nothing_can_be_written_to_is_refused_first(toy_npz,
         assert main(["train", str(toy_npz), "--n-train", "20", "-o", out]) == 2
         err = capsys.readouterr().err
         assert err == f"gdmlx train: error: cannot write {out}: no file can be created in {directory} ({reason})\n"
+    with pytest.raises(OSError, match=f"^cannot write {directory}/m.h5: no file can be created in {directory} "):
+        toy_model.save(f"{directory}/m.h5")                 # the Python API: the same words
 
 
 @pytest.mark.parametrize("argv, name", [

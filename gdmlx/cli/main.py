@@ -9,11 +9,10 @@ import errno
 import os
 import pickle
 import sys
-import tempfile
 import warnings
 
 from gdmlx._version import __version__
-from gdmlx.atomic_write import check_output_path
+from gdmlx.atomic_write import check_output_path, check_writable
 from gdmlx.cli.arguments import check_suffix
 from gdmlx.cli import action, demo, export, info, md, reduce, sample, split, test, train, validate
 from gdmlx.interrupts import Terminated, terminate_as_interrupt
@@ -36,41 +35,6 @@ def build_parser():
 def _warning_line(message, category, filename, lineno, line=None):
     """Warnings on the command line: what and why, not the library's source line."""
     return f"gdmlx: {category.__name__}: {message}\n"
-
-
-def _check_writable(path):
-    """Raise PermissionError naming ``path`` unless a file can be created in its directory
-    (the file is written there under a temporary name, and renamed): a read-only or
-    forbidden directory was found when the result was written, after the training, naming
-    the temporary file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    except OSError as exc:
-        raise PermissionError(f"cannot write {path}: no file can be created in {directory} ({exc.strerror})") from None
-    try:
-        if path.lower().endswith((".h5", ".hdf5")):
-            _check_file_locks(fd, path, directory)
-    finally:
-        os.close(fd)
-        os.remove(probe)
-
-
-def _check_file_locks(fd, path, directory):
-    """Raise OSError naming ``path`` when HDF5 will fail to lock it (file descriptor ``fd``
-    is a file in the same ``directory``): a file system without locks (some NFS and
-    parallel file systems) was found when the result was written, after the training."""
-    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() in ("FALSE", "0"):
-        return
-    try:
-        import fcntl
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except ImportError:                 # Windows: no flock, nor the problem
-        return
-    except OSError as exc:
-        if exc.errno == errno.ENOLCK:      # HDF5 goes on without locks where they are off (ENOSYS)
-            raise OSError(f"cannot write {path}: the file system of {directory} does not support file locks, "
-                          "which HDF5 takes: set HDF5_USE_FILE_LOCKING=FALSE") from None
 
 
 def _check_not_an_input(args):
@@ -183,7 +147,7 @@ def _run(parser, args):
             if not args.output.strip():                  # "$UNSET" in a script: not -o left out
                 raise ValueError("-o was given an empty file name")
             check_output_path(args.output)
-            _check_writable(args.output)
+            check_writable(args.output, locks=args.output.lower().endswith((".h5", ".hdf5")))
             _check_not_an_input(args)
             if hasattr(args, "output_suffixes"):
                 check_suffix(args.output, args.output_suffixes, args.output_kind)
