@@ -33,7 +33,7 @@ def run(args):
     from gdmlx.dataset import chemical_formula
     from gdmlx.expansion import force_model_fingerprint
     from gdmlx.md.reference_check import check_trajectory
-    from gdmlx.md.trajectory import read_last_state, trajectory_summary
+    from gdmlx.md.trajectory import trajectory_summary
     from gdmlx.modelfile import load_any_model
     from gdmlx.splits import test_indices
 
@@ -51,8 +51,9 @@ def run(args):
         raise InputError(f"{args.trajectory} holds {chemical_formula(z)} (atomic numbers {z.tolist()}), the model "
                          f"{args.model} {chemical_formula(model.z_)} ({np.asarray(model.z_).tolist()}): validate "
                          "a trajectory with the model that ran it")
-    ran_with = read_last_state(args.trajectory).force_model        # "" in files from before it was recorded
-    wall = trajectory_summary(args.trajectory).get("contact_wall", True)   # gdmlx md's default before it was
+    settings = trajectory_summary(args.trajectory)               # files from before these were recorded:
+    ran_with = settings.get("force_model", "")                    # unknown model,
+    wall = settings.get("contact_wall", True)                     # gdmlx md's default
     same_model = force_model_fingerprint(model) == ran_with if ran_with else None
     if same_model is False and not args.json:
         log(f"note: {args.trajectory} was run by another force model than {args.model} (fingerprint "
